@@ -1,0 +1,68 @@
+#pragma once
+
+// A byte stream to an IMAP server: plain TCP, implicit TLS, or TCP upgraded by
+// STARTTLS. Everything above this layer sees only this interface, so protocol
+// tests can put a scripted stream (tests/fakes) in its place.
+//
+// All calls block, but never longer than the stream's timeout: a server that
+// stalls makes read_some/write_all throw util::Error(Scope::Account) with a
+// message naming the peer. Connection loss is reported the same way.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace roam::net {
+
+struct TlsOptions {
+  // The name the certificate must match (SAN DNS or IP; a single left-most
+  // "*." wildcard is allowed). Also sent as SNI when it is not an address.
+  std::string server_name;
+  // Verify the chain and the name. Only tests and explicit pinning turn it off.
+  bool verify = true;
+  // Extra trust anchors (PEM file), added to the system store.
+  std::string ca_file;
+  // A pinned certificate: lower-case hex SHA-256 of the DER certificate. When
+  // set, a matching certificate is accepted even if the chain does not verify,
+  // and a different one is refused even if it does.
+  std::string sha256_fingerprint;
+};
+
+class Stream {
+ public:
+  virtual ~Stream() = default;
+
+  // Reads at least one byte into `buf` (up to `len`) and returns the count;
+  // returns 0 when the peer closed the connection in an orderly way.
+  virtual std::size_t read_some(char* buf, std::size_t len) = 0;
+
+  // Writes all of `data`.
+  virtual void write_all(std::string_view data) = 0;
+
+  // Upgrades the connection to TLS in place (STARTTLS). The caller must have
+  // discarded everything it had buffered from the plaintext phase. Throws
+  // util::Error(Scope::Account) if the handshake or verification fails; the
+  // stream is then unusable.
+  virtual void start_tls(const TlsOptions& options) = 0;
+
+  virtual bool is_tls() const = 0;
+
+  // "host:port", for messages.
+  virtual std::string peer() const = 0;
+
+  // A description of the negotiated TLS session ("TLSv1.3 TLS_AES_256_GCM_SHA384"),
+  // or "plaintext".
+  virtual std::string security() const = 0;
+};
+
+// Opens a TCP connection to host:port (every address the name resolves to is
+// tried in turn). With `tls`, performs the TLS handshake at once (implicit TLS,
+// port 993). `timeout` bounds connect, handshake and each later read or write.
+std::unique_ptr<Stream> connect(const std::string& host, std::uint16_t port,
+                                const std::optional<TlsOptions>& tls,
+                                std::chrono::milliseconds timeout);
+
+}  // namespace roam::net

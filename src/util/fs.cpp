@@ -1,0 +1,166 @@
+#include "util/fs.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+
+#include "util/error.hpp"
+
+namespace roam::util {
+
+Fd& Fd::operator=(Fd&& other) noexcept {
+  if (this != &other) {
+    if (m_fd >= 0) {
+      ::close(m_fd);
+    }
+    m_fd = other.release();
+  }
+  return *this;
+}
+
+Fd::~Fd() {
+  if (m_fd >= 0) {
+    ::close(m_fd);
+  }
+}
+
+void write_all(int fd, std::string_view data, std::string_view what) {
+  const char* p = data.data();
+  std::size_t left = data.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      throw Error(Scope::Folder, errno_message("cannot write " + std::string(what)));
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+void fsync_fd(int fd, std::string_view what) {
+  if (::fsync(fd) != 0) {
+    throw Error(Scope::Folder, errno_message("cannot fsync " + std::string(what)));
+  }
+}
+
+void fsync_dir(const fs::path& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) {
+    throw Error(Scope::Folder, errno_message("cannot open directory " + dir.string()));
+  }
+  // Some file systems refuse fsync on directories (EINVAL); they have no
+  // stronger guarantee to offer, so that is not an error.
+  if (::fsync(fd.get()) != 0 && errno != EINVAL) {
+    throw Error(Scope::Folder, errno_message("cannot fsync directory " + dir.string()));
+  }
+}
+
+void write_file_atomic(const fs::path& path, std::string_view data, unsigned mode) {
+  fs::path tmp = path;
+  tmp += ".tmp-" + std::to_string(::getpid());
+  {
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+    if (!fd) {
+      throw Error(Scope::Folder, errno_message("cannot create " + tmp.string()));
+    }
+    write_all(fd.get(), data, tmp.string());
+    fsync_fd(fd.get(), tmp.string());
+    if (::close(fd.release()) != 0) {
+      throw Error(Scope::Folder, errno_message("cannot close " + tmp.string()));
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error(Scope::Folder, errno_message("cannot rename " + tmp.string() + " to " + path.string(), err));
+  }
+  fsync_dir(path.has_parent_path() ? path.parent_path() : fs::path("."));
+}
+
+std::string read_file(const fs::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    throw Error(Scope::Folder, errno_message("cannot open " + path.string()));
+  }
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      throw Error(Scope::Folder, errno_message("cannot read " + path.string()));
+    }
+    if (n == 0) {
+      break;
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+bool create_directories(const fs::path& dir, unsigned mode) {
+  if (dir.empty()) {
+    return false;
+  }
+  struct stat st{};
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      throw Error(Scope::Folder, dir.string() + " exists and is not a directory");
+    }
+    return false;
+  }
+  if (dir.has_parent_path() && dir.parent_path() != dir) {
+    create_directories(dir.parent_path(), mode);
+  }
+  if (::mkdir(dir.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {
+    throw Error(Scope::Folder, errno_message("cannot create directory " + dir.string()));
+  }
+  return true;
+}
+
+fs::path expand_user(std::string_view path) {
+  if (path == "~" || path.starts_with("~/")) {
+    const char* home = std::getenv("HOME");
+    if (home == nullptr || *home == '\0') {
+      throw Error(Scope::Fatal, "cannot expand '~' in " + std::string(path) + ": HOME is not set");
+    }
+    return fs::path(home) / std::string(path.substr(path.size() > 1 ? 2 : 1));
+  }
+  return fs::path(std::string(path));
+}
+
+std::string maildir_hostname() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') {
+    return "localhost";
+  }
+  std::string out;
+  for (const char* p = buf; *p != '\0'; ++p) {
+    if (*p == '/') {
+      out += "\\057";
+    } else if (*p == ':') {
+      out += "\\072";
+    } else {
+      out += *p;
+    }
+  }
+  return out;
+}
+
+Timestamp now() {
+  struct timeval tv{};
+  ::gettimeofday(&tv, nullptr);
+  return {static_cast<std::int64_t>(tv.tv_sec), static_cast<std::int64_t>(tv.tv_usec)};
+}
+
+}  // namespace roam::util

@@ -1,0 +1,75 @@
+#pragma once
+
+// Small, careful file-system helpers shared by the Maildir and state layers.
+// Every function that makes data durable says so; nothing here leaves a
+// half-written file under its final name.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace roam::util {
+
+namespace fs = std::filesystem;
+
+// An owned POSIX file descriptor, closed on destruction. close() errors that
+// matter (after writing) are checked by FileWriter, not here.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : m_fd(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& other) noexcept : m_fd(other.release()) {}
+  Fd& operator=(Fd&& other) noexcept;
+  ~Fd();
+  int get() const { return m_fd; }
+  int release() {
+    int fd = m_fd;
+    m_fd = -1;
+    return fd;
+  }
+  explicit operator bool() const { return m_fd >= 0; }
+
+ private:
+  int m_fd = -1;
+};
+
+// Writes all of `data` to `fd`, retrying short writes and EINTR. Throws
+// util::Error(scope) naming `what` on failure.
+void write_all(int fd, std::string_view data, std::string_view what);
+
+// Flushes a file's data and metadata to disk.
+void fsync_fd(int fd, std::string_view what);
+
+// Makes the directory entry changes (create, rename, unlink) inside `dir`
+// durable: fsync(2) on a file does not cover the entry that names it.
+void fsync_dir(const fs::path& dir);
+
+// Replaces `path` with `data` atomically and durably: writes `path.tmp-<pid>`,
+// fsyncs it, renames it over `path` and fsyncs the directory. A reader sees
+// either the old or the new content, never a mix, whatever is killed when.
+void write_file_atomic(const fs::path& path, std::string_view data, unsigned mode = 0600);
+
+// Reads a whole (small) file. Throws util::Error naming the path.
+std::string read_file(const fs::path& path);
+
+// Creates `dir` and its parents with `mode` if missing. Returns true if it
+// created anything (the caller then knows to fsync the parent).
+bool create_directories(const fs::path& dir, unsigned mode = 0700);
+
+// Expands a leading "~" or "~/" to $HOME.
+fs::path expand_user(std::string_view path);
+
+// The host name with '/' and ':' escaped as Maildir names require.
+std::string maildir_hostname();
+
+// Seconds and microseconds since the epoch.
+struct Timestamp {
+  std::int64_t seconds;
+  std::int64_t micros;
+};
+Timestamp now();
+
+}  // namespace roam::util
