@@ -1,0 +1,460 @@
+#include "state/folder_state.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <set>
+#include <system_error>
+
+#include <nlohmann/json.hpp>
+
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/log.hpp"
+
+namespace roam::state {
+
+namespace fs = std::filesystem;
+using util::Error;
+using util::Scope;
+
+namespace {
+
+constexpr std::string_view k_state_file_prefix = "folder-";
+constexpr std::string_view k_state_file_suffix = ".json";
+// The longest encoded mailbox kept verbatim in a file name. NAME_MAX is 255
+// on the file systems roam supports; the prefix, ".json.journal" and the
+// ".tmp-<pid>" suffix of util::write_file_atomic must fit as well.
+constexpr std::size_t k_max_encoded_length = 200;
+// How much of a too-long encoding is kept before the hash suffix.
+constexpr std::size_t k_hashed_prefix_length = 180;
+
+constexpr std::string_view k_repair_hint =
+    "; roam will not sync this folder until it is repaired or removed (removing it makes the "
+    "next run re-match messages)";
+
+[[noreturn]] void throw_damaged(const fs::path& path, const std::string& detail) {
+  throw Error(Scope::Folder, "state file " + path.string() + " is damaged: " + detail +
+                                 std::string(k_repair_hint));
+}
+
+[[noreturn]] void throw_unwritable(const fs::path& path, const std::string& detail) {
+  std::string what = path.empty() ? std::string("state") : "state file " + path.string();
+  throw Error(Scope::Folder, "refusing to write " + what + ": " + detail +
+                                 " (this is a bug in roam; the previous state is kept)");
+}
+
+bool is_plain_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+// Returns an empty string if `name` is an acceptable Maildir stable name,
+// otherwise why it is not. A name read from a damaged or hostile state file
+// must not be able to point outside the Maildir.
+std::string check_name(std::string_view name) {
+  if (name.empty()) {
+    return "empty Maildir name";
+  }
+  if (name == "." || name == "..") {
+    return "Maildir name '" + std::string(name) + "'";
+  }
+  if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos) {
+    return "Maildir name '" + std::string(name) + "' contains '/' or NUL";
+  }
+  return {};
+}
+
+// Returns an empty string if `flag` can be an IMAP flag or keyword.
+std::string check_flag(std::string_view flag) {
+  if (flag.empty()) {
+    return "empty flag";
+  }
+  for (char c : flag) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte == 0x7f || c == '(' || c == ')' || c == '{' || c == '"') {
+      return "flag '" + std::string(flag) + "' contains a character IMAP does not allow";
+    }
+  }
+  return {};
+}
+
+std::uint64_t fnv1a64(std::string_view data) {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+  for (char c : data) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+constexpr char k_hex_digits[] = "0123456789ABCDEF";
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+std::string json_string(const std::string& text, const fs::path& path, std::string_view what) {
+  try {
+    return nlohmann::json(text).dump();
+  } catch (const nlohmann::json::exception&) {
+    throw_unwritable(path, std::string(what) + " is not valid UTF-8");
+  }
+}
+
+// Reads an unsigned integer member of at most `max`; anything else (missing,
+// negative, fractional, a string, too large) is damage.
+std::uint64_t read_unsigned(const nlohmann::json& value, std::string_view what, std::uint64_t max,
+                            const fs::path& path) {
+  if (!value.is_number_unsigned()) {
+    throw_damaged(path, std::string(what) + " is not a non-negative integer");
+  }
+  auto number = value.get<std::uint64_t>();
+  if (number > max) {
+    throw_damaged(path, std::string(what) + " is out of range (" + std::to_string(number) + ")");
+  }
+  return number;
+}
+
+}  // namespace
+
+NameIndex build_name_index(const FolderState& state) {
+  NameIndex index;
+  index.reserve(state.messages.size());
+  for (const auto& [uid, record] : state.messages) {
+    index.emplace(record.name, uid);
+  }
+  return index;
+}
+
+const MessageRecord* find_by_name(const FolderState& state, std::string_view name) {
+  for (const auto& [uid, record] : state.messages) {
+    if (record.name == name) {
+      return &record;
+    }
+  }
+  return nullptr;
+}
+
+void normalize_flags(std::vector<std::string>& flags) {
+  std::sort(flags.begin(), flags.end());
+  flags.erase(std::unique(flags.begin(), flags.end()), flags.end());
+}
+
+FolderState parse_folder_state(std::string_view text, const fs::path& path) {
+  // The callback rejects duplicate keys in the top-level object, which
+  // nlohmann::json would otherwise resolve silently (last one wins). It is
+  // the only object in the format, at depth 1.
+  std::set<std::string> top_keys;
+  std::string duplicate_key;
+  auto on_event = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (event == nlohmann::json::parse_event_t::key && depth == 1) {
+      const auto& key = parsed.get_ref<const std::string&>();
+      if (!top_keys.insert(key).second && duplicate_key.empty()) {
+        duplicate_key = key;
+      }
+    }
+    return true;
+  };
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(text.begin(), text.end(), on_event);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw_damaged(path, std::string("not valid JSON (") + e.what() + ")");
+  }
+  if (!duplicate_key.empty()) {
+    throw_damaged(path, "key \"" + duplicate_key + "\" appears twice");
+  }
+  if (!doc.is_object()) {
+    throw_damaged(path, "not a JSON object");
+  }
+
+  auto version_it = doc.find("roam_state");
+  if (version_it == doc.end()) {
+    throw_damaged(path, "no \"roam_state\" version key (is this a roam state file?)");
+  }
+  if (!version_it->is_number_unsigned() || version_it->get<std::uint64_t>() == 0) {
+    throw_damaged(path, "\"roam_state\" is not a positive integer");
+  }
+  auto version = version_it->get<std::uint64_t>();
+  if (version > static_cast<std::uint64_t>(k_folder_state_schema)) {
+    throw Error(Scope::Folder, "state file " + path.string() + " has format version " +
+                                   std::to_string(version) + ", but this roam reads only up to " +
+                                   std::to_string(k_folder_state_schema) +
+                                   "; a newer roam wrote it, so use that version (or remove the "
+                                   "file to make the next run re-match messages)");
+  }
+
+  static const std::set<std::string, std::less<>> k_known_keys = {
+      "roam_state", "mailbox", "uidvalidity", "uidnext", "highestmodseq", "messages"};
+  for (const auto& [key, value] : doc.items()) {
+    if (k_known_keys.find(key) == k_known_keys.end()) {
+      throw_damaged(path, "unknown key \"" + key + "\"");
+    }
+  }
+  for (const auto& key : k_known_keys) {
+    if (!doc.contains(key)) {
+      throw_damaged(path, "missing key \"" + key + "\"");
+    }
+  }
+
+  FolderState state;
+  state.schema = static_cast<int>(version);
+  if (!doc["mailbox"].is_string()) {
+    throw_damaged(path, "\"mailbox\" is not a string");
+  }
+  state.mailbox = doc["mailbox"].get<std::string>();
+  constexpr auto k_max32 = std::numeric_limits<std::uint32_t>::max();
+  state.uidvalidity = static_cast<std::uint32_t>(
+      read_unsigned(doc["uidvalidity"], "\"uidvalidity\"", k_max32, path));
+  state.uidnext =
+      static_cast<std::uint32_t>(read_unsigned(doc["uidnext"], "\"uidnext\"", k_max32, path));
+  state.highestmodseq = read_unsigned(doc["highestmodseq"], "\"highestmodseq\"",
+                                      std::numeric_limits<std::uint64_t>::max(), path);
+
+  const auto& messages = doc["messages"];
+  if (!messages.is_array()) {
+    throw_damaged(path, "\"messages\" is not an array");
+  }
+  if (!messages.empty() && state.uidvalidity == 0) {
+    throw_damaged(path, "messages are recorded but \"uidvalidity\" is 0");
+  }
+  NameIndex names;
+  names.reserve(messages.size());
+  std::size_t index = 0;
+  for (const auto& entry : messages) {
+    ++index;
+    std::string where = "message #" + std::to_string(index);
+    if (!entry.is_array() || entry.size() != 3) {
+      throw_damaged(path, where + " is not a [uid, \"name\", [flags]] array");
+    }
+    MessageRecord record;
+    record.uid = static_cast<std::uint32_t>(read_unsigned(entry[0], where + " uid", k_max32, path));
+    if (record.uid == 0) {
+      throw_damaged(path, where + " has uid 0");
+    }
+    where += " (uid " + std::to_string(record.uid) + ")";
+    if (!entry[1].is_string()) {
+      throw_damaged(path, where + ": the name is not a string");
+    }
+    record.name = entry[1].get<std::string>();
+    if (auto problem = check_name(record.name); !problem.empty()) {
+      throw_damaged(path, where + ": " + problem);
+    }
+    if (state.messages.contains(record.uid)) {
+      throw_damaged(path, where + ": uid " + std::to_string(record.uid) + " appears twice");
+    }
+    if (!entry[2].is_array()) {
+      throw_damaged(path, where + ": the flags are not an array");
+    }
+    record.flags.reserve(entry[2].size());
+    for (const auto& flag : entry[2]) {
+      if (!flag.is_string()) {
+        throw_damaged(path, where + ": a flag is not a string");
+      }
+      record.flags.push_back(flag.get<std::string>());
+      if (auto problem = check_flag(record.flags.back()); !problem.empty()) {
+        throw_damaged(path, where + ": " + problem);
+      }
+    }
+    normalize_flags(record.flags);
+    if (!names.emplace(record.name, record.uid).second) {
+      throw_damaged(path, where + ": name '" + record.name + "' is also used by uid " +
+                              std::to_string(names[record.name]));
+    }
+    // Files written by roam list UIDs in ascending order, so the hint makes
+    // each insertion constant time.
+    auto uid = record.uid;
+    state.messages.emplace_hint(state.messages.end(), uid, std::move(record));
+  }
+  return state;
+}
+
+std::optional<FolderState> load_folder_state(const fs::path& path) {
+  std::error_code ec;
+  auto status = fs::symlink_status(path, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    throw Error(Scope::Folder, "cannot examine state file " + path.string() + ": " + ec.message());
+  }
+  if (!fs::exists(status)) {
+    ROAM_DEBUG(util::k_cat_state, "no state file " << path.string() << "; folder never synced");
+    return std::nullopt;
+  }
+  auto text = util::read_file(path);
+  auto state = parse_folder_state(text, path);
+  ROAM_DEBUG(util::k_cat_state, "loaded " << path.string() << ": " << state.messages.size()
+                                          << " messages, uidvalidity " << state.uidvalidity);
+  return state;
+}
+
+std::optional<FolderState> load_folder_state_for(const fs::path& state_dir,
+                                                 std::string_view mailbox) {
+  auto path = state_file_for(state_dir, mailbox);
+  auto state = load_folder_state(path);
+  if (state && state->mailbox != mailbox) {
+    throw Error(Scope::Folder, "state file " + path.string() + " belongs to mailbox \"" +
+                                   state->mailbox + "\", not \"" + std::string(mailbox) +
+                                   "\" (two mailbox names map to one file, e.g. on a "
+                                   "case-insensitive file system); roam will not sync this "
+                                   "folder until one of the mailboxes is renamed");
+  }
+  return state;
+}
+
+namespace {
+
+// Serializes `state`; `path_for_errors` names the file in error messages (or is
+// empty). The invariants are checked here, not only on load, so that roam
+// never writes a file it would refuse to read back.
+std::string serialize(const FolderState& state, const fs::path& path_for_errors) {
+  std::string out;
+  out.reserve(128 + state.messages.size() * 64);
+  out += "{\"roam_state\":";
+  out += std::to_string(k_folder_state_schema);
+  out += ",\"mailbox\":";
+  out += json_string(state.mailbox, path_for_errors, "the mailbox name");
+  out += ",\"uidvalidity\":";
+  out += std::to_string(state.uidvalidity);
+  out += ",\"uidnext\":";
+  out += std::to_string(state.uidnext);
+  out += ",\"highestmodseq\":";
+  out += std::to_string(state.highestmodseq);
+  out += ",\"messages\":[";
+  if (!state.messages.empty() && state.uidvalidity == 0) {
+    throw_unwritable(path_for_errors, "messages are recorded but uidvalidity is 0");
+  }
+  std::unordered_map<std::string_view, std::uint32_t> names;
+  names.reserve(state.messages.size());
+  bool first = true;
+  std::vector<std::string> sorted_flags;
+  for (const auto& [uid, record] : state.messages) {
+    if (uid == 0 || record.uid != uid) {
+      throw_unwritable(path_for_errors, "record keyed " + std::to_string(uid) + " has uid " +
+                                            std::to_string(record.uid));
+    }
+    if (auto problem = check_name(record.name); !problem.empty()) {
+      throw_unwritable(path_for_errors, "uid " + std::to_string(uid) + ": " + problem);
+    }
+    if (!names.emplace(record.name, uid).second) {
+      throw_unwritable(path_for_errors, "name '" + record.name + "' is used by uids " +
+                                            std::to_string(names[record.name]) + " and " +
+                                            std::to_string(uid));
+    }
+    const std::vector<std::string>* flags = &record.flags;
+    if (!std::is_sorted(flags->begin(), flags->end()) ||
+        std::adjacent_find(flags->begin(), flags->end()) != flags->end()) {
+      sorted_flags = record.flags;
+      normalize_flags(sorted_flags);
+      flags = &sorted_flags;
+    }
+    out += first ? "\n[" : ",\n[";
+    first = false;
+    out += std::to_string(uid);
+    out += ',';
+    out += json_string(record.name, path_for_errors, "a Maildir name");
+    out += ",[";
+    bool first_flag = true;
+    for (const auto& flag : *flags) {
+      if (auto problem = check_flag(flag); !problem.empty()) {
+        throw_unwritable(path_for_errors, "uid " + std::to_string(uid) + ": " + problem);
+      }
+      if (!first_flag) {
+        out += ',';
+      }
+      first_flag = false;
+      out += json_string(flag, path_for_errors, "a flag");
+    }
+    out += "]]";
+  }
+  out += "\n]}\n";
+  return out;
+}
+
+}  // namespace
+
+std::string serialize_folder_state(const FolderState& state) {
+  return serialize(state, {});
+}
+
+void save_folder_state(const fs::path& path, const FolderState& state) {
+  auto text = serialize(state, path);
+  util::write_file_atomic(path, text, 0600);
+  ROAM_DEBUG(util::k_cat_state, "saved " << path.string() << ": " << state.messages.size()
+                                         << " messages, uidnext " << state.uidnext);
+}
+
+fs::path state_file_for(const fs::path& state_dir, std::string_view mailbox) {
+  std::string encoded;
+  encoded.reserve(mailbox.size() * 3);
+  for (char c : mailbox) {
+    if (is_plain_char(c)) {
+      encoded += c;
+    } else {
+      auto byte = static_cast<unsigned char>(c);
+      encoded += '%';
+      encoded += k_hex_digits[byte >> 4];
+      encoded += k_hex_digits[byte & 0xf];
+    }
+  }
+  if (encoded.size() > k_max_encoded_length) {
+    std::size_t keep = k_hashed_prefix_length;
+    // Do not cut a %XX escape in half; the result stays readable.
+    if (encoded[keep - 1] == '%') {
+      keep -= 1;
+    } else if (encoded[keep - 2] == '%') {
+      keep -= 2;
+    }
+    encoded.resize(keep);
+    auto hash = fnv1a64(mailbox);
+    encoded += '~';
+    for (int shift = 60; shift >= 0; shift -= 4) {
+      encoded += k_hex_digits[(hash >> shift) & 0xf];
+    }
+  }
+  std::string file_name(k_state_file_prefix);
+  file_name += encoded;
+  file_name += k_state_file_suffix;
+  return state_dir / file_name;
+}
+
+std::optional<std::string> mailbox_for_state_file(std::string_view file_name) {
+  if (!file_name.starts_with(k_state_file_prefix) || !file_name.ends_with(k_state_file_suffix)) {
+    return std::nullopt;
+  }
+  auto encoded =
+      file_name.substr(k_state_file_prefix.size(),
+                       file_name.size() - k_state_file_prefix.size() - k_state_file_suffix.size());
+  std::string mailbox;
+  mailbox.reserve(encoded.size());
+  for (std::size_t i = 0; i < encoded.size(); ++i) {
+    char c = encoded[i];
+    if (is_plain_char(c)) {
+      mailbox += c;
+      continue;
+    }
+    if (c != '%' || i + 2 >= encoded.size()) {
+      return std::nullopt;
+    }
+    int high = hex_value(encoded[i + 1]);
+    int low = hex_value(encoded[i + 2]);
+    if (high < 0 || low < 0) {
+      return std::nullopt;
+    }
+    char decoded = static_cast<char>(high * 16 + low);
+    // Only the canonical encoding is accepted, so that file names and
+    // mailboxes map one to one.
+    if (is_plain_char(decoded)) {
+      return std::nullopt;
+    }
+    mailbox += decoded;
+    i += 2;
+  }
+  return mailbox;
+}
+
+}  // namespace roam::state

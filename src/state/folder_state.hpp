@@ -1,0 +1,115 @@
+#pragma once
+
+// The per-folder sync state: the last state of a folder that both sides (the
+// IMAP server and the local Maildir) agreed on. It is the base of every
+// three-way decision, so it must never be silently treated as empty when the
+// file is damaged: an empty base would make every message look deleted. The
+// file format is documented in docs/state-format.md.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace roam::state {
+
+// The newest state file format this build reads and the one it writes.
+inline constexpr int k_folder_state_schema = 1;
+
+// One message both sides hold: its server UID, its Maildir stable name and
+// the flags both sides last agreed on.
+struct MessageRecord {
+  // The server UID, valid under FolderState::uidvalidity. Never 0.
+  std::uint32_t uid = 0;
+  // The Maildir stable name: the file name without the ":2,<flags>" info
+  // part. UIDs live in the state, not in the file names.
+  std::string name;
+  // IMAP flags and keywords (e.g. "\\Seen", "$Forwarded", "$Label1"), sorted
+  // and without duplicates (see normalize_flags).
+  std::vector<std::string> flags;
+
+  bool operator==(const MessageRecord&) const = default;
+};
+
+// The agreed state of one folder.
+struct FolderState {
+  // The format version the state was read with; save_folder_state always
+  // writes k_folder_state_schema.
+  int schema = k_folder_state_schema;
+  // The server's name for the mailbox, in UTF-8 (not modified UTF-7).
+  std::string mailbox;
+  // The UIDVALIDITY the UIDs below belong to; 0 only while no message is
+  // recorded.
+  std::uint32_t uidvalidity = 0;
+  // The server's UIDNEXT when the state was last committed.
+  std::uint32_t uidnext = 0;
+  // The server's HIGHESTMODSEQ when the state was last committed; 0 means
+  // unknown or no CONDSTORE.
+  std::uint64_t highestmodseq = 0;
+  // The records, keyed by UID (equal to MessageRecord::uid).
+  std::map<std::uint32_t, MessageRecord> messages;
+
+  bool operator==(const FolderState&) const = default;
+};
+
+// Maps Maildir stable names to UIDs. Built on demand because the sync layer
+// edits `messages` freely; rebuild it after changing names.
+using NameIndex = std::unordered_map<std::string, std::uint32_t>;
+
+// Builds the name -> UID index of `state`. Names are unique in any state
+// that load_folder_state accepted or save_folder_state wrote.
+NameIndex build_name_index(const FolderState& state);
+
+// Finds a record by its Maildir stable name with a linear scan; use
+// build_name_index when looking up many names.
+const MessageRecord* find_by_name(const FolderState& state, std::string_view name);
+
+// Sorts `flags` and removes duplicates, the canonical form the state keeps.
+void normalize_flags(std::vector<std::string>& flags);
+
+// Reads the state file at `path`. Returns std::nullopt if the file does not
+// exist (the folder was never synced). Throws util::Error(Scope::Folder)
+// naming the file when it cannot be read, is not valid JSON, has values of
+// the wrong type, records UID 0, a UID or a name twice, or was written by a
+// newer roam (the error names the version). A damaged file is never read as
+// an empty state.
+std::optional<FolderState> load_folder_state(const std::filesystem::path& path);
+
+// Like load_folder_state(state_file_for(state_dir, mailbox)), and also checks
+// that the file belongs to `mailbox` (it guards against two mailbox names
+// sharing a file, e.g. on a case-insensitive file system).
+std::optional<FolderState> load_folder_state_for(const std::filesystem::path& state_dir,
+                                                 std::string_view mailbox);
+
+// Writes `state` to `path` atomically and durably (util::write_file_atomic).
+// Call it only after the data the state describes is durable (see the commit
+// order in docs/state-format.md). Throws util::Error(Scope::Folder) if the
+// state breaks an invariant load_folder_state checks (so that roam never
+// writes a file it would refuse to read) or the write fails.
+void save_folder_state(const std::filesystem::path& path, const FolderState& state);
+
+// Serializes `state` to the version-1 JSON text save_folder_state writes.
+std::string serialize_folder_state(const FolderState& state);
+
+// Parses the text of a state file; `path` is used only in error messages.
+// Throws like load_folder_state.
+FolderState parse_folder_state(std::string_view text, const std::filesystem::path& path);
+
+// The state file of `mailbox` inside `state_dir`: "folder-<encoded>.json",
+// where <encoded> percent-encodes every byte outside [A-Za-z0-9._-]. The
+// "folder-" prefix keeps the name clear of ".", ".." and the lock file. A
+// name whose encoding would exceed file-name limits is shortened and gets a
+// hash suffix ("~<16 hex digits>"), which mailbox_for_state_file cannot
+// reverse; the mailbox is stored in the file anyway.
+std::filesystem::path state_file_for(const std::filesystem::path& state_dir,
+                                     std::string_view mailbox);
+
+// Reverses the encoding of state_file_for for a file name (not a path).
+// Returns std::nullopt for names that are not state files or are hashed.
+std::optional<std::string> mailbox_for_state_file(std::string_view file_name);
+
+}  // namespace roam::state

@@ -1,0 +1,298 @@
+#include "state/folder_state.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "temp_dir.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+namespace roam::state {
+namespace {
+
+using testing::TempDir;
+
+FolderState sample_state() {
+  FolderState state;
+  state.mailbox = "Entwürfe/Привет 日本";
+  state.uidvalidity = 1234567;
+  state.uidnext = 45;
+  state.highestmodseq = 9'000'000'000'000ULL;
+  state.messages[3] = {3, "1700000000.M1P2.host", {"$Forwarded", "$Label1", "\\Seen"}};
+  state.messages[7] = {7, "1700000001.M2P2.host,U=7", {}};
+  state.messages[44] = {44, "naïve \"quoted\" \\ name", {"\\Answered", "\\Flagged"}};
+  return state;
+}
+
+void write_text(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+TEST(FolderState, RoundTripKeepsEverything) {
+  TempDir dir;
+  auto path = state_file_for(dir.path(), "Entwürfe/Привет 日本");
+  auto state = sample_state();
+  save_folder_state(path, state);
+  auto loaded = load_folder_state(path);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(*loaded, state);
+  EXPECT_EQ(loaded->messages.at(3).flags,
+            (std::vector<std::string>{"$Forwarded", "$Label1", "\\Seen"}));
+  EXPECT_EQ(loaded->highestmodseq, 9'000'000'000'000ULL);
+}
+
+TEST(FolderState, SaveWritesOneMessagePerLine) {
+  auto text = serialize_folder_state(sample_state());
+  EXPECT_NE(text.find("\n[3,\"1700000000.M1P2.host\",[\"$Forwarded\",\"$Label1\",\"\\\\Seen\"]]"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 5) << text;
+}
+
+TEST(FolderState, SaveSortsAndDeduplicatesFlags) {
+  FolderState state;
+  state.uidvalidity = 1;
+  state.messages[1] = {1, "a", {"\\Seen", "$Label1", "\\Seen"}};
+  auto loaded = parse_folder_state(serialize_folder_state(state), "x.json");
+  EXPECT_EQ(loaded.messages.at(1).flags, (std::vector<std::string>{"$Label1", "\\Seen"}));
+}
+
+TEST(FolderState, MissingFileMeansNoStateYet) {
+  TempDir dir;
+  EXPECT_FALSE(load_folder_state(dir.path() / "folder-INBOX.json").has_value());
+}
+
+TEST(FolderState, EmptyStateRoundTrips) {
+  TempDir dir;
+  FolderState state;
+  state.mailbox = "INBOX";
+  auto path = dir.path() / "s.json";
+  save_folder_state(path, state);
+  auto loaded = load_folder_state(path);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(*loaded, state);
+  EXPECT_TRUE(loaded->messages.empty());
+}
+
+TEST(FolderState, HundredThousandMessagesAreFast) {
+  TempDir dir;
+  FolderState state;
+  state.mailbox = "INBOX";
+  state.uidvalidity = 42;
+  state.uidnext = 200'001;
+  for (std::uint32_t uid = 1; uid <= 200'000; uid += 2) {
+    state.messages[uid] = {uid, "1700000000.M" + std::to_string(uid) + "P99.example.org",
+                           uid % 3 == 0 ? std::vector<std::string>{"\\Seen"}
+                                        : std::vector<std::string>{"$Label1", "\\Flagged"}};
+  }
+  ASSERT_EQ(state.messages.size(), 100'000u);
+  auto path = dir.path() / "big.json";
+  auto start = std::chrono::steady_clock::now();
+  save_folder_state(path, state);
+  auto loaded = load_folder_state(path);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(*loaded, state);
+  // Generous enough for sanitizer builds; a release build takes well under a
+  // second.
+  EXPECT_LT(elapsed, std::chrono::seconds(10));
+}
+
+TEST(FolderState, NameIndexFindsRecords) {
+  auto state = sample_state();
+  auto index = build_name_index(state);
+  EXPECT_EQ(index.size(), 3u);
+  EXPECT_EQ(index.at("1700000001.M2P2.host,U=7"), 7u);
+  const auto* record = find_by_name(state, "1700000000.M1P2.host");
+  ASSERT_NE(record, nullptr);
+  EXPECT_EQ(record->uid, 3u);
+  EXPECT_EQ(find_by_name(state, "nope"), nullptr);
+}
+
+struct CorruptCase {
+  const char* label;
+  std::string text;
+  const char* expected;  // A fragment the message must contain.
+};
+
+class CorruptStateTest : public ::testing::TestWithParam<CorruptCase> {};
+
+TEST_P(CorruptStateTest, IsAnErrorNamingTheFile) {
+  TempDir dir;
+  auto path = dir.path() / "folder-INBOX.json";
+  write_text(path, GetParam().text);
+  try {
+    load_folder_state(path);
+    FAIL() << "no error for " << GetParam().label;
+  } catch (const util::Error& e) {
+    std::string message = e.what();
+    EXPECT_EQ(e.scope(), util::Scope::Folder);
+    EXPECT_NE(message.find(path.string()), std::string::npos) << message;
+    EXPECT_NE(message.find(GetParam().expected), std::string::npos) << message;
+  }
+}
+
+const std::string k_head =
+    R"({"roam_state":1,"mailbox":"INBOX","uidvalidity":5,"uidnext":9,"highestmodseq":0,)";
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, CorruptStateTest,
+    ::testing::Values(
+        CorruptCase{"empty file", "", "not valid JSON"},
+        CorruptCase{"truncated", k_head + R"("messages":[[1,"a",["\\Se)", "not valid JSON"},
+        CorruptCase{"not an object", "[1,2,3]", "not a JSON object"},
+        CorruptCase{"no version", R"({"mailbox":"INBOX"})", "roam_state"},
+        CorruptCase{"newer schema",
+                    R"({"roam_state":2,"mailbox":"INBOX","uidvalidity":5,"uidnext":9,)"
+                    R"("highestmodseq":0,"messages":[]})",
+                    "format version 2"},
+        CorruptCase{"uidvalidity is a string",
+                    R"({"roam_state":1,"mailbox":"INBOX",)"
+                    R"("uidvalidity":"5","uidnext":9,)"
+                    R"("highestmodseq":0,"messages":[]})",
+                    "uidvalidity"},
+        CorruptCase{"uidnext negative",
+                    R"({"roam_state":1,"mailbox":"INBOX","uidvalidity":5,)"
+                    R"("uidnext":-1,"highestmodseq":0,"messages":[]})",
+                    "uidnext"},
+        CorruptCase{"uid too large", k_head + R"("messages":[[4294967296,"a",[]]]})",
+                    "out of range"},
+        CorruptCase{"mailbox not a string",
+                    R"({"roam_state":1,"mailbox":7,"uidvalidity":5,)"
+                    R"("uidnext":9,"highestmodseq":0,"messages":[]})",
+                    "mailbox"},
+        CorruptCase{"messages not an array", k_head + R"("messages":{}})", "not an array"},
+        CorruptCase{"missing key",
+                    R"({"roam_state":1,"mailbox":"INBOX","uidvalidity":5,)"
+                    R"("uidnext":9,"messages":[]})",
+                    "missing key \"highestmodseq\""},
+        CorruptCase{"unknown key", k_head + R"("messages":[],"extra":1})", "unknown key"},
+        CorruptCase{"duplicate key", k_head + R"("uidnext":10,"messages":[]})", "appears twice"},
+        CorruptCase{"uid 0", k_head + R"("messages":[[0,"a",[]]]})", "uid 0"},
+        CorruptCase{"duplicate uid", k_head + R"("messages":[[1,"a",[]],[1,"b",[]]]})",
+                    "uid 1 appears twice"},
+        CorruptCase{"duplicate name", k_head + R"("messages":[[1,"a",[]],[2,"a",[]]]})",
+                    "also used by uid 1"},
+        CorruptCase{"record too short", k_head + R"("messages":[[1,"a"]]})", "message #1"},
+        CorruptCase{"flag not a string", k_head + R"("messages":[[1,"a",[1]]]})",
+                    "flag is not a string"},
+        CorruptCase{"name with slash", k_head + R"("messages":[[1,"../../etc/x",[]]]})",
+                    "contains '/'"},
+        CorruptCase{"messages without uidvalidity",
+                    R"({"roam_state":1,"mailbox":"INBOX","uidvalidity":0,"uidnext":9,)"
+                    R"("highestmodseq":0,"messages":[[1,"a",[]]]})",
+                    "uidvalidity"}),
+    [](const ::testing::TestParamInfo<CorruptCase>& param_info) {
+      std::string name;
+      for (const char* p = param_info.param.label; *p != '\0'; ++p) {
+        name += std::isalnum(static_cast<unsigned char>(*p)) ? *p : '_';
+      }
+      return name;
+    });
+
+TEST(FolderState, CorruptFileSaysHowToRecover) {
+  TempDir dir;
+  auto path = dir.path() / "folder-INBOX.json";
+  write_text(path, "{");
+  try {
+    load_folder_state(path);
+    FAIL() << "no error";
+  } catch (const util::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("will not sync this folder until it is repaired or "
+                                         "removed"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(FolderState, RefusesToWriteWhatItWouldNotRead) {
+  TempDir dir;
+  auto path = dir.path() / "s.json";
+  FolderState state;
+  state.uidvalidity = 1;
+  state.messages[1] = {1, "same", {}};
+  state.messages[2] = {2, "same", {}};
+  EXPECT_THROW(save_folder_state(path, state), util::Error);
+  state.messages.erase(2);
+  state.messages[5] = {6, "other", {}};
+  EXPECT_THROW(save_folder_state(path, state), util::Error);
+  state.messages.erase(5);
+  state.uidvalidity = 0;
+  EXPECT_THROW(save_folder_state(path, state), util::Error);
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(FolderState, LoadForChecksTheMailbox) {
+  TempDir dir;
+  FolderState state;
+  state.mailbox = "Other";
+  save_folder_state(state_file_for(dir.path(), "INBOX"), state);
+  EXPECT_THROW(load_folder_state_for(dir.path(), "INBOX"), util::Error);
+  state.mailbox = "INBOX";
+  save_folder_state(state_file_for(dir.path(), "INBOX"), state);
+  EXPECT_EQ(load_folder_state_for(dir.path(), "INBOX")->mailbox, "INBOX");
+  EXPECT_FALSE(load_folder_state_for(dir.path(), "Sent").has_value());
+}
+
+TEST(StateFileName, EncodesUnsafeBytesReversibly) {
+  struct Row {
+    std::string mailbox;
+    std::string file_name;
+  };
+  const Row rows[] = {
+      {"INBOX", "folder-INBOX.json"},
+      {"Sent Items", "folder-Sent%20Items.json"},
+      {"a/b", "folder-a%2Fb.json"},
+      {"..", "folder-...json"},
+      {".", "folder-..json"},
+      {"Archiv/2024_Q1", "folder-Archiv%2F2024_Q1.json"},
+      {"Entwürfe", "folder-Entw%C3%BCrfe.json"},
+      {"100%", "folder-100%25.json"},
+      {"lock", "folder-lock.json"},
+  };
+  for (const auto& row : rows) {
+    auto path = state_file_for("/state", row.mailbox);
+    EXPECT_EQ(path, std::filesystem::path("/state") / row.file_name) << row.mailbox;
+    EXPECT_EQ(mailbox_for_state_file(row.file_name), row.mailbox) << row.file_name;
+  }
+}
+
+TEST(StateFileName, RejectsNonCanonicalNames) {
+  EXPECT_FALSE(mailbox_for_state_file("lock").has_value());
+  EXPECT_FALSE(mailbox_for_state_file("folder-INBOX.json.journal").has_value());
+  EXPECT_FALSE(mailbox_for_state_file("folder-%41.json").has_value());  // 'A' needs no escape.
+  EXPECT_FALSE(mailbox_for_state_file("folder-%2.json").has_value());
+  EXPECT_FALSE(mailbox_for_state_file("folder-%2f.json").has_value());  // Lower-case hex.
+  EXPECT_FALSE(mailbox_for_state_file("folder-a b.json").has_value());
+}
+
+TEST(StateFileName, LongNamesAreHashedAndStayDistinct) {
+  std::string base(190, 'x');
+  std::string a = base + "/Ünïcödé-ä";
+  std::string b = base + "/Ünïcödé-ö";
+  auto path_a = state_file_for("/s", a);
+  auto path_b = state_file_for("/s", b);
+  EXPECT_NE(path_a, path_b);
+  EXPECT_LE(path_a.filename().string().size(), 220u);
+  EXPECT_NE(path_a.filename().string().find('~'), std::string::npos);
+  EXPECT_FALSE(mailbox_for_state_file(path_a.filename().string()).has_value());
+  EXPECT_EQ(state_file_for("/s", a), path_a);
+}
+
+TEST(StateFileName, LongStateFileCanBeWritten) {
+  TempDir dir;
+  std::string mailbox;
+  for (int i = 0; i < 40; ++i) {
+    mailbox += "日本/";
+  }
+  FolderState state;
+  state.mailbox = mailbox;
+  save_folder_state(state_file_for(dir.path(), mailbox), state);
+  EXPECT_EQ(load_folder_state_for(dir.path(), mailbox)->mailbox, mailbox);
+}
+
+}  // namespace
+}  // namespace roam::state
