@@ -1,0 +1,630 @@
+#include "maildir/folder.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <utility>
+
+#include "util/error.hpp"
+
+namespace roam::maildir {
+
+namespace {
+
+using util::errno_message;
+using util::Error;
+using util::Fd;
+using util::Scope;
+
+// Moves `from` to `to` unless `to` exists. Returns 0 or an errno value
+// (EEXIST when `to` exists). renameat2(RENAME_NOREPLACE) does it in one
+// step; file systems without it get link() + unlink(), which cannot
+// overwrite either.
+int move_no_replace(const fs::path& from, const fs::path& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
+    return 0;
+  }
+  int err = errno;
+  if (err != EINVAL && err != ENOSYS && err != ENOTSUP) {
+    return err;
+  }
+  if (::link(from.c_str(), to.c_str()) != 0) {
+    return errno;
+  }
+  if (::unlink(from.c_str()) != 0) {
+    err = errno;
+    if (err == ENOENT) {
+      // Someone removed the old name meanwhile; the file is where it should be.
+      return 0;
+    }
+    // Leave one name, not two: two names would look like a copied message.
+    ::unlink(to.c_str());
+    return err;
+  }
+  return 0;
+}
+
+struct DirCloser {
+  void operator()(DIR* handle) const { ::closedir(handle); }
+};
+using DirHandle = std::unique_ptr<DIR, DirCloser>;
+
+bool path_exists(const fs::path& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 || errno != ENOENT;
+}
+
+struct DirStamp {
+  struct timespec mtime {};
+  struct timespec ctime {};
+  ino_t inode = 0;
+
+  bool operator==(const DirStamp& other) const {
+    return mtime.tv_sec == other.mtime.tv_sec && mtime.tv_nsec == other.mtime.tv_nsec &&
+           ctime.tv_sec == other.ctime.tv_sec && ctime.tv_nsec == other.ctime.tv_nsec &&
+           inode == other.inode;
+  }
+};
+
+DirStamp stamp_dir(const fs::path& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    throw Error(Scope::Folder, errno_message("cannot stat Maildir directory " + dir.string() +
+                                             " (is this a Maildir folder?)"));
+  }
+  return DirStamp{st.st_mtim, st.st_ctim, st.st_ino};
+}
+
+// Reads the message names of new/ or cur/ into `out`, without stat().
+void read_subdir(const fs::path& folder, Subdir subdir, ScanResult& out) {
+  fs::path dir = folder / std::string(to_string(subdir));
+  DirHandle handle(::opendir(dir.c_str()));
+  if (!handle) {
+    throw Error(Scope::Folder, errno_message("cannot open Maildir directory " + dir.string()));
+  }
+  for (;;) {
+    errno = 0;
+    struct dirent* item = ::readdir(handle.get());
+    if (item == nullptr) {
+      int err = errno;
+      if (err != 0) {
+        throw Error(Scope::Folder,
+                    errno_message("cannot read Maildir directory " + dir.string(), err));
+      }
+      return;
+    }
+    if (item->d_type == DT_DIR) {
+      continue;
+    }
+    std::string_view name(item->d_name);
+    switch (classify_name(name)) {
+      case NameKind::Skip:
+        break;
+      case NameKind::Invalid:
+        out.invalid_names.push_back(dir / std::string(name));
+        break;
+      case NameKind::Valid: {
+        ParsedName parsed = parse_name(name);
+        Entry entry;
+        entry.stable_name = std::move(parsed.stable_name);
+        entry.letters = std::move(parsed.letters);
+        entry.subdir = subdir;
+        entry.file_name = std::string(name);
+        entry.path = dir / entry.file_name;
+        out.entries.push_back(std::move(entry));
+        break;
+      }
+    }
+  }
+}
+
+// Sorts the entries and finds stable names seen more than once. A file that
+// a mail reader renamed while we read the directories can be seen under both
+// names; only names whose files all still exist count as duplicates.
+void find_duplicates(ScanResult& out) {
+  std::sort(out.entries.begin(), out.entries.end(), [](const Entry& a, const Entry& b) {
+    if (a.stable_name != b.stable_name) {
+      return a.stable_name < b.stable_name;
+    }
+    return a.path < b.path;
+  });
+  std::vector<Entry> kept;
+  kept.reserve(out.entries.size());
+  std::size_t i = 0;
+  while (i < out.entries.size()) {
+    std::size_t end = i + 1;
+    while (end < out.entries.size() && out.entries[end].stable_name == out.entries[i].stable_name) {
+      ++end;
+    }
+    if (end - i == 1) {
+      kept.push_back(std::move(out.entries[i]));
+    } else {
+      DuplicateName duplicate{out.entries[i].stable_name, {}};
+      for (std::size_t j = i; j < end; ++j) {
+        if (path_exists(out.entries[j].path)) {
+          duplicate.paths.push_back(out.entries[j].path);
+          kept.push_back(std::move(out.entries[j]));
+        }
+      }
+      if (duplicate.paths.size() > 1) {
+        out.duplicates.push_back(std::move(duplicate));
+      }
+    }
+    i = end;
+  }
+  out.entries = std::move(kept);
+}
+
+// Creates one directory. Returns true if it created it.
+bool make_dir(const fs::path& dir) {
+  if (::mkdir(dir.c_str(), 0700) == 0) {
+    return true;
+  }
+  int err = errno;
+  struct stat st {};
+  if (err == EEXIST && ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return false;
+  }
+  if (err == EEXIST) {
+    throw Error(Scope::Folder, dir.string() + " exists and is not a directory; move it away");
+  }
+  throw Error(Scope::Folder, errno_message("cannot create directory " + dir.string(), err));
+}
+
+// Creates `dir` and its missing parents, fsyncing the parent of each
+// directory created so that the new entries survive a crash.
+void make_dirs(const fs::path& dir) {
+  std::vector<fs::path> missing;
+  fs::path current = dir.lexically_normal();
+  if (!current.empty() && current.filename().empty()) {
+    current = current.parent_path();  // A trailing '/' names the same directory.
+  }
+  for (;;) {
+    struct stat st {};
+    if (::stat(current.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) {
+        throw Error(Scope::Folder,
+                    current.string() + " exists and is not a directory; move it away");
+      }
+      break;
+    }
+    missing.push_back(current);
+    fs::path parent = current.parent_path();
+    if (parent.empty() || parent == current) {
+      break;
+    }
+    current = parent;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (make_dir(*it)) {
+      fs::path parent = it->parent_path();
+      util::fsync_dir(parent.empty() ? fs::path(".") : parent);
+    }
+  }
+}
+
+bool is_valid_info_letter(char c) {
+  return c > 0x20 && c < 0x7f && c != ',';
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Delivery
+
+Delivery::Delivery(fs::path folder, fs::path tmp_path, util::Fd fd)
+    : m_folder(std::move(folder)), m_tmp_path(std::move(tmp_path)), m_fd(std::move(fd)) {
+  m_buffer.reserve(k_buffer_size);
+}
+
+Delivery::Delivery(Delivery&& other) noexcept
+    : m_folder(std::move(other.m_folder)),
+      m_tmp_path(std::move(other.m_tmp_path)),
+      m_fd(std::move(other.m_fd)),
+      m_buffer(std::move(other.m_buffer)),
+      m_written(other.m_written),
+      m_received(other.m_received),
+      m_pending_cr(other.m_pending_cr),
+      m_file_finished(other.m_file_finished) {
+  other.m_tmp_path.clear();
+}
+
+Delivery& Delivery::operator=(Delivery&& other) noexcept {
+  if (this != &other) {
+    discard();
+    m_folder = std::move(other.m_folder);
+    m_tmp_path = std::move(other.m_tmp_path);
+    m_fd = std::move(other.m_fd);
+    m_buffer = std::move(other.m_buffer);
+    m_written = other.m_written;
+    m_received = other.m_received;
+    m_pending_cr = other.m_pending_cr;
+    m_file_finished = other.m_file_finished;
+    other.m_tmp_path.clear();
+  }
+  return *this;
+}
+
+Delivery::~Delivery() {
+  discard();
+}
+
+void Delivery::discard() noexcept {
+  m_fd = Fd();
+  if (!m_tmp_path.empty()) {
+    ::unlink(m_tmp_path.c_str());
+    m_tmp_path.clear();
+  }
+}
+
+void Delivery::write(const char* data, std::size_t size) {
+  if (!m_fd || m_file_finished) {
+    throw Error(Scope::Fatal,
+                "internal error: write to a finished delivery in " + m_folder.string());
+  }
+  m_received += size;
+  const char* p = data;
+  const char* end = data + size;
+  if (m_pending_cr && p < end) {
+    m_pending_cr = false;
+    if (*p == '\n') {
+      append("\n", 1);
+      ++p;
+    } else {
+      append("\r", 1);
+    }
+  }
+  while (p < end) {
+    const void* found = std::memchr(p, '\r', static_cast<std::size_t>(end - p));
+    if (found == nullptr) {
+      append(p, static_cast<std::size_t>(end - p));
+      break;
+    }
+    const char* cr = static_cast<const char*>(found);
+    append(p, static_cast<std::size_t>(cr - p));
+    if (cr + 1 == end) {
+      // Whether this CR ends a line depends on the next chunk.
+      m_pending_cr = true;
+      break;
+    }
+    if (cr[1] == '\n') {
+      append("\n", 1);
+      p = cr + 2;
+    } else {
+      append("\r", 1);
+      p = cr + 1;
+    }
+  }
+}
+
+void Delivery::append(const char* data, std::size_t size) {
+  if (m_buffer.size() + size > k_buffer_size) {
+    flush_buffer();
+  }
+  if (size >= k_buffer_size) {
+    util::write_all(m_fd.get(), std::string_view(data, size), m_tmp_path.string());
+    m_written += size;
+    return;
+  }
+  m_buffer.append(data, size);
+}
+
+void Delivery::flush_buffer() {
+  if (m_buffer.empty()) {
+    return;
+  }
+  util::write_all(m_fd.get(), m_buffer, m_tmp_path.string());
+  m_written += m_buffer.size();
+  m_buffer.clear();
+}
+
+void Delivery::finish_file(std::optional<std::chrono::sys_seconds> mtime) {
+  if (m_pending_cr) {
+    // The message ended with a lone CR; it is kept like any lone CR.
+    m_pending_cr = false;
+    append("\r", 1);
+  }
+  flush_buffer();
+  if (mtime) {
+    // Set before fsync so that the date is made durable with the data.
+    struct timespec times[2];
+    times[0].tv_sec = static_cast<time_t>(mtime->time_since_epoch().count());
+    times[0].tv_nsec = 0;
+    times[1] = times[0];
+    if (::futimens(m_fd.get(), times) != 0) {
+      throw Error(Scope::Folder, errno_message("cannot set the date of " + m_tmp_path.string()));
+    }
+  }
+  util::fsync_fd(m_fd.get(), m_tmp_path.string());
+  // close() can report a write error (e.g. on NFS) that write() did not.
+  if (::close(m_fd.release()) != 0) {
+    throw Error(Scope::Folder, errno_message("cannot close " + m_tmp_path.string()));
+  }
+  m_file_finished = true;
+}
+
+fs::path Delivery::commit(std::string_view stable_name, std::string_view letters,
+                          std::optional<std::chrono::sys_seconds> mtime) {
+  if (m_tmp_path.empty()) {
+    throw Error(Scope::Fatal,
+                "internal error: commit of a delivery that was already "
+                "committed or discarded in " +
+                    m_folder.string());
+  }
+  if (!is_valid_stable_name(stable_name)) {
+    throw Error(Scope::Message, "cannot deliver a message to " + m_folder.string() + ": \"" +
+                                    escape_for_display(stable_name) +
+                                    "\" is not a valid Maildir file name");
+  }
+  if (!std::all_of(letters.begin(), letters.end(), is_valid_info_letter)) {
+    throw Error(Scope::Fatal, "internal error: invalid Maildir flag letters \"" +
+                                  escape_for_display(letters) + "\"");
+  }
+  if (!m_file_finished) {
+    finish_file(mtime);
+  }
+  Subdir target = letters.empty() ? Subdir::New : Subdir::Cur;
+  fs::path destination =
+      m_folder / std::string(to_string(target)) / format_name(stable_name, letters, target);
+  int err = move_no_replace(m_tmp_path, destination);
+  if (err == EEXIST) {
+    throw Error(Scope::Message, destination.string() +
+                                    " already exists; roam never overwrites a message file. "
+                                    "Deliver under another name");
+  }
+  if (err != 0) {
+    throw Error(
+        Scope::Folder,
+        errno_message("cannot move " + m_tmp_path.string() + " to " + destination.string(), err));
+  }
+  m_tmp_path.clear();
+  return destination;
+}
+
+// ---------------------------------------------------------------------------
+// Folder
+
+Folder::Folder(fs::path path) : m_path(std::move(path)) {}
+
+bool Folder::exists() const {
+  for (const char* sub : {"cur", "new", "tmp"}) {
+    struct stat st {};
+    if (::stat((m_path / sub).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Folder::ensure_exists(Layout layout, FolderRole role) {
+  make_dirs(m_path);
+  bool created = false;
+  for (const char* sub : {"cur", "new", "tmp"}) {
+    created = make_dir(m_path / sub) || created;
+  }
+  if (layout == Layout::MaildirPlusPlus && role == FolderRole::Subfolder) {
+    fs::path marker = m_path / "maildirfolder";
+    Fd fd(::open(marker.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600));
+    if (fd) {
+      if (::close(fd.release()) != 0) {
+        throw Error(Scope::Folder, errno_message("cannot close " + marker.string()));
+      }
+      created = true;
+    } else if (errno != EEXIST) {
+      throw Error(Scope::Folder, errno_message("cannot create " + marker.string()));
+    }
+  }
+  if (created) {
+    util::fsync_dir(m_path);
+  }
+}
+
+ScanResult Folder::scan() const {
+  fs::path new_dir = m_path / "new";
+  fs::path cur_dir = m_path / "cur";
+  ScanResult out;
+  // A mail reader renaming files while we read can make readdir() miss one;
+  // a directory that changed during the pass is read again. new/ is read
+  // before cur/ so that a file moving from new/ to cur/ is seen at least
+  // once. After a few busy passes the last one is used.
+  constexpr int k_max_passes = 4;
+  for (int pass = 0; pass < k_max_passes; ++pass) {
+    out = ScanResult();
+    DirStamp new_before = stamp_dir(new_dir);
+    DirStamp cur_before = stamp_dir(cur_dir);
+    read_subdir(m_path, Subdir::New, out);
+    read_subdir(m_path, Subdir::Cur, out);
+    if (stamp_dir(new_dir) == new_before && stamp_dir(cur_dir) == cur_before) {
+      break;
+    }
+  }
+  find_duplicates(out);
+  std::sort(out.invalid_names.begin(), out.invalid_names.end());
+  return out;
+}
+
+Delivery Folder::begin_delivery() {
+  fs::path tmp_dir = m_path / "tmp";
+  // The counter in the name makes a clash within this process impossible;
+  // the retries cover a stale file left by an earlier process with our pid.
+  constexpr int k_attempts = 8;
+  for (int attempt = 0; attempt < k_attempts; ++attempt) {
+    fs::path tmp_path = tmp_dir / new_stable_name();
+    Fd fd(::open(tmp_path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600));
+    if (fd) {
+      return Delivery(m_path, std::move(tmp_path), std::move(fd));
+    }
+    if (errno != EEXIST) {
+      throw Error(Scope::Folder, errno_message("cannot create " + tmp_path.string() +
+                                               " (does the Maildir folder exist?)"));
+    }
+  }
+  throw Error(Scope::Folder, "cannot create a unique file in " + tmp_dir.string() +
+                                 "; remove stale files from it");
+}
+
+std::optional<Entry> Folder::set_flags(const Entry& entry, std::string_view letters) {
+  for (char c : letters) {
+    if (!is_known_letter(c)) {
+      throw Error(Scope::Fatal, "internal error: set_flags() got the letter '" +
+                                    escape_for_display(std::string_view(&c, 1)) +
+                                    "', which is not in the flag table");
+    }
+  }
+  ParsedName parsed = parse_name(entry.file_name);
+  std::string new_letters = replace_known_letters(parsed.letters, letters);
+  if (new_letters == parsed.letters) {
+    return entry;
+  }
+  Subdir target = (new_letters.empty() && entry.subdir == Subdir::New) ? Subdir::New : Subdir::Cur;
+  Entry out;
+  out.stable_name = entry.stable_name;
+  out.letters = new_letters;
+  out.subdir = target;
+  out.file_name = format_name(entry.stable_name, new_letters, target, parsed.extra);
+  out.path = m_path / std::string(to_string(target)) / out.file_name;
+  int err = move_no_replace(entry.path, out.path);
+  if (err == ENOENT && !path_exists(entry.path)) {
+    return std::nullopt;
+  }
+  if (err == EEXIST) {
+    throw Error(Scope::Message, "cannot rename " + entry.path.string() + " to " +
+                                    out.path.string() +
+                                    ": that file exists (a copied message?); roam never "
+                                    "overwrites a message file. Remove one of the copies");
+  }
+  if (err != 0) {
+    throw Error(
+        Scope::Folder,
+        errno_message("cannot rename " + entry.path.string() + " to " + out.path.string(), err));
+  }
+  return out;
+}
+
+FileStatus Folder::remove(const Entry& entry) {
+  if (::unlink(entry.path.c_str()) == 0) {
+    return FileStatus::Done;
+  }
+  if (errno == ENOENT) {
+    return FileStatus::Vanished;
+  }
+  throw Error(Scope::Folder, errno_message("cannot remove " + entry.path.string()));
+}
+
+std::optional<std::string> Folder::read_header(const Entry& entry, std::size_t max_bytes) const {
+  Fd fd(::open(entry.path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) {
+      return std::nullopt;
+    }
+    throw Error(Scope::Message, errno_message("cannot open " + entry.path.string()));
+  }
+  std::string data;
+  std::size_t searched = 0;
+  char buf[4096];
+  while (data.size() < max_bytes) {
+    std::size_t want = std::min(sizeof buf, max_bytes - data.size());
+    ssize_t n = ::read(fd.get(), buf, want);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      throw Error(Scope::Message, errno_message("cannot read " + entry.path.string()));
+    }
+    if (n == 0) {
+      break;
+    }
+    data.append(buf, static_cast<std::size_t>(n));
+    // A header block that starts with the empty line is empty.
+    if (data.starts_with("\n") || data.starts_with("\r\n")) {
+      return std::string();
+    }
+    // Look for "\n\n" or "\n\r\n", starting a little before the new bytes
+    // so that a separator split across reads is found.
+    std::size_t from = searched > 2 ? searched - 2 : 0;
+    for (std::size_t i = from; i + 1 < data.size(); ++i) {
+      if (data[i] != '\n') {
+        continue;
+      }
+      if (data[i + 1] == '\n' ||
+          (data[i + 1] == '\r' && i + 2 < data.size() && data[i + 2] == '\n')) {
+        data.resize(i + 1);
+        return data;
+      }
+    }
+    searched = data.size();
+  }
+  return data;
+}
+
+std::optional<std::uint64_t> Folder::file_size(const Entry& entry) const {
+  struct stat st {};
+  if (::stat(entry.path.c_str(), &st) != 0) {
+    if (errno == ENOENT) {
+      return std::nullopt;
+    }
+    throw Error(Scope::Message, errno_message("cannot stat " + entry.path.string()));
+  }
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+void Folder::sync_dirs() const {
+  util::fsync_dir(m_path / "new");
+  util::fsync_dir(m_path / "cur");
+}
+
+std::size_t Folder::clean_tmp(std::chrono::seconds max_age) {
+  fs::path tmp_dir = m_path / "tmp";
+  Fd dir_fd(::open(tmp_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd) {
+    if (errno == ENOENT) {
+      return 0;
+    }
+    throw Error(Scope::Folder, errno_message("cannot open " + tmp_dir.string()));
+  }
+  // fdopendir() takes over its descriptor; give it a duplicate so that
+  // dir_fd stays usable for fstatat() and unlinkat().
+  int dup_fd = ::fcntl(dir_fd.get(), F_DUPFD_CLOEXEC, 0);
+  DirHandle handle(dup_fd >= 0 ? ::fdopendir(dup_fd) : nullptr);
+  if (!handle) {
+    if (dup_fd >= 0) {
+      ::close(dup_fd);
+    }
+    throw Error(Scope::Folder, errno_message("cannot read " + tmp_dir.string()));
+  }
+  const std::time_t cutoff = std::time(nullptr) - static_cast<std::time_t>(max_age.count());
+  std::size_t removed = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent* item = ::readdir(handle.get());
+    if (item == nullptr) {
+      int err = errno;
+      if (err != 0) {
+        throw Error(Scope::Folder, errno_message("cannot read " + tmp_dir.string(), err));
+      }
+      break;
+    }
+    if (item->d_name[0] == '.') {
+      continue;
+    }
+    struct stat st {};
+    if (::fstatat(dir_fd.get(), item->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(st.st_mode) || st.st_mtim.tv_sec >= cutoff) {
+      continue;
+    }
+    if (::unlinkat(dir_fd.get(), item->d_name, 0) == 0) {
+      ++removed;
+    }
+  }
+  return removed;
+}
+
+}  // namespace roam::maildir

@@ -1,0 +1,189 @@
+#pragma once
+
+// One Maildir folder: a directory with cur/, new/ and tmp/. Folder scans the
+// messages, delivers new ones through tmp/, renames files to change flags
+// and removes them. Nothing here ever overwrites an existing file: two files
+// with one name would mean one message silently lost.
+//
+// A mail reader works in the same directory at the same time. It may rename
+// a file (flag change, new/ -> cur/) or delete it between our scan and our
+// next step; such a vanished file is reported as a status, not thrown,
+// because it is normal and the caller decides what it means.
+//
+// Directory entries become durable only when their directory is fsynced.
+// Deliveries and renames do not do that one by one: the caller calls
+// Folder::sync_dirs() once after a batch, before recording the batch in its
+// state.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "maildir/layout.hpp"
+#include "maildir/name.hpp"
+#include "util/fs.hpp"
+
+namespace roam::maildir {
+
+// One message file found by Folder::scan().
+struct Entry {
+  std::string stable_name;  // The name before ":2,"; what roam's state records.
+  std::string letters;      // Sorted info letters, unknown ones included.
+  Subdir subdir = Subdir::New;
+  std::string file_name;  // The whole file name, as found.
+  fs::path path;          // The full path of the file.
+};
+
+// A stable name that two files share, typically because a mail reader copied
+// a file instead of renaming it. Both files are still listed in entries.
+struct DuplicateName {
+  std::string stable_name;
+  std::vector<fs::path> paths;
+};
+
+// The result of Folder::scan().
+struct ScanResult {
+  // Every message file in new/ and cur/, sorted by stable name, then path.
+  std::vector<Entry> entries;
+  // Stable names found more than once; the caller should warn and must not
+  // guess which file its state means.
+  std::vector<DuplicateName> duplicates;
+  // Files whose names are not valid Maildir names; they are not in entries.
+  std::vector<fs::path> invalid_names;
+};
+
+// What happened to a file the caller asked to change.
+enum class FileStatus {
+  Done,      // The file was renamed or removed as asked.
+  Vanished,  // The file was no longer there (a mail reader moved or deleted it).
+};
+
+class Folder;
+
+// A message being written into tmp/. Bytes are converted from CRLF to LF as
+// they arrive and written through a 64 KiB buffer. commit() makes the file
+// durable and moves it into new/ or cur/; a Delivery destroyed without a
+// successful commit() removes its tmp file and never renames anything.
+class Delivery {
+ public:
+  Delivery(Delivery&& other) noexcept;
+  Delivery& operator=(Delivery&& other) noexcept;
+  Delivery(const Delivery&) = delete;
+  Delivery& operator=(const Delivery&) = delete;
+  ~Delivery();
+
+  // Appends message bytes as the server sent them. CRLF becomes LF, also
+  // when the CR ends one chunk and the LF starts the next; a CR not
+  // followed by LF is kept. Throws util::Error on write failure.
+  void write(const char* data, std::size_t size);
+  void write(std::string_view data) { write(data.data(), data.size()); }
+
+  // Finishes the message: flushes the buffer, fsyncs the file, sets its
+  // mtime to `mtime` (the INTERNALDATE) if given, closes it (checking
+  // close()), and moves it to new/<stable_name> when `letters` is empty or
+  // to cur/<stable_name>:2,<letters> otherwise, never overwriting a file.
+  // Returns the final path. Does not fsync the target directory: call
+  // Folder::sync_dirs() after a batch. Throws util::Error(Scope::Message) if
+  // the target name exists (the Delivery stays usable: commit again with
+  // another stable name) and util::Error on I/O errors.
+  fs::path commit(std::string_view stable_name, std::string_view letters,
+                  std::optional<std::chrono::sys_seconds> mtime = std::nullopt);
+
+  // Bytes written to the file so far, after CRLF conversion (a CR held back
+  // to see whether an LF follows is not counted until it is decided).
+  std::uint64_t size() const { return m_written + m_buffer.size(); }
+
+  // Bytes passed to write() so far, before conversion.
+  std::uint64_t bytes_received() const { return m_received; }
+
+  // The file in tmp/ (empty once committed).
+  const fs::path& tmp_path() const { return m_tmp_path; }
+
+ private:
+  friend class Folder;
+  Delivery(fs::path folder, fs::path tmp_path, util::Fd fd);
+
+  void append(const char* data, std::size_t size);
+  void flush_buffer();
+  void finish_file(std::optional<std::chrono::sys_seconds> mtime);
+  void discard() noexcept;
+
+  static constexpr std::size_t k_buffer_size = 64 * 1024;
+
+  fs::path m_folder;
+  fs::path m_tmp_path;
+  util::Fd m_fd;
+  std::string m_buffer;
+  std::uint64_t m_written = 0;
+  std::uint64_t m_received = 0;
+  bool m_pending_cr = false;
+  bool m_file_finished = false;
+};
+
+// One Maildir directory. Cheap to construct; touches the disk only when a
+// method is called.
+class Folder {
+ public:
+  explicit Folder(fs::path path);
+
+  // The folder's directory.
+  const fs::path& path() const { return m_path; }
+
+  // True if cur/, new/ and tmp/ exist.
+  bool exists() const;
+
+  // Creates the folder directory (and its parents), cur/, new/ and tmp/
+  // with mode 0700 where missing, and, for a maildir++ subfolder, the empty
+  // "maildirfolder" file. The parent directory of everything created is
+  // fsynced. Throws util::Error(Scope::Folder) on failure.
+  void ensure_exists(Layout layout, FolderRole role);
+
+  // Lists new/ and cur/ (dot-files and tmp/ are skipped). Reads directory
+  // entries only and does not stat the files. If either directory changes
+  // while it is read, the scan is repeated (a file renamed during readdir
+  // can be missed). Throws util::Error(Scope::Folder) if a directory cannot
+  // be read.
+  ScanResult scan() const;
+
+  // Starts the delivery of a new message in tmp/ (O_EXCL, mode 0600).
+  Delivery begin_delivery();
+
+  // Renames the file of `entry` to carry `letters` (known letters only, see
+  // k_flag_table), keeping its stable name, its unknown letters and any
+  // extra info text. A file in new/ moves to cur/ when it gets letters.
+  // Never overwrites: if the target exists, throws util::Error(Scope::Message).
+  // Returns the entry after the rename (the same entry if nothing changed)
+  // or nothing if the file vanished. Throws util::Error(Scope::Fatal) if
+  // `letters` holds a letter roam does not know (a bug in the caller).
+  std::optional<Entry> set_flags(const Entry& entry, std::string_view letters);
+
+  // Removes the file of `entry`. Returns Vanished if it was already gone.
+  FileStatus remove(const Entry& entry);
+
+  // The message's header block: everything before the first empty line
+  // (LF or CRLF), at most `max_bytes`. Nothing if the file vanished.
+  std::optional<std::string> read_header(const Entry& entry, std::size_t max_bytes) const;
+
+  // The size of the message file in bytes, or nothing if it vanished.
+  std::optional<std::uint64_t> file_size(const Entry& entry) const;
+
+  // Makes the creations, renames and removals in new/ and cur/ durable.
+  void sync_dirs() const;
+
+  // Removes files in tmp/ whose mtime is older than `max_age` (36 hours by
+  // Maildir convention: a delivery that old was abandoned). Returns how
+  // many files were removed.
+  std::size_t clean_tmp(std::chrono::seconds max_age = std::chrono::hours(36));
+
+ private:
+  fs::path m_path;
+};
+
+}  // namespace roam::maildir

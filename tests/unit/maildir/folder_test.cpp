@@ -1,0 +1,372 @@
+#include "maildir/folder.hpp"
+
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "temp_dir.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+namespace roam::maildir {
+namespace {
+
+using test_support::TempDir;
+
+std::vector<std::string> list_dir(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& item : fs::directory_iterator(dir)) {
+    names.push_back(item.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+void write_file(const fs::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary);
+  out << content;
+}
+
+unsigned mode_of(const fs::path& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return static_cast<unsigned>(st.st_mode & 0777);
+}
+
+class FolderTest : public ::testing::Test {
+ protected:
+  FolderTest() : m_folder(m_temp.path() / "Mail" / "INBOX") {
+    m_folder.ensure_exists(Layout::Verbatim, FolderRole::Inbox);
+  }
+
+  // Delivers `content` in the given chunks and returns the final path.
+  fs::path deliver(const std::vector<std::string>& chunks, const std::string& stable_name,
+                   const std::string& letters = "") {
+    Delivery delivery = m_folder.begin_delivery();
+    for (const std::string& chunk : chunks) {
+      delivery.write(chunk);
+    }
+    return delivery.commit(stable_name, letters);
+  }
+
+  Entry entry_for(const std::string& stable_name) {
+    for (const Entry& entry : m_folder.scan().entries) {
+      if (entry.stable_name == stable_name) {
+        return entry;
+      }
+    }
+    ADD_FAILURE() << "no entry " << stable_name;
+    return Entry{};
+  }
+
+  TempDir m_temp;
+  Folder m_folder;
+};
+
+TEST_F(FolderTest, EnsureExistsCreatesPrivateSubdirectories) {
+  EXPECT_TRUE(m_folder.exists());
+  for (const char* sub : {"cur", "new", "tmp"}) {
+    EXPECT_EQ(mode_of(m_folder.path() / sub), 0700u) << sub;
+  }
+  EXPECT_FALSE(fs::exists(m_folder.path() / "maildirfolder"));
+  // A second call changes nothing and does not fail.
+  m_folder.ensure_exists(Layout::Verbatim, FolderRole::Inbox);
+  EXPECT_EQ(list_dir(m_folder.path()), (std::vector<std::string>{"cur", "new", "tmp"}));
+}
+
+TEST_F(FolderTest, EnsureExistsMarksMaildirPlusPlusSubfolders) {
+  Folder sub(m_temp.path() / "Mail" / ".A.B");
+  EXPECT_FALSE(sub.exists());
+  sub.ensure_exists(Layout::MaildirPlusPlus, FolderRole::Subfolder);
+  EXPECT_TRUE(sub.exists());
+  EXPECT_TRUE(fs::is_regular_file(sub.path() / "maildirfolder"));
+  EXPECT_EQ(fs::file_size(sub.path() / "maildirfolder"), 0u);
+
+  Folder inbox(m_temp.path() / "PlusPlus");
+  inbox.ensure_exists(Layout::MaildirPlusPlus, FolderRole::Inbox);
+  EXPECT_FALSE(fs::exists(inbox.path() / "maildirfolder"));
+}
+
+TEST_F(FolderTest, EnsureExistsRefusesAFileInTheWay) {
+  write_file(m_temp.path() / "file", "x");
+  Folder folder(m_temp.path() / "file" / "sub");
+  EXPECT_THROW(folder.ensure_exists(Layout::Verbatim, FolderRole::Subfolder), util::Error);
+}
+
+TEST_F(FolderTest, ConvertsCrLfAtEverySplitPosition) {
+  const std::string input = "Subject: x\r\n\r\nline\r\nlone\rcr\r\r\nend\r\n";
+  const std::string expected = "Subject: x\n\nline\nlone\rcr\r\nend\n";
+  for (std::size_t split = 0; split <= input.size(); ++split) {
+    SCOPED_TRACE(split);
+    std::string stable = "split" + std::to_string(split);
+    Delivery delivery = m_folder.begin_delivery();
+    delivery.write(input.substr(0, split));
+    delivery.write(input.substr(split));
+    EXPECT_EQ(delivery.bytes_received(), input.size());
+    fs::path path = delivery.commit(stable, "");
+    EXPECT_EQ(delivery.size(), expected.size());
+    EXPECT_EQ(util::read_file(path), expected);
+  }
+}
+
+TEST_F(FolderTest, ConvertsCrLfByteByByteAndKeepsATrailingCr) {
+  const std::string input = "a\r\n\r\rb\r";
+  std::vector<std::string> chunks;
+  for (char c : input) {
+    chunks.emplace_back(1, c);
+  }
+  fs::path path = deliver(chunks, "bytes");
+  EXPECT_EQ(util::read_file(path), "a\n\r\rb\r");
+}
+
+TEST_F(FolderTest, DeliversLargeMessagesThroughTheBuffer) {
+  std::string input;
+  std::string expected;
+  for (int i = 0; i < 20000; ++i) {
+    input += "line " + std::to_string(i) + "\r\n";
+    expected += "line " + std::to_string(i) + "\n";
+  }
+  // Uneven chunks, one larger than the buffer.
+  std::vector<std::string> chunks = {input.substr(0, 1000), input.substr(1000, 100000),
+                                     input.substr(101000)};
+  fs::path path = deliver(chunks, "large");
+  EXPECT_EQ(util::read_file(path), expected);
+}
+
+TEST_F(FolderTest, CommitPlacesMessagesByLetters) {
+  fs::path unread = deliver({"a\r\n"}, "unread");
+  EXPECT_EQ(unread, m_folder.path() / "new" / "unread");
+  fs::path seen = deliver({"b\r\n"}, "seen", "SR");
+  EXPECT_EQ(seen, m_folder.path() / "cur" / "seen:2,RS");
+  EXPECT_EQ(mode_of(seen), 0600u);
+  EXPECT_TRUE(list_dir(m_folder.path() / "tmp").empty());
+}
+
+TEST_F(FolderTest, CommitSetsTheInternalDate) {
+  using namespace std::chrono;
+  const sys_seconds date{seconds{1'000'000'000}};
+  Delivery delivery = m_folder.begin_delivery();
+  delivery.write("x");
+  fs::path path = delivery.commit("dated", "", date);
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1'000'000'000);
+}
+
+TEST_F(FolderTest, CommitNeverOverwrites) {
+  write_file(m_folder.path() / "new" / "taken", "original");
+  Delivery delivery = m_folder.begin_delivery();
+  delivery.write("new content\r\n");
+  try {
+    delivery.commit("taken", "");
+    FAIL() << "commit overwrote a file";
+  } catch (const util::Error& e) {
+    EXPECT_EQ(e.scope(), util::Scope::Message);
+  }
+  EXPECT_EQ(util::read_file(m_folder.path() / "new" / "taken"), "original");
+  // The delivery is still usable under another name.
+  fs::path path = delivery.commit("free", "");
+  EXPECT_EQ(util::read_file(path), "new content\n");
+  EXPECT_TRUE(list_dir(m_folder.path() / "tmp").empty());
+}
+
+TEST_F(FolderTest, CommitRefusesInvalidStableNames) {
+  Delivery delivery = m_folder.begin_delivery();
+  delivery.write("x");
+  EXPECT_THROW(delivery.commit("../escape", ""), util::Error);
+  EXPECT_THROW(delivery.commit("a:2,S", ""), util::Error);
+  EXPECT_THROW(delivery.commit(".hidden", ""), util::Error);
+  EXPECT_TRUE(list_dir(m_folder.path() / "new").empty());
+}
+
+TEST_F(FolderTest, UncommittedDeliveryRemovesItsTmpFile) {
+  fs::path tmp_path;
+  {
+    Delivery delivery = m_folder.begin_delivery();
+    delivery.write("partial");
+    tmp_path = delivery.tmp_path();
+    EXPECT_TRUE(fs::exists(tmp_path));
+    Delivery moved = std::move(delivery);
+    EXPECT_EQ(moved.tmp_path(), tmp_path);
+  }
+  EXPECT_FALSE(fs::exists(tmp_path));
+  EXPECT_TRUE(list_dir(m_folder.path() / "tmp").empty());
+  EXPECT_TRUE(list_dir(m_folder.path() / "new").empty());
+  EXPECT_TRUE(list_dir(m_folder.path() / "cur").empty());
+}
+
+TEST_F(FolderTest, SetFlagsMovesFromNewToCurKeepingTheStableName) {
+  deliver({"x"}, "msg");
+  Entry entry = entry_for("msg");
+  EXPECT_EQ(entry.subdir, Subdir::New);
+
+  std::optional<Entry> renamed = m_folder.set_flags(entry, "S");
+  ASSERT_TRUE(renamed);
+  EXPECT_EQ(renamed->stable_name, "msg");
+  EXPECT_EQ(renamed->subdir, Subdir::Cur);
+  EXPECT_EQ(renamed->path, m_folder.path() / "cur" / "msg:2,S");
+  EXPECT_EQ(util::read_file(renamed->path), "x");
+  EXPECT_TRUE(list_dir(m_folder.path() / "new").empty());
+
+  std::optional<Entry> cleared = m_folder.set_flags(*renamed, "");
+  ASSERT_TRUE(cleared);
+  EXPECT_EQ(cleared->path, m_folder.path() / "cur" / "msg:2,");
+  EXPECT_EQ(list_dir(m_folder.path() / "cur"), (std::vector<std::string>{"msg:2,"}));
+}
+
+TEST_F(FolderTest, SetFlagsKeepsUnknownLettersAndExtraInfo) {
+  write_file(m_folder.path() / "cur" / "msg:2,Sa,ext", "x");
+  Entry entry = entry_for("msg");
+  EXPECT_EQ(entry.letters, "Sa");
+  std::optional<Entry> renamed = m_folder.set_flags(entry, "FS");
+  ASSERT_TRUE(renamed);
+  EXPECT_EQ(renamed->file_name, "msg:2,FSa,ext");
+  EXPECT_EQ(renamed->letters, "FSa");
+  EXPECT_TRUE(fs::exists(renamed->path));
+}
+
+TEST_F(FolderTest, SetFlagsWithUnchangedLettersDoesNothing) {
+  write_file(m_folder.path() / "cur" / "msg:2,SR", "x");
+  Entry entry = entry_for("msg");
+  std::optional<Entry> same = m_folder.set_flags(entry, "RS");
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->path, entry.path);
+  EXPECT_TRUE(fs::exists(m_folder.path() / "cur" / "msg:2,SR"));
+}
+
+TEST_F(FolderTest, SetFlagsReportsAVanishedFile) {
+  deliver({"x"}, "gone");
+  Entry entry = entry_for("gone");
+  fs::remove(entry.path);
+  EXPECT_FALSE(m_folder.set_flags(entry, "S").has_value());
+}
+
+TEST_F(FolderTest, SetFlagsNeverOverwrites) {
+  deliver({"mine"}, "msg");
+  write_file(m_folder.path() / "cur" / "msg:2,S", "copy");
+  Entry in_new;
+  for (const Entry& entry : m_folder.scan().entries) {
+    if (entry.subdir == Subdir::New) {
+      in_new = entry;
+    }
+  }
+  ASSERT_EQ(in_new.file_name, "msg");
+  EXPECT_THROW(m_folder.set_flags(in_new, "S"), util::Error);
+  EXPECT_EQ(util::read_file(m_folder.path() / "cur" / "msg:2,S"), "copy");
+  EXPECT_EQ(util::read_file(m_folder.path() / "new" / "msg"), "mine");
+}
+
+TEST_F(FolderTest, SetFlagsRefusesUnknownLetters) {
+  deliver({"x"}, "msg");
+  try {
+    m_folder.set_flags(entry_for("msg"), "Sa");
+    FAIL() << "an unknown letter was accepted";
+  } catch (const util::Error& e) {
+    EXPECT_EQ(e.scope(), util::Scope::Fatal);
+  }
+}
+
+TEST_F(FolderTest, RemoveReportsVanishedFiles) {
+  deliver({"x"}, "msg", "S");
+  Entry entry = entry_for("msg");
+  EXPECT_EQ(m_folder.remove(entry), FileStatus::Done);
+  EXPECT_FALSE(fs::exists(entry.path));
+  EXPECT_EQ(m_folder.remove(entry), FileStatus::Vanished);
+}
+
+TEST_F(FolderTest, ScanListsMessagesAndReportsDuplicatesAndInvalidNames) {
+  write_file(m_folder.path() / "new" / "one", "1");
+  write_file(m_folder.path() / "cur" / "two:2,FS", "2");
+  write_file(m_folder.path() / "cur" / "dup:2,S", "3");
+  write_file(m_folder.path() / "cur" / "dup:2,RS", "3");
+  write_file(m_folder.path() / "new" / ".dotfile", "");
+  write_file(m_folder.path() / "cur" / "bad:name", "");
+  write_file(m_folder.path() / "tmp" / "inprogress", "");
+  fs::create_directory(m_folder.path() / "cur" / "subdir");
+
+  ScanResult result = m_folder.scan();
+  std::vector<std::string> names;
+  for (const Entry& entry : result.entries) {
+    names.push_back(entry.file_name);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"dup:2,RS", "dup:2,S", "one", "two:2,FS"}));
+  EXPECT_EQ(result.entries[2].subdir, Subdir::New);
+  EXPECT_EQ(result.entries[2].path, m_folder.path() / "new" / "one");
+  EXPECT_EQ(result.entries[3].stable_name, "two");
+  EXPECT_EQ(result.entries[3].letters, "FS");
+  EXPECT_EQ(result.entries[3].subdir, Subdir::Cur);
+
+  ASSERT_EQ(result.duplicates.size(), 1u);
+  EXPECT_EQ(result.duplicates[0].stable_name, "dup");
+  EXPECT_EQ(result.duplicates[0].paths,
+            (std::vector<fs::path>{m_folder.path() / "cur" / "dup:2,RS",
+                                   m_folder.path() / "cur" / "dup:2,S"}));
+  EXPECT_EQ(result.invalid_names, (std::vector<fs::path>{m_folder.path() / "cur" / "bad:name"}));
+}
+
+TEST_F(FolderTest, ScanOfAMissingFolderThrows) {
+  Folder missing(m_temp.path() / "nothing");
+  EXPECT_THROW(missing.scan(), util::Error);
+}
+
+TEST_F(FolderTest, ReadsTheHeaderBlock) {
+  deliver({"From: a\r\nSubject: b\r\n\r\nbody\r\n"}, "lf");
+  EXPECT_EQ(m_folder.read_header(entry_for("lf"), 4096), "From: a\nSubject: b\n");
+
+  write_file(m_folder.path() / "cur" / "crlf:2,", "From: a\r\nX: y\r\n\r\nbody\r\n");
+  EXPECT_EQ(m_folder.read_header(entry_for("crlf"), 4096), "From: a\r\nX: y\r\n");
+
+  write_file(m_folder.path() / "cur" / "noheader:2,", "\nbody\n");
+  EXPECT_EQ(m_folder.read_header(entry_for("noheader"), 4096), "");
+
+  write_file(m_folder.path() / "cur" / "long:2,", std::string(10000, 'h') + "\n\nbody");
+  EXPECT_EQ(m_folder.read_header(entry_for("long"), 100), std::string(100, 'h'));
+
+  // The separator falls across the 4096-byte read boundary.
+  std::string header = std::string(4094, 'x') + "\n";
+  write_file(m_folder.path() / "cur" / "boundary:2,", header + "\nbody");
+  EXPECT_EQ(m_folder.read_header(entry_for("boundary"), 100000), header);
+
+  Entry gone = entry_for("lf");
+  fs::remove(gone.path);
+  EXPECT_EQ(m_folder.read_header(gone, 4096), std::nullopt);
+}
+
+TEST_F(FolderTest, ReportsFileSizes) {
+  deliver({"12345\r\n"}, "sized");
+  Entry entry = entry_for("sized");
+  EXPECT_EQ(m_folder.file_size(entry), 6u);
+  fs::remove(entry.path);
+  EXPECT_EQ(m_folder.file_size(entry), std::nullopt);
+}
+
+TEST_F(FolderTest, CleanTmpRemovesOnlyOldFiles) {
+  const fs::path old_file = m_folder.path() / "tmp" / "old";
+  const fs::path fresh_file = m_folder.path() / "tmp" / "fresh";
+  write_file(old_file, "old");
+  write_file(fresh_file, "fresh");
+  struct timeval times[2] = {};
+  times[0].tv_sec = ::time(nullptr) - 37 * 3600;
+  times[1] = times[0];
+  ASSERT_EQ(::utimes(old_file.c_str(), times), 0);
+
+  EXPECT_EQ(m_folder.clean_tmp(), 1u);
+  EXPECT_FALSE(fs::exists(old_file));
+  EXPECT_TRUE(fs::exists(fresh_file));
+}
+
+TEST_F(FolderTest, SyncDirsSucceedsOnAnExistingFolder) {
+  deliver({"x"}, "msg");
+  EXPECT_NO_THROW(m_folder.sync_dirs());
+  Folder missing(m_temp.path() / "nothing");
+  EXPECT_THROW(missing.sync_dirs(), util::Error);
+}
+
+}  // namespace
+}  // namespace roam::maildir
