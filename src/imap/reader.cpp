@@ -1,0 +1,168 @@
+#include "imap/reader.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "util/error.hpp"
+
+namespace roam::imap {
+
+using util::Error;
+using util::Scope;
+
+namespace {
+constexpr std::size_t k_read_chunk = 256u << 10;
+}
+
+ResponseReader::ResponseReader(net::Stream& stream, const ReaderLimits& limits)
+    : m_stream(stream), m_limits(limits) {}
+
+bool ResponseReader::fill() {
+  // Compact before growing, so a long session does not keep every byte.
+  if (m_pos > 0 && m_pos == m_buf.size()) {
+    m_buf.clear();
+    m_pos = 0;
+  } else if (m_pos > (1u << 20)) {
+    m_buf.erase(0, m_pos);
+    m_pos = 0;
+  }
+  std::size_t old = m_buf.size();
+  m_buf.resize(old + k_read_chunk);
+  std::size_t n = m_stream.read_some(m_buf.data() + old, k_read_chunk);
+  m_buf.resize(old + n);
+  m_received += n;
+  return n > 0;
+}
+
+bool literal_marker(std::string_view segment, std::uint64_t& size, std::size_t& marker_offset) {
+  if (segment.empty() || segment.back() != '}') {
+    return false;
+  }
+  std::size_t open = segment.rfind('{');
+  if (open == std::string_view::npos) {
+    return false;
+  }
+  std::string_view digits = segment.substr(open + 1, segment.size() - open - 2);
+  if (!digits.empty() && digits.back() == '+') {
+    digits.remove_suffix(1);
+  }
+  if (digits.empty() || digits.size() > 19) {
+    return false;
+  }
+  std::uint64_t value = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') {
+      return false;
+    }
+    value = value * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  size = value;
+  marker_offset = (open > 0 && segment[open - 1] == '~') ? open - 1 : open;
+  return true;
+}
+
+// Reads up to and including the next CRLF; returns the segment without CRLF.
+// A bare LF also ends a line: some servers send one, and accepting it costs
+// nothing in safety.
+std::string ResponseReader::read_line_segment(std::size_t already) {
+  std::size_t scanned = m_pos;
+  for (;;) {
+    const char* begin = m_buf.data() + scanned;
+    const void* lf = std::memchr(begin, '\n', m_buf.size() - scanned);
+    if (lf != nullptr) {
+      std::size_t end = static_cast<std::size_t>(static_cast<const char*>(lf) - m_buf.data());
+      std::size_t stop = (end > m_pos && m_buf[end - 1] == '\r') ? end - 1 : end;
+      std::string segment = m_buf.substr(m_pos, stop - m_pos);
+      m_pos = end + 1;
+      if (segment.size() > m_limits.max_line || already + segment.size() > m_limits.max_response) {
+        throw Error(Scope::Account, "the server sent a response line longer than " +
+                                        std::to_string(m_limits.max_line) + " bytes");
+      }
+      return segment;
+    }
+    scanned = m_buf.size();
+    if (scanned - m_pos > m_limits.max_line || already + (scanned - m_pos) > m_limits.max_response) {
+      throw Error(Scope::Account, "the server sent a response line longer than " +
+                                      std::to_string(m_limits.max_line) +
+                                      " bytes without ending it; giving up on the connection");
+    }
+    if (!fill()) {
+      throw Error(Scope::Account, "the server " + m_stream.peer() + " closed the connection" +
+                                      (m_pos < m_buf.size() ? " in the middle of a response" : ""));
+    }
+  }
+}
+
+void ResponseReader::read_literal_into(std::string& text, std::uint64_t size) {
+  std::size_t want = static_cast<std::size_t>(size);
+  while (m_buf.size() - m_pos < want) {
+    if (!fill()) {
+      throw Error(Scope::Account,
+                  "the server " + m_stream.peer() + " closed the connection inside a literal");
+    }
+  }
+  text.append(m_buf, m_pos, want);
+  m_pos += want;
+}
+
+void ResponseReader::stream_literal(LiteralSink& sink, std::uint64_t size) {
+  std::uint64_t left = size;
+  while (left > 0) {
+    if (m_pos == m_buf.size() && !fill()) {
+      throw Error(Scope::Account,
+                  "the server " + m_stream.peer() + " closed the connection inside a literal");
+    }
+    std::size_t available = m_buf.size() - m_pos;
+    std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(left, available));
+    sink.write(m_buf.data() + m_pos, take);
+    m_pos += take;
+    left -= take;
+  }
+}
+
+RawResponse ResponseReader::read() {
+  RawResponse raw;
+  for (;;) {
+    std::string segment = read_line_segment(raw.text.size());
+    std::uint64_t size = 0;
+    std::size_t marker = 0;
+    bool has_literal = literal_marker(segment, size, marker);
+    std::size_t base = raw.text.size();
+    raw.text += segment;
+    if (!has_literal) {
+      return raw;
+    }
+    if (raw.streamed.size() + 1 > m_limits.max_literals) {
+      throw Error(Scope::Account, "the server sent more than " +
+                                      std::to_string(m_limits.max_literals) +
+                                      " literals in one response");
+    }
+    raw.text += "\r\n";
+    LiteralSink* sink = m_router ? m_router(raw.text.substr(0, raw.text.size() - 2), size) : nullptr;
+    if (sink != nullptr) {
+      if (size > m_limits.max_streamed_literal) {
+        throw Error(Scope::Account,
+                    "the server announced a " + std::to_string(size) +
+                        "-byte message, over the limit of " +
+                        std::to_string(m_limits.max_streamed_literal) +
+                        " bytes (raise max_message_size if this is real)");
+      }
+      raw.streamed.push_back({base + marker, size});
+      stream_literal(*sink, size);
+    } else {
+      if (size > m_limits.max_inline_literal) {
+        throw Error(Scope::Account, "the server announced a " + std::to_string(size) +
+                                        "-byte literal where at most " +
+                                        std::to_string(m_limits.max_inline_literal) +
+                                        " bytes are expected");
+      }
+      if (raw.text.size() + size > m_limits.max_response) {
+        throw Error(Scope::Account, "the server sent a response larger than " +
+                                        std::to_string(m_limits.max_response) + " bytes");
+      }
+      read_literal_into(raw.text, size);
+    }
+  }
+}
+
+}  // namespace roam::imap
