@@ -198,7 +198,7 @@ void Client::apply(const Response& response) {
     if (status->status == StatusResponse::Status::Bye) {
       // BYE is followed by the server closing the connection; the read that
       // notices the close reports the error, and the BYE text helps explain it.
-      ROAM_INFO("server " << m_stream->peer() << " says goodbye: " << status->text);
+      ROAM_DEBUG(util::k_cat_imap, "server " << m_stream->peer() << " says goodbye: " << status->text);
     }
   }
 }

@@ -65,10 +65,12 @@ bool literal_marker(std::string_view segment, std::uint64_t& size, std::size_t& 
 // A bare LF also ends a line: some servers send one, and accepting it costs
 // nothing in safety.
 std::string ResponseReader::read_line_segment(std::size_t already) {
-  std::size_t scanned = m_pos;
+  // How many bytes after m_pos were searched already; an offset rather than
+  // a position, because fill() may move the buffer's contents.
+  std::size_t searched = 0;
   for (;;) {
-    const char* begin = m_buf.data() + scanned;
-    const void* lf = std::memchr(begin, '\n', m_buf.size() - scanned);
+    const char* begin = m_buf.data() + m_pos + searched;
+    const void* lf = std::memchr(begin, '\n', m_buf.size() - m_pos - searched);
     if (lf != nullptr) {
       std::size_t end = static_cast<std::size_t>(static_cast<const char*>(lf) - m_buf.data());
       std::size_t stop = (end > m_pos && m_buf[end - 1] == '\r') ? end - 1 : end;
@@ -80,8 +82,8 @@ std::string ResponseReader::read_line_segment(std::size_t already) {
       }
       return segment;
     }
-    scanned = m_buf.size();
-    if (scanned - m_pos > m_limits.max_line || already + (scanned - m_pos) > m_limits.max_response) {
+    searched = m_buf.size() - m_pos;
+    if (searched > m_limits.max_line || already + searched > m_limits.max_response) {
       throw Error(Scope::Account, "the server sent a response line longer than " +
                                       std::to_string(m_limits.max_line) +
                                       " bytes without ending it; giving up on the connection");

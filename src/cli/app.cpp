@@ -1,0 +1,264 @@
+#include "cli/app.hpp"
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "cli/config.hpp"
+#include "sync/account.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+#ifndef ROAM_VERSION
+#define ROAM_VERSION "unknown"
+#endif
+
+namespace roam::cli {
+
+namespace po = boost::program_options;
+using util::Error;
+using util::Scope;
+
+namespace {
+
+constexpr const char* k_usage = R"(Usage: roam [OPTIONS] COMMAND [ARGS]
+
+Keeps IMAP accounts and local Maildirs in sync.
+
+Commands:
+  sync [ACCOUNT...]   Sync the named accounts, or all accounts in the config.
+  list ACCOUNT        List the account's server folders; '*' marks the ones
+                      its `folders` patterns select.
+
+Options:
+  -c, --config FILE   Configuration file (default: $XDG_CONFIG_HOME/roam/config,
+                      else ~/.config/roam/config). See sample.conf.
+  -n, --dry-run       sync: print what would be done, change nothing.
+      --force         sync: allow deletions that the mass-deletion guard stops.
+  -v, --verbose       Say more (per-folder lines).
+  -q, --quiet         Print errors only.
+      --debug[=LIST]  Debug output for all or some of: net, imap, maildir, state,
+                      sync. The IMAP trace never shows credentials.
+  -h, --help          Show this help.
+      --version       Show the version.
+
+Exit status: 0 when everything synced, 1 when a folder or account failed,
+2 for bad usage or configuration, 3 for an internal error.
+)";
+
+sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool force) {
+  sync::AccountSettings s;
+  s.name = a.name;
+  s.host = a.host;
+  s.port = a.port;
+  switch (a.tls) {
+    case TlsMode::Implicit:
+      s.tls = sync::TlsMode::Implicit;
+      break;
+    case TlsMode::StartTls:
+      s.tls = sync::TlsMode::StartTls;
+      break;
+    case TlsMode::None:
+      s.tls = sync::TlsMode::None;
+      break;
+  }
+  s.tls_options.server_name = a.host;
+  s.tls_options.ca_file = a.ca_file.string();
+  s.tls_options.sha256_fingerprint = a.cert_fingerprint_sha256;
+  s.allow_plaintext = a.allow_plaintext;
+  s.user = a.user;
+  s.password = [a]() { return resolve_password(a); };
+  s.maildir = a.maildir;
+  s.state_dir = a.state_dir;
+  s.layout = a.layout == Layout::Verbatim ? maildir::Layout::Verbatim
+                                          : maildir::Layout::MaildirPlusPlus;
+  std::vector<std::string> patterns = a.folders;
+  s.select_folder = [patterns](std::string_view name, std::optional<char> delimiter) {
+    return folder_selected(patterns, name, delimiter.value_or('\0'));
+  };
+  switch (a.sync) {
+    case SyncMode::Pull:
+      s.policy.direction = sync::Direction::Pull;
+      break;
+    case SyncMode::Push:
+      s.policy.direction = sync::Direction::Push;
+      break;
+    case SyncMode::Both:
+      s.policy.direction = sync::Direction::Both;
+      break;
+  }
+  s.policy.expunge = a.expunge ? sync::Expunge::Yes : sync::Expunge::No;
+  s.policy.allow_mass_delete = force;
+  s.timeout = a.timeout;
+  s.dry_run = dry_run;
+  return s;
+}
+
+std::string human_bytes(std::uint64_t bytes) {
+  char buf[32];
+  if (bytes >= (1u << 20)) {
+    std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(bytes) / (1 << 20));
+  } else if (bytes >= 1024) {
+    std::snprintf(buf, sizeof buf, "%.1f kB", static_cast<double>(bytes) / 1024);
+  } else {
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  }
+  return buf;
+}
+
+void print_report(const sync::AccountReport& r, bool verbose, bool quiet) {
+  std::size_t downloaded = 0, flags = 0, deleted = 0, unchanged = 0, failed = 0;
+  std::uint64_t bytes = 0;
+  for (const auto& f : r.folders) {
+    downloaded += f.downloaded;
+    flags += f.flags_changed;
+    deleted += f.deleted;
+    bytes += f.bytes;
+    unchanged += f.skipped_unchanged ? 1 : 0;
+    if (!f.error.empty()) {
+      ++failed;
+      std::cerr << "roam: error: " << r.account << ": " << f.name << ": " << f.error << "\n";
+    }
+    if (!quiet) {
+      for (const auto& n : f.notices) {
+        std::cerr << "roam: note: " << r.account << ": " << f.name << ": " << n << "\n";
+      }
+    }
+    if (verbose) {
+      std::cout << r.account << ": " << f.name << ": "
+                << (f.skipped_unchanged ? std::string("unchanged")
+                                        : std::to_string(f.downloaded) + " new, " +
+                                              std::to_string(f.flags_changed) + " flag changes, " +
+                                              std::to_string(f.deleted) + " deleted")
+                << "\n";
+    }
+  }
+  if (!r.error.empty()) {
+    std::cerr << "roam: error: " << r.account << ": " << r.error << "\n";
+  }
+  if (!quiet) {
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.2f", r.seconds);
+    std::cout << r.account << ": " << r.folders.size() << " folders (" << unchanged
+              << " unchanged, " << failed << " failed), " << downloaded << " new ("
+              << human_bytes(bytes) << "), " << flags << " flag changes, " << deleted
+              << " deleted in " << seconds << " s\n";
+  }
+}
+
+int command_sync(const Config& config, const std::vector<std::string>& names, bool dry_run,
+                 bool force, bool verbose, bool quiet) {
+  std::vector<const AccountConfig*> accounts;
+  if (names.empty()) {
+    for (const auto& a : config.accounts) {
+      accounts.push_back(&a);
+    }
+  } else {
+    for (const auto& n : names) {
+      const AccountConfig* a = config.find_account(n);
+      if (a == nullptr) {
+        throw Error(Scope::Fatal, "no account \"" + n + "\" in " + config.path.string());
+      }
+      accounts.push_back(a);
+    }
+  }
+  int status = k_exit_ok;
+  for (const auto* a : accounts) {
+    if (a->sync != SyncMode::Pull) {
+      std::cerr << "roam: error: " << a->name << " (" << a->config_file.string() << " line "
+                << a->line
+                << "): this version of roam syncs in pull mode only; set sync = pull "
+                   "(two-way sync comes in the next version)\n";
+      status = k_exit_partial;
+      continue;
+    }
+    sync::AccountReport report = sync::sync_account(settings_for(*a, dry_run, force));
+    print_report(report, verbose, quiet);
+    if (!report.ok()) {
+      status = k_exit_partial;
+    }
+  }
+  return status;
+}
+
+int command_list(const Config& config, const std::string& name) {
+  const AccountConfig* a = config.find_account(name);
+  if (a == nullptr) {
+    throw Error(Scope::Fatal, "no account \"" + name + "\" in " + config.path.string());
+  }
+  for (const auto& f : sync::list_account(settings_for(*a, false, false))) {
+    std::cout << (f.selected ? "* " : "  ") << f.name << "\n";
+  }
+  return k_exit_ok;
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  po::options_description options;
+  options.add_options()("config,c", po::value<std::string>())("dry-run,n", po::bool_switch())(
+      "force", po::bool_switch())("verbose,v", po::bool_switch())("quiet,q", po::bool_switch())(
+      "debug", po::value<std::string>()->implicit_value("all"))("help,h", po::bool_switch())(
+      "version", po::bool_switch())("command", po::value<std::string>())(
+      "args", po::value<std::vector<std::string>>()->default_value({}, ""));
+  po::positional_options_description positional;
+  positional.add("command", 1).add("args", -1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(options).positional(positional).run(),
+              vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "roam: " << e.what() << "\n" << "Try 'roam --help'.\n";
+    return k_exit_usage;
+  }
+  if (vm["help"].as<bool>()) {
+    std::cout << k_usage;
+    return k_exit_ok;
+  }
+  if (vm["version"].as<bool>()) {
+    std::cout << "roam " << ROAM_VERSION << "\n";
+    return k_exit_ok;
+  }
+  if (!vm.count("command")) {
+    std::cerr << k_usage;
+    return k_exit_usage;
+  }
+  bool verbose = vm["verbose"].as<bool>();
+  bool quiet = vm["quiet"].as<bool>();
+  try {
+    util::set_log_level(quiet ? util::Level::Error
+                              : (verbose ? util::Level::Info : util::Level::Warning));
+    if (vm.count("debug")) {
+      util::set_debug_categories(util::parse_debug_categories(vm["debug"].as<std::string>()));
+    }
+    std::string command = vm["command"].as<std::string>();
+    auto args = vm["args"].as<std::vector<std::string>>();
+    if (command != "sync" && command != "list") {
+      std::cerr << "roam: unknown command '" << command << "'\nTry 'roam --help'.\n";
+      return k_exit_usage;
+    }
+    if (command == "list" && args.size() != 1) {
+      std::cerr << "roam: 'roam list' takes exactly one ACCOUNT\n";
+      return k_exit_usage;
+    }
+    std::filesystem::path path =
+        vm.count("config") ? std::filesystem::path(vm["config"].as<std::string>())
+                           : default_config_path();
+    Config config = load_config(path);
+    if (command == "list") {
+      return command_list(config, args.front());
+    }
+    return command_sync(config, args, vm["dry-run"].as<bool>(), vm["force"].as<bool>(), verbose,
+                        quiet);
+  } catch (const Error& e) {
+    std::cerr << "roam: error: " << e.what() << "\n";
+    return e.scope() == Scope::Fatal ? k_exit_usage : k_exit_partial;
+  } catch (const std::exception& e) {
+    std::cerr << "roam: internal error: " << e.what() << "\n";
+    return k_exit_internal;
+  }
+}
+
+}  // namespace roam::cli
