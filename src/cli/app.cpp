@@ -71,8 +71,8 @@ sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool fo
   s.password = [a]() { return resolve_password(a); };
   s.maildir = a.maildir;
   s.state_dir = a.state_dir;
-  s.layout = a.layout == Layout::Verbatim ? maildir::Layout::Verbatim
-                                          : maildir::Layout::MaildirPlusPlus;
+  s.layout =
+      a.layout == Layout::Verbatim ? maildir::Layout::Verbatim : maildir::Layout::MaildirPlusPlus;
   std::vector<std::string> patterns = a.folders;
   s.select_folder = [patterns](std::string_view name, std::optional<char> delimiter) {
     return folder_selected(patterns, name, delimiter.value_or('\0'));
@@ -210,7 +210,8 @@ int run(int argc, char** argv) {
               vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    std::cerr << "roam: " << e.what() << "\n" << "Try 'roam --help'.\n";
+    std::cerr << "roam: " << e.what() << "\n"
+              << "Try 'roam --help'.\n";
     return k_exit_usage;
   }
   if (vm["help"].as<bool>()) {
@@ -243,9 +244,9 @@ int run(int argc, char** argv) {
       std::cerr << "roam: 'roam list' takes exactly one ACCOUNT\n";
       return k_exit_usage;
     }
-    std::filesystem::path path =
-        vm.count("config") ? std::filesystem::path(vm["config"].as<std::string>())
-                           : default_config_path();
+    std::filesystem::path path = vm.count("config")
+                                     ? std::filesystem::path(vm["config"].as<std::string>())
+                                     : default_config_path();
     Config config = load_config(path);
     if (command == "list") {
       return command_list(config, args.front());

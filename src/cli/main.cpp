@@ -4,4 +4,6 @@
 
 #include "cli/app.hpp"
 
-int main(int argc, char** argv) { return roam::cli::run(argc, argv); }
+int main(int argc, char** argv) {
+  return roam::cli::run(argc, argv);
+}

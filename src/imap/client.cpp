@@ -65,7 +65,8 @@ std::string base64(std::string_view in) {
   std::size_t i = 0;
   while (i + 2 < in.size()) {
     unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                 (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
+                 (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
     out += k_alphabet[(v >> 18) & 63];
     out += k_alphabet[(v >> 12) & 63];
     out += k_alphabet[(v >> 6) & 63];
@@ -78,7 +79,8 @@ std::string base64(std::string_view in) {
     out += k_alphabet[(v >> 12) & 63];
     out += "==";
   } else if (i + 2 == in.size()) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+    unsigned v =
+        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
     out += k_alphabet[(v >> 18) & 63];
     out += k_alphabet[(v >> 12) & 63];
     out += k_alphabet[(v >> 6) & 63];
@@ -198,7 +200,8 @@ void Client::apply(const Response& response) {
     if (status->status == StatusResponse::Status::Bye) {
       // BYE is followed by the server closing the connection; the read that
       // notices the close reports the error, and the BYE text helps explain it.
-      ROAM_DEBUG(util::k_cat_imap, "server " << m_stream->peer() << " says goodbye: " << status->text);
+      ROAM_DEBUG(util::k_cat_imap,
+                 "server " << m_stream->peer() << " says goodbye: " << status->text);
     }
   }
 }
@@ -207,9 +210,10 @@ bool Client::read_greeting() {
   Response r = read_response();
   const auto* status = std::get_if<StatusResponse>(&r);
   if (status == nullptr || !status->tag.empty()) {
-    throw Error(Scope::Account, "the server " + m_stream->peer() +
-                                    " did not greet with an untagged OK, PREAUTH or BYE; is this an "
-                                    "IMAP server (check host, port and tls)?");
+    throw Error(Scope::Account,
+                "the server " + m_stream->peer() +
+                    " did not greet with an untagged OK, PREAUTH or BYE; is this an "
+                    "IMAP server (check host, port and tls)?");
   }
   if (status->status == StatusResponse::Status::Bye) {
     throw Error(Scope::Account,
@@ -217,7 +221,8 @@ bool Client::read_greeting() {
   }
   if (status->status != StatusResponse::Status::Ok &&
       status->status != StatusResponse::Status::Preauth) {
-    throw Error(Scope::Account, "unexpected greeting from " + m_stream->peer() + ": " + describe(*status));
+    throw Error(Scope::Account,
+                "unexpected greeting from " + m_stream->peer() + ": " + describe(*status));
   }
   if (status->code && status->code->kind == ResponseCode::Kind::Capability) {
     m_caps = Capabilities(status->code->atoms);
@@ -237,7 +242,8 @@ void Client::refresh_capabilities() {
   m_caps_known = false;
   run("CAPABILITY");
   if (!m_caps_known) {
-    throw Error(Scope::Account, "the server " + m_stream->peer() + " answered CAPABILITY without listing any");
+    throw Error(Scope::Account,
+                "the server " + m_stream->peer() + " answered CAPABILITY without listing any");
   }
 }
 
@@ -265,7 +271,8 @@ StatusResponse Client::wait(const std::string& tag, std::string_view command,
   } else {
     for (;;) {
       Response r = read_response();
-      if (auto* status = std::get_if<StatusResponse>(&r); status != nullptr && !status->tag.empty()) {
+      if (auto* status = std::get_if<StatusResponse>(&r);
+          status != nullptr && !status->tag.empty()) {
         if (status->status == StatusResponse::Status::Ok && status->code &&
             status->code->kind == ResponseCode::Kind::Capability) {
           m_caps = Capabilities(status->code->atoms);
@@ -343,7 +350,8 @@ void Client::login(const std::string& user, const std::string& password) {
         if (auto* status = std::get_if<StatusResponse>(&r); status && status->tag == tag) {
           throw CommandFailed("AUTHENTICATE PLAIN", *status);
         }
-        throw Error(Scope::Account, "the server did not ask for credentials after AUTHENTICATE PLAIN");
+        throw Error(Scope::Account,
+                    "the server did not ask for credentials after AUTHENTICATE PLAIN");
       }
       ROAM_DEBUG(util::k_cat_imap, "C: <redacted credentials>");
       m_stream->write_all(encoded + "\r\n");
@@ -419,7 +427,8 @@ std::vector<ListedMailbox> Client::list(const std::vector<std::string>& status_i
 MailboxInfo Client::open(const std::string& mailbox, OpenMode mode) {
   MailboxInfo info;
   bool condstore = capabilities().has("CONDSTORE");
-  std::string command = (mode == OpenMode::Examine ? "EXAMINE " : "SELECT ") + quote_astring(mailbox);
+  std::string command =
+      (mode == OpenMode::Examine ? "EXAMINE " : "SELECT ") + quote_astring(mailbox);
   if (condstore) {
     command += " (CONDSTORE)";
   }
@@ -479,7 +488,8 @@ std::vector<MessageFlags> Client::fetch_flags(ModSeq changedsince) {
   });
   // A message can be reported twice (a solicited and an unsolicited FETCH);
   // the later report is the newer one.
-  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.uid < b.uid; });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.uid < b.uid; });
   std::vector<MessageFlags> unique;
   unique.reserve(out.size());
   for (auto& m : out) {
@@ -492,7 +502,8 @@ std::vector<MessageFlags> Client::fetch_flags(ModSeq changedsince) {
   return unique;
 }
 
-void Client::fetch_bodies(const std::vector<Uid>& uids, const std::function<LiteralSink*()>& sink_for,
+void Client::fetch_bodies(const std::vector<Uid>& uids,
+                          const std::function<LiteralSink*()>& sink_for,
                           const std::function<void(const FetchData&)>& done,
                           const std::function<void()>& after_batch) {
   std::vector<std::string> commands;

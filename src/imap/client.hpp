@@ -58,7 +58,7 @@ struct MailboxInfo {
   std::uint32_t uidvalidity = 0;
   std::uint32_t uidnext = 0;  // 0 when the server did not say.
   std::uint32_t exists = 0;
-  ModSeq highestmodseq = 0;   // 0 with NOMODSEQ or without CONDSTORE.
+  ModSeq highestmodseq = 0;  // 0 with NOMODSEQ or without CONDSTORE.
   bool read_only = false;
   std::vector<std::string> permanent_flags;
 };

@@ -140,14 +140,14 @@ RawResponse ResponseReader::read() {
                                       " literals in one response");
     }
     raw.text += "\r\n";
-    LiteralSink* sink = m_router ? m_router(raw.text.substr(0, raw.text.size() - 2), size) : nullptr;
+    LiteralSink* sink =
+        m_router ? m_router(raw.text.substr(0, raw.text.size() - 2), size) : nullptr;
     if (sink != nullptr) {
       if (size > m_limits.max_streamed_literal) {
-        throw Error(Scope::Account,
-                    "the server announced a " + std::to_string(size) +
-                        "-byte message, over the limit of " +
-                        std::to_string(m_limits.max_streamed_literal) +
-                        " bytes (raise max_message_size if this is real)");
+        throw Error(Scope::Account, "the server announced a " + std::to_string(size) +
+                                        "-byte message, over the limit of " +
+                                        std::to_string(m_limits.max_streamed_literal) +
+                                        " bytes (raise max_message_size if this is real)");
       }
       raw.streamed.push_back({base + marker, size});
       stream_literal(*sink, size);

@@ -23,11 +23,11 @@
 namespace roam::imap {
 
 struct ReaderLimits {
-  std::size_t max_line = 8u << 20;                    // One text segment (between literals).
-  std::size_t max_response = 64u << 20;               // All text segments of one response.
-  std::uint64_t max_inline_literal = 16u << 20;       // A literal kept in memory.
-  std::uint64_t max_streamed_literal = 1ull << 30;    // A literal streamed to a sink (a message).
-  std::size_t max_literals = 100'000;                 // Literals in one response.
+  std::size_t max_line = 8u << 20;                  // One text segment (between literals).
+  std::size_t max_response = 64u << 20;             // All text segments of one response.
+  std::uint64_t max_inline_literal = 16u << 20;     // A literal kept in memory.
+  std::uint64_t max_streamed_literal = 1ull << 30;  // A literal streamed to a sink (a message).
+  std::size_t max_literals = 100'000;               // Literals in one response.
 };
 
 // Receives a literal's octets as they arrive.

@@ -52,15 +52,15 @@ struct ResponseCode {
     UidNext,
     UidValidity,
     Unseen,
-    AppendUid,       // RFC 4315 §3: [APPENDUID uidvalidity uid-set]
-    CopyUid,         // RFC 4315 §3: [COPYUID uidvalidity src-set dst-set]
-    UidNotSticky,    // RFC 4315 §3
-    HighestModSeq,   // RFC 7162 §3.1.2.1
-    NoModSeq,        // RFC 7162 §3.1.2.2
-    Modified,        // RFC 7162 §3.1.3: [MODIFIED set]
-    Closed,          // RFC 7162 §3.2.11
-    TooBig,          // RFC 7889 §4
-    MailboxId,       // RFC 8474 §4: [MAILBOXID (id)]
+    AppendUid,             // RFC 4315 §3: [APPENDUID uidvalidity uid-set]
+    CopyUid,               // RFC 4315 §3: [COPYUID uidvalidity src-set dst-set]
+    UidNotSticky,          // RFC 4315 §3
+    HighestModSeq,         // RFC 7162 §3.1.2.1
+    NoModSeq,              // RFC 7162 §3.1.2.2
+    Modified,              // RFC 7162 §3.1.3: [MODIFIED set]
+    Closed,                // RFC 7162 §3.2.11
+    TooBig,                // RFC 7889 §4
+    MailboxId,             // RFC 8474 §4: [MAILBOXID (id)]
     AuthenticationFailed,  // RFC 5530 and the rest of its codes below
     AuthorizationFailed,
     Expired,
@@ -81,13 +81,13 @@ struct ResponseCode {
     Other,
   };
   Kind kind = Kind::Other;
-  std::string name;                 // The code atom as sent, upper-cased.
-  std::uint64_t number = 0;         // UIDNEXT, UIDVALIDITY, UNSEEN, HIGHESTMODSEQ,
-                                    // and the uidvalidity of APPENDUID/COPYUID.
-  std::vector<std::string> atoms;   // CAPABILITY, PERMANENTFLAGS, BADCHARSET, MAILBOXID.
-  NumberSet set;                    // MODIFIED; APPENDUID's uid-set; COPYUID's source set.
-  NumberSet set2;                   // COPYUID's destination set.
-  std::string text;                 // The raw argument text of Other codes.
+  std::string name;                // The code atom as sent, upper-cased.
+  std::uint64_t number = 0;        // UIDNEXT, UIDVALIDITY, UNSEEN, HIGHESTMODSEQ,
+                                   // and the uidvalidity of APPENDUID/COPYUID.
+  std::vector<std::string> atoms;  // CAPABILITY, PERMANENTFLAGS, BADCHARSET, MAILBOXID.
+  NumberSet set;                   // MODIFIED; APPENDUID's uid-set; COPYUID's source set.
+  NumberSet set2;                  // COPYUID's destination set.
+  std::string text;                // The raw argument text of Other codes.
   bool operator==(const ResponseCode&) const = default;
 };
 
@@ -207,8 +207,8 @@ struct OtherData {
 };
 
 using Response = std::variant<StatusResponse, Continuation, CapabilityData, EnabledData, ListData,
-                              StatusData, FlagsData, NumberData, FetchData, SearchData,
-                              ESearchData, VanishedData, OtherData>;
+                              StatusData, FlagsData, NumberData, FetchData, SearchData, ESearchData,
+                              VanishedData, OtherData>;
 
 std::ostream& operator<<(std::ostream& os, const Range& r);
 std::ostream& operator<<(std::ostream& os, const ResponseCode& c);

@@ -50,7 +50,8 @@ bool is_loopback(const std::string& host) {
 std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
   if (s.tls == TlsMode::None && !s.allow_plaintext && !is_loopback(s.host)) {
     throw Error(Scope::Account, "account " + s.name + ": tls = none would send the password to " +
-                                    s.host + " in plaintext; use tls = implicit or starttls, or set "
+                                    s.host +
+                                    " in plaintext; use tls = implicit or starttls, or set "
                                     "allow_plaintext = yes if the network is trusted");
   }
   net::TlsOptions tls = s.tls_options;
@@ -78,7 +79,8 @@ std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
   if (!preauth) {
     client->login(s.user, s.password ? s.password() : std::string());
   }
-  ROAM_DEBUG(util::k_cat_net, "connected to " << client->peer() << " (" << client->security() << ")");
+  ROAM_DEBUG(util::k_cat_net,
+             "connected to " << client->peer() << " (" << client->security() << ")");
   // Capabilities may differ after login; ask again unless the login's OK
   // already told us.
   client->refresh_capabilities();
@@ -123,10 +125,15 @@ class FolderSync {
  public:
   FolderSync(const AccountSettings& settings, imap::Client& client, const imap::ListedMailbox& lm,
              std::string name, FolderReport& report)
-      : m_s(settings), m_client(client), m_listed(lm), m_name(std::move(name)), m_report(report),
+      : m_s(settings),
+        m_client(client),
+        m_listed(lm),
+        m_name(std::move(name)),
+        m_report(report),
         m_state_path(state::state_file_for(settings.state_dir, m_name)),
         m_journal_path(state::journal_file_for(m_state_path)),
-        m_folder(maildir::folder_path(settings.maildir, m_name, lm.list.delimiter, settings.layout)) {}
+        m_folder(
+            maildir::folder_path(settings.maildir, m_name, lm.list.delimiter, settings.layout)) {}
 
   void run();
 
@@ -150,7 +157,7 @@ class FolderSync {
   fs::path m_journal_path;
   maildir::Folder m_folder;
   std::optional<state::FolderState> m_state;
-  state::FolderState m_next;  // The state being built by this run.
+  state::FolderState m_next;                        // The state being built by this run.
   std::map<std::string, maildir::Entry> m_entries;  // Local files by stable name.
   bool m_complete = true;  // False when some message failed: do not trust the counters.
 };
@@ -175,9 +182,9 @@ void FolderSync::run() {
     m_folder.clean_tmp();
   }
 
-  imap::MailboxInfo info = m_client.open(m_listed.list.mailbox, m_s.policy.direction == Direction::Pull
-                                                                    ? imap::OpenMode::Examine
-                                                                    : imap::OpenMode::Select);
+  imap::MailboxInfo info = m_client.open(
+      m_listed.list.mailbox,
+      m_s.policy.direction == Direction::Pull ? imap::OpenMode::Examine : imap::OpenMode::Select);
   LocalFolder local = scan_local();
   ServerFolder server;
   Plan plan;
@@ -188,9 +195,9 @@ void FolderSync::run() {
     plan = plan_folder(same_validity ? &*m_state : nullptr, server, local, m_s.policy);
   } else {
     if (m_state && !m_state->messages.empty()) {
-      m_report.notices.push_back("UIDVALIDITY changed from " + std::to_string(m_state->uidvalidity) +
-                                 " to " + std::to_string(info.uidvalidity) +
-                                 "; matching messages by content");
+      m_report.notices.push_back(
+          "UIDVALIDITY changed from " + std::to_string(m_state->uidvalidity) + " to " +
+          std::to_string(info.uidvalidity) + "; matching messages by content");
     }
     server.uidvalidity = info.uidvalidity;
     plan = plan_rematch_folder(server);
@@ -274,7 +281,8 @@ void FolderSync::recover_journal() {
           names.count(name) != 0) {
         continue;
       }
-      std::vector<std::string> flags = maildir::imap_flags_from_letters(it->second->letters).imap_flags;
+      std::vector<std::string> flags =
+          maildir::imap_flags_from_letters(it->second->letters).imap_flags;
       state::normalize_flags(flags);
       m_state->messages[uid] = state::MessageRecord{uid, name, flags};
       names.emplace(name, uid);
@@ -611,8 +619,7 @@ AccountReport sync_account(const AccountSettings& s) {
       report.error = "stopped after this error";
     }
   }
-  report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }
 

@@ -10,7 +10,9 @@ namespace roam::sync {
 
 namespace {
 
-bool has(const std::string& letters, char c) { return letters.find(c) != std::string::npos; }
+bool has(const std::string& letters, char c) {
+  return letters.find(c) != std::string::npos;
+}
 
 // A local folder indexed by stable name. When a mail reader copied a file,
 // the same stable name appears twice; the first one stands for the message
@@ -116,8 +118,9 @@ Plan plan_folder(const state::FolderState* state, const ServerFolder& server,
       }
     }
     std::size_t known = state->messages.size();
-    bool guard = to_delete > 0 && !policy.allow_mass_delete && known >= policy.mass_delete_min &&
-                 static_cast<double>(to_delete) > policy.mass_delete_ratio * static_cast<double>(known);
+    bool guard =
+        to_delete > 0 && !policy.allow_mass_delete && known >= policy.mass_delete_min &&
+        static_cast<double>(to_delete) > policy.mass_delete_ratio * static_cast<double>(known);
     if (guard) {
       plan.refused = "the server no longer has " + plural(to_delete, "message", "messages") +
                      " of " + std::to_string(known) +

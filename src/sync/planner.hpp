@@ -14,7 +14,7 @@ namespace roam::sync {
 // Download a server message into the Maildir.
 struct Download {
   Uid uid = 0;
-  Flags flags;          // The server's flags; they become the file's letters.
+  Flags flags;  // The server's flags; they become the file's letters.
 };
 
 // Change a local file's flags (a rename within the folder).

@@ -19,7 +19,9 @@ std::string_view to_string(Scope scope) {
   return "unknown";
 }
 
-std::string errno_message(std::string_view what) { return errno_message(what, errno); }
+std::string errno_message(std::string_view what) {
+  return errno_message(what, errno);
+}
 
 std::string errno_message(std::string_view what, int err) {
   std::string out(what);

@@ -80,7 +80,8 @@ void write_file_atomic(const fs::path& path, std::string_view data, unsigned mod
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
-    throw Error(Scope::Folder, errno_message("cannot rename " + tmp.string() + " to " + path.string(), err));
+    throw Error(Scope::Folder,
+                errno_message("cannot rename " + tmp.string() + " to " + path.string(), err));
   }
   fsync_dir(path.has_parent_path() ? path.parent_path() : fs::path("."));
 }
@@ -112,7 +113,7 @@ bool create_directories(const fs::path& dir, unsigned mode) {
   if (dir.empty()) {
     return false;
   }
-  struct stat st{};
+  struct stat st {};
   if (::stat(dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) {
       throw Error(Scope::Folder, dir.string() + " exists and is not a directory");
@@ -158,7 +159,7 @@ std::string maildir_hostname() {
 }
 
 Timestamp now() {
-  struct timeval tv{};
+  struct timeval tv {};
   ::gettimeofday(&tv, nullptr);
   return {static_cast<std::int64_t>(tv.tv_sec), static_cast<std::int64_t>(tv.tv_usec)};
 }

@@ -14,9 +14,13 @@ std::atomic<unsigned> g_categories{0};
 std::mutex g_write_mutex;
 }  // namespace
 
-void set_log_level(Level level) { g_level = static_cast<int>(level); }
+void set_log_level(Level level) {
+  g_level = static_cast<int>(level);
+}
 
-void set_debug_categories(unsigned categories) { g_categories = categories; }
+void set_debug_categories(unsigned categories) {
+  g_categories = categories;
+}
 
 unsigned parse_debug_categories(std::string_view list) {
   unsigned bits = 0;

@@ -33,13 +33,13 @@ void log_write(Level level, const std::string& text);
 
 }  // namespace roam::util
 
-#define ROAM_LOG(level, category, expr)                                      \
-  do {                                                                       \
-    if (::roam::util::log_enabled((level), (category))) {                    \
-      std::ostringstream roam_log_stream_;                                   \
-      roam_log_stream_ << expr;                                              \
-      ::roam::util::log_write((level), roam_log_stream_.str());              \
-    }                                                                        \
+#define ROAM_LOG(level, category, expr)                         \
+  do {                                                          \
+    if (::roam::util::log_enabled((level), (category))) {       \
+      std::ostringstream roam_log_stream_;                      \
+      roam_log_stream_ << expr;                                 \
+      ::roam::util::log_write((level), roam_log_stream_.str()); \
+    }                                                           \
   } while (false)
 
 #define ROAM_ERROR(expr) ROAM_LOG(::roam::util::Level::Error, ::roam::util::k_cat_general, expr)

@@ -21,8 +21,9 @@ void ScriptedStream::consume_client_steps() {
     std::string_view got(m_unmatched.data(), take);
     std::string_view exp(expected.data() + m_offset, take);
     if (got != exp) {
-      ADD_FAILURE() << "client wrote unexpected bytes at step " << m_index << "\n  expected: "
-                    << expected.substr(m_offset) << "\n  got:      " << m_unmatched;
+      ADD_FAILURE() << "client wrote unexpected bytes at step " << m_index
+                    << "\n  expected: " << expected.substr(m_offset)
+                    << "\n  got:      " << m_unmatched;
       throw util::Error(util::Scope::Account, "scripted stream: unexpected client data");
     }
     m_unmatched.erase(0, take);
@@ -76,6 +77,8 @@ void ScriptedStream::start_tls(const net::TlsOptions&) {
   ++m_tls_starts;
 }
 
-bool ScriptedStream::finished() const { return m_index >= m_steps.size(); }
+bool ScriptedStream::finished() const {
+  return m_index >= m_steps.size();
+}
 
 }  // namespace roam::fakes

@@ -25,9 +25,15 @@ struct Step {
 };
 
 // Builds transcripts readably: C("a1 LOGIN ...\r\n"), S("a1 OK\r\n").
-inline Step C(std::string_view data) { return {Step::Kind::Client, std::string(data)}; }
-inline Step S(std::string_view data) { return {Step::Kind::Server, std::string(data)}; }
-inline Step Close() { return {Step::Kind::Close, {}}; }
+inline Step C(std::string_view data) {
+  return {Step::Kind::Client, std::string(data)};
+}
+inline Step S(std::string_view data) {
+  return {Step::Kind::Server, std::string(data)};
+}
+inline Step Close() {
+  return {Step::Kind::Close, {}};
+}
 
 class ScriptedStream : public net::Stream {
  public:

@@ -26,11 +26,13 @@ ServerFolder make_server(std::vector<ServerMessage> messages) {
   return f;
 }
 
-Policy pull() { return Policy{}; }
+Policy pull() {
+  return Policy{};
+}
 
 TEST(MergeLetters, ChangeOnOneSideWinsOverNoChange) {
   std::string base = "S";
-  EXPECT_EQ(merge_letters(&base, "", "S"), "");     // Server removed \Seen.
+  EXPECT_EQ(merge_letters(&base, "", "S"), "");      // Server removed \Seen.
   EXPECT_EQ(merge_letters(&base, "S", "FS"), "FS");  // Local added \Flagged.
 }
 
@@ -205,8 +207,7 @@ TEST(PlanFolder, SmallFoldersAreNotGuarded) {
   EXPECT_TRUE(plan.refused.empty());
 }
 
-KeyedServerMessage keyed_server(Uid uid, std::uint64_t size, std::string header,
-                                Flags flags = {}) {
+KeyedServerMessage keyed_server(Uid uid, std::uint64_t size, std::string header, Flags flags = {}) {
   return {{uid, std::move(flags)}, {size, std::move(header)}};
 }
 
@@ -216,9 +217,9 @@ KeyedLocalMessage keyed_local(std::string name, std::string letters, std::uint64
 }
 
 TEST(PlanRematch, MatchedMessagesAreNotDownloadedAgain) {
-  Plan plan = plan_rematch({keyed_server(10, 100, "H1"), keyed_server(11, 200, "H2")},
-                           {keyed_local("a", "S", 100, "H1"), keyed_local("b", "", 200, "H2")},
-                           pull());
+  Plan plan =
+      plan_rematch({keyed_server(10, 100, "H1"), keyed_server(11, 200, "H2")},
+                   {keyed_local("a", "S", 100, "H1"), keyed_local("b", "", 200, "H2")}, pull());
   EXPECT_TRUE(plan.reset_state);
   EXPECT_TRUE(plan.downloads.empty());
   ASSERT_EQ(plan.updates.size(), 2u);
@@ -234,8 +235,8 @@ TEST(PlanRematch, UnmatchedServerMessagesAreDownloaded) {
 }
 
 TEST(PlanRematch, SameHeaderDifferentSizeIsNotAMatch) {
-  Plan plan = plan_rematch({keyed_server(10, 101, "H1")}, {keyed_local("a", "", 100, "H1")},
-                           pull());
+  Plan plan =
+      plan_rematch({keyed_server(10, 101, "H1")}, {keyed_local("a", "", 100, "H1")}, pull());
   EXPECT_EQ(plan.downloads.size(), 1u);
   EXPECT_TRUE(plan.updates.empty());
 }
@@ -251,8 +252,8 @@ TEST(PlanRematch, IdenticalCopiesArePairedOneToOne) {
 }
 
 TEST(PlanRematch, MatchedPairsGetTheUnionOfFlags) {
-  Plan plan = plan_rematch({keyed_server(1, 50, "X", {"\\Seen"})},
-                           {keyed_local("a", "F", 50, "X")}, pull());
+  Plan plan = plan_rematch({keyed_server(1, 50, "X", {"\\Seen"})}, {keyed_local("a", "F", 50, "X")},
+                           pull());
   ASSERT_EQ(plan.local_flags.size(), 1u);
   EXPECT_EQ(plan.local_flags[0].to_letters, "FS");
 }
