@@ -141,11 +141,11 @@ class TestServer {
   // Runs `doveadm -c CONF args...`; throws unless it exits 0.
   ProcessResult doveadm(const std::vector<std::string>& args, std::string_view input = {}) const;
 
-  // Writes a roam config for `user` with account name "test" over the plain
-  // port, Maildir `path`'s directory/Mail and state `path`'s directory/state.
-  // Each "key = value" line of `extra_lines` replaces the default of that key
-  // or adds it; other lines, and every line from the first "[section]" on,
-  // are appended as they are.
+  // Writes a roam config (mode 0600) for `user`: account "test", the plain
+  // port with tls = none and allow_plaintext = yes, maildir = DIR/Mail and
+  // state_dir = DIR/state where DIR is `path`'s directory. Each "key = value"
+  // line of `extra_lines` replaces the default of that key or adds it; other
+  // lines, and all lines from the first "[section]" on, go in unchanged.
   void write_config(const std::filesystem::path& path, const std::string& user,
                     const std::vector<std::string>& extra_lines = {}) const;
 
@@ -593,6 +593,8 @@ inline void TestServer::write_config(const std::filesystem::path& path, const st
       {"host", host()},
       {"port", env("IMAP_PORT")},
       {"tls", "none"},
+      // roam refuses tls = none without it; the server is on loopback.
+      {"allow_plaintext", "yes"},
       {"user", user},
       {"password", password()},
       {"maildir", (base / "Mail").string()},
@@ -637,6 +639,9 @@ inline void TestServer::write_config(const std::filesystem::path& path, const st
   if (!out) {
     throw std::runtime_error("cannot write " + path.string());
   }
+  // The file holds a password: roam warns when others can read it.
+  std::filesystem::permissions(
+      path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 }  // namespace roam::it

@@ -183,6 +183,18 @@ TEST(Harness, WriteConfigReplacesAndAddsSettings) {
   EXPECT_LT(text.find("timeout = 5\n"), text.find("[account.other]"));
 }
 
+TEST(Harness, RoamAcceptsTheConfigAndReachesTheServer) {
+  const auto& server = TestServer::instance();
+  const auto user = server.fresh_user();
+  server.create_mailbox(user, "Archive");
+  const auto config = server.work_dir(user) / "roam.conf";
+  server.write_config(config, user);
+  const auto result = run_roam({"list", "-c", config.string(), "test"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("INBOX"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("Archive"), std::string::npos) << result.out;
+}
+
 TEST(Harness, RunProcessCapturesOutputInputAndExitCode) {
   const auto result = run_process({"sh", "-c", "cat; echo err >&2; exit 3"}, "in\n");
   EXPECT_EQ(result.exit_code, 3);
