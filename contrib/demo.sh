@@ -82,7 +82,7 @@ CONF
   say "Done. Your mail is in demo/Mail:"
   (cd "$demo/Mail" && find . -mindepth 1 -type d -name cur -printf '%h\n' | sed 's|^\./||' | sort |
     while read -r folder; do
-      printf '  %-24s %4d messages\n' "$folder" "$(find "$folder/cur" "$folder/new" -type f | wc -l)"
+      printf '  %4d  %s\n' "$(find "$folder/cur" "$folder/new" -type f | wc -l)" "$folder"
     done)
   cat <<TIPS
 
