@@ -6,10 +6,14 @@
 //
 // All calls block, but never longer than the stream's timeout: a server that
 // stalls makes read_some/write_all throw util::Error(Scope::Account) with a
-// message naming the peer. Connection loss is reported the same way.
+// message naming the peer. Connection loss is reported the same way. The
+// timeout bounds each wait for progress, not a whole transfer, so a large
+// write over a slow but live link does not fail. After any error the stream
+// is unusable and later calls throw.
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,7 +47,12 @@ class Stream {
   virtual void write_all(std::string_view data) = 0;
 
   // Upgrades the connection to TLS in place (STARTTLS). The caller must have
-  // discarded everything it had buffered from the plaintext phase. Throws
+  // discarded everything it had buffered from the plaintext phase. The stream
+  // itself keeps no plaintext read-ahead: in plaintext mode read_some reads
+  // from the socket straight into the caller's buffer, so no byte received
+  // before the switch can surface after it through this layer (the STARTTLS
+  // response-injection attack, CVE-2020-14954 and kin). Bytes the server sent
+  // after its OK but before the handshake break the handshake instead. Throws
   // util::Error(Scope::Account) if the handshake or verification fails; the
   // stream is then unusable.
   virtual void start_tls(const TlsOptions& options) = 0;
