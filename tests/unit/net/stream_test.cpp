@@ -46,12 +46,21 @@ struct X509Deleter {
   void operator()(X509* cert) const { X509_free(cert); }
 };
 
+// Removes the named file when destroyed (at exit, for the static certs).
+struct PathDeleter {
+  void operator()(const std::string* path) const {
+    std::remove(path->c_str());
+    delete path;
+  }
+};
+
 // A self-signed certificate and its key, also written as PEM for ca_file.
 struct TestCert {
   std::unique_ptr<EVP_PKEY, PkeyDeleter> key;
   std::unique_ptr<X509, X509Deleter> cert;
   std::string pem_path;
   std::string fingerprint;  // Lower-case hex SHA-256 of the DER.
+  std::unique_ptr<const std::string, PathDeleter> pem_cleanup;
 };
 
 void add_extension(X509* cert, int nid, const char* value) {
@@ -96,6 +105,7 @@ TestCert make_cert(const std::string& common_name, const char* alt_names,
     throw std::runtime_error("cannot write " + out.pem_path);
   }
   std::fclose(file);
+  out.pem_cleanup.reset(new std::string(out.pem_path));
 
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
