@@ -121,6 +121,53 @@ std::uint64_t read_unsigned(const nlohmann::json& value, std::string_view what, 
   return number;
 }
 
+// A SAX handler that only records duplicate keys of the top-level object.
+// It also records the first syntax error.
+class TopLevelKeyChecker : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    ++m_depth;
+    return true;
+  }
+  bool end_object() override {
+    --m_depth;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    ++m_depth;
+    return true;
+  }
+  bool end_array() override {
+    --m_depth;
+    return true;
+  }
+  bool key(string_t& key) override {
+    if (m_depth == 1 && !m_keys.insert(key).second && m_duplicate.empty()) {
+      m_duplicate = key;
+    }
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception& e) override {
+    m_error = e.what();
+    return false;
+  }
+  const std::string& duplicate_key() const { return m_duplicate; }
+  const std::string& error() const { return m_error; }
+
+ private:
+  int m_depth = 0;
+  std::set<std::string> m_keys;
+  std::string m_duplicate;
+  std::string m_error;
+};
+
 }  // namespace
 
 NameIndex build_name_index(const FolderState& state) {
@@ -147,28 +194,22 @@ void normalize_flags(std::vector<std::string>& flags) {
 }
 
 FolderState parse_folder_state(std::string_view text, const fs::path& path) {
-  // The callback rejects duplicate keys in the top-level object, which
-  // nlohmann::json would otherwise resolve silently (last one wins). It is
-  // the only object in the format, at depth 1.
-  std::set<std::string> top_keys;
-  std::string duplicate_key;
-  auto on_event = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-    if (event == nlohmann::json::parse_event_t::key && depth == 1) {
-      const auto& key = parsed.get_ref<const std::string&>();
-      if (!top_keys.insert(key).second && duplicate_key.empty()) {
-        duplicate_key = key;
-      }
-    }
-    return true;
-  };
+  // nlohmann::json resolves duplicate keys silently (the last one wins), so a
+  // first, allocation-free SAX pass looks for them in the top-level object,
+  // the only object in the format. A parse callback would do the same in one
+  // pass but makes parsing several times slower.
+  TopLevelKeyChecker checker;
   nlohmann::json doc;
+  if (!nlohmann::json::sax_parse(text.begin(), text.end(), &checker)) {
+    throw_damaged(path, "not valid JSON (" + checker.error() + ")");
+  }
   try {
-    doc = nlohmann::json::parse(text.begin(), text.end(), on_event);
+    doc = nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::parse_error& e) {
     throw_damaged(path, std::string("not valid JSON (") + e.what() + ")");
   }
-  if (!duplicate_key.empty()) {
-    throw_damaged(path, "key \"" + duplicate_key + "\" appears twice");
+  if (!checker.duplicate_key().empty()) {
+    throw_damaged(path, "key \"" + checker.duplicate_key() + "\" appears twice");
   }
   if (!doc.is_object()) {
     throw_damaged(path, "not a JSON object");
@@ -217,60 +258,76 @@ FolderState parse_folder_state(std::string_view text, const fs::path& path) {
   state.highestmodseq = read_unsigned(doc["highestmodseq"], "\"highestmodseq\"",
                                       std::numeric_limits<std::uint64_t>::max(), path);
 
-  const auto& messages = doc["messages"];
+  auto& messages = doc["messages"];
   if (!messages.is_array()) {
     throw_damaged(path, "\"messages\" is not an array");
   }
   if (!messages.empty() && state.uidvalidity == 0) {
     throw_damaged(path, "messages are recorded but \"uidvalidity\" is 0");
   }
-  NameIndex names;
+  // Views into the names stored in state.messages (map nodes do not move).
+  std::unordered_map<std::string_view, std::uint32_t> names;
   names.reserve(messages.size());
   std::size_t index = 0;
-  for (const auto& entry : messages) {
+  std::uint32_t uid = 0;
+  // Messages are built only on error: this loop runs 100k times for a big
+  // folder.
+  auto where = [&] {
+    std::string out = "message #" + std::to_string(index);
+    if (uid != 0) {
+      out += " (uid " + std::to_string(uid) + ")";
+    }
+    return out;
+  };
+  for (auto& entry : messages) {
     ++index;
-    std::string where = "message #" + std::to_string(index);
+    uid = 0;
     if (!entry.is_array() || entry.size() != 3) {
-      throw_damaged(path, where + " is not a [uid, \"name\", [flags]] array");
+      throw_damaged(path, where() + " is not a [uid, \"name\", [flags]] array");
+    }
+    uid = static_cast<std::uint32_t>(read_unsigned(entry[0], where() + " uid", k_max32, path));
+    if (uid == 0) {
+      throw_damaged(path, where() + " has uid 0");
+    }
+    if (!entry[1].is_string()) {
+      throw_damaged(path, where() + ": the name is not a string");
     }
     MessageRecord record;
-    record.uid = static_cast<std::uint32_t>(read_unsigned(entry[0], where + " uid", k_max32, path));
-    if (record.uid == 0) {
-      throw_damaged(path, where + " has uid 0");
-    }
-    where += " (uid " + std::to_string(record.uid) + ")";
-    if (!entry[1].is_string()) {
-      throw_damaged(path, where + ": the name is not a string");
-    }
-    record.name = entry[1].get<std::string>();
+    record.uid = uid;
+    record.name = std::move(entry[1].get_ref<std::string&>());
     if (auto problem = check_name(record.name); !problem.empty()) {
-      throw_damaged(path, where + ": " + problem);
+      throw_damaged(path, where() + ": " + problem);
     }
-    if (state.messages.contains(record.uid)) {
-      throw_damaged(path, where + ": uid " + std::to_string(record.uid) + " appears twice");
+    auto& flags = entry[2];
+    if (!flags.is_array()) {
+      throw_damaged(path, where() + ": the flags are not an array");
     }
-    if (!entry[2].is_array()) {
-      throw_damaged(path, where + ": the flags are not an array");
-    }
-    record.flags.reserve(entry[2].size());
-    for (const auto& flag : entry[2]) {
+    record.flags.reserve(flags.size());
+    for (auto& flag : flags) {
       if (!flag.is_string()) {
-        throw_damaged(path, where + ": a flag is not a string");
+        throw_damaged(path, where() + ": a flag is not a string");
       }
-      record.flags.push_back(flag.get<std::string>());
+      record.flags.push_back(std::move(flag.get_ref<std::string&>()));
       if (auto problem = check_flag(record.flags.back()); !problem.empty()) {
-        throw_damaged(path, where + ": " + problem);
+        throw_damaged(path, where() + ": " + problem);
       }
     }
-    normalize_flags(record.flags);
-    if (!names.emplace(record.name, record.uid).second) {
-      throw_damaged(path, where + ": name '" + record.name + "' is also used by uid " +
-                              std::to_string(names[record.name]));
+    if (!std::is_sorted(record.flags.begin(), record.flags.end()) ||
+        std::adjacent_find(record.flags.begin(), record.flags.end()) != record.flags.end()) {
+      normalize_flags(record.flags);
     }
     // Files written by roam list UIDs in ascending order, so the hint makes
     // each insertion constant time.
-    auto uid = record.uid;
-    state.messages.emplace_hint(state.messages.end(), uid, std::move(record));
+    auto size_before = state.messages.size();
+    auto it = state.messages.emplace_hint(state.messages.end(), uid, std::move(record));
+    if (state.messages.size() == size_before) {
+      throw_damaged(path, where() + ": uid " + std::to_string(uid) + " appears twice");
+    }
+    auto [other, inserted] = names.emplace(it->second.name, uid);
+    if (!inserted) {
+      throw_damaged(path, where() + ": name '" + it->second.name + "' is also used by uid " +
+                              std::to_string(other->second));
+    }
   }
   return state;
 }

@@ -1,0 +1,779 @@
+#include "cli/config.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <map>
+#include <optional>
+#include <system_error>
+
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/log.hpp"
+
+namespace roam::cli {
+
+namespace fs = std::filesystem;
+using util::Error;
+using util::Scope;
+
+namespace {
+
+constexpr std::string_view k_section_prefix = "account.";
+// The most of pass_cmd's output that is kept; a password is far shorter, and
+// the rest is read and dropped so that the command never blocks on a full
+// pipe.
+constexpr std::size_t k_max_password_output = 64 * 1024;
+
+// Every key an account section may hold, with what it accepts, for the
+// "unknown key" message.
+const std::map<std::string, std::string, std::less<>>& known_keys() {
+  static const std::map<std::string, std::string, std::less<>> keys = {
+      {"host", "the server's host name"},
+      {"port", "1-65535"},
+      {"tls", "implicit | starttls | none"},
+      {"user", "the login name"},
+      {"password", "the password"},
+      {"pass_cmd", "a shell command printing the password"},
+      {"maildir", "a path"},
+      {"state_dir", "a path"},
+      {"layout", "verbatim | maildir++"},
+      {"folders", "patterns"},
+      {"sync", "both | pull | push"},
+      {"expunge", "yes | no"},
+      {"create", "yes | no"},
+      {"ca_file", "a path"},
+      {"cert_fingerprint", "sha256:HEX"},
+      {"allow_plaintext", "yes | no"},
+      {"auth", "auto | login | plain | xoauth2 | oauthbearer"},
+      {"timeout", "seconds"},
+  };
+  return keys;
+}
+
+std::string known_key_list() {
+  std::string out;
+  for (const auto& [key, what] : known_keys()) {
+    if (!out.empty()) {
+      out += ", ";
+    }
+    out += key;
+  }
+  return out;
+}
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t';
+}
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && is_space(text.front())) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && is_space(text.back())) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return lower(a) == lower(b);
+}
+
+bool valid_account_name(std::string_view name) {
+  if (name.empty() || name == "." || name == "..") {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+// Reports problems in the file with its name and a line number.
+class Reporter {
+ public:
+  explicit Reporter(const fs::path& path) : m_path(path) {}
+
+  [[noreturn]] void fail(int line, const std::string& message) const {
+    throw Error(Scope::Fatal, m_path.string() + ", line " + std::to_string(line) + ": " + message);
+  }
+
+ private:
+  const fs::path& m_path;
+};
+
+// Removes an inline comment ('#' or ';' after whitespace, outside double
+// quotes) and surrounding whitespace. Throws for an unterminated quote.
+std::string_view strip_comment(std::string_view text, const Reporter& reporter, int line) {
+  bool in_quote = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_quote) {
+      if (c == '\\' && i + 1 < text.size()) {
+        ++i;
+      } else if (c == '"') {
+        in_quote = false;
+      }
+    } else if (c == '"') {
+      in_quote = true;
+    } else if ((c == '#' || c == ';') && i > 0 && is_space(text[i - 1])) {
+      return trim(text.substr(0, i));
+    }
+  }
+  if (in_quote) {
+    reporter.fail(line, "unterminated double quote");
+  }
+  return trim(text);
+}
+
+// Reads a double-quoted string starting at text[pos] == '"'; \" and \\ are
+// escapes, any other backslash is kept. Leaves `pos` after the closing quote.
+std::string read_quoted(std::string_view text, std::size_t& pos) {
+  std::string out;
+  for (++pos; pos < text.size(); ++pos) {
+    char c = text[pos];
+    if (c == '\\' && pos + 1 < text.size() && (text[pos + 1] == '"' || text[pos + 1] == '\\')) {
+      out += text[++pos];
+    } else if (c == '"') {
+      ++pos;
+      return out;
+    } else {
+      out += c;
+    }
+  }
+  return out;  // strip_comment already rejected unterminated quotes.
+}
+
+// A scalar value: either the text as written or one quoted string.
+std::string scalar_value(std::string_view raw, const Reporter& reporter, int line) {
+  if (raw.empty() || raw.front() != '"') {
+    return std::string(raw);
+  }
+  std::size_t pos = 0;
+  std::string value = read_quoted(raw, pos);
+  if (pos != raw.size()) {
+    reporter.fail(line, "unexpected text after the closing quote: quote the whole value");
+  }
+  return value;
+}
+
+// Splits a folders value into patterns at whitespace; double quotes keep
+// spaces inside a pattern ("Sent Items", !"Deleted Items").
+std::vector<std::string> split_patterns(std::string_view raw) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos < raw.size()) {
+    while (pos < raw.size() && is_space(raw[pos])) {
+      ++pos;
+    }
+    if (pos == raw.size()) {
+      break;
+    }
+    std::string word;
+    while (pos < raw.size() && !is_space(raw[pos])) {
+      if (raw[pos] == '"') {
+        word += read_quoted(raw, pos);
+      } else {
+        word += raw[pos++];
+      }
+    }
+    out.push_back(std::move(word));
+  }
+  return out;
+}
+
+struct RawValue {
+  std::string text;  // Comment stripped and trimmed; quotes not yet removed.
+  int line = 0;
+};
+
+struct RawSection {
+  std::string name;
+  int line = 0;
+  std::map<std::string, RawValue, std::less<>> values;
+};
+
+bool parse_bool(const std::string& value, bool& out) {
+  auto v = lower(value);
+  if (v == "yes" || v == "true" || v == "on" || v == "1") {
+    out = true;
+    return true;
+  }
+  if (v == "no" || v == "false" || v == "off" || v == "0") {
+    out = false;
+    return true;
+  }
+  return false;
+}
+
+std::optional<unsigned long> parse_number(const std::string& value, unsigned long max) {
+  if (value.empty() || value.size() > 10 ||
+      !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  unsigned long number = std::stoul(value);
+  if (number > max) {
+    return std::nullopt;
+  }
+  return number;
+}
+
+bool is_within(const fs::path& child, const fs::path& parent) {
+  auto c = child.begin();
+  for (auto p = parent.begin(); p != parent.end(); ++p, ++c) {
+    if (p->empty()) {
+      continue;  // A trailing separator.
+    }
+    if (c == child.end() || *c != *p) {
+      return false;
+    }
+  }
+  return true;
+}
+
+fs::path clean_path(const fs::path& path) {
+  fs::path out = path.lexically_normal();
+  if (out.has_parent_path() && out.filename().empty()) {
+    out = out.parent_path();
+  }
+  return out;
+}
+
+// Expands "~" and checks that the result is absolute: a relative path would
+// depend on where roam happens to be started (cron, systemd).
+fs::path parse_path(const std::string& value, const Reporter& reporter, int line,
+                    std::string_view key) {
+  fs::path path;
+  try {
+    path = util::expand_user(value);
+  } catch (const Error& e) {
+    reporter.fail(line, e.what());
+  }
+  if (!path.is_absolute()) {
+    reporter.fail(line, std::string(key) + " must be an absolute path or start with ~/ (got '" +
+                            value + "')");
+  }
+  return clean_path(path);
+}
+
+std::string parse_fingerprint(const std::string& value, const Reporter& reporter, int line) {
+  const std::string allowed =
+      "cert_fingerprint must be sha256: followed by 64 hex digits (colons allowed), e.g. the "
+      "output of `openssl x509 -noout -fingerprint -sha256`";
+  if (!iequals(value.substr(0, 7), "sha256:")) {
+    reporter.fail(line, allowed);
+  }
+  std::string hex;
+  for (char c : value.substr(7)) {
+    if (c == ':') {
+      continue;
+    }
+    char l = lower(std::string(1, c))[0];
+    if (!((l >= '0' && l <= '9') || (l >= 'a' && l <= 'f'))) {
+      reporter.fail(line, allowed);
+    }
+    hex += l;
+  }
+  if (hex.size() != 64) {
+    reporter.fail(line, allowed);
+  }
+  return hex;
+}
+
+fs::path default_state_dir(const std::string& account) {
+  const char* xdg = std::getenv("XDG_STATE_HOME");
+  // The XDG base directory spec says relative values are to be ignored.
+  if (xdg != nullptr && *xdg == '/') {
+    return clean_path(fs::path(xdg) / "roam" / account);
+  }
+  return clean_path(util::expand_user("~/.local/state/roam/" + account));
+}
+
+AccountConfig build_account(const RawSection& section, const fs::path& path,
+                            const Reporter& reporter) {
+  AccountConfig account;
+  account.name = section.name;
+  account.config_file = path;
+  account.line = section.line;
+
+  auto get = [&](std::string_view key) -> const RawValue* {
+    auto it = section.values.find(key);
+    return it == section.values.end() ? nullptr : &it->second;
+  };
+  auto scalar = [&](const RawValue& raw) {
+    auto value = scalar_value(raw.text, reporter, raw.line);
+    if (value.empty()) {
+      reporter.fail(raw.line, "empty value");
+    }
+    return value;
+  };
+  auto require = [&](std::string_view key) -> const RawValue& {
+    const RawValue* raw = get(key);
+    if (raw == nullptr) {
+      reporter.fail(section.line, "account " + section.name + " has no '" + std::string(key) +
+                                      "' key, which is required");
+    }
+    return *raw;
+  };
+  auto boolean = [&](std::string_view key, bool& out) {
+    if (const RawValue* raw = get(key)) {
+      if (!parse_bool(scalar(*raw), out)) {
+        reporter.fail(raw->line, std::string(key) +
+                                     " must be yes or no (also: true/false, "
+                                     "on/off, 1/0)");
+      }
+    }
+  };
+
+  const RawValue& host = require("host");
+  account.host = scalar(host);
+  if (std::any_of(account.host.begin(), account.host.end(),
+                  [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == '/'; })) {
+    reporter.fail(host.line, "host must be a host name or address, without spaces or /");
+  }
+  account.user = scalar(require("user"));
+  const RawValue& maildir = require("maildir");
+  account.maildir = parse_path(scalar(maildir), reporter, maildir.line, "maildir");
+
+  const RawValue* password = get("password");
+  const RawValue* pass_cmd = get("pass_cmd");
+  if (password != nullptr && pass_cmd != nullptr) {
+    reporter.fail(std::max(password->line, pass_cmd->line),
+                  "set either password or pass_cmd, not both");
+  }
+  if (password == nullptr && pass_cmd == nullptr) {
+    reporter.fail(section.line,
+                  "account " + section.name + " needs a password: set password or pass_cmd");
+  }
+  if (password != nullptr) {
+    account.password = scalar(*password);
+  } else {
+    account.pass_cmd = scalar(*pass_cmd);
+  }
+
+  if (const RawValue* raw = get("tls")) {
+    auto value = lower(scalar(*raw));
+    if (value == "implicit") {
+      account.tls = TlsMode::Implicit;
+    } else if (value == "starttls") {
+      account.tls = TlsMode::StartTls;
+    } else if (value == "none") {
+      account.tls = TlsMode::None;
+    } else {
+      reporter.fail(raw->line, "tls must be implicit, starttls or none");
+    }
+  }
+  account.port = account.tls == TlsMode::Implicit ? 993 : 143;
+  if (const RawValue* raw = get("port")) {
+    auto number = parse_number(scalar(*raw), 65535);
+    if (!number || *number == 0) {
+      reporter.fail(raw->line, "port must be a number from 1 to 65535");
+    }
+    account.port = static_cast<std::uint16_t>(*number);
+  }
+
+  if (const RawValue* raw = get("state_dir")) {
+    account.state_dir = parse_path(scalar(*raw), reporter, raw->line, "state_dir");
+  } else {
+    try {
+      account.state_dir = default_state_dir(account.name);
+    } catch (const Error& e) {
+      reporter.fail(section.line, std::string(e.what()) + "; set state_dir");
+    }
+  }
+  {
+    // Compared as written and with symbolic links resolved: the state must
+    // not be where Maildir tools (or a sync of the Maildir) can touch it.
+    std::error_code ec;
+    auto real_state = fs::weakly_canonical(account.state_dir, ec);
+    if (ec) {
+      real_state = account.state_dir;
+    }
+    auto real_maildir = fs::weakly_canonical(account.maildir, ec);
+    if (ec) {
+      real_maildir = account.maildir;
+    }
+    if (is_within(account.state_dir, account.maildir) || is_within(real_state, real_maildir)) {
+      const RawValue* raw = get("state_dir");
+      reporter.fail(raw != nullptr ? raw->line : section.line,
+                    "state_dir " + account.state_dir.string() + " is inside maildir " +
+                        account.maildir.string() +
+                        "; choose a state_dir outside the maildir (the default is under "
+                        "$XDG_STATE_HOME/roam)");
+    }
+  }
+
+  if (const RawValue* raw = get("layout")) {
+    auto value = lower(scalar(*raw));
+    if (value == "verbatim") {
+      account.layout = Layout::Verbatim;
+    } else if (value == "maildir++") {
+      account.layout = Layout::MaildirPlusPlus;
+    } else {
+      reporter.fail(raw->line, "layout must be verbatim or maildir++");
+    }
+  }
+
+  if (const RawValue* raw = get("folders")) {
+    account.folders = split_patterns(raw->text);
+    if (account.folders.empty()) {
+      reporter.fail(raw->line, "folders needs at least one pattern (e.g. *)");
+    }
+    for (const auto& pattern : account.folders) {
+      if (pattern.empty() || pattern == "!") {
+        reporter.fail(raw->line, "empty folder pattern");
+      }
+    }
+  }
+
+  if (const RawValue* raw = get("sync")) {
+    auto value = lower(scalar(*raw));
+    if (value == "both") {
+      account.sync = SyncMode::Both;
+    } else if (value == "pull") {
+      account.sync = SyncMode::Pull;
+    } else if (value == "push") {
+      account.sync = SyncMode::Push;
+    } else {
+      reporter.fail(raw->line, "sync must be both, pull or push");
+    }
+  }
+
+  boolean("expunge", account.expunge);
+  boolean("create", account.create);
+  boolean("allow_plaintext", account.allow_plaintext);
+
+  if (account.tls == TlsMode::None && !account.allow_plaintext) {
+    reporter.fail(get("tls")->line,
+                  "tls = none sends the password unencrypted; use tls = implicit or starttls, or "
+                  "set allow_plaintext = yes if the network is trusted");
+  }
+
+  if (const RawValue* raw = get("ca_file")) {
+    account.ca_file = parse_path(scalar(*raw), reporter, raw->line, "ca_file");
+    std::error_code ec;
+    if (!fs::is_regular_file(account.ca_file, ec)) {
+      reporter.fail(raw->line, "ca_file " + account.ca_file.string() + " is not a readable file");
+    }
+  }
+  if (const RawValue* raw = get("cert_fingerprint")) {
+    account.cert_fingerprint_sha256 = parse_fingerprint(scalar(*raw), reporter, raw->line);
+  }
+
+  if (const RawValue* raw = get("auth")) {
+    auto value = lower(scalar(*raw));
+    if (value == "auto") {
+      account.auth = AuthMechanism::Auto;
+    } else if (value == "login") {
+      account.auth = AuthMechanism::Login;
+    } else if (value == "plain") {
+      account.auth = AuthMechanism::Plain;
+    } else if (value == "xoauth2") {
+      account.auth = AuthMechanism::XOAuth2;
+    } else if (value == "oauthbearer") {
+      account.auth = AuthMechanism::OAuthBearer;
+    } else {
+      reporter.fail(raw->line, "auth must be auto, login, plain, xoauth2 or oauthbearer");
+    }
+  }
+
+  if (const RawValue* raw = get("timeout")) {
+    auto number = parse_number(scalar(*raw), 86400);
+    if (!number || *number == 0) {
+      reporter.fail(raw->line, "timeout must be a whole number of seconds from 1 to 86400");
+    }
+    account.timeout = std::chrono::seconds(static_cast<std::chrono::seconds::rep>(*number));
+  }
+  return account;
+}
+
+// Warns if group or others can read a file that holds a password: pass_cmd
+// (e.g. `pass show ...`) keeps the secret out of the file altogether.
+void check_permissions(const fs::path& path, int password_line) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return;
+  }
+  if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+    ROAM_WARN(path.string() << " contains a password (line " << password_line
+                            << ") but can be read by other users; run `chmod 600 " << path.string()
+                            << "` or use pass_cmd instead");
+  }
+}
+
+}  // namespace
+
+const AccountConfig* Config::find_account(std::string_view name) const {
+  for (const auto& account : accounts) {
+    if (account.name == name) {
+      return &account;
+    }
+  }
+  return nullptr;
+}
+
+Config load_config(const fs::path& path) {
+  std::string text;
+  try {
+    text = util::read_file(path);
+  } catch (const Error& e) {
+    throw Error(Scope::Fatal, std::string(e.what()) +
+                                  "; create the configuration file (sample.conf shows every "
+                                  "key)");
+  }
+  Reporter reporter(path);
+  std::vector<RawSection> sections;
+  int password_line = 0;
+  int line_number = 0;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto newline = text.find('\n', pos);
+    std::string_view line(text.data() + pos,
+                          (newline == std::string::npos ? text.size() : newline) - pos);
+    pos = newline == std::string::npos ? text.size() : newline + 1;
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    }
+    line = trim(line);
+    if (line.empty() || line.front() == '#' || line.front() == ';') {
+      continue;
+    }
+
+    if (line.front() == '[') {
+      auto close = line.find(']');
+      if (close == std::string_view::npos) {
+        reporter.fail(line_number, "section header without ']'");
+      }
+      auto rest = strip_comment(line.substr(close + 1), reporter, line_number);
+      if (!rest.empty()) {
+        reporter.fail(line_number, "unexpected text after the section header");
+      }
+      auto inner = trim(line.substr(1, close - 1));
+      if (!inner.starts_with(k_section_prefix)) {
+        reporter.fail(line_number,
+                      "unknown section [" + std::string(inner) + "]; sections are [account.NAME]");
+      }
+      auto name = inner.substr(k_section_prefix.size());
+      if (!valid_account_name(name)) {
+        reporter.fail(line_number, "account name '" + std::string(name) +
+                                       "' must consist of A-Z a-z 0-9 . _ - (and not be . or ..)");
+      }
+      for (const auto& section : sections) {
+        if (section.name == name) {
+          reporter.fail(line_number, "account " + std::string(name) +
+                                         " is defined twice (first on line " +
+                                         std::to_string(section.line) + ")");
+        }
+      }
+      sections.push_back(RawSection{std::string(name), line_number, {}});
+      continue;
+    }
+
+    auto equals = line.find('=');
+    if (equals == std::string_view::npos) {
+      reporter.fail(line_number, "expected 'key = value', an [account.NAME] header or a comment");
+    }
+    auto key = trim(line.substr(0, equals));
+    if (sections.empty()) {
+      reporter.fail(line_number, "'" + std::string(key) +
+                                     "' is outside a section; start an account with "
+                                     "[account.NAME] first");
+    }
+    if (known_keys().find(key) == known_keys().end()) {
+      reporter.fail(line_number,
+                    "unknown key '" + std::string(key) + "'; allowed: " + known_key_list());
+    }
+    auto& section = sections.back();
+    if (auto it = section.values.find(key); it != section.values.end()) {
+      reporter.fail(line_number, "duplicate key '" + std::string(key) + "' (first set on line " +
+                                     std::to_string(it->second.line) + ")");
+    }
+    auto value = strip_comment(line.substr(equals + 1), reporter, line_number);
+    if (value.empty()) {
+      reporter.fail(line_number, "'" + std::string(key) + "' has no value (" +
+                                     known_keys().find(key)->second +
+                                     "); quote a value that "
+                                     "starts with # or ;");
+    }
+    if (key == "password" && password_line == 0) {
+      password_line = line_number;
+    }
+    section.values.emplace(std::string(key), RawValue{std::string(value), line_number});
+  }
+
+  if (sections.empty()) {
+    throw Error(Scope::Fatal, path.string() +
+                                  ": no [account.NAME] section; sample.conf shows how to "
+                                  "configure an account");
+  }
+  Config config;
+  config.path = path;
+  for (const auto& section : sections) {
+    config.accounts.push_back(build_account(section, path, reporter));
+  }
+  if (password_line != 0) {
+    check_permissions(path, password_line);
+  }
+  return config;
+}
+
+fs::path default_config_path() {
+  const char* xdg = std::getenv("XDG_CONFIG_HOME");
+  if (xdg != nullptr && *xdg == '/') {
+    return fs::path(xdg) / "roam" / "config";
+  }
+  return util::expand_user("~/.config/roam/config");
+}
+
+std::string resolve_password(const AccountConfig& account) {
+  if (account.pass_cmd.empty()) {
+    return account.password;
+  }
+  const std::string what = "pass_cmd of account " + account.name;
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    throw Error(Scope::Account, util::errno_message("cannot run " + what));
+  }
+  util::Fd read_end(fds[0]);
+  util::Fd write_end(fds[1]);
+  // Everything the child needs is prepared before fork: after fork only
+  // async-signal-safe calls are allowed in a threaded program.
+  const char* command = account.pass_cmd.c_str();
+  pid_t child = ::fork();
+  if (child < 0) {
+    throw Error(Scope::Account, util::errno_message("cannot run " + what));
+  }
+  if (child == 0) {
+    if (write_end.get() == STDOUT_FILENO) {
+      ::fcntl(STDOUT_FILENO, F_SETFD, 0);
+    } else if (::dup2(write_end.get(), STDOUT_FILENO) < 0) {
+      ::_exit(127);
+    }
+    ::execl("/bin/sh", "sh", "-c", command, static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  write_end = util::Fd();
+
+  std::string output;
+  char buf[4096];
+  int read_errno = 0;
+  for (;;) {
+    ssize_t n = ::read(read_end.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      read_errno = errno;
+      break;
+    }
+    if (n == 0) {
+      break;
+    }
+    if (output.size() < k_max_password_output) {
+      output.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  read_end = util::Fd();
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) {
+      throw Error(Scope::Account, util::errno_message("cannot wait for " + what));
+    }
+  }
+  if (read_errno != 0) {
+    throw Error(Scope::Account,
+                util::errno_message("cannot read the output of " + what, read_errno));
+  }
+  if (WIFSIGNALED(status)) {
+    throw Error(Scope::Account, what + " was killed by signal " + std::to_string(WTERMSIG(status)) +
+                                    "; run the command by hand to check it");
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    throw Error(Scope::Account, what + " failed with exit status " + std::to_string(code) +
+                                    (code == 127 ? " (command not found?)" : "") +
+                                    "; run the command by hand to check it");
+  }
+  auto end = output.find('\n');
+  std::string password = output.substr(0, end);
+  if (!password.empty() && password.back() == '\r') {
+    password.pop_back();
+  }
+  if (password.empty()) {
+    throw Error(Scope::Account, what + " printed no password on its first line");
+  }
+  return password;
+}
+
+namespace {
+
+// Matches `text` against a pattern of literal characters, "*" (any run) and
+// "%" (any run without `delimiter`). Dynamic programming over the text keeps
+// it linear in the pattern length times the text length whatever the
+// pattern.
+bool pattern_matches(std::string_view pattern, std::string_view text, char delimiter) {
+  // matches[j]: the pattern so far matches the first j characters of text.
+  std::vector<char> matches(text.size() + 1, 0);
+  matches[0] = 1;
+  for (char p : pattern) {
+    std::vector<char> next(text.size() + 1, 0);
+    if (p == '*' || p == '%') {
+      char reachable = 0;
+      for (std::size_t j = 0; j <= text.size(); ++j) {
+        if (p == '%' && j > 0 && text[j - 1] == delimiter) {
+          reachable = 0;
+        }
+        reachable = static_cast<char>(reachable | matches[j]);
+        next[j] = reachable;
+      }
+    } else {
+      for (std::size_t j = 1; j <= text.size(); ++j) {
+        next[j] = static_cast<char>(matches[j - 1] && text[j - 1] == p);
+      }
+    }
+    matches = std::move(next);
+  }
+  return matches[text.size()] != 0;
+}
+
+std::string_view canonical_inbox(std::string_view name) {
+  return iequals(name, "INBOX") ? std::string_view("INBOX") : name;
+}
+
+}  // namespace
+
+bool folder_selected(const std::vector<std::string>& patterns, std::string_view folder,
+                     char delimiter) {
+  folder = canonical_inbox(folder);
+  bool selected = false;
+  for (const auto& pattern : patterns) {
+    std::string_view body = pattern;
+    bool exclude = body.starts_with('!');
+    if (exclude) {
+      body.remove_prefix(1);
+    }
+    if (pattern_matches(canonical_inbox(body), folder, delimiter)) {
+      selected = !exclude;
+    }
+  }
+  return selected;
+}
+
+}  // namespace roam::cli

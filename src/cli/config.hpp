@@ -1,0 +1,125 @@
+#pragma once
+
+// The configuration file: an INI file with one [account.NAME] section per
+// account (see sample.conf for every key). This is the only module that reads
+// configuration; the layers below get typed values.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace roam::cli {
+
+// How the connection is protected.
+enum class TlsMode {
+  Implicit,  // TLS from the first byte (port 993).
+  StartTls,  // Plain connection upgraded with STARTTLS (port 143).
+  None,      // No TLS at all; needs allow_plaintext = yes.
+};
+
+// How Maildir folders are nested on disk.
+enum class Layout {
+  Verbatim,         // Subfolders are subdirectories: ~/Mail/work/Archive/2024.
+  MaildirPlusPlus,  // Maildir++: ~/Mail/work/.Archive.2024, INBOX is the root.
+};
+
+// Which directions changes travel in.
+enum class SyncMode {
+  Both,  // Two-way.
+  Pull,  // Server to Maildir only.
+  Push,  // Maildir to server only.
+};
+
+// The SASL mechanism (or LOGIN command) used to authenticate.
+enum class AuthMechanism {
+  Auto,  // The strongest mechanism both sides support.
+  Login,
+  Plain,
+  XOAuth2,
+  OAuthBearer,
+};
+
+// One [account.NAME] section, with defaults filled in and paths expanded.
+struct AccountConfig {
+  // The NAME of [account.NAME], [A-Za-z0-9._-]+.
+  std::string name;
+  // Where the section starts, for messages about the account.
+  std::filesystem::path config_file;
+  int line = 0;
+
+  std::string host;
+  // 993 for TlsMode::Implicit, 143 otherwise, unless set.
+  std::uint16_t port = 993;
+  TlsMode tls = TlsMode::Implicit;
+  std::string user;
+  // Exactly one of password and pass_cmd is set; use resolve_password.
+  std::string password;
+  std::string pass_cmd;
+
+  // Absolute, "~" expanded.
+  std::filesystem::path maildir;
+  // Absolute, "~" expanded, never inside maildir. Defaults to
+  // $XDG_STATE_HOME/roam/NAME, else ~/.local/state/roam/NAME.
+  std::filesystem::path state_dir;
+  Layout layout = Layout::Verbatim;
+  // Folder patterns for folder_selected, in file order.
+  std::vector<std::string> folders{"*"};
+  SyncMode sync = SyncMode::Both;
+  // Whether deletions are propagated.
+  bool expunge = true;
+  // Whether missing folders are created on the other side.
+  bool create = true;
+
+  // Extra CA certificates (PEM) to trust; empty = system store only.
+  std::filesystem::path ca_file;
+  // A pinned server certificate: 64 lower-case hex digits of its SHA-256
+  // (written "sha256:HEX" in the file, colons allowed); empty = none.
+  std::string cert_fingerprint_sha256;
+  // Whether credentials may travel unencrypted (required for tls = none).
+  bool allow_plaintext = false;
+  AuthMechanism auth = AuthMechanism::Auto;
+  // Network timeout.
+  std::chrono::seconds timeout{60};
+};
+
+// A whole configuration file.
+struct Config {
+  std::filesystem::path path;
+  // In file order; names are unique.
+  std::vector<AccountConfig> accounts;
+
+  // The account called `name`, or nullptr.
+  const AccountConfig* find_account(std::string_view name) const;
+};
+
+// Reads and checks the configuration file at `path`. Throws
+// util::Error(Scope::Fatal) naming the file and line and saying what is
+// allowed for: unknown keys or sections, bad values, duplicate keys or
+// sections, keys outside a section, missing required keys (host, user,
+// maildir, and one of password / pass_cmd), a state_dir inside the maildir,
+// tls = none without allow_plaintext = yes, or no account at all. Warns
+// (ROAM_WARN) when the file holds a password and group or others can read it.
+Config load_config(const std::filesystem::path& path);
+
+// $XDG_CONFIG_HOME/roam/config, else ~/.config/roam/config.
+std::filesystem::path default_config_path();
+
+// Returns the account's password, running pass_cmd through /bin/sh -c if
+// that is how it is configured (the first line of its output, without the
+// line end). The command's stdin and stderr are the terminal's, so it can
+// ask for a passphrase. Throws util::Error(Scope::Account) naming the account
+// (never the command's output) if the command cannot run, fails or prints
+// nothing.
+std::string resolve_password(const AccountConfig& account);
+
+// Whether `folder` is selected by `patterns` (mbsync semantics): "*" matches
+// any run of characters, "%" any run without `delimiter`, a leading "!"
+// excludes, and the last pattern that matches decides. No match = not
+// selected. "INBOX" is matched case-insensitively, as IMAP defines it.
+bool folder_selected(const std::vector<std::string>& patterns, std::string_view folder,
+                     char delimiter);
+
+}  // namespace roam::cli

@@ -1,0 +1,438 @@
+#include "cli/config.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <optional>
+
+#include "util/error.hpp"
+
+namespace roam::cli {
+namespace {
+
+// A scratch directory that is also $HOME for the test (so "~" and the
+// default state directory land inside it), restoring the environment after.
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "roam-config-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    m_dir = pattern;
+    save_env("HOME");
+    save_env("XDG_STATE_HOME");
+    save_env("XDG_CONFIG_HOME");
+    ::setenv("HOME", m_dir.c_str(), 1);
+    ::unsetenv("XDG_STATE_HOME");
+    ::unsetenv("XDG_CONFIG_HOME");
+  }
+
+  void TearDown() override {
+    for (const auto& [name, value] : m_saved_env) {
+      if (value) {
+        ::setenv(name.c_str(), value->c_str(), 1);
+      } else {
+        ::unsetenv(name.c_str());
+      }
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(m_dir, ec);
+  }
+
+  // Writes `text` as a private config file and returns its path.
+  std::filesystem::path write_config(const std::string& text, unsigned mode = 0600) {
+    auto path = m_dir / "config";
+    {
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      out << text;
+    }
+    ::chmod(path.c_str(), static_cast<mode_t>(mode));
+    return path;
+  }
+
+  const std::filesystem::path& home() const { return m_dir; }
+
+ private:
+  void save_env(const std::string& name) {
+    const char* value = std::getenv(name.c_str());
+    m_saved_env.emplace_back(name, value ? std::optional<std::string>(value) : std::nullopt);
+  }
+
+  std::filesystem::path m_dir;
+  std::vector<std::pair<std::string, std::optional<std::string>>> m_saved_env;
+};
+
+const std::string k_minimal =
+    "[account.work]\n"
+    "host = imap.example.org\n"
+    "user = alice\n"
+    "password = secret\n"
+    "maildir = ~/Mail/work\n";
+
+TEST_F(ConfigTest, MinimalAccountGetsDefaults) {
+  auto config = load_config(write_config(k_minimal));
+  ASSERT_EQ(config.accounts.size(), 1u);
+  const auto& a = config.accounts[0];
+  EXPECT_EQ(a.name, "work");
+  EXPECT_EQ(a.line, 1);
+  EXPECT_EQ(a.host, "imap.example.org");
+  EXPECT_EQ(a.port, 993);
+  EXPECT_EQ(a.tls, TlsMode::Implicit);
+  EXPECT_EQ(a.user, "alice");
+  EXPECT_EQ(a.password, "secret");
+  EXPECT_TRUE(a.pass_cmd.empty());
+  EXPECT_EQ(a.maildir, home() / "Mail" / "work");
+  EXPECT_EQ(a.state_dir, home() / ".local" / "state" / "roam" / "work");
+  EXPECT_EQ(a.layout, Layout::Verbatim);
+  EXPECT_EQ(a.folders, std::vector<std::string>{"*"});
+  EXPECT_EQ(a.sync, SyncMode::Both);
+  EXPECT_TRUE(a.expunge);
+  EXPECT_TRUE(a.create);
+  EXPECT_FALSE(a.allow_plaintext);
+  EXPECT_EQ(a.auth, AuthMechanism::Auto);
+  EXPECT_EQ(a.timeout, std::chrono::seconds(60));
+  EXPECT_TRUE(a.ca_file.empty());
+  EXPECT_TRUE(a.cert_fingerprint_sha256.empty());
+  EXPECT_EQ(config.find_account("work"), &config.accounts[0]);
+  EXPECT_EQ(config.find_account("home"), nullptr);
+}
+
+TEST_F(ConfigTest, EveryKeyIsParsed) {
+  auto ca = home() / "ca.pem";
+  std::ofstream(ca) << "x";
+  auto config =
+      load_config(write_config("# leading comment\n"
+                               "; another\n"
+                               "[account.a-1.b_c]   # trailing comment\n"
+                               "host = mail.example.net\n"
+                               "port = 1143 ; inline\n"
+                               "tls = STARTTLS\n"
+                               "user = bob@example.net\n"
+                               "pass_cmd = pass show \"mail/a #1\"  # the quote keeps the #\n"
+                               "maildir = /srv/mail/a/\n"
+                               "state_dir = ~/state/a\n"
+                               "layout = maildir++\n"
+                               "folders = INBOX \"Sent Items\" Archive/* !Archive/Old\n"
+                               "sync = pull\n"
+                               "expunge = off\n"
+                               "create = 0\n"
+                               "ca_file = ~/ca.pem\n"
+                               "cert_fingerprint = SHA256:" +
+                               std::string(31, 'A') + ":" + std::string(33, 'b') +
+                               "\n"
+                               "allow_plaintext = true\n"
+                               "auth = xoauth2\n"
+                               "timeout = 15\n"));
+  ASSERT_EQ(config.accounts.size(), 1u);
+  const auto& a = config.accounts[0];
+  EXPECT_EQ(a.name, "a-1.b_c");
+  EXPECT_EQ(a.line, 3);
+  EXPECT_EQ(a.port, 1143);
+  EXPECT_EQ(a.tls, TlsMode::StartTls);
+  EXPECT_EQ(a.pass_cmd, "pass show \"mail/a #1\"");
+  EXPECT_EQ(a.maildir, "/srv/mail/a");
+  EXPECT_EQ(a.state_dir, home() / "state" / "a");
+  EXPECT_EQ(a.layout, Layout::MaildirPlusPlus);
+  EXPECT_EQ(a.folders,
+            (std::vector<std::string>{"INBOX", "Sent Items", "Archive/*", "!Archive/Old"}));
+  EXPECT_EQ(a.sync, SyncMode::Pull);
+  EXPECT_FALSE(a.expunge);
+  EXPECT_FALSE(a.create);
+  EXPECT_EQ(a.ca_file, ca);
+  EXPECT_EQ(a.cert_fingerprint_sha256, std::string(31, 'a') + std::string(33, 'b'));
+  EXPECT_TRUE(a.allow_plaintext);
+  EXPECT_EQ(a.auth, AuthMechanism::XOAuth2);
+  EXPECT_EQ(a.timeout, std::chrono::seconds(15));
+}
+
+TEST_F(ConfigTest, PortDefaultFollowsTls) {
+  auto config = load_config(write_config(k_minimal + "tls = starttls\n"));
+  EXPECT_EQ(config.accounts[0].port, 143);
+  config = load_config(write_config(k_minimal + "tls = none\nallow_plaintext = yes\n"));
+  EXPECT_EQ(config.accounts[0].port, 143);
+  EXPECT_EQ(config.accounts[0].tls, TlsMode::None);
+}
+
+TEST_F(ConfigTest, QuotedValuesKeepHashesAndSpaces) {
+  auto config = load_config(
+      write_config("[account.work]\nhost = h\nuser = \"  spaced user \"\n"
+                   "password = \"p#ss; \\\"word\\\" \\\\ end\" # comment\nmaildir = ~/M\n"));
+  EXPECT_EQ(config.accounts[0].user, "  spaced user ");
+  EXPECT_EQ(config.accounts[0].password, "p#ss; \"word\" \\ end");
+}
+
+TEST_F(ConfigTest, HashWithoutSpaceIsPartOfTheValue) {
+  auto config = load_config(
+      write_config("[account.work]\nhost = h\nuser = u\npassword = pa#ss;word\nmaildir = ~/M\n"));
+  EXPECT_EQ(config.accounts[0].password, "pa#ss;word");
+}
+
+TEST_F(ConfigTest, StateDirFollowsXdgStateHome) {
+  ::setenv("XDG_STATE_HOME", "/var/lib/xdg-state", 1);
+  auto config = load_config(write_config(k_minimal));
+  EXPECT_EQ(config.accounts[0].state_dir, "/var/lib/xdg-state/roam/work");
+  // A relative XDG_STATE_HOME is ignored, as the XDG spec says.
+  ::setenv("XDG_STATE_HOME", "relative", 1);
+  config = load_config(write_config(k_minimal));
+  EXPECT_EQ(config.accounts[0].state_dir, home() / ".local/state/roam/work");
+}
+
+TEST_F(ConfigTest, SeveralAccountsKeepFileOrder) {
+  auto config = load_config(write_config(
+      k_minimal + "\n[account.home]\nhost = h2\nuser = u2\npass_cmd = printf x\nmaildir = ~/H\n"));
+  ASSERT_EQ(config.accounts.size(), 2u);
+  EXPECT_EQ(config.accounts[1].name, "home");
+  EXPECT_EQ(config.accounts[1].line, 7);
+  EXPECT_EQ(config.accounts[1].pass_cmd, "printf x");
+}
+
+TEST_F(ConfigTest, CrLfLineEndsAreAccepted) {
+  auto config = load_config(
+      write_config("[account.work]\r\nhost = h\r\nuser = u\r\npassword = p\r\nmaildir = ~/M\r\n"));
+  EXPECT_EQ(config.accounts[0].password, "p");
+}
+
+TEST_F(ConfigTest, SampleConfIsValid) {
+  auto config = load_config(
+      (std::filesystem::path(ROAM_TEST_DATA_DIR) / ".." / ".." / "sample.conf").lexically_normal());
+  ASSERT_EQ(config.accounts.size(), 1u);
+  EXPECT_EQ(config.accounts[0].name, "work");
+  EXPECT_EQ(config.accounts[0].pass_cmd, "pass show mail/work");
+  EXPECT_EQ(config.accounts[0].folders, (std::vector<std::string>{"*", "!Junk", "!Deleted Items"}));
+}
+
+struct ErrorCase {
+  const char* label;
+  std::string text;
+  int line;
+  const char* expected;  // A fragment the message must contain.
+};
+
+class ConfigErrorTest : public ConfigTest, public ::testing::WithParamInterface<ErrorCase> {};
+
+TEST_P(ConfigErrorTest, NamesFileAndLine) {
+  auto path = write_config(GetParam().text);
+  try {
+    load_config(path);
+    FAIL() << "no error for " << GetParam().label;
+  } catch (const util::Error& e) {
+    std::string message = e.what();
+    EXPECT_EQ(e.scope(), util::Scope::Fatal);
+    EXPECT_NE(message.find(path.string()), std::string::npos) << message;
+    EXPECT_NE(message.find("line " + std::to_string(GetParam().line) + ":"), std::string::npos)
+        << message;
+    EXPECT_NE(message.find(GetParam().expected), std::string::npos) << message;
+  }
+}
+
+const std::string k_head = "[account.work]\nhost = h\nuser = u\npassword = p\n";  // Lines 1-4.
+const std::string k_body = "host = h\nuser = u\npassword = p\nmaildir = ~/M\n";
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ConfigErrorTest,
+    ::testing::Values(
+        ErrorCase{"unknown key", k_head + "maildir = ~/M\nhots = x\n", 6, "unknown key 'hots'"},
+        ErrorCase{"unknown key lists allowed", k_head + "Host = x\n", 5,
+                  "allowed: allow_plaintext"},
+        ErrorCase{"duplicate key", k_head + "maildir = ~/M\nhost = x\n", 6,
+                  "duplicate key 'host' (first set on line 2)"},
+        ErrorCase{"duplicate section", "[account.work]\n" + k_body + "[account.work]\n" + k_body, 6,
+                  "defined twice (first on line 1)"},
+        ErrorCase{"key outside a section", "# c\nhost = h\n", 2, "outside a section"},
+        ErrorCase{"unknown section", "[general]\n", 1, "sections are [account.NAME]"},
+        ErrorCase{"bad account name", "\n[account.my work]\n" + k_body, 2, "A-Z a-z 0-9"},
+        ErrorCase{"dot-dot account name", "[account..]\n" + k_body, 1, "must consist of"},
+        ErrorCase{"header without bracket", "[account.work\n", 1, "without ']'"},
+        ErrorCase{"text after header", "[account.work] x\n", 1, "after the section header"},
+        ErrorCase{"no equals sign", k_head + "maildir\n", 5, "expected 'key = value'"},
+        ErrorCase{"missing host", "\n[account.work]\nuser = u\npassword = p\nmaildir = ~/M\n", 2,
+                  "no 'host' key"},
+        ErrorCase{"missing user", "[account.work]\nhost = h\npassword = p\nmaildir = ~/M\n", 1,
+                  "no 'user' key"},
+        ErrorCase{"missing maildir", k_head, 1, "no 'maildir' key"},
+        ErrorCase{"missing password", "[account.work]\nhost = h\nuser = u\nmaildir = ~/M\n", 1,
+                  "set password or pass_cmd"},
+        ErrorCase{"password and pass_cmd", k_head + "maildir = ~/M\npass_cmd = x\n", 6, "not both"},
+        ErrorCase{"empty value", k_head + "maildir =\n", 5, "has no value"},
+        ErrorCase{"comment-only value", k_head + "maildir = # x\n", 5, "has no value"},
+        ErrorCase{"empty quoted value", k_head + "maildir = \"\"\n", 5, "empty value"},
+        ErrorCase{"unterminated quote", k_head + "maildir = \"~/M\n", 5, "unterminated"},
+        ErrorCase{"text after quote", k_head + "maildir = \"~/M\" x\n", 5, "after the closing"},
+        ErrorCase{"bad port", k_head + "maildir = ~/M\nport = 99999\n", 6, "1 to 65535"},
+        ErrorCase{"port zero", k_head + "maildir = ~/M\nport = 0\n", 6, "1 to 65535"},
+        ErrorCase{"port not a number", k_head + "maildir = ~/M\nport = imaps\n", 6, "1 to 65535"},
+        ErrorCase{"bad tls", k_head + "maildir = ~/M\ntls = ssl\n", 6,
+                  "implicit, starttls or none"},
+        ErrorCase{"plaintext not allowed", k_head + "maildir = ~/M\ntls = none\n", 6,
+                  "allow_plaintext = yes"},
+        ErrorCase{"bad layout", k_head + "maildir = ~/M\nlayout = flat\n", 6,
+                  "verbatim or maildir++"},
+        ErrorCase{"bad sync", k_head + "maildir = ~/M\nsync = full\n", 6, "both, pull or push"},
+        ErrorCase{"bad boolean", k_head + "maildir = ~/M\nexpunge = maybe\n", 6, "yes or no"},
+        ErrorCase{"bad auth", k_head + "maildir = ~/M\nauth = cram-md5\n", 6, "xoauth2"},
+        ErrorCase{"bad timeout", k_head + "maildir = ~/M\ntimeout = 1.5\n", 6, "seconds"},
+        ErrorCase{"zero timeout", k_head + "maildir = ~/M\ntimeout = 0\n", 6, "seconds"},
+        ErrorCase{"bad fingerprint", k_head + "maildir = ~/M\ncert_fingerprint = md5:ab\n", 6,
+                  "sha256:"},
+        ErrorCase{"short fingerprint", k_head + "maildir = ~/M\ncert_fingerprint = sha256:abcd\n",
+                  6, "64 hex digits"},
+        ErrorCase{"missing ca_file", k_head + "maildir = ~/M\nca_file = ~/nope.pem\n", 6,
+                  "not a readable file"},
+        ErrorCase{"relative maildir", k_head + "maildir = Mail\n", 5, "absolute path"},
+        ErrorCase{"state_dir inside maildir",
+                  k_head + "maildir = ~/Mail\nstate_dir = ~/Mail/.roam\n", 6, "inside maildir"},
+        ErrorCase{"state_dir equals maildir", k_head + "maildir = ~/Mail/\nstate_dir = ~/Mail\n", 6,
+                  "inside maildir"},
+        ErrorCase{"default state_dir inside maildir", k_head + "maildir = ~/.local\n", 1,
+                  "inside maildir"},
+        ErrorCase{"empty pattern", k_head + "maildir = ~/M\nfolders = INBOX !\n", 6,
+                  "empty folder pattern"}),
+    [](const ::testing::TestParamInfo<ErrorCase>& param_info) {
+      std::string name;
+      for (const char* p = param_info.param.label; *p != '\0'; ++p) {
+        name += std::isalnum(static_cast<unsigned char>(*p)) ? *p : '_';
+      }
+      return name;
+    });
+
+TEST_F(ConfigTest, NoAccountIsAnError) {
+  auto path = write_config("# nothing here\n");
+  EXPECT_THROW(load_config(path), util::Error);
+}
+
+TEST_F(ConfigTest, MissingFileIsAnErrorNamingIt) {
+  try {
+    load_config(home() / "nope");
+    FAIL() << "no error";
+  } catch (const util::Error& e) {
+    EXPECT_NE(std::string(e.what()).find((home() / "nope").string()), std::string::npos);
+    EXPECT_EQ(e.scope(), util::Scope::Fatal);
+  }
+}
+
+TEST_F(ConfigTest, WarnsWhenOthersCanReadAPassword) {
+  ::testing::internal::CaptureStderr();
+  load_config(write_config(k_minimal, 0644));
+  auto warned = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(warned.find("can be read by other users"), std::string::npos) << warned;
+  EXPECT_NE(warned.find("line 4"), std::string::npos) << warned;
+  EXPECT_EQ(warned.find("secret"), std::string::npos) << warned;
+
+  ::testing::internal::CaptureStderr();
+  load_config(write_config(k_minimal, 0600));
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+
+  ::testing::internal::CaptureStderr();
+  load_config(
+      write_config("[account.w]\nhost = h\nuser = u\npass_cmd = printf x\nmaildir = ~/M\n", 0644));
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+}
+
+TEST_F(ConfigTest, DefaultConfigPath) {
+  EXPECT_EQ(default_config_path(), home() / ".config" / "roam" / "config");
+  ::setenv("XDG_CONFIG_HOME", "/etc/xdg-config", 1);
+  EXPECT_EQ(default_config_path(), std::filesystem::path("/etc/xdg-config/roam/config"));
+}
+
+AccountConfig account_with_command(const std::string& command) {
+  AccountConfig account;
+  account.name = "work";
+  account.pass_cmd = command;
+  return account;
+}
+
+TEST(ResolvePassword, ReturnsTheConfiguredPassword) {
+  AccountConfig account;
+  account.name = "work";
+  account.password = "hunter2";
+  EXPECT_EQ(resolve_password(account), "hunter2");
+}
+
+TEST(ResolvePassword, RunsPassCmdAndKeepsTheFirstLine) {
+  EXPECT_EQ(resolve_password(account_with_command("printf secret")), "secret");
+  EXPECT_EQ(resolve_password(account_with_command("printf 'secret\\n'")), "secret");
+  EXPECT_EQ(resolve_password(account_with_command("printf 'pa ss\\r\\nline two\\n'")), "pa ss");
+  // Large output is drained without blocking the command.
+  EXPECT_EQ(resolve_password(account_with_command("echo first; seq 1 200000")), "first");
+}
+
+TEST(ResolvePassword, FailureNamesTheAccountButNotTheSecret) {
+  struct Row {
+    const char* command;
+    const char* expected;
+  };
+  const Row rows[] = {
+      {"false", "exit status 1"},
+      {"printf leaked-secret; exit 3", "exit status 3"},
+      {"printf ''", "no password"},
+      {"printf '\\nleaked-secret'", "no password"},
+      {"/nonexistent/command-for-roam-test", "exit status 127"},
+      {"kill -9 $$", "signal 9"},
+  };
+  for (const auto& row : rows) {
+    try {
+      resolve_password(account_with_command(row.command));
+      ADD_FAILURE() << "no error for " << row.command;
+    } catch (const util::Error& e) {
+      std::string message = e.what();
+      EXPECT_EQ(e.scope(), util::Scope::Account);
+      EXPECT_NE(message.find("account work"), std::string::npos) << message;
+      EXPECT_NE(message.find(row.expected), std::string::npos) << message;
+      EXPECT_EQ(message.find("leaked-secret"), std::string::npos) << message;
+    }
+  }
+}
+
+TEST(FolderSelected, PatternTable) {
+  struct Row {
+    std::vector<std::string> patterns;
+    std::string folder;
+    bool selected;
+  };
+  const Row rows[] = {
+      {{"*"}, "INBOX", true},
+      {{"*"}, "Archive/2024/Q1", true},
+      {{}, "INBOX", false},
+      {{"INBOX"}, "INBOX", true},
+      {{"INBOX"}, "inbox", true},
+      {{"inbox"}, "INBOX", true},
+      {{"INBOX"}, "Sent", false},
+      {{"Sent"}, "sent", false},
+      {{"%"}, "Archive", true},
+      {{"%"}, "Archive/2024", false},
+      {{"Archive/%"}, "Archive/2024", true},
+      {{"Archive/%"}, "Archive/2024/Q1", false},
+      {{"Archive/*"}, "Archive/2024/Q1", true},
+      {{"Archive/*"}, "Archive", false},
+      {{"Arch*"}, "Archive", true},
+      {{"*/Q1"}, "Archive/2024/Q1", true},
+      {{"%/Q1"}, "Archive/2024/Q1", false},
+      {{"%/%/Q1"}, "Archive/2024/Q1", true},
+      {{"A%e"}, "Archive", true},
+      {{"A%e"}, "Ab/e", false},
+      {{"*", "!Junk"}, "Junk", false},
+      {{"*", "!Junk"}, "INBOX", true},
+      {{"!Junk", "*"}, "Junk", true},  // Later patterns win.
+      {{"*", "!Archive/*", "Archive/Keep"}, "Archive/Keep", true},
+      {{"*", "!Archive/*", "Archive/Keep"}, "Archive/Drop", false},
+      {{"*", "!Sent Items"}, "Sent Items", false},
+      {{"a*b*c"}, "aXbYc", true},
+      {{"a*b*c"}, "aXcYb", false},
+      {{"*%*%*x"}, std::string(200, 'a'), false},
+  };
+  for (const auto& row : rows) {
+    EXPECT_EQ(folder_selected(row.patterns, row.folder, '/'), row.selected)
+        << row.folder << " with " << ::testing::PrintToString(row.patterns);
+  }
+}
+
+TEST(FolderSelected, UsesTheGivenDelimiter) {
+  EXPECT_TRUE(folder_selected({"%"}, "Archive/2024", '.'));
+  EXPECT_FALSE(folder_selected({"%"}, "Archive.2024", '.'));
+  EXPECT_TRUE(folder_selected({"Archive.%"}, "Archive.2024", '.'));
+}
+
+}  // namespace
+}  // namespace roam::cli
