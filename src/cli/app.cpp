@@ -7,6 +7,7 @@
 
 #include "cli/config.hpp"
 #include "sync/account.hpp"
+#include "sync/steps.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
@@ -90,6 +91,7 @@ sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool fo
   }
   s.policy.expunge = a.expunge ? sync::Expunge::Yes : sync::Expunge::No;
   s.policy.allow_mass_delete = force;
+  s.create_folders = a.create;
   s.timeout = a.timeout;
   s.dry_run = dry_run;
   return s;
@@ -108,17 +110,25 @@ std::string human_bytes(std::uint64_t bytes) {
 }
 
 void print_report(const sync::AccountReport& r, bool verbose, bool quiet) {
-  std::size_t downloaded = 0, flags = 0, deleted = 0, unchanged = 0, failed = 0;
+  std::size_t downloaded = 0, flags = 0, deleted = 0, unchanged = 0, failed = 0, uploaded = 0,
+              server_flags = 0, server_deleted = 0, moved = 0;
   std::uint64_t bytes = 0;
   for (const auto& f : r.folders) {
     downloaded += f.downloaded;
     flags += f.flags_changed;
     deleted += f.deleted;
+    uploaded += f.uploaded;
+    server_flags += f.server_flags_changed;
+    server_deleted += f.server_deleted;
+    moved += f.moved;
     bytes += f.bytes;
     unchanged += f.skipped_unchanged ? 1 : 0;
     if (!f.error.empty()) {
       ++failed;
       std::cerr << "roam: error: " << r.account << ": " << f.name << ": " << f.error << "\n";
+    }
+    for (const auto& p : f.problems) {
+      std::cerr << "roam: error: " << r.account << ": " << f.name << ": " << p << "\n";
     }
     if (!quiet) {
       for (const auto& n : f.notices) {
@@ -127,10 +137,12 @@ void print_report(const sync::AccountReport& r, bool verbose, bool quiet) {
     }
     if (verbose) {
       std::cout << r.account << ": " << f.name << ": "
-                << (f.skipped_unchanged ? std::string("unchanged")
-                                        : std::to_string(f.downloaded) + " new, " +
-                                              std::to_string(f.flags_changed) + " flag changes, " +
-                                              std::to_string(f.deleted) + " deleted")
+                << (f.skipped_unchanged
+                        ? std::string("unchanged")
+                        : std::to_string(f.downloaded) + " down, " + std::to_string(f.uploaded) +
+                              " up, " + std::to_string(f.flags_changed + f.server_flags_changed) +
+                              " flag changes, " + std::to_string(f.deleted + f.server_deleted) +
+                              " deleted, " + std::to_string(f.moved) + " moved")
                 << "\n";
     }
   }
@@ -141,9 +153,10 @@ void print_report(const sync::AccountReport& r, bool verbose, bool quiet) {
     char seconds[32];
     std::snprintf(seconds, sizeof seconds, "%.2f", r.seconds);
     std::cout << r.account << ": " << r.folders.size() << " folders (" << unchanged
-              << " unchanged, " << failed << " failed), " << downloaded << " new ("
+              << " unchanged, " << failed << " failed); local: " << downloaded << " new ("
               << human_bytes(bytes) << "), " << flags << " flag changes, " << deleted
-              << " deleted in " << seconds << " s\n";
+              << " deleted; server: " << uploaded << " new, " << server_flags << " flag changes, "
+              << server_deleted << " deleted, " << moved << " moved; " << seconds << " s\n";
   }
 }
 
@@ -165,14 +178,6 @@ int command_sync(const Config& config, const std::vector<std::string>& names, bo
   }
   int status = k_exit_ok;
   for (const auto* a : accounts) {
-    if (a->sync != SyncMode::Pull) {
-      std::cerr << "roam: error: " << a->name << " (" << a->config_file.string() << " line "
-                << a->line
-                << "): this version of roam syncs in pull mode only; set sync = pull "
-                   "(two-way sync comes in the next version)\n";
-      status = k_exit_partial;
-      continue;
-    }
     sync::AccountReport report = sync::sync_account(settings_for(*a, dry_run, force));
     print_report(report, verbose, quiet);
     if (!report.ok()) {
@@ -200,7 +205,8 @@ int run(int argc, char** argv) {
   options.add_options()("config,c", po::value<std::string>())("dry-run,n", po::bool_switch())(
       "force", po::bool_switch())("verbose,v", po::bool_switch())("quiet,q", po::bool_switch())(
       "debug", po::value<std::string>()->implicit_value("all"))("help,h", po::bool_switch())(
-      "version", po::bool_switch())("command", po::value<std::string>())(
+      "version", po::bool_switch())("test-stop-after", po::value<std::uint64_t>())(
+      "command", po::value<std::string>())(
       "args", po::value<std::vector<std::string>>()->default_value({}, ""));
   po::positional_options_description positional;
   positional.add("command", 1).add("args", -1);
@@ -233,6 +239,10 @@ int run(int argc, char** argv) {
                               : (verbose ? util::Level::Info : util::Level::Warning));
     if (vm.count("debug")) {
       util::set_debug_categories(util::parse_debug_categories(vm["debug"].as<std::string>()));
+    }
+    if (vm.count("test-stop-after")) {
+      // Hidden: the crash-at-every-step test stops a run after N steps.
+      sync::set_stop_after_steps(vm["test-stop-after"].as<std::uint64_t>());
     }
     std::string command = vm["command"].as<std::string>();
     auto args = vm["args"].as<std::vector<std::string>>();

@@ -1,5 +1,7 @@
 #include "cli/config.hpp"
 
+#include "net/stream.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -459,7 +461,9 @@ AccountConfig build_account(const RawSection& section, const fs::path& path,
   boolean("create", account.create);
   boolean("allow_plaintext", account.allow_plaintext);
 
-  if (account.tls == TlsMode::None && !account.allow_plaintext) {
+  // On loopback a plaintext connection never leaves the machine (a local
+  // Dovecot, an SSH tunnel, a bridge such as Proton's).
+  if (account.tls == TlsMode::None && !account.allow_plaintext && !net::is_loopback(account.host)) {
     reporter.fail(get("tls")->line,
                   "tls = none sends the password unencrypted; use tls = implicit or starttls, or "
                   "set allow_plaintext = yes if the network is trusted");

@@ -303,4 +303,15 @@ std::unique_ptr<Stream> connect(const std::string& host, std::uint16_t port,
                                   "server is running");
 }
 
+bool is_loopback(const std::string& host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") {
+    return true;
+  }
+  in_addr addr{};
+  if (::inet_pton(AF_INET, host.c_str(), &addr) == 1) {
+    return (ntohl(addr.s_addr) >> 24) == 127;
+  }
+  return false;
+}
+
 }  // namespace roam::net

@@ -74,4 +74,8 @@ std::unique_ptr<Stream> connect(const std::string& host, std::uint16_t port,
                                 const std::optional<TlsOptions>& tls,
                                 std::chrono::milliseconds timeout);
 
+// True for "localhost", 127.0.0.0/8 and ::1: hosts where a plaintext
+// connection never leaves the machine.
+bool is_loopback(const std::string& host);
+
 }  // namespace roam::net

@@ -1,9 +1,14 @@
 #include "sync/account.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <set>
@@ -18,6 +23,7 @@
 #include "state/journal.hpp"
 #include "state/lock.hpp"
 #include "sync/planner.hpp"
+#include "sync/steps.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
@@ -29,26 +35,16 @@ using util::Scope;
 namespace fs = std::filesystem;
 
 bool AccountReport::ok() const {
-  return error.empty() && std::all_of(folders.begin(), folders.end(),
-                                      [](const FolderReport& f) { return f.error.empty(); });
+  return error.empty() && std::all_of(folders.begin(), folders.end(), [](const FolderReport& f) {
+           return f.error.empty() && f.problems.empty();
+         });
 }
 
 namespace {
 
-bool is_loopback(const std::string& host) {
-  if (host == "localhost" || host == "::1") {
-    return true;
-  }
-  in_addr addr{};
-  if (::inet_pton(AF_INET, host.c_str(), &addr) == 1) {
-    return (ntohl(addr.s_addr) >> 24) == 127;
-  }
-  return false;
-}
-
 // Opens an authenticated session as the settings say.
 std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
-  if (s.tls == TlsMode::None && !s.allow_plaintext && !is_loopback(s.host)) {
+  if (s.tls == TlsMode::None && !s.allow_plaintext && !net::is_loopback(s.host)) {
     throw Error(Scope::Account, "account " + s.name + ": tls = none would send the password to " +
                                     s.host +
                                     " in plaintext; use tls = implicit or starttls, or set "
@@ -120,91 +116,277 @@ class DeliverySink : public imap::LiteralSink {
   maildir::Delivery m_delivery;
 };
 
+// The content key of a local file (see ContentKey): its size once every
+// bare LF became CRLF, and its header block with LF line ends.
+ContentKey local_content_key(const std::string& content) {
+  ContentKey key;
+  std::uint64_t crs = 0;
+  for (std::size_t i = 0; i < content.size(); ++i) {
+    if (content[i] == '\n' && (i == 0 || content[i - 1] != '\r')) {
+      ++crs;
+    }
+  }
+  key.crlf_size = content.size() + crs;
+  std::size_t end = content.find("\n\n");
+  std::string_view header = end == std::string::npos ? std::string_view(content)
+                                                     : std::string_view(content).substr(0, end + 2);
+  for (char c : header) {
+    if (c != '\r') {
+      key.header += c;
+    }
+  }
+  return key;
+}
+
+ContentKey server_content_key(const imap::HeaderInfo& h) {
+  ContentKey key;
+  key.crlf_size = h.rfc822_size;
+  for (char c : h.header) {
+    if (c != '\r') {
+      key.header += c;
+    }
+  }
+  return key;
+}
+
+// Why a local file cannot be uploaded, or empty if it can: RFC 5322 needs a
+// header block, and an empty file is more likely a half-written one.
+std::string unfit_for_upload(const std::string& content) {
+  if (content.empty()) {
+    return "the file is empty";
+  }
+  std::size_t colon = content.find(':');
+  std::size_t line_end = content.find('\n');
+  if (colon == std::string::npos || (line_end != std::string::npos && colon > line_end) ||
+      content[0] == '\n' || content[0] == ' ' || content[0] == '\t') {
+    return "the file has no header block (it does not start with a \"Name: value\" line)";
+  }
+  return {};
+}
+
+// Streams a file to an APPEND literal with every bare LF sent as CRLF.
+void write_crlf(const fs::path& path, imap::LiteralSink& sink) {
+  util::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    throw Error(Scope::Account, util::errno_message("cannot open " + path.string()));
+  }
+  char in[65536];
+  std::string out;
+  char last = '\0';
+  for (;;) {
+    ssize_t n = ::read(fd.get(), in, sizeof in);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      // Bytes were already promised to the server; the session cannot go on.
+      throw Error(Scope::Account, util::errno_message("cannot read " + path.string()));
+    }
+    if (n == 0) {
+      break;
+    }
+    out.clear();
+    for (ssize_t i = 0; i < n; ++i) {
+      char c = in[i];
+      if (c == '\n' && last != '\r') {
+        out += '\r';
+      }
+      out += c;
+      last = c;
+    }
+    sink.write(out.data(), out.size());
+  }
+}
+
+// A folder as this run sees it: its names on both sides and its paths.
+struct FolderEntry {
+  std::string name;  // UTF-8, with the server's delimiter.
+  std::string wire;  // The server's name (modified UTF-7).
+  std::optional<char> delimiter;
+  std::optional<imap::StatusData> status;
+  fs::path path;
+  fs::path state_path;
+  std::optional<state::FolderState> state;
+  maildir::ScanResult scan;
+  bool local_exists = false;
+  bool on_server = true;
+  std::map<std::string, std::string> moved_out;
+  std::set<std::string> moved_in;
+};
+
 // Everything one folder's sync works with.
 class FolderSync {
  public:
-  FolderSync(const AccountSettings& settings, imap::Client& client, const imap::ListedMailbox& lm,
-             std::string name, FolderReport& report)
+  FolderSync(const AccountSettings& settings, imap::Client& client, FolderEntry& folder,
+             FolderReport& report, const std::map<std::string, std::string>& wire_names)
       : m_s(settings),
         m_client(client),
-        m_listed(lm),
-        m_name(std::move(name)),
+        m_f(folder),
         m_report(report),
-        m_state_path(state::state_file_for(settings.state_dir, m_name)),
-        m_journal_path(state::journal_file_for(m_state_path)),
-        m_folder(
-            maildir::folder_path(settings.maildir, m_name, lm.list.delimiter, settings.layout)) {}
+        m_wire_names(wire_names),
+        m_journal_path(state::journal_file_for(folder.state_path)),
+        m_folder(folder.path) {}
 
   void run();
 
  private:
-  void recover_journal();
-  bool unchanged_on_server() const;
-  ServerFolder list_server(const imap::MailboxInfo& info);
-  LocalFolder scan_local();
-  Plan plan_rematch_folder(const ServerFolder& server);
+  bool unchanged() const;
+  bool local_matches_state() const;
+  void add_server_keys(FolderInput& in, const std::vector<Uid>& uids);
+  void add_local_keys(FolderInput& in, const std::vector<std::string>& names);
   void print_plan(const Plan& plan) const;
   void apply_local(const Plan& plan);
+  void apply_server(const Plan& plan, const imap::MailboxInfo& info);
+  void upload(const std::vector<Upload>& uploads, const imap::MailboxInfo& info);
   void download(const std::vector<Download>& downloads);
   void commit_state();
+  void fail(Uid uid) { m_failed.insert(uid); }
 
   const AccountSettings& m_s;
   imap::Client& m_client;
-  const imap::ListedMailbox& m_listed;
-  std::string m_name;
+  FolderEntry& m_f;
   FolderReport& m_report;
-  fs::path m_state_path;
+  const std::map<std::string, std::string>& m_wire_names;
   fs::path m_journal_path;
   maildir::Folder m_folder;
-  std::optional<state::FolderState> m_state;
   state::FolderState m_next;                        // The state being built by this run.
   std::map<std::string, maildir::Entry> m_entries;  // Local files by stable name.
-  bool m_complete = true;  // False when some message failed: do not trust the counters.
+  std::set<Uid> m_failed;  // Messages whose actions failed: their records stay as they were.
+  bool m_complete = true;  // False when anything was left for the next run.
 };
 
+bool FolderSync::local_matches_state() const {
+  // True when the Maildir holds exactly the files the state records, with
+  // the recorded flags: then nothing local needs to travel.
+  if (!m_f.state || m_f.scan.entries.size() != m_f.state->messages.size() ||
+      !m_f.moved_in.empty() || !m_f.moved_out.empty()) {
+    return false;
+  }
+  state::NameIndex names = state::build_name_index(*m_f.state);
+  for (const auto& e : m_f.scan.entries) {
+    auto it = names.find(e.stable_name);
+    if (it == names.end()) {
+      return false;
+    }
+    const auto& rec = m_f.state->messages.at(it->second);
+    if (maildir::known_letters(e.letters) != letters_of(rec.flags)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool FolderSync::unchanged() const {
+  // Without CONDSTORE a flag change leaves no trace in STATUS, so only a
+  // known, unchanged HIGHESTMODSEQ proves that nothing changed on the
+  // server. An unchanged UIDNEXT rules out new messages, and then an
+  // unchanged count rules out expunges. Local changes matter unless the
+  // mode is pull, where nothing goes up.
+  if (!m_f.state || !m_f.status) {
+    return false;
+  }
+  const imap::StatusData& st = *m_f.status;
+  bool server_same = st.uidvalidity && st.uidnext && st.highestmodseq && st.messages &&
+                     *st.uidvalidity == m_f.state->uidvalidity &&
+                     *st.uidnext == m_f.state->uidnext && *st.highestmodseq != 0 &&
+                     *st.highestmodseq == m_f.state->highestmodseq &&
+                     *st.messages == m_f.state->messages.size();
+  if (!server_same) {
+    return false;
+  }
+  return m_s.policy.direction == Direction::Pull || local_matches_state();
+}
+
 void FolderSync::run() {
-  m_state = state::load_folder_state(m_state_path);
-  if (m_state && m_state->mailbox != m_name) {
-    throw Error(Scope::Folder, "state file " + m_state_path.string() + " belongs to mailbox \"" +
-                                   m_state->mailbox + "\", not \"" + m_name + "\"");
-  }
-  if (fs::exists(m_journal_path)) {
-    recover_journal();
-  }
-  if (!m_s.dry_run && m_state && unchanged_on_server()) {
+  if (!m_s.dry_run && unchanged()) {
     m_report.skipped_unchanged = true;
     return;
   }
-  maildir::FolderRole role =
-      maildir::folder_role(maildir::split_folder_name(m_name, m_listed.list.delimiter, m_s.layout));
-  if (!m_s.dry_run) {
+  bool pushes = m_s.policy.direction != Direction::Pull;
+  if (!m_f.on_server) {
+    if (!pushes || !m_s.create_folders) {
+      return;
+    }
+    if (m_s.dry_run) {
+      std::printf("%s: would create the folder on the server\n", m_f.name.c_str());
+    } else {
+      m_client.create(m_f.wire);
+      count_step();
+      m_report.notices.push_back("created on the server");
+    }
+    m_f.on_server = true;
+  }
+  bool local_missing = !m_f.local_exists && m_f.state && !m_f.state->messages.empty();
+  if (!m_s.dry_run && m_s.policy.direction != Direction::Push) {
+    maildir::FolderRole role =
+        maildir::folder_role(maildir::split_folder_name(m_f.name, m_f.delimiter, m_s.layout));
     m_folder.ensure_exists(m_s.layout, role);
     m_folder.clean_tmp();
   }
+  if (m_s.dry_run && !m_f.on_server) {
+    return;
+  }
 
-  imap::MailboxInfo info = m_client.open(
-      m_listed.list.mailbox,
-      m_s.policy.direction == Direction::Pull ? imap::OpenMode::Examine : imap::OpenMode::Select);
-  LocalFolder local = scan_local();
-  ServerFolder server;
-  Plan plan;
-  bool same_validity = m_state && m_state->uidvalidity == info.uidvalidity;
-  bool state_empty = !m_state || m_state->messages.empty();
-  if (same_validity || (state_empty && local.messages.empty())) {
-    server = list_server(info);
-    plan = plan_folder(same_validity ? &*m_state : nullptr, server, local, m_s.policy);
+  imap::MailboxInfo info =
+      m_client.open(m_f.wire, pushes ? imap::OpenMode::Select : imap::OpenMode::Examine);
+  LocalFolder local;
+  m_entries.clear();
+  for (const auto& e : m_f.scan.entries) {
+    if (m_entries.emplace(e.stable_name, e).second) {
+      local.messages.push_back({e.stable_name, e.letters});
+    }
+  }
+
+  bool same_validity = m_f.state && m_f.state->uidvalidity == info.uidvalidity;
+  FolderInput in;
+  in.state = same_validity ? &*m_f.state : nullptr;
+  in.local = local;
+  in.moved_out = m_f.moved_out;
+  in.moved_in = m_f.moved_in;
+  in.local_folder_missing = local_missing;
+  in.server.uidvalidity = info.uidvalidity;
+  in.server.uidnext = info.uidnext;
+  in.server.highestmodseq = info.highestmodseq;
+  if (same_validity || local.messages.empty()) {
+    for (auto& m : m_client.fetch_flags()) {
+      in.server.messages.push_back({m.uid, normalize_server_flags(std::move(m.flags))});
+    }
   } else {
-    if (m_state && !m_state->messages.empty()) {
+    // The old UIDs mean nothing (or there never were any) but the Maildir
+    // holds files: match everything by content, so nothing is copied twice.
+    if (m_f.state && !m_f.state->messages.empty()) {
       m_report.notices.push_back(
-          "UIDVALIDITY changed from " + std::to_string(m_state->uidvalidity) + " to " +
+          "UIDVALIDITY changed from " + std::to_string(m_f.state->uidvalidity) + " to " +
           std::to_string(info.uidvalidity) + "; matching messages by content");
     }
-    server.uidvalidity = info.uidvalidity;
-    plan = plan_rematch_folder(server);
+    for (const auto& h : m_client.fetch_all_headers()) {
+      in.server.messages.push_back({h.uid, normalize_server_flags(h.flags)});
+      in.server_keys[h.uid] = server_content_key(h);
+    }
+    std::sort(in.server.messages.begin(), in.server.messages.end(),
+              [](const auto& a, const auto& b) { return a.uid < b.uid; });
+    std::vector<std::string> names;
+    for (const auto& m : local.messages) {
+      names.push_back(m.name);
+    }
+    add_local_keys(in, names);
   }
-  server.uidvalidity = info.uidvalidity;
-  server.uidnext = info.uidnext;
-  server.highestmodseq = info.highestmodseq;
+  Plan plan = plan_folder(in, m_s.policy);
+  if (plan.wants_content_keys() && in.server_keys.empty()) {
+    // New messages on both sides: some may be the same message (an upload
+    // whose reply was lost, a move). Look before copying anything.
+    std::vector<Uid> uids;
+    for (const auto& d : plan.downloads) {
+      uids.push_back(d.uid);
+    }
+    std::vector<std::string> names;
+    for (const auto& u : plan.uploads) {
+      names.push_back(u.name);
+    }
+    add_server_keys(in, uids);
+    add_local_keys(in, names);
+    plan = plan_folder(in, m_s.policy);
+  }
   m_report.notices.insert(m_report.notices.end(), plan.notices.begin(), plan.notices.end());
 
   if (m_s.dry_run) {
@@ -212,24 +394,35 @@ void FolderSync::run() {
     return;
   }
 
-  // The state this run builds: the old one (if its UIDs are still valid)
-  // with the plan's changes applied as each is done.
-  if (same_validity && !plan.reset_state) {
-    m_next = *m_state;
+  if (same_validity) {
+    m_next = *m_f.state;
   } else {
     m_next = state::FolderState{};
   }
-  m_next.mailbox = m_name;
+  m_next.mailbox = m_f.name;
   m_next.uidvalidity = info.uidvalidity;
-  // Until the run completes, the counters must not allow the next run to
-  // skip this folder.
+  // Until the run completes, the counters must not let the next run skip
+  // this folder.
   m_next.uidnext = 0;
   m_next.highestmodseq = 0;
 
   apply_local(plan);
-  if (plan.reset_state || !plan.downloads.empty()) {
-    // Commit what the renames established before downloading, so that the
-    // journal's intents always refer to the state on disk.
+  apply_server(plan, info);
+  upload(plan.uploads, info);
+  // Records for the messages whose actions all succeeded.
+  for (const auto& u : plan.updates) {
+    if (m_failed.count(u.record.uid) == 0) {
+      m_next.messages[u.record.uid] = u.record;
+    } else {
+      m_complete = false;
+    }
+  }
+  for (const auto& d : plan.drops) {
+    m_next.messages.erase(d.uid);
+  }
+  if (!same_validity && !plan.downloads.empty()) {
+    // The journal's intents must refer to a state on disk with the new
+    // UIDVALIDITY.
     commit_state();
   }
   download(plan.downloads);
@@ -243,191 +436,60 @@ void FolderSync::run() {
   }
 }
 
-void FolderSync::recover_journal() {
-  std::vector<nlohmann::json> lines = state::Journal::read(m_journal_path);
-  if (lines.empty()) {
-    state::Journal::remove(m_journal_path);
+void FolderSync::add_server_keys(FolderInput& in, const std::vector<Uid>& uids) {
+  if (uids.empty()) {
     return;
   }
-  std::uint32_t validity = lines.front().value("uidvalidity", 0u);
-  if (!m_state) {
-    m_state = state::FolderState{};
-    m_state->mailbox = m_name;
-    m_state->uidvalidity = validity;
-  }
-  if (validity != m_state->uidvalidity) {
-    // Intents from a UIDVALIDITY the state no longer has: their UIDs mean
-    // nothing now. The files they named (if any) are ordinary local files,
-    // which the content matching of a UIDVALIDITY change will pair up.
-    ROAM_WARN(m_name << ": ignoring journal " << m_journal_path.string()
-                     << " from an older UIDVALIDITY");
-  } else {
-    maildir::ScanResult scan = m_folder.exists() ? m_folder.scan() : maildir::ScanResult{};
-    std::unordered_map<std::string, const maildir::Entry*> by_name;
-    for (const auto& e : scan.entries) {
-      by_name.emplace(e.stable_name, &e);
-    }
-    state::NameIndex names = state::build_name_index(*m_state);
-    std::size_t adopted = 0;
-    for (std::size_t i = 1; i < lines.size(); ++i) {
-      const auto& j = lines[i];
-      if (j.value("op", "") != "download") {
-        continue;
-      }
-      auto uid = j.value("uid", 0u);
-      std::string name = j.value("name", "");
-      auto it = by_name.find(name);
-      if (uid == 0 || it == by_name.end() || m_state->messages.count(uid) != 0 ||
-          names.count(name) != 0) {
-        continue;
-      }
-      std::vector<std::string> flags =
-          maildir::imap_flags_from_letters(it->second->letters).imap_flags;
-      state::normalize_flags(flags);
-      m_state->messages[uid] = state::MessageRecord{uid, name, flags};
-      names.emplace(name, uid);
-      ++adopted;
-    }
-    if (adopted > 0) {
-      m_report.notices.push_back("resumed an interrupted run: " + std::to_string(adopted) +
-                                 " downloaded message(s) adopted");
-    }
-  }
-  m_state->uidnext = 0;
-  m_state->highestmodseq = 0;
-  if (!m_s.dry_run) {
-    state::save_folder_state(m_state_path, *m_state);
-    state::Journal::remove(m_journal_path);
+  for (const auto& h : m_client.fetch_headers(uids)) {
+    in.server_keys[h.uid] = server_content_key(h);
   }
 }
 
-bool FolderSync::unchanged_on_server() const {
-  // Without CONDSTORE a flag change leaves no trace in STATUS, so only a
-  // known, unchanged HIGHESTMODSEQ proves that nothing changed. An unchanged
-  // UIDNEXT rules out new messages, and then an unchanged count rules out
-  // expunges. Local changes need no look in pull mode: nothing goes up.
-  if (m_s.policy.direction != Direction::Pull || !m_listed.status) {
-    return false;
-  }
-  const imap::StatusData& st = *m_listed.status;
-  return st.uidvalidity && st.uidnext && st.highestmodseq && st.messages &&
-         *st.uidvalidity == m_state->uidvalidity && *st.uidnext == m_state->uidnext &&
-         *st.highestmodseq != 0 && *st.highestmodseq == m_state->highestmodseq &&
-         *st.messages == m_state->messages.size();
-}
-
-ServerFolder FolderSync::list_server(const imap::MailboxInfo& info) {
-  ServerFolder server;
-  server.uidvalidity = info.uidvalidity;
-  for (auto& m : m_client.fetch_flags()) {
-    server.messages.push_back({m.uid, normalize_server_flags(std::move(m.flags))});
-  }
-  return server;
-}
-
-LocalFolder FolderSync::scan_local() {
-  LocalFolder local;
-  m_entries.clear();
-  if (!m_folder.exists()) {
-    return local;
-  }
-  maildir::ScanResult scan = m_folder.scan();
-  for (const auto& d : scan.duplicates) {
-    std::string paths;
-    for (const auto& p : d.paths) {
-      paths += " " + p.string();
-    }
-    m_report.notices.push_back("two files share the name " + d.stable_name + ":" + paths +
-                               "; roam uses the first and leaves the others alone");
-  }
-  for (const auto& p : scan.invalid_names) {
-    m_report.notices.push_back("skipping " + p.string() + ": not a valid Maildir file name");
-  }
-  for (const auto& e : scan.entries) {
-    if (m_entries.emplace(e.stable_name, e).second) {
-      local.messages.push_back({e.stable_name, e.letters});
-    }
-  }
-  return local;
-}
-
-Plan FolderSync::plan_rematch_folder(const ServerFolder& server) {
-  (void)server;
-  // Server side: size and header of every message, in one pipelined pass.
-  std::vector<KeyedServerMessage> keyed_server;
-  m_client.run("UID FETCH 1:* (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])",
-               [&](const imap::Response& r) {
-                 const auto* f = std::get_if<imap::FetchData>(&r);
-                 if (f == nullptr || !f->uid || !f->rfc822_size || !f->flags) {
-                   return;
-                 }
-                 KeyedServerMessage k;
-                 k.message.uid = *f->uid;
-                 k.message.flags = normalize_server_flags(*f->flags);
-                 k.key.crlf_size = *f->rfc822_size;
-                 for (const auto& s : f->sections) {
-                   if (s.section == "HEADER") {
-                     for (char c : s.data) {
-                       if (c != '\r') {
-                         k.key.header += c;
-                       }
-                     }
-                   }
-                 }
-                 keyed_server.push_back(std::move(k));
-               });
-  std::sort(keyed_server.begin(), keyed_server.end(),
-            [](const auto& a, const auto& b) { return a.message.uid < b.message.uid; });
-  // Local side: the same key from each file. The CRLF size is the file size
-  // plus one octet per LF, as the server counts a CR before each.
-  state::NameIndex known;
-  if (m_state) {
-    known = state::build_name_index(*m_state);
-  }
-  std::vector<KeyedLocalMessage> keyed_local;
-  for (const auto& [name, entry] : m_entries) {
-    std::string content;
-    try {
-      content = util::read_file(entry.path);
-    } catch (const Error& e) {
-      m_report.notices.push_back(std::string(e.what()) + "; file skipped");
+void FolderSync::add_local_keys(FolderInput& in, const std::vector<std::string>& names) {
+  for (const auto& name : names) {
+    auto it = m_entries.find(name);
+    if (it == m_entries.end()) {
       continue;
     }
-    KeyedLocalMessage k;
-    k.message = {name, entry.letters};
-    k.known = known.count(name) != 0;
-    std::uint64_t crs = 0;
-    for (std::size_t i = 0; i < content.size(); ++i) {
-      if (content[i] == '\n' && (i == 0 || content[i - 1] != '\r')) {
-        ++crs;
-      }
+    try {
+      in.local_keys[name] = local_content_key(util::read_file(it->second.path));
+    } catch (const Error& e) {
+      // Unreadable: it cannot be matched (nor uploaded, which says why).
+      ROAM_DEBUG(util::k_cat_sync, e.what());
     }
-    k.key.crlf_size = content.size() + crs;
-    std::size_t end = content.find("\n\n");
-    std::string header = end == std::string::npos ? content : content.substr(0, end + 2);
-    for (char c : header) {
-      if (c != '\r') {
-        k.key.header += c;
-      }
-    }
-    keyed_local.push_back(std::move(k));
   }
-  // The server's HEADER section includes the blank line that ends it.
-  return plan_rematch(keyed_server, keyed_local, m_s.policy);
 }
 
 void FolderSync::print_plan(const Plan& plan) const {
-  std::printf("%s: would download %zu, change flags of %zu, delete %zu locally\n", m_name.c_str(),
-              plan.downloads.size(), plan.local_flags.size(), plan.local_deletes.size());
+  std::printf(
+      "%s: would download %zu, upload %zu, change flags of %zu locally and %zu on the server, "
+      "delete %zu locally and %zu on the server, move %zu\n",
+      m_f.name.c_str(), plan.downloads.size(), plan.uploads.size(), plan.local_flags.size(),
+      plan.server_flags.size(), plan.local_deletes.size(), plan.server_deletes.size(),
+      plan.moves.size());
   for (const auto& d : plan.downloads) {
     std::printf("  download uid %u (%s)\n", d.uid, letters_of(d.flags).c_str());
+  }
+  for (const auto& u : plan.uploads) {
+    std::printf("  upload %s (%s)\n", u.name.c_str(), letters_of(u.flags).c_str());
   }
   for (const auto& f : plan.local_flags) {
     std::printf("  flags %s: %s -> %s\n", f.name.c_str(), f.from_letters.c_str(),
                 f.to_letters.c_str());
   }
+  for (const auto& f : plan.server_flags) {
+    std::printf("  server flags uid %u: +%s -%s\n", f.uid, letters_of(f.add).c_str(),
+                letters_of(f.remove).c_str());
+  }
   for (const auto& d : plan.local_deletes) {
     std::printf("  delete %s (uid %u expunged on the server)\n", d.name.c_str(), d.uid);
+  }
+  for (const auto& d : plan.server_deletes) {
+    std::printf("  %s uid %u on the server (deleted locally)\n",
+                d.expunge ? "expunge" : "mark deleted", d.uid);
+  }
+  for (const auto& m : plan.moves) {
+    std::printf("  move uid %u to %s\n", m.uid, m.target.c_str());
   }
   if (!plan.refused.empty()) {
     std::printf("  refused: %s\n", plan.refused.c_str());
@@ -439,29 +501,29 @@ void FolderSync::apply_local(const Plan& plan) {
   for (const auto& change : plan.local_flags) {
     auto it = m_entries.find(change.name);
     if (it == m_entries.end()) {
+      fail(change.uid);
       continue;
     }
-    std::string known = maildir::known_letters(change.to_letters);
     std::optional<maildir::Entry> renamed;
     try {
-      renamed = m_folder.set_flags(it->second, known);
+      renamed = m_folder.set_flags(it->second, maildir::known_letters(change.to_letters));
     } catch (const Error& e) {
       if (e.scope() != Scope::Message) {
         throw;
       }
       m_report.notices.push_back(e.what());
-      m_complete = false;
+      fail(change.uid);
       continue;
     }
     touched = true;
+    count_step();
     if (!renamed) {
       // The mail reader moved or deleted the file meanwhile; the next run
       // sees the new situation.
-      m_complete = false;
+      fail(change.uid);
       continue;
     }
     it->second = *renamed;
-    m_next.messages[change.uid] = state::MessageRecord{change.uid, change.name, change.agreed};
     ++m_report.flags_changed;
   }
   for (const auto& del : plan.local_deletes) {
@@ -470,18 +532,197 @@ void FolderSync::apply_local(const Plan& plan) {
       m_folder.remove(it->second);
       m_entries.erase(it);
       touched = true;
+      count_step();
     }
     m_next.messages.erase(del.uid);
     ++m_report.deleted;
   }
-  for (const auto& u : plan.updates) {
-    m_next.messages[u.record.uid] = u.record;
-  }
-  for (const auto& d : plan.drops) {
-    m_next.messages.erase(d.uid);
-  }
   if (touched) {
     m_folder.sync_dirs();
+  }
+}
+
+void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
+  // Flag changes, batched by flag set: one command for all messages that
+  // gain the same flags, one for all that lose the same flags. Each command
+  // carries UNCHANGEDSINCE the listing's HIGHESTMODSEQ, so a message changed
+  // on the server since we looked is not overwritten: it comes back in
+  // [MODIFIED], keeps its old record, and the next run merges the new
+  // change (RFC 7162 §3.1.3). A message that gains and loses flags gets two
+  // commands; the second cannot carry the condition (the first one changed
+  // its modseq), which is safe because ±FLAGS never touches other flags.
+  std::map<Flags, std::vector<Uid>> adds;
+  std::map<std::pair<Flags, bool>, std::vector<Uid>> removes;
+  for (const auto& f : plan.server_flags) {
+    if (!f.add.empty()) {
+      adds[f.add].push_back(f.uid);
+    }
+    if (!f.remove.empty()) {
+      removes[{f.remove, !f.add.empty()}].push_back(f.uid);
+    }
+  }
+  imap::ModSeq since = info.highestmodseq;
+  std::vector<Uid> modified;
+  for (const auto& [flags, uids] : adds) {
+    m_client.store_flags(uids, imap::StoreOp::Add, flags, since, &modified);
+    count_step();
+  }
+  std::set<Uid> failed_add(modified.begin(), modified.end());
+  for (const auto& [key, uids] : removes) {
+    std::vector<Uid> todo;
+    for (Uid uid : uids) {
+      if (failed_add.count(uid) == 0) {
+        todo.push_back(uid);
+      }
+    }
+    if (todo.empty()) {
+      continue;
+    }
+    m_client.store_flags(todo, imap::StoreOp::Remove, key.first, key.second ? 0 : since, &modified);
+    count_step();
+  }
+  std::set<Uid> modified_set(modified.begin(), modified.end());
+  for (Uid uid : modified_set) {
+    fail(uid);
+  }
+  if (!modified_set.empty()) {
+    m_report.notices.push_back(std::to_string(modified_set.size()) +
+                               " message(s) changed on the server during the sync; their flags "
+                               "are merged on the next run");
+  }
+  m_report.server_flags_changed += plan.server_flags.size() - modified_set.size();
+
+  // Deletions: \Deleted on exactly these messages, then UID EXPUNGE of
+  // exactly these UIDs (never a bare EXPUNGE, which would also remove what
+  // other clients marked).
+  std::vector<Uid> mark;
+  std::vector<Uid> expunge;
+  for (const auto& d : plan.server_deletes) {
+    mark.push_back(d.uid);
+    if (d.expunge) {
+      expunge.push_back(d.uid);
+    }
+  }
+  if (!mark.empty()) {
+    m_client.store_flags(mark, imap::StoreOp::Add, {"\\Deleted"}, 0, nullptr);
+    count_step();
+  }
+  if (!expunge.empty()) {
+    try {
+      m_client.uid_expunge(expunge);
+      count_step();
+      for (Uid uid : expunge) {
+        m_next.messages.erase(uid);
+      }
+      m_report.server_deleted += expunge.size();
+    } catch (const imap::CommandFailed&) {
+      throw;
+    } catch (const Error& e) {
+      if (e.scope() != Scope::Folder) {
+        throw;
+      }
+      m_report.notices.push_back(std::string(e.what()) + "; the messages stay marked \\Deleted");
+      m_complete = false;
+    }
+  }
+
+  // Moves, grouped by target folder.
+  std::map<std::string, std::vector<Uid>> by_target;
+  for (const auto& m : plan.moves) {
+    by_target[m.target].push_back(m.uid);
+  }
+  for (const auto& [target, uids] : by_target) {
+    auto wire = m_wire_names.find(target);
+    if (wire == m_wire_names.end()) {
+      for (Uid uid : uids) {
+        fail(uid);
+      }
+      continue;
+    }
+    m_client.move(uids, wire->second, 0);
+    count_step();
+    for (Uid uid : uids) {
+      m_next.messages.erase(uid);
+    }
+    m_report.moved += uids.size();
+  }
+}
+
+void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxInfo& info) {
+  if (uploads.empty()) {
+    return;
+  }
+  auto journal = state::Journal::open(m_journal_path, {{"uidvalidity", info.uidvalidity}});
+  std::vector<std::pair<const Upload*, ContentKey>> unconfirmed;
+  for (const auto& u : uploads) {
+    auto it = m_entries.find(u.name);
+    if (it == m_entries.end()) {
+      continue;
+    }
+    const maildir::Entry& entry = it->second;
+    std::string content;
+    try {
+      content = util::read_file(entry.path);
+    } catch (const Error& e) {
+      m_report.problems.push_back(std::string(e.what()) + "; not uploaded");
+      continue;
+    }
+    if (std::string why = unfit_for_upload(content); !why.empty()) {
+      m_report.problems.push_back(entry.path.string() + ": " + why + "; not uploaded");
+      continue;
+    }
+    ContentKey key = local_content_key(content);
+    content.clear();
+    content.shrink_to_fit();
+    struct stat st {};
+    std::optional<std::chrono::sys_seconds> date;
+    if (::stat(entry.path.c_str(), &st) == 0) {
+      date = std::chrono::sys_seconds(std::chrono::seconds(st.st_mtime));
+    }
+    std::optional<Uid> uid;
+    try {
+      uid = m_client.append(
+          m_f.wire, u.flags, date, key.crlf_size,
+          [&](imap::LiteralSink& sink) { write_crlf(entry.path, sink); }, info.uidvalidity);
+    } catch (const imap::CommandFailed& e) {
+      m_report.problems.push_back(entry.path.string() + ": " + e.what());
+      continue;
+    }
+    count_step();
+    ++m_report.uploaded;
+    if (uid) {
+      journal.append({{"op", "uploaded"}, {"uid", *uid}, {"name", u.name}});
+      journal.sync();
+      m_next.messages[*uid] = state::MessageRecord{*uid, u.name, u.flags};
+    } else {
+      unconfirmed.emplace_back(&u, key);
+    }
+  }
+  if (unconfirmed.empty()) {
+    return;
+  }
+  // The server did not say which UIDs it gave (no UIDPLUS): find the new
+  // messages above the UIDNEXT seen before the uploads, by content.
+  std::vector<Uid> fresh;
+  for (const auto& m : m_client.fetch_flags()) {
+    if (m.uid >= info.uidnext && m_next.messages.count(m.uid) == 0) {
+      fresh.push_back(m.uid);
+    }
+  }
+  std::map<ContentKey, std::vector<Uid>> by_key;
+  for (const auto& h : m_client.fetch_headers(fresh)) {
+    by_key[server_content_key(h)].push_back(h.uid);
+  }
+  for (const auto& [u, key] : unconfirmed) {
+    auto it = by_key.find(key);
+    if (it == by_key.end() || it->second.empty()) {
+      // Not found now; the next run pairs it by content.
+      m_complete = false;
+      continue;
+    }
+    Uid uid = it->second.front();
+    it->second.erase(it->second.begin());
+    m_next.messages[uid] = state::MessageRecord{uid, u->name, u->flags};
   }
 }
 
@@ -502,6 +743,7 @@ void FolderSync::download(const std::vector<Download>& downloads) {
       uids.push_back(d.uid);
     }
     journal.sync();
+    count_step();
   }
 
   std::optional<DeliverySink> pending;
@@ -546,6 +788,7 @@ void FolderSync::download(const std::vector<Download>& downloads) {
     m_report.bytes += pending->delivery().bytes_received();
     pending->delivery().commit(it->second.first, letters, mtime);
     pending.reset();
+    count_step();
     batch.push_back(state::MessageRecord{d.uid, it->second.first, d.flags});
     wanted.erase(it);
   };
@@ -569,8 +812,74 @@ void FolderSync::download(const std::vector<Download>& downloads) {
 }
 
 void FolderSync::commit_state() {
-  state::save_folder_state(m_state_path, m_next);
+  state::save_folder_state(m_f.state_path, m_next);
+  count_step();
   state::Journal::remove(m_journal_path);
+}
+
+// Resolves what an interrupted run left in a folder's journal: downloads
+// whose file exists and uploads whose UID the server gave are adopted into
+// the state, which is then committed and the journal removed.
+void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& report) {
+  fs::path journal_path = state::journal_file_for(f.state_path);
+  if (!fs::exists(journal_path)) {
+    return;
+  }
+  std::vector<nlohmann::json> lines = state::Journal::read(journal_path);
+  if (lines.empty()) {
+    if (!s.dry_run) {
+      state::Journal::remove(journal_path);
+    }
+    return;
+  }
+  std::uint32_t validity = lines.front().value("uidvalidity", 0u);
+  if (!f.state) {
+    f.state = state::FolderState{};
+    f.state->mailbox = f.name;
+    f.state->uidvalidity = validity;
+  }
+  if (validity != f.state->uidvalidity) {
+    // Intents from a UIDVALIDITY the state no longer has: their UIDs mean
+    // nothing now. The files they named are ordinary local files, which
+    // content matching pairs up.
+    ROAM_WARN(f.name << ": ignoring journal " << journal_path.string()
+                     << " from an older UIDVALIDITY");
+  } else {
+    std::unordered_map<std::string, const maildir::Entry*> by_name;
+    for (const auto& e : f.scan.entries) {
+      by_name.emplace(e.stable_name, &e);
+    }
+    state::NameIndex names = state::build_name_index(*f.state);
+    std::size_t adopted = 0;
+    for (std::size_t i = 1; i < lines.size(); ++i) {
+      const auto& j = lines[i];
+      std::string op = j.value("op", "");
+      auto uid = j.value("uid", 0u);
+      std::string name = j.value("name", "");
+      auto it = by_name.find(name);
+      if ((op != "download" && op != "uploaded") || uid == 0 || it == by_name.end() ||
+          f.state->messages.count(uid) != 0 || names.count(name) != 0) {
+        continue;
+      }
+      std::vector<std::string> flags =
+          maildir::imap_flags_from_letters(it->second->letters).imap_flags;
+      state::normalize_flags(flags);
+      f.state->messages[uid] = state::MessageRecord{uid, name, flags};
+      names.emplace(name, uid);
+      ++adopted;
+    }
+    if (adopted > 0) {
+      report.notices.push_back("resumed an interrupted run: " + std::to_string(adopted) +
+                               " message(s) adopted from the journal");
+    }
+  }
+  f.state->uidnext = 0;
+  f.state->highestmodseq = 0;
+  if (!s.dry_run) {
+    state::save_folder_state(f.state_path, *f.state);
+    count_step();
+    state::Journal::remove(journal_path);
+  }
 }
 
 }  // namespace
@@ -588,7 +897,15 @@ AccountReport sync_account(const AccountSettings& s) {
       status_items.push_back("HIGHESTMODSEQ");
     }
     std::vector<imap::ListedMailbox> mailboxes = client->list(status_items);
+
+    // The folders of this run: the server's, and (when folders are created
+    // on the server) the local ones it lacks.
+    std::vector<FolderEntry> folders;
+    std::optional<char> server_delimiter;
     for (const auto& lm : mailboxes) {
+      if (!server_delimiter && lm.list.delimiter) {
+        server_delimiter = lm.list.delimiter;
+      }
       if (has_attribute(lm.list, "\\NoSelect") || has_attribute(lm.list, "\\NonExistent")) {
         continue;
       }
@@ -596,28 +913,181 @@ AccountReport sync_account(const AccountSettings& s) {
       if (s.select_folder && !s.select_folder(name, lm.list.delimiter)) {
         continue;
       }
-      FolderReport& fr = report.folders.emplace_back();
-      fr.name = name;
+      FolderEntry f;
+      f.name = name;
+      f.wire = lm.list.mailbox;
+      f.delimiter = lm.list.delimiter;
+      f.status = lm.status;
+      folders.push_back(std::move(f));
+    }
+    if (s.policy.direction != Direction::Pull && s.create_folders) {
+      std::set<std::string> known;
+      for (const auto& f : folders) {
+        known.insert(f.name);
+      }
+      maildir::LocalFolders local = maildir::list_local_folders(s.maildir, s.layout);
+      for (const auto& skipped : local.skipped) {
+        report.folders.push_back({});
+        report.folders.back().name = skipped;
+        report.folders.back().notices.push_back("local folder skipped");
+      }
+      char delim = server_delimiter.value_or('/');
+      for (std::string name : local.names) {
+        std::replace(name.begin(), name.end(), '/', delim);
+        if (known.count(name) != 0 || (s.select_folder && !s.select_folder(name, delim))) {
+          continue;
+        }
+        FolderEntry f;
+        f.name = name;
+        try {
+          f.wire = imap::utf7_encode(name);
+        } catch (const std::exception&) {
+          continue;
+        }
+        f.delimiter = delim;
+        f.on_server = false;
+        folders.push_back(std::move(f));
+      }
+    }
+
+    // Phase 1: state and Maildir of every folder, so that moves between
+    // folders can be recognised before anything is deleted.
+    std::vector<FolderReport> reports(folders.size());
+    std::vector<bool> usable(folders.size(), false);
+    std::map<std::string, std::string> wire_names;
+    for (std::size_t i = 0; i < folders.size(); ++i) {
+      FolderEntry& f = folders[i];
+      reports[i].name = f.name;
+      wire_names[f.name] = f.wire;
       try {
-        FolderSync(s, *client, lm, name, fr).run();
+        f.path = maildir::folder_path(s.maildir, f.name, f.delimiter, s.layout);
+        f.state_path = state::state_file_for(s.state_dir, f.name);
+        f.state = state::load_folder_state(f.state_path);
+        if (f.state && f.state->mailbox != f.name) {
+          throw Error(Scope::Folder, "state file " + f.state_path.string() +
+                                         " belongs to mailbox \"" + f.state->mailbox + "\"");
+        }
+        maildir::Folder folder(f.path);
+        f.local_exists = folder.exists();
+        if (f.local_exists) {
+          f.scan = folder.scan();
+          for (const auto& d : f.scan.duplicates) {
+            std::string paths;
+            for (const auto& p : d.paths) {
+              paths += " " + p.string();
+            }
+            reports[i].notices.push_back("two files share the name " + d.stable_name + ":" + paths +
+                                         "; roam uses the first");
+          }
+          for (const auto& p : f.scan.invalid_names) {
+            reports[i].problems.push_back(p.string() + ": not a valid Maildir file name; skipped");
+          }
+        }
+        recover_journal(s, f, reports[i]);
+        usable[i] = true;
       } catch (const Error& e) {
         if (e.scope() == Scope::Account || e.scope() == Scope::Fatal) {
-          fr.error = e.what();
           throw;
         }
-        fr.error = e.what();
+        reports[i].error = e.what();
       }
+    }
+    // A file that vanished from one folder and appeared, unknown, in another
+    // was moved there by the user.
+    if (s.policy.direction != Direction::Pull) {
+      std::map<std::string, std::size_t> unknown_at;
+      for (std::size_t i = 0; i < folders.size(); ++i) {
+        if (!usable[i]) {
+          continue;
+        }
+        state::NameIndex names;
+        if (folders[i].state) {
+          names = state::build_name_index(*folders[i].state);
+        }
+        for (const auto& e : folders[i].scan.entries) {
+          if (names.count(e.stable_name) == 0) {
+            unknown_at.emplace(e.stable_name, i);
+          }
+        }
+      }
+      for (std::size_t i = 0; i < folders.size(); ++i) {
+        if (!usable[i] || !folders[i].state) {
+          continue;
+        }
+        std::set<std::string> here;
+        for (const auto& e : folders[i].scan.entries) {
+          here.insert(e.stable_name);
+        }
+        for (const auto& [uid, rec] : folders[i].state->messages) {
+          auto it = unknown_at.find(rec.name);
+          if (here.count(rec.name) == 0 && it != unknown_at.end() && it->second != i &&
+              folders[it->second].on_server) {
+            folders[i].moved_out[rec.name] = folders[it->second].name;
+            folders[it->second].moved_in.insert(rec.name);
+          }
+        }
+      }
+    }
+
+    // Phase 2: sync each folder. Folders that received moved files are
+    // synced once more at the end, when the server has moved their copies.
+    std::vector<std::size_t> order;
+    for (std::size_t i = 0; i < folders.size(); ++i) {
+      order.push_back(i);
+    }
+    std::vector<std::size_t> again;
+    for (std::size_t i = 0; i < folders.size(); ++i) {
+      if (!folders[i].moved_in.empty() && usable[i]) {
+        again.push_back(i);
+      }
+    }
+    auto sync_one = [&](std::size_t i) {
+      try {
+        FolderSync(s, *client, folders[i], reports[i], wire_names).run();
+      } catch (const Error& e) {
+        if (e.scope() == Scope::Account || e.scope() == Scope::Fatal) {
+          reports[i].error = e.what();
+          throw;
+        }
+        reports[i].error = e.what();
+      }
+    };
+    try {
+      for (std::size_t i : order) {
+        if (usable[i]) {
+          sync_one(i);
+        }
+      }
+      for (std::size_t i : again) {
+        if (!reports[i].error.empty() || s.dry_run) {
+          continue;
+        }
+        FolderEntry& f = folders[i];
+        f.moved_in.clear();
+        f.state = state::load_folder_state(f.state_path);
+        maildir::Folder folder(f.path);
+        f.local_exists = folder.exists();
+        f.scan = f.local_exists ? folder.scan() : maildir::ScanResult{};
+        f.status.reset();
+        sync_one(i);
+      }
+    } catch (...) {
+      for (auto& r : reports) {
+        report.folders.push_back(std::move(r));
+      }
+      throw;
+    }
+    for (auto& r : reports) {
+      report.folders.push_back(std::move(r));
     }
     client->logout();
   } catch (const Error& e) {
     if (e.scope() == Scope::Fatal) {
       throw;
     }
-    if (report.folders.empty() || report.folders.back().error != e.what()) {
-      report.error = e.what();
-    } else {
-      report.error = "stopped after this error";
-    }
+    bool said = std::any_of(report.folders.begin(), report.folders.end(),
+                            [&](const FolderReport& f) { return f.error == e.what(); });
+    report.error = said ? "stopped after this error" : e.what();
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

@@ -6,16 +6,20 @@
 // crash-safety argument, so it is spelled out in docs/sync-semantics.md:
 //
 //   1. Local renames and deletions, then fsync of cur/ and new/.
-//   2. Download intents (UID -> chosen file name) appended to the journal
-//      and fsynced, before any body is fetched.
-//   3. Bodies streamed into tmp/, fsynced, renamed into new/ or cur/; the
-//      directories fsynced once per batch.
-//   4. The folder state written atomically; the journal removed.
+//   2. Server flag changes (UID STORE, batched per flag), deletions
+//      (\Deleted + UID EXPUNGE of exactly those UIDs) and moves (UID MOVE).
+//   3. Uploads: each APPEND's UID is journaled as soon as it is known.
+//   4. Download intents (UID -> chosen file name) appended to the journal
+//      and fsynced, before any body is fetched; bodies streamed into tmp/,
+//      fsynced, renamed into new/ or cur/; directories fsynced per batch.
+//   5. The folder state written atomically; the journal removed.
 //
-// A run killed anywhere leaves at worst a journal whose intents the next run
-// resolves by looking for the named files: a file that exists is adopted,
-// one that does not is downloaded again. Nothing is downloaded twice into
-// the Maildir, and the state never names a file that is not durable.
+// A run killed anywhere is resumed by the next one: journaled downloads are
+// adopted if their file exists, journaled uploads by their UID, and a
+// message that reached both sides without a record (an APPEND whose reply
+// was lost, a move) is recognised by its content and paired instead of
+// copied again. Flag changes and deletions are idempotent under the
+// three-way merge. The state never names a file that is not durable.
 
 #include <chrono>
 #include <cstdint>
@@ -51,6 +55,8 @@ struct AccountSettings {
   // Selects folders by their UTF-8 name (with the server's delimiter).
   std::function<bool(std::string_view name, std::optional<char> delimiter)> select_folder;
   Policy policy;
+  // Create folders that exist on one side only on the other (`create`).
+  bool create_folders = true;
   std::chrono::seconds timeout{60};
   bool dry_run = false;
 };
@@ -60,9 +66,17 @@ struct FolderReport {
   std::size_t downloaded = 0;
   std::size_t flags_changed = 0;
   std::size_t deleted = 0;
+  std::size_t uploaded = 0;
+  std::size_t server_flags_changed = 0;
+  std::size_t server_deleted = 0;
+  std::size_t moved = 0;
   std::uint64_t bytes = 0;
   bool skipped_unchanged = false;
   std::vector<std::string> notices;
+  // Messages or files that could not be handled (an unreadable file, an
+  // upload the server refused): the folder synced otherwise, but the run
+  // exits non-zero.
+  std::vector<std::string> problems;
   std::string error;  // Empty when the folder synced.
 };
 

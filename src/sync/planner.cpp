@@ -1,7 +1,6 @@
 #include "sync/planner.hpp"
 
 #include <algorithm>
-#include <map>
 #include <unordered_map>
 
 #include "maildir/name.hpp"
@@ -14,20 +13,92 @@ bool has(const std::string& letters, char c) {
   return letters.find(c) != std::string::npos;
 }
 
-// A local folder indexed by stable name. When a mail reader copied a file,
-// the same stable name appears twice; the first one stands for the message
-// and the copy is left alone (the executor warns about it).
-std::unordered_map<std::string, const LocalMessage*> index_local(const LocalFolder& local) {
-  std::unordered_map<std::string, const LocalMessage*> out;
-  out.reserve(local.messages.size());
-  for (const auto& m : local.messages) {
-    out.emplace(m.name, &m);
-  }
-  return out;
+bool pulls(const Policy& p) {
+  return p.direction != Direction::Push;
+}
+bool pushes(const Policy& p) {
+  return p.direction != Direction::Pull;
 }
 
 std::string plural(std::size_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// Server flags without a Maildir letter (keywords such as $Label1): only the
+// server holds them, so they pass through every merge unchanged.
+Flags keywords_of(const Flags& flags) {
+  Flags out;
+  for (const auto& f : flags) {
+    if (!maildir::letter_for_imap_flag(f)) {
+      out.push_back(f);
+    }
+  }
+  return out;
+}
+
+Flags flags_of(const std::string& letters, const Flags& keywords) {
+  Flags out = maildir::imap_flags_from_letters(letters).imap_flags;
+  out.insert(out.end(), keywords.begin(), keywords.end());
+  state::normalize_flags(out);
+  return out;
+}
+
+// Flags for the letters in `a` but not in `b`.
+Flags letter_difference(const std::string& a, const std::string& b) {
+  std::string diff;
+  for (char c : a) {
+    if (!has(b, c)) {
+      diff += c;
+    }
+  }
+  return maildir::imap_flags_from_letters(diff).imap_flags;
+}
+
+// The actions that bring one message's two sides to `merged` (each side
+// only if the policy lets changes travel to it), and the record that
+// results.
+void reconcile(Plan& plan, const Policy& policy, Uid uid, const std::string& name,
+               const Flags& server_flags, const std::string& local_letters,
+               const std::string& merged, const state::MessageRecord* old_record) {
+  std::string server_letters = letters_of(server_flags);
+  std::string local_known = maildir::known_letters(local_letters);
+  std::string new_local = pulls(policy) ? merged : local_known;
+  std::string new_server = pushes(policy) ? merged : server_letters;
+  Flags keywords = keywords_of(server_flags);
+  // The record holds what the side that does not receive changes has, so
+  // that its own changes stay changes on the next run.
+  Flags agreed;
+  switch (policy.direction) {
+    case Direction::Pull:
+      agreed = server_flags;
+      break;
+    case Direction::Push:
+      agreed = flags_of(local_known, keywords);
+      break;
+    case Direction::Both:
+      agreed = flags_of(merged, keywords);
+      break;
+  }
+  if (new_local != local_known) {
+    plan.local_flags.push_back(
+        {uid, name, local_letters, maildir::replace_known_letters(local_letters, new_local)});
+  }
+  if (new_server != server_letters) {
+    plan.server_flags.push_back({uid, letter_difference(new_server, server_letters),
+                                 letter_difference(server_letters, new_server)});
+  }
+  if (old_record == nullptr || old_record->flags != agreed || old_record->name != name) {
+    plan.updates.push_back({state::MessageRecord{uid, name, agreed}});
+  }
+}
+
+bool over_limit(std::size_t deletions, std::size_t known, const Policy& policy) {
+  return deletions > 0 && !policy.allow_mass_delete && known >= policy.mass_delete_min &&
+         static_cast<double>(deletions) > policy.mass_delete_ratio * static_cast<double>(known);
+}
+
+std::string percent(double ratio) {
+  return std::to_string(static_cast<int>(ratio * 100)) + "%";
 }
 
 }  // namespace
@@ -59,176 +130,197 @@ std::string merge_letters(const std::string* base, const std::string& server,
 
 Plan plan_folder(const state::FolderState* state, const ServerFolder& server,
                  const LocalFolder& local, const Policy& policy) {
+  FolderInput input;
+  input.state = state;
+  input.server = server;
+  input.local = local;
+  return plan_folder(input, policy);
+}
+
+Plan plan_folder(const FolderInput& in, const Policy& policy) {
   Plan plan;
-  auto local_by_name = index_local(local);
-  std::size_t kept_local_deletions = 0;
+  const state::FolderState* state = in.state;
 
-  for (const auto& sm : server.messages) {
-    const state::MessageRecord* rec = nullptr;
-    if (state != nullptr) {
-      auto it = state->messages.find(sm.uid);
-      if (it != state->messages.end()) {
-        rec = &it->second;
-      }
-    }
-    if (rec == nullptr) {
-      plan.downloads.push_back({sm.uid, sm.flags});
-      continue;
-    }
-    auto lit = local_by_name.find(rec->name);
-    if (lit == local_by_name.end()) {
-      // Deleted (or moved away) locally. Pull mode never writes to the
-      // server, so the deletion is not propagated, and the message is not
-      // downloaded again either: the user removed it on purpose.
-      ++kept_local_deletions;
-      continue;
-    }
-    const LocalMessage& lm = *lit->second;
-    std::string base = letters_of(rec->flags);
-    std::string server_letters = letters_of(sm.flags);
-    std::string local_known = maildir::known_letters(lm.letters);
-    std::string merged = merge_letters(&base, server_letters, local_known);
-    Flags agreed = sm.flags;  // Pull: the record follows the server.
-    if (merged != local_known) {
-      plan.local_flags.push_back({sm.uid, rec->name, lm.letters,
-                                  maildir::replace_known_letters(lm.letters, merged), agreed});
-    } else if (agreed != rec->flags) {
-      plan.updates.push_back({state::MessageRecord{sm.uid, rec->name, agreed}});
-    }
+  // A mail reader that copied a file leaves the same stable name twice; the
+  // first one stands for the message and the copy is left alone (the
+  // executor warns about it).
+  std::unordered_map<std::string, const LocalMessage*> local_by_name;
+  local_by_name.reserve(in.local.messages.size());
+  for (const auto& m : in.local.messages) {
+    local_by_name.emplace(m.name, &m);
   }
-
-  // Records whose server message is gone: the server expunged them.
+  std::unordered_map<Uid, const ServerMessage*> server_by_uid;
+  server_by_uid.reserve(in.server.messages.size());
+  for (const auto& m : in.server.messages) {
+    server_by_uid.emplace(m.uid, &m);
+  }
+  state::NameIndex known_names;
   if (state != nullptr) {
-    std::vector<Uid> server_uids;
-    server_uids.reserve(server.messages.size());
-    for (const auto& sm : server.messages) {
-      server_uids.push_back(sm.uid);
-    }
-    std::sort(server_uids.begin(), server_uids.end());
-    std::vector<const state::MessageRecord*> gone;
+    known_names = state::build_name_index(*state);
+  }
+
+  // --- Messages the state knows ---
+  std::vector<DeleteLocal> local_deletes;
+  std::vector<DeleteServer> server_deletes;
+  std::size_t kept_local_deletions = 0;
+  std::size_t kept_server_expunges = 0;
+  if (state != nullptr) {
     for (const auto& [uid, rec] : state->messages) {
-      if (!std::binary_search(server_uids.begin(), server_uids.end(), uid)) {
-        gone.push_back(&rec);
-      }
-    }
-    std::size_t to_delete = 0;
-    for (const auto* rec : gone) {
-      if (policy.expunge == Expunge::Yes && local_by_name.count(rec->name) != 0) {
-        ++to_delete;
-      }
-    }
-    std::size_t known = state->messages.size();
-    bool guard =
-        to_delete > 0 && !policy.allow_mass_delete && known >= policy.mass_delete_min &&
-        static_cast<double>(to_delete) > policy.mass_delete_ratio * static_cast<double>(known);
-    if (guard) {
-      plan.refused = "the server no longer has " + plural(to_delete, "message", "messages") +
-                     " of " + std::to_string(known) +
-                     " known in this folder; roam deletes nothing locally when more than " +
-                     std::to_string(static_cast<int>(policy.mass_delete_ratio * 100)) +
-                     "% would go (run with --force if the server really lost them)";
-    }
-    for (const auto* rec : gone) {
-      bool present = local_by_name.count(rec->name) != 0;
-      if (present && policy.expunge == Expunge::Yes && !guard) {
-        plan.local_deletes.push_back({rec->uid, rec->name});
-      } else if (!present || (policy.expunge == Expunge::No)) {
-        // Gone on both sides, or kept locally on purpose (expunge = no):
-        // the record has nothing left to describe.
-        plan.drops.push_back({rec->uid});
-      }
-    }
-    if (policy.expunge == Expunge::No) {
-      std::size_t kept = 0;
-      for (const auto* rec : gone) {
-        kept += local_by_name.count(rec->name);
-      }
-      if (kept > 0) {
-        plan.notices.push_back(plural(kept, "message was", "messages were") +
-                               " expunged on the server and kept locally (expunge = no)");
+      auto sit = server_by_uid.find(uid);
+      auto lit = local_by_name.find(rec.name);
+      bool on_server = sit != server_by_uid.end();
+      bool on_local = lit != local_by_name.end();
+      if (on_server && on_local) {
+        std::string base = letters_of(rec.flags);
+        std::string local_known = maildir::known_letters(lit->second->letters);
+        std::string merged = merge_letters(&base, letters_of(sit->second->flags), local_known);
+        reconcile(plan, policy, uid, rec.name, sit->second->flags, lit->second->letters, merged,
+                  &rec);
+      } else if (on_server) {
+        // The file is gone here: deleted by the user, or moved to another
+        // folder. Deletion wins over a flag change on the server.
+        auto moved = in.moved_out.find(rec.name);
+        if (!pushes(policy)) {
+          ++kept_local_deletions;
+        } else if (moved != in.moved_out.end()) {
+          plan.moves.push_back({uid, moved->second});
+        } else if (policy.expunge == Expunge::Yes) {
+          server_deletes.push_back({uid, true});
+        } else if (!has(letters_of(sit->second->flags), 'T')) {
+          server_deletes.push_back({uid, false});
+        }
+      } else if (on_local) {
+        // The server expunged it. Deletion wins over a local flag change.
+        if (!pulls(policy)) {
+          ++kept_server_expunges;
+        } else if (policy.expunge == Expunge::Yes) {
+          local_deletes.push_back({uid, rec.name});
+        } else if (!has(lit->second->letters, 'T')) {
+          // Kept, marked deleted as mutt shows it, and remembered so that
+          // two-way sync does not upload it again.
+          std::string letters = lit->second->letters;
+          plan.local_flags.push_back(
+              {uid, rec.name, letters, maildir::normalize_letters(letters + "T")});
+        }
+      } else {
+        plan.drops.push_back({uid});
       }
     }
   }
 
+  // The mass-deletion guards: a listing glitch or a vanished local folder
+  // must not empty the other side.
+  std::size_t known = state != nullptr ? state->messages.size() : 0;
+  if (over_limit(local_deletes.size(), known, policy)) {
+    plan.refused = "the server no longer has " +
+                   plural(local_deletes.size(), "message", "messages") + " of " +
+                   std::to_string(known) +
+                   " known in this folder; roam deletes nothing locally when more than " +
+                   percent(policy.mass_delete_ratio) +
+                   " would go (run with --force if the server really lost them)";
+  } else {
+    plan.local_deletes = std::move(local_deletes);
+  }
+  if (!server_deletes.empty() && in.local_folder_missing && !policy.allow_mass_delete) {
+    plan.refused =
+        "the local folder (or its cur/) is gone; roam deletes nothing on the server "
+        "because of that (restore it, or run with --force to delete " +
+        plural(server_deletes.size(), "message", "messages") + " on the server)";
+  } else if (over_limit(server_deletes.size(), known, policy)) {
+    plan.refused =
+        plural(server_deletes.size(), "message", "messages") + " of " + std::to_string(known) +
+        " known in this folder were deleted locally; roam deletes nothing on the "
+        "server when more than " +
+        percent(policy.mass_delete_ratio) + " would go (run with --force if you meant it)";
+  } else {
+    plan.server_deletes = std::move(server_deletes);
+  }
+
+  // --- Messages the state does not know ---
+  std::vector<const ServerMessage*> new_server;
+  for (const auto& m : in.server.messages) {
+    if (state == nullptr || state->messages.count(m.uid) == 0) {
+      new_server.push_back(&m);
+    }
+  }
+  std::vector<const LocalMessage*> new_local;
+  std::size_t incoming = 0;
+  for (const auto& m : in.local.messages) {
+    if (known_names.count(m.name) != 0 || local_by_name.at(m.name) != &m) {
+      continue;
+    }
+    if (in.moved_in.count(m.name) != 0) {
+      ++incoming;
+      continue;
+    }
+    new_local.push_back(&m);
+  }
+
+  // Pair unknown messages with equal content keys, one to one, in UID and
+  // name order, so that reruns pair the same way.
+  std::map<ContentKey, std::vector<const LocalMessage*>> local_by_key;
+  for (const auto* m : new_local) {
+    auto k = in.local_keys.find(m->name);
+    if (k != in.local_keys.end()) {
+      local_by_key[k->second].push_back(m);
+    }
+  }
+  std::set<const LocalMessage*> paired_local;
+  std::size_t paired = 0;
+  for (const auto* sm : new_server) {
+    auto k = in.server_keys.find(sm->uid);
+    const LocalMessage* match = nullptr;
+    if (k != in.server_keys.end()) {
+      auto lit = local_by_key.find(k->second);
+      if (lit != local_by_key.end() && !lit->second.empty()) {
+        match = lit->second.front();
+        lit->second.erase(lit->second.begin());
+      }
+    }
+    if (match != nullptr) {
+      paired_local.insert(match);
+      ++paired;
+      std::string merged =
+          merge_letters(nullptr, letters_of(sm->flags), maildir::known_letters(match->letters));
+      reconcile(plan, policy, sm->uid, match->name, sm->flags, match->letters, merged, nullptr);
+    } else if (pulls(policy)) {
+      plan.downloads.push_back({sm->uid, sm->flags});
+    }
+  }
+  std::size_t local_only = 0;
+  for (const auto* lm : new_local) {
+    if (paired_local.count(lm) != 0) {
+      continue;
+    }
+    if (pushes(policy)) {
+      Flags flags = maildir::imap_flags_from_letters(lm->letters).imap_flags;
+      state::normalize_flags(flags);
+      plan.uploads.push_back({lm->name, lm->letters, flags});
+    } else {
+      ++local_only;
+    }
+  }
+
+  // --- What the user should know ---
+  if (paired > 0) {
+    plan.notices.push_back(plural(paired, "message", "messages") +
+                           " found on both sides by content; not copied again");
+  }
   if (kept_local_deletions > 0) {
     plan.notices.push_back(plural(kept_local_deletions, "message", "messages") +
                            " deleted locally stay on the server (pull mode writes nothing there)");
   }
-
-  // Local files the state does not know: pull mode does not upload them.
-  std::size_t local_only = 0;
-  if (state == nullptr) {
-    local_only = local.messages.size();
-  } else {
-    state::NameIndex known_names = state::build_name_index(*state);
-    for (const auto& lm : local.messages) {
-      if (known_names.count(lm.name) == 0) {
-        ++local_only;
-      }
-    }
+  if (kept_server_expunges > 0) {
+    plan.notices.push_back(plural(kept_server_expunges, "message", "messages") +
+                           " expunged on the server stay locally (push mode)");
   }
-  if (local_only > 0 && policy.direction == Direction::Pull) {
+  if (local_only > 0) {
     plan.notices.push_back(plural(local_only, "local message is", "local messages are") +
                            " not on the server (pull mode does not upload)");
   }
-  return plan;
-}
-
-Plan plan_rematch(const std::vector<KeyedServerMessage>& server,
-                  const std::vector<KeyedLocalMessage>& local, const Policy& policy) {
-  (void)policy;
-  Plan plan;
-  plan.reset_state = true;
-  std::map<ContentKey, std::vector<const KeyedLocalMessage*>> by_key;
-  for (const auto& lm : local) {
-    by_key[lm.key].push_back(&lm);
-  }
-  // Pair identical copies in a stable order: files the old state knew first,
-  // then by name, so that reruns pair the same way.
-  for (auto& [key, list] : by_key) {
-    std::stable_sort(list.begin(), list.end(), [](const auto* a, const auto* b) {
-      return a->known != b->known ? a->known : a->message.name < b->message.name;
-    });
-  }
-  std::map<ContentKey, std::size_t> used;
-  std::size_t matched = 0;
-  for (const auto& sm : server) {
-    auto it = by_key.find(sm.key);
-    std::size_t& n = used[sm.key];
-    if (it == by_key.end() || n >= it->second.size()) {
-      plan.downloads.push_back({sm.message.uid, sm.message.flags});
-      continue;
-    }
-    const KeyedLocalMessage& lm = *it->second[n++];
-    ++matched;
-    std::string server_letters = letters_of(sm.message.flags);
-    std::string local_known = maildir::known_letters(lm.message.letters);
-    std::string merged = merge_letters(nullptr, server_letters, local_known);
-    Flags agreed = sm.message.flags;
-    if (merged != local_known) {
-      plan.local_flags.push_back({sm.message.uid, lm.message.name, lm.message.letters,
-                                  maildir::replace_known_letters(lm.message.letters, merged),
-                                  agreed});
-    } else {
-      plan.updates.push_back({state::MessageRecord{sm.message.uid, lm.message.name, agreed}});
-    }
-  }
-  std::size_t orphaned = 0;
-  for (const auto& [key, list] : by_key) {
-    std::size_t n = used.count(key) ? used.at(key) : 0;
-    for (std::size_t i = n; i < list.size(); ++i) {
-      if (list[i]->known) {
-        ++orphaned;
-      }
-    }
-  }
-  if (matched > 0) {
-    plan.notices.push_back(plural(matched, "message", "messages") +
-                           " matched to local files by content; not downloaded again");
-  }
-  if (orphaned > 0) {
-    plan.notices.push_back(plural(orphaned, "local message is", "local messages are") +
-                           " no longer on the server; kept locally, never deleted");
+  if (incoming > 0) {
+    plan.notices.push_back(plural(incoming, "message", "messages") +
+                           " moved here from another folder; the server moves them too");
   }
   return plan;
 }

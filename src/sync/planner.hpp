@@ -4,6 +4,8 @@
 // function; the rules it follows are documented in docs/sync-semantics.md
 // and each one has its own unit test (tests/unit/sync/planner_test.cpp).
 
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -11,73 +13,10 @@
 
 namespace roam::sync {
 
-// Download a server message into the Maildir.
-struct Download {
-  Uid uid = 0;
-  Flags flags;  // The server's flags; they become the file's letters.
-};
-
-// Change a local file's flags (a rename within the folder).
-struct SetLocalFlags {
-  Uid uid = 0;
-  std::string name;
-  std::string from_letters;
-  std::string to_letters;
-  Flags agreed;  // The record's flags once the rename is done.
-};
-
-// Remove a local file whose server message was expunged.
-struct DeleteLocal {
-  Uid uid = 0;
-  std::string name;
-};
-
-// Change a record without touching either side (flags agreed anew).
-struct UpdateRecord {
-  state::MessageRecord record;
-};
-
-// Forget a record (the message is gone on both sides, or kept locally only).
-struct DropRecord {
-  Uid uid = 0;
-};
-
-// A message matched by content after a UIDVALIDITY change: the local file
-// `name` is the server message `uid`.
-struct Rematch {
-  Uid uid = 0;
-  std::string name;
-};
-
-struct Plan {
-  std::vector<Download> downloads;
-  std::vector<SetLocalFlags> local_flags;
-  std::vector<DeleteLocal> local_deletes;
-  std::vector<UpdateRecord> updates;
-  std::vector<DropRecord> drops;
-  // Things the user should know that are not errors (one line each).
-  std::vector<std::string> notices;
-  // Set when a safety guard stopped the plan from deleting; the executor
-  // applies the rest, reports this as a folder error and exits non-zero.
-  std::string refused;
-  // True when the old state's UIDs are void (UIDVALIDITY changed) and the
-  // executor must start the folder's state afresh from this plan.
-  bool reset_state = false;
-
-  bool empty() const {
-    return downloads.empty() && local_flags.empty() && local_deletes.empty() && updates.empty() &&
-           drops.empty();
-  }
-};
-
-// Plans a folder whose state (if any) has the server's UIDVALIDITY.
-// `state` is nullptr for a folder never synced before.
-Plan plan_folder(const state::FolderState* state, const ServerFolder& server,
-                 const LocalFolder& local, const Policy& policy);
-
 // The content key of a message, used to recognise the same message on both
-// sides after a UIDVALIDITY change: its size with CRLF line ends and its
-// header block with LF line ends.
+// sides when UIDs cannot tell (a UIDVALIDITY change, a message new on both
+// sides, an upload whose UID was lost in a crash): its size with CRLF line
+// ends and its header block with LF line ends.
 struct ContentKey {
   std::uint64_t crlf_size = 0;
   std::string header;
@@ -87,25 +26,121 @@ struct ContentKey {
   }
 };
 
-struct KeyedServerMessage {
-  ServerMessage message;
-  ContentKey key;
+// Everything the planner looks at for one folder.
+struct FolderInput {
+  // The agreed state, or nullptr when there is none that applies (never
+  // synced, or the server's UIDVALIDITY changed).
+  const state::FolderState* state = nullptr;
+  ServerFolder server;
+  LocalFolder local;
+  // Content keys of messages the state does not know, when the executor
+  // fetched them. Unknown messages with equal keys on both sides are paired
+  // instead of being copied both ways.
+  std::map<Uid, ContentKey> server_keys;
+  std::map<std::string, ContentKey> local_keys;
+  // Files that vanished from this folder and appeared under the same stable
+  // name in another one (stable name -> that folder): moves by the user.
+  std::map<std::string, std::string> moved_out;
+  // Unknown files here that arrived by such a move: the server side of the
+  // move brings their server copy, so they are not uploaded.
+  std::set<std::string> moved_in;
+  // The whole local folder (or its cur/) vanished: nothing is deleted on
+  // the server because of it.
+  bool local_folder_missing = false;
 };
 
-struct KeyedLocalMessage {
-  LocalMessage message;
-  ContentKey key;
-  bool known = false;  // True when the old state had a record for this file.
+// Download a server message into the Maildir.
+struct Download {
+  Uid uid = 0;
+  Flags flags;  // The server's flags; they become the file's letters.
 };
 
-// Plans a folder after a UIDVALIDITY change (or a first sync of a folder
-// whose Maildir already holds messages): server messages are matched to
-// local files by content key, one to one, so nothing is downloaded twice and
-// no local file is lost. Matched pairs get the union of both sides' flags.
-Plan plan_rematch(const std::vector<KeyedServerMessage>& server,
-                  const std::vector<KeyedLocalMessage>& local, const Policy& policy);
+// Upload a local file (APPEND).
+struct Upload {
+  std::string name;
+  std::string letters;  // The file's letters now (for finding the file).
+  Flags flags;          // The flags to APPEND with; they become the record's.
+};
 
-// --- Flag merging (exposed for tests and for the two-way planner) ---
+// Change a local file's flags (a rename within the folder).
+struct SetLocalFlags {
+  Uid uid = 0;
+  std::string name;
+  std::string from_letters;
+  std::string to_letters;
+};
+
+// Change a server message's flags.
+struct SetServerFlags {
+  Uid uid = 0;
+  Flags add;
+  Flags remove;
+};
+
+// Remove a local file whose server message was expunged.
+struct DeleteLocal {
+  Uid uid = 0;
+  std::string name;
+};
+
+// Delete a server message whose local file was deleted: \Deleted, then
+// UID EXPUNGE when `expunge` (otherwise the flag alone).
+struct DeleteServer {
+  Uid uid = 0;
+  bool expunge = true;
+};
+
+// Move a server message to another folder (the user moved its file).
+struct MoveServer {
+  Uid uid = 0;
+  std::string target;  // The other folder's name.
+};
+
+// The record a message ends with once its actions succeeded. A message
+// whose action fails keeps its old record, so the next run merges again.
+struct UpdateRecord {
+  state::MessageRecord record;
+};
+
+// Forget a record (the message is gone on both sides, or kept locally only).
+struct DropRecord {
+  Uid uid = 0;
+};
+
+struct Plan {
+  std::vector<Download> downloads;
+  std::vector<Upload> uploads;
+  std::vector<SetLocalFlags> local_flags;
+  std::vector<SetServerFlags> server_flags;
+  std::vector<DeleteLocal> local_deletes;
+  std::vector<DeleteServer> server_deletes;
+  std::vector<MoveServer> moves;
+  std::vector<UpdateRecord> updates;
+  std::vector<DropRecord> drops;
+  // Things the user should know that are not errors (one line each).
+  std::vector<std::string> notices;
+  // Set when a safety guard stopped the plan from deleting; the executor
+  // applies the rest, reports this as a folder error and exits non-zero.
+  std::string refused;
+
+  bool empty() const {
+    return downloads.empty() && uploads.empty() && local_flags.empty() && server_flags.empty() &&
+           local_deletes.empty() && server_deletes.empty() && moves.empty() && updates.empty() &&
+           drops.empty();
+  }
+  // True when the plan copies unknown messages both ways: content keys may
+  // pair some of them (the executor fetches keys and plans again).
+  bool wants_content_keys() const { return !downloads.empty() && !uploads.empty(); }
+};
+
+// Plans one folder.
+Plan plan_folder(const FolderInput& input, const Policy& policy);
+
+// The same, for the common case without keys or moves.
+Plan plan_folder(const state::FolderState* state, const ServerFolder& server,
+                 const LocalFolder& local, const Policy& policy);
+
+// --- Flag merging (exposed for tests) ---
 
 // Flags that have a Maildir letter, as letters.
 std::string letters_of(const Flags& flags);

@@ -71,6 +71,15 @@ const std::string k_minimal =
     "password = secret\n"
     "maildir = ~/Mail/work\n";
 
+TEST_F(ConfigTest, PlaintextIsAllowedOnLoopbackWithoutAsking) {
+  auto config = load_config(
+      write_config("[account.local]\nhost = 127.0.0.1\ntls = none\nuser = a\npassword = b\n"
+                   "maildir = ~/Mail/local\n"));
+  ASSERT_EQ(config.accounts.size(), 1u);
+  EXPECT_EQ(config.accounts[0].port, 143);
+  EXPECT_FALSE(config.accounts[0].allow_plaintext);
+}
+
 TEST_F(ConfigTest, MinimalAccountGetsDefaults) {
   auto config = load_config(write_config(k_minimal));
   ASSERT_EQ(config.accounts.size(), 1u);

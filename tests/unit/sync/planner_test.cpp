@@ -78,7 +78,8 @@ TEST(PlanFolder, ServerFlagChangeIsAppliedLocally) {
   Plan plan = plan_folder(&state, make_server({{1, {"\\Answered", "\\Seen"}}}), local, pull());
   ASSERT_EQ(plan.local_flags.size(), 1u);
   EXPECT_EQ(plan.local_flags[0].to_letters, "RS");
-  EXPECT_EQ(plan.local_flags[0].agreed, (Flags{"\\Answered", "\\Seen"}));
+  ASSERT_EQ(plan.updates.size(), 1u);
+  EXPECT_EQ(plan.updates[0].record.flags, (Flags{"\\Answered", "\\Seen"}));
 }
 
 TEST(PlanFolder, PullKeepsLocalFlagChangesTheServerDidNotTouch) {
@@ -122,16 +123,25 @@ TEST(PlanFolder, ServerExpungeDeletesTheLocalFile) {
   EXPECT_EQ(plan.local_deletes[0].name, "b");
 }
 
-TEST(PlanFolder, ServerExpungeWithExpungeNoKeepsTheFile) {
-  auto state = make_state({{1, "a", {}}, {2, "b", {}}});
-  LocalFolder local{{{"a", ""}, {"b", ""}}};
+TEST(PlanFolder, ServerExpungeWithExpungeNoKeepsTheFileMarkedDeleted) {
+  auto state = make_state({{1, "a", {}}, {2, "b", {"\\Seen"}}});
+  LocalFolder local{{{"a", ""}, {"b", "S"}}};
   Policy policy = pull();
   policy.expunge = Expunge::No;
   Plan plan = plan_folder(&state, make_server({{1, {}}}), local, policy);
   EXPECT_TRUE(plan.local_deletes.empty());
-  ASSERT_EQ(plan.drops.size(), 1u);
-  EXPECT_EQ(plan.drops[0].uid, 2u);
-  ASSERT_EQ(plan.notices.size(), 1u);
+  EXPECT_TRUE(plan.drops.empty());
+  ASSERT_EQ(plan.local_flags.size(), 1u);
+  EXPECT_EQ(plan.local_flags[0].to_letters, "ST");
+}
+
+TEST(PlanFolder, ServerExpungeWithExpungeNoIsStableOnceMarked) {
+  auto state = make_state({{1, "a", {}}, {2, "b", {"\\Seen"}}});
+  LocalFolder local{{{"a", ""}, {"b", "ST"}}};
+  Policy policy = pull();
+  policy.expunge = Expunge::No;
+  Plan plan = plan_folder(&state, make_server({{1, {}}}), local, policy);
+  EXPECT_TRUE(plan.empty());
 }
 
 TEST(PlanFolder, ServerExpungeWinsOverALocalFlagChange) {
@@ -207,62 +217,265 @@ TEST(PlanFolder, SmallFoldersAreNotGuarded) {
   EXPECT_TRUE(plan.refused.empty());
 }
 
-KeyedServerMessage keyed_server(Uid uid, std::uint64_t size, std::string header, Flags flags = {}) {
-  return {{uid, std::move(flags)}, {size, std::move(header)}};
+Policy both() {
+  Policy p;
+  p.direction = Direction::Both;
+  return p;
 }
 
-KeyedLocalMessage keyed_local(std::string name, std::string letters, std::uint64_t size,
-                              std::string header, bool known = true) {
-  return {{std::move(name), std::move(letters)}, {size, std::move(header)}, known};
+Policy push() {
+  Policy p;
+  p.direction = Direction::Push;
+  return p;
 }
 
-TEST(PlanRematch, MatchedMessagesAreNotDownloadedAgain) {
-  Plan plan =
-      plan_rematch({keyed_server(10, 100, "H1"), keyed_server(11, 200, "H2")},
-                   {keyed_local("a", "S", 100, "H1"), keyed_local("b", "", 200, "H2")}, pull());
-  EXPECT_TRUE(plan.reset_state);
+// A folder whose old UIDs are void (a UIDVALIDITY change): no state, and
+// content keys for everything on both sides.
+FolderInput rematch_input(std::vector<std::pair<ServerMessage, ContentKey>> server,
+                          std::vector<std::pair<LocalMessage, ContentKey>> local) {
+  FolderInput in;
+  in.server.uidvalidity = 8;
+  for (auto& [m, k] : server) {
+    in.server_keys[m.uid] = k;
+    in.server.messages.push_back(m);
+  }
+  for (auto& [m, k] : local) {
+    in.local_keys[m.name] = k;
+    in.local.messages.push_back(m);
+  }
+  return in;
+}
+
+TEST(PlanRematch, MatchedMessagesAreNotCopiedAgain) {
+  auto in = rematch_input({{{10, {}}, {100, "H1"}}, {{11, {}}, {200, "H2"}}},
+                          {{{"a", ""}, {100, "H1"}}, {{"b", ""}, {200, "H2"}}});
+  Plan plan = plan_folder(in, both());
   EXPECT_TRUE(plan.downloads.empty());
+  EXPECT_TRUE(plan.uploads.empty());
   ASSERT_EQ(plan.updates.size(), 2u);
   EXPECT_EQ(plan.updates[0].record.uid, 10u);
   EXPECT_EQ(plan.updates[0].record.name, "a");
 }
 
 TEST(PlanRematch, UnmatchedServerMessagesAreDownloaded) {
-  Plan plan = plan_rematch({keyed_server(10, 100, "H1"), keyed_server(11, 300, "H3")},
-                           {keyed_local("a", "", 100, "H1")}, pull());
+  auto in =
+      rematch_input({{{10, {}}, {100, "H1"}}, {{11, {}}, {300, "H3"}}}, {{{"a", ""}, {100, "H1"}}});
+  Plan plan = plan_folder(in, pull());
   ASSERT_EQ(plan.downloads.size(), 1u);
   EXPECT_EQ(plan.downloads[0].uid, 11u);
 }
 
 TEST(PlanRematch, SameHeaderDifferentSizeIsNotAMatch) {
-  Plan plan =
-      plan_rematch({keyed_server(10, 101, "H1")}, {keyed_local("a", "", 100, "H1")}, pull());
+  auto in = rematch_input({{{10, {}}, {101, "H1"}}}, {{{"a", ""}, {100, "H1"}}});
+  Plan plan = plan_folder(in, both());
   EXPECT_EQ(plan.downloads.size(), 1u);
-  EXPECT_TRUE(plan.updates.empty());
+  EXPECT_EQ(plan.uploads.size(), 1u);
 }
 
 TEST(PlanRematch, IdenticalCopiesArePairedOneToOne) {
   // Two identical messages on the server, one local copy: one download, so
   // that both sides end with two copies, never three.
-  Plan plan = plan_rematch({keyed_server(1, 50, "X"), keyed_server(2, 50, "X")},
-                           {keyed_local("a", "", 50, "X")}, pull());
+  auto in = rematch_input({{{1, {}}, {50, "X"}}, {{2, {}}, {50, "X"}}}, {{{"a", ""}, {50, "X"}}});
+  Plan plan = plan_folder(in, both());
   EXPECT_EQ(plan.updates.size(), 1u);
   ASSERT_EQ(plan.downloads.size(), 1u);
   EXPECT_EQ(plan.downloads[0].uid, 2u);
+  EXPECT_TRUE(plan.uploads.empty());
 }
 
-TEST(PlanRematch, MatchedPairsGetTheUnionOfFlags) {
-  Plan plan = plan_rematch({keyed_server(1, 50, "X", {"\\Seen"})}, {keyed_local("a", "F", 50, "X")},
-                           pull());
+TEST(PlanRematch, MatchedPairsGetTheUnionOfFlagsOnBothSides) {
+  auto in = rematch_input({{{1, {"\\Seen"}}, {50, "X"}}}, {{{"a", "F"}, {50, "X"}}});
+  Plan plan = plan_folder(in, both());
   ASSERT_EQ(plan.local_flags.size(), 1u);
   EXPECT_EQ(plan.local_flags[0].to_letters, "FS");
+  ASSERT_EQ(plan.server_flags.size(), 1u);
+  EXPECT_EQ(plan.server_flags[0].add, Flags{"\\Flagged"});
+  ASSERT_EQ(plan.updates.size(), 1u);
+  EXPECT_EQ(plan.updates[0].record.flags, (Flags{"\\Flagged", "\\Seen"}));
 }
 
-TEST(PlanRematch, LocalFilesTheServerLostAreKept) {
-  Plan plan = plan_rematch({}, {keyed_local("a", "", 50, "X")}, pull());
+TEST(PlanRematch, LocalFilesTheServerLostAreKeptInPullMode) {
+  auto in = rematch_input({}, {{{"a", ""}, {50, "X"}}});
+  Plan plan = plan_folder(in, pull());
   EXPECT_TRUE(plan.local_deletes.empty());
-  ASSERT_EQ(plan.notices.size(), 1u);
-  EXPECT_NE(plan.notices[0].find("kept locally"), std::string::npos);
+  EXPECT_TRUE(plan.uploads.empty());
+}
+
+TEST(PlanRematch, LocalFilesTheServerLostAreUploadedInTwoWayMode) {
+  auto in = rematch_input({}, {{{"a", "S"}, {50, "X"}}});
+  Plan plan = plan_folder(in, both());
+  ASSERT_EQ(plan.uploads.size(), 1u);
+  EXPECT_EQ(plan.uploads[0].flags, Flags{"\\Seen"});
+}
+
+TEST(TwoWay, NewLocalFileIsUploadedWithItsFlags) {
+  auto state = make_state({});
+  LocalFolder local{{{"n1", "FS"}}};
+  Plan plan = plan_folder(&state, make_server({}), local, both());
+  ASSERT_EQ(plan.uploads.size(), 1u);
+  EXPECT_EQ(plan.uploads[0].name, "n1");
+  EXPECT_EQ(plan.uploads[0].flags, (Flags{"\\Flagged", "\\Seen"}));
+}
+
+TEST(TwoWay, NewOnBothSidesWithoutKeysCopiesBothWays) {
+  auto state = make_state({});
+  Plan plan = plan_folder(&state, make_server({{3, {}}}), LocalFolder{{{"n1", ""}}}, both());
+  EXPECT_EQ(plan.downloads.size(), 1u);
+  EXPECT_EQ(plan.uploads.size(), 1u);
+  EXPECT_TRUE(plan.wants_content_keys());
+}
+
+TEST(TwoWay, NewOnBothSidesWithEqualKeysIsOneMessage) {
+  auto state = make_state({});
+  FolderInput in;
+  in.state = &state;
+  in.server = make_server({{3, {}}});
+  in.local = LocalFolder{{{"n1", ""}}};
+  in.server_keys[3] = {10, "H"};
+  in.local_keys["n1"] = {10, "H"};
+  Plan plan = plan_folder(in, both());
+  EXPECT_TRUE(plan.downloads.empty());
+  EXPECT_TRUE(plan.uploads.empty());
+  ASSERT_EQ(plan.updates.size(), 1u);
+  EXPECT_EQ(plan.updates[0].record.uid, 3u);
+  EXPECT_EQ(plan.updates[0].record.name, "n1");
+}
+
+TEST(TwoWay, LocalFlagChangeIsPushed) {
+  auto state = make_state({{1, "a", {}}});
+  Plan plan = plan_folder(&state, make_server({{1, {}}}), LocalFolder{{{"a", "RS"}}}, both());
+  EXPECT_TRUE(plan.local_flags.empty());
+  ASSERT_EQ(plan.server_flags.size(), 1u);
+  EXPECT_EQ(plan.server_flags[0].add, (Flags{"\\Answered", "\\Seen"}));
+  EXPECT_TRUE(plan.server_flags[0].remove.empty());
+  ASSERT_EQ(plan.updates.size(), 1u);
+  EXPECT_EQ(plan.updates[0].record.flags, (Flags{"\\Answered", "\\Seen"}));
+}
+
+TEST(TwoWay, FlagConflictKeepsBothSidesChanges) {
+  // Base \Seen; the server flagged it, the user marked it unread locally.
+  auto state = make_state({{1, "a", {"\\Seen"}}});
+  Plan plan = plan_folder(&state, make_server({{1, {"\\Flagged", "\\Seen"}}}),
+                          LocalFolder{{{"a", ""}}}, both());
+  ASSERT_EQ(plan.local_flags.size(), 1u);
+  EXPECT_EQ(plan.local_flags[0].to_letters, "F");
+  ASSERT_EQ(plan.server_flags.size(), 1u);
+  EXPECT_EQ(plan.server_flags[0].remove, Flags{"\\Seen"});
+  EXPECT_EQ(plan.updates[0].record.flags, Flags{"\\Flagged"});
+}
+
+TEST(TwoWay, ServerKeywordsSurviveALocalFlagChange) {
+  auto state = make_state({{1, "a", {"$Label1"}}});
+  Plan plan =
+      plan_folder(&state, make_server({{1, {"$Label1"}}}), LocalFolder{{{"a", "S"}}}, both());
+  ASSERT_EQ(plan.updates.size(), 1u);
+  EXPECT_EQ(plan.updates[0].record.flags, (Flags{"$Label1", "\\Seen"}));
+}
+
+TEST(TwoWay, LocalDeletionIsExpungedOnTheServer) {
+  auto state = make_state({{1, "a", {}}, {2, "b", {}}, {3, "c", {}}});
+  Plan plan = plan_folder(&state, make_server({{1, {}}, {2, {}}, {3, {}}}),
+                          LocalFolder{{{"a", ""}, {"c", ""}}}, both());
+  ASSERT_EQ(plan.server_deletes.size(), 1u);
+  EXPECT_EQ(plan.server_deletes[0].uid, 2u);
+  EXPECT_TRUE(plan.server_deletes[0].expunge);
+}
+
+TEST(TwoWay, LocalDeletionWithExpungeNoOnlyMarksDeleted) {
+  auto state = make_state({{1, "a", {}}, {2, "b", {}}});
+  Policy policy = both();
+  policy.expunge = Expunge::No;
+  Plan plan =
+      plan_folder(&state, make_server({{1, {}}, {2, {}}}), LocalFolder{{{"a", ""}}}, policy);
+  ASSERT_EQ(plan.server_deletes.size(), 1u);
+  EXPECT_FALSE(plan.server_deletes[0].expunge);
+  // Once marked, nothing more is done.
+  Plan again = plan_folder(&state, make_server({{1, {}}, {2, {"\\Deleted"}}}),
+                           LocalFolder{{{"a", ""}}}, policy);
+  EXPECT_TRUE(again.server_deletes.empty());
+}
+
+TEST(TwoWay, LocalDeletionWinsOverAServerFlagChange) {
+  auto state = make_state({{1, "a", {}}, {2, "b", {}}, {3, "c", {}}});
+  Plan plan = plan_folder(&state, make_server({{1, {}}, {2, {"\\Flagged"}}, {3, {}}}),
+                          LocalFolder{{{"a", ""}, {"c", ""}}}, both());
+  ASSERT_EQ(plan.server_deletes.size(), 1u);
+  EXPECT_TRUE(plan.server_flags.empty());
+}
+
+TEST(TwoWay, AMovedFileIsMovedOnTheServer) {
+  auto state = make_state({{1, "a", {}}, {2, "b", {}}});
+  FolderInput in;
+  in.state = &state;
+  in.server = make_server({{1, {}}, {2, {}}});
+  in.local = LocalFolder{{{"a", ""}}};
+  in.moved_out["b"] = "Archive";
+  Plan plan = plan_folder(in, both());
+  EXPECT_TRUE(plan.server_deletes.empty());
+  ASSERT_EQ(plan.moves.size(), 1u);
+  EXPECT_EQ(plan.moves[0].uid, 2u);
+  EXPECT_EQ(plan.moves[0].target, "Archive");
+}
+
+TEST(TwoWay, AFileMovedInIsNotUploaded) {
+  auto state = make_state({});
+  FolderInput in;
+  in.state = &state;
+  in.local = LocalFolder{{{"b", ""}}};
+  in.moved_in.insert("b");
+  Plan plan = plan_folder(in, both());
+  EXPECT_TRUE(plan.uploads.empty());
+}
+
+TEST(TwoWay, VanishedLocalFolderDeletesNothingOnTheServer) {
+  std::vector<state::MessageRecord> records;
+  std::vector<ServerMessage> server;
+  for (Uid uid = 1; uid <= 3; ++uid) {
+    records.push_back({uid, "m" + std::to_string(uid), {}});
+    server.push_back({uid, {}});
+  }
+  auto state = make_state(records);
+  FolderInput in;
+  in.state = &state;
+  in.server = make_server(server);
+  in.local_folder_missing = true;
+  Plan plan = plan_folder(in, both());
+  EXPECT_TRUE(plan.server_deletes.empty());
+  EXPECT_NE(plan.refused.find("local folder"), std::string::npos);
+}
+
+TEST(TwoWay, MassLocalDeletionIsNotPropagated) {
+  std::vector<state::MessageRecord> records;
+  std::vector<ServerMessage> server;
+  for (Uid uid = 1; uid <= 20; ++uid) {
+    records.push_back({uid, "m" + std::to_string(uid), {}});
+    server.push_back({uid, {}});
+  }
+  auto state = make_state(records);
+  Plan plan = plan_folder(&state, make_server(server), LocalFolder{{{"m1", ""}}}, both());
+  EXPECT_TRUE(plan.server_deletes.empty());
+  EXPECT_NE(plan.refused.find("deleted locally"), std::string::npos);
+}
+
+TEST(Push, ServerChangesAreNotAppliedLocally) {
+  auto state = make_state({{1, "a", {}}});
+  Plan plan = plan_folder(&state, make_server({{1, {"\\Seen"}}, {2, {}}}), LocalFolder{{{"a", ""}}},
+                          push());
+  EXPECT_TRUE(plan.local_flags.empty());
+  EXPECT_TRUE(plan.downloads.empty());
+  EXPECT_TRUE(plan.server_flags.empty());
+}
+
+TEST(Push, LocalChangesGoUpAndStayStable) {
+  auto state = make_state({{1, "a", {}}});
+  Plan plan =
+      plan_folder(&state, make_server({{1, {"\\Answered"}}}), LocalFolder{{{"a", "S"}}}, push());
+  ASSERT_EQ(plan.server_flags.size(), 1u);
+  EXPECT_EQ(plan.server_flags[0].add, Flags{"\\Seen"});
+  ASSERT_EQ(plan.updates.size(), 1u);
+  // The record follows the local side, so the server's own \Answered is
+  // not taken for a local change next time.
+  EXPECT_EQ(plan.updates[0].record.flags, Flags{"\\Seen"});
 }
 
 TEST(NormalizeServerFlags, DropsRecentSortsAndDeduplicates) {
