@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <exception>
 #include <sstream>
+#include <stdexcept>
 
+#include "imap/date.hpp"
 #include "imap/encode.hpp"
 #include "imap/parse_error.hpp"
 #include "imap/parser.hpp"
@@ -248,7 +251,7 @@ void Client::refresh_capabilities() {
 }
 
 std::string Client::send(std::string_view command, Redact redact) {
-  std::string tag = "r" + std::to_string(m_next_tag++);
+  std::string tag = make_tag();
   std::string line = tag + " ";
   line += command;
   if (redact == Redact::Yes) {
@@ -261,40 +264,50 @@ std::string Client::send(std::string_view command, Redact redact) {
   return tag;
 }
 
-StatusResponse Client::wait(const std::string& tag, std::string_view command,
-                            const UntaggedHandler& on_untagged) {
+std::string Client::make_tag() {
+  return "r" + std::to_string(m_next_tag++);
+}
+
+std::optional<StatusResponse> Client::read_until_tagged(const std::string& tag,
+                                                        const UntaggedHandler& on_untagged,
+                                                        bool continuation_ok) {
   auto done = m_completed.find(tag);
-  StatusResponse result;
   if (done != m_completed.end()) {
-    result = std::move(done->second);
+    StatusResponse result = std::move(done->second);
     m_completed.erase(done);
-  } else {
-    for (;;) {
-      Response r = read_response();
-      if (auto* status = std::get_if<StatusResponse>(&r);
-          status != nullptr && !status->tag.empty()) {
-        if (status->status == StatusResponse::Status::Ok && status->code &&
-            status->code->kind == ResponseCode::Kind::Capability) {
-          m_caps = Capabilities(status->code->atoms);
-          m_caps_known = true;
-        }
-        if (status->tag == tag) {
-          result = std::move(*status);
-          break;
-        }
-        m_completed[status->tag] = std::move(*status);
-        continue;
+    return result;
+  }
+  for (;;) {
+    Response r = read_response();
+    if (auto* status = std::get_if<StatusResponse>(&r); status != nullptr && !status->tag.empty()) {
+      if (status->status == StatusResponse::Status::Ok && status->code &&
+          status->code->kind == ResponseCode::Kind::Capability) {
+        m_caps = Capabilities(status->code->atoms);
+        m_caps_known = true;
       }
-      if (std::holds_alternative<Continuation>(r)) {
-        throw Error(Scope::Account, "the server " + m_stream->peer() +
-                                        " sent a continuation request nobody asked for");
+      if (status->tag == tag) {
+        return std::move(*status);
       }
-      apply(r);
-      if (on_untagged) {
-        on_untagged(r);
+      m_completed[status->tag] = std::move(*status);
+      continue;
+    }
+    if (std::holds_alternative<Continuation>(r)) {
+      if (continuation_ok) {
+        return std::nullopt;
       }
+      throw Error(Scope::Account, "the server " + m_stream->peer() +
+                                      " sent a continuation request nobody asked for");
+    }
+    apply(r);
+    if (on_untagged) {
+      on_untagged(r);
     }
   }
+}
+
+StatusResponse Client::wait(const std::string& tag, std::string_view command,
+                            const UntaggedHandler& on_untagged) {
+  StatusResponse result = *read_until_tagged(tag, on_untagged, false);
   if (result.status != StatusResponse::Status::Ok) {
     throw CommandFailed(command_name(command), result);
   }
@@ -433,6 +446,12 @@ MailboxInfo Client::open(const std::string& mailbox, OpenMode mode) {
     command += " (CONDSTORE)";
   }
   m_exists = 0;
+  // Whatever happens below, the previous mailbox is no longer selected
+  // (RFC 3501 §6.3.1), so its UIDVALIDITY must not vouch for any code.
+  m_selected_uidvalidity = 0;
+  m_permanent_flags.clear();
+  m_selected_modseq = false;
+  bool modseq = false;
   StatusResponse done = run(command, [&](const Response& r) {
     if (const auto* s = std::get_if<StatusResponse>(&r); s && s->code) {
       switch (s->code->kind) {
@@ -444,9 +463,11 @@ MailboxInfo Client::open(const std::string& mailbox, OpenMode mode) {
           break;
         case ResponseCode::Kind::HighestModSeq:
           info.highestmodseq = s->code->number;
+          modseq = true;
           break;
         case ResponseCode::Kind::NoModSeq:
           info.highestmodseq = 0;
+          modseq = false;
           break;
         case ResponseCode::Kind::PermanentFlags:
           info.permanent_flags = s->code->atoms;
@@ -462,6 +483,9 @@ MailboxInfo Client::open(const std::string& mailbox, OpenMode mode) {
     throw Error(Scope::Folder, "the server opened mailbox \"" + mailbox +
                                    "\" without a UIDVALIDITY; roam cannot sync it safely");
   }
+  m_selected_uidvalidity = info.uidvalidity;
+  m_permanent_flags = info.permanent_flags;
+  m_selected_modseq = condstore && modseq;
   return info;
 }
 
@@ -549,6 +573,586 @@ void Client::fetch_bodies(const std::vector<Uid>& uids,
     if (after_batch) {
       after_batch();
     }
+  }
+}
+
+// --- Writing to the server: helpers ---
+
+namespace {
+
+// Room in a command line for the tag ("r" and up to 20 digits), its space
+// and the final CRLF.
+constexpr std::size_t k_tag_and_crlf = 24;
+
+// The buffer between an APPEND body and the stream: large enough that a
+// message costs few writes, small enough that no message is held whole.
+constexpr std::size_t k_literal_buffer = 64u << 10;
+
+// The largest literal that LITERAL- lets a client send without waiting for
+// the server's "+" (RFC 7888 §5).
+constexpr std::uint64_t k_literal_minus_limit = 4096;
+
+// Converts std::invalid_argument from the encoders (a name or flag that no
+// IMAP syntax can carry) into an error of the given scope.
+template <typename F>
+auto encoded(Scope scope, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::invalid_argument& e) {
+    throw Error(scope, e.what());
+  }
+}
+
+// Writes an APPEND literal to the stream through a 64 KiB buffer, counting
+// the octets against the size the command announced. Nothing reaches the
+// stream until octets arrive for a full buffer or finish() is called, so a
+// body of exactly 64 KiB is still checked whole; the first flush
+// calls `start`, which begins the command (it either returns the command
+// line to send ahead of the octets, or sends it itself and waits for "+"),
+// so a body that fits the buffer is checked before any byte is sent.
+class LiteralWriter : public LiteralSink {
+ public:
+  LiteralWriter(net::Stream& stream, std::uint64_t size, std::function<std::string()> start)
+      : m_stream(stream), m_size(size), m_start(std::move(start)) {
+    m_buf.reserve(k_literal_buffer + 2);
+  }
+
+  void write(const char* data, std::size_t size) override {
+    check_usable();
+    if (static_cast<std::uint64_t>(size) > m_size - m_count) {
+      fail_count(true);
+    }
+    m_count += size;
+    while (size > 0) {
+      if (m_buf.size() == k_literal_buffer) {
+        flush();
+      }
+      std::size_t take = std::min(size, k_literal_buffer - m_buf.size());
+      m_buf.append(data, take);
+      data += take;
+      size -= take;
+    }
+  }
+
+  // Checks the count and sends the rest of the literal and the CRLF that
+  // ends the command.
+  void finish() {
+    check_usable();
+    if (m_count != m_size) {
+      fail_count(false);
+    }
+    m_buf += "\r\n";
+    flush();
+  }
+
+  // True once any part of the command was sent: from then on, an error
+  // leaves the server expecting the rest of the literal.
+  bool started() const { return m_started; }
+
+ private:
+  void check_usable() {
+    if (m_failure) {
+      std::rethrow_exception(m_failure);
+    }
+  }
+
+  [[noreturn]] void fail_count(bool too_long) {
+    std::string message = "the message body is " + std::string(too_long ? "longer" : "shorter") +
+                          " than the " + std::to_string(m_size) +
+                          " octets announced to the server (" + (too_long ? "more than " : "") +
+                          std::to_string(m_count) + "); did the file change while it was uploaded?";
+    if (m_started) {
+      message +=
+          " Octets were already sent and the server waits for the rest of the literal, "
+          "so the connection is unusable";
+    }
+    Error error(m_started ? Scope::Account : Scope::Message, message);
+    m_failure = std::make_exception_ptr(error);
+    throw error;
+  }
+
+  void flush() {
+    std::string prefix;
+    if (!m_started) {
+      m_started = true;
+      try {
+        prefix = m_start();
+      } catch (...) {
+        // A caller that swallows this must not get octets sent to a server
+        // that refused the command or went away.
+        m_failure = std::current_exception();
+        throw;
+      }
+    }
+    try {
+      if (!prefix.empty()) {
+        prefix += m_buf;
+        m_stream.write_all(prefix);
+      } else {
+        m_stream.write_all(m_buf);
+      }
+    } catch (...) {
+      m_failure = std::current_exception();
+      throw;
+    }
+    m_buf.clear();
+  }
+
+  net::Stream& m_stream;
+  std::uint64_t m_size;
+  std::function<std::string()> m_start;
+  std::uint64_t m_count = 0;
+  std::string m_buf;
+  bool m_started = false;
+  std::exception_ptr m_failure;
+};
+
+// Sorted, deduplicated copy of `uids`; UID 0 does not exist (RFC 3501
+// §2.3.1.1), so one here is a caller's placeholder that must not be sent.
+std::vector<Uid> sorted_uids(const std::vector<Uid>& uids) {
+  std::vector<Uid> out(uids);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  if (!out.empty() && out.front() == 0) {
+    throw Error(Scope::Folder, "refusing to send UID 0 to the server: it is not a real UID");
+  }
+  return out;
+}
+
+// The members of a set in the server's order (RFC 4315 §3 pairs COPYUID's
+// sets by position), each range ascending ("12:10" is 10:12). Throws
+// std::invalid_argument for '*', 0, or more than `limit` members.
+std::vector<Uid> members_in_order(const NumberSet& set, std::size_t limit) {
+  std::vector<Uid> out;
+  for (const Range& range : set) {
+    std::vector<Uid> part = expand(NumberSet{range}, limit - std::min(limit, out.size()));
+    out.insert(out.end(), part.begin(), part.end());
+  }
+  return out;
+}
+
+// The UIDs of a [MODIFIED set] code (RFC 7162 §3.1.3).
+void collect_modified(const StatusResponse& status, std::vector<Uid>* modified) {
+  if (!status.code || status.code->kind != ResponseCode::Kind::Modified) {
+    return;
+  }
+  if (modified == nullptr) {
+    return;
+  }
+  try {
+    std::vector<Uid> uids = expand(status.code->set);
+    modified->insert(modified->end(), uids.begin(), uids.end());
+  } catch (const std::invalid_argument& e) {
+    throw Error(Scope::Folder,
+                std::string("the server sent an unusable [MODIFIED] code: ") + e.what());
+  }
+}
+
+}  // namespace
+
+// --- Writing to the server ---
+
+std::vector<std::string> Client::split_uid_sets(const std::vector<Uid>& uids, std::size_t prefix,
+                                                std::size_t suffix) const {
+  // A single range ("4294967294:4294967295") always goes out, even if the
+  // configured line is absurdly short.
+  constexpr std::size_t k_longest_range = 21;
+  std::size_t overhead = prefix + suffix + k_tag_and_crlf;
+  std::size_t budget = m_options.max_command_line > overhead + k_longest_range
+                           ? m_options.max_command_line - overhead
+                           : k_longest_range;
+  std::vector<Uid> sorted = sorted_uids(uids);
+  std::vector<std::string> sets;
+  std::string current;
+  std::size_t i = 0;
+  while (i < sorted.size()) {
+    std::size_t j = i;
+    while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1) {
+      ++j;
+    }
+    std::string range = std::to_string(sorted[i]);
+    if (j != i) {
+      range += ":" + std::to_string(sorted[j]);
+    }
+    if (!current.empty() && current.size() + 1 + range.size() > budget) {
+      sets.push_back(std::move(current));
+      current.clear();
+    }
+    if (!current.empty()) {
+      current += ',';
+    }
+    current += range;
+    i = j + 1;
+  }
+  if (!current.empty()) {
+    sets.push_back(std::move(current));
+  }
+  return sets;
+}
+
+void Client::run_pipelined(const std::vector<std::string>& commands,
+                           const UntaggedHandler& on_untagged,
+                           const std::function<bool(const StatusResponse&)>& on_done) {
+  std::vector<std::pair<std::string, std::size_t>> in_flight;  // Tag and command, oldest first.
+  std::optional<CommandFailed> failure;
+  std::size_t next = 0;
+  std::size_t depth = std::max<std::size_t>(1, m_options.pipeline_depth);
+  while ((next < commands.size() && !failure) || !in_flight.empty()) {
+    while (!failure && next < commands.size() && in_flight.size() < depth) {
+      in_flight.emplace_back(send(commands[next]), next);
+      ++next;
+    }
+    auto [tag, index] = in_flight.front();
+    in_flight.erase(in_flight.begin());
+    StatusResponse status = *read_until_tagged(tag, on_untagged, false);
+    bool accepted = on_done ? on_done(status) : false;
+    if (status.status != StatusResponse::Status::Ok && !accepted && !failure) {
+      failure.emplace(command_name(commands[index]), status);
+    }
+  }
+  if (failure) {
+    throw *failure;
+  }
+}
+
+std::vector<MessageFlags> Client::fetch_flags_for(const std::vector<Uid>& uids) {
+  std::vector<Uid> wanted = sorted_uids(uids);
+  std::vector<MessageFlags> out;
+  if (wanted.empty()) {
+    return out;
+  }
+  std::string prefix = "UID FETCH ";
+  std::string suffix = m_selected_modseq ? " (UID FLAGS MODSEQ)" : " (UID FLAGS)";
+  std::vector<std::string> commands;
+  for (const auto& set : split_uid_sets(wanted, prefix.size(), suffix.size())) {
+    commands.push_back(prefix + set + suffix);
+  }
+  out.reserve(wanted.size());
+  run_pipelined(commands, [&](const Response& r) {
+    if (const auto* f = std::get_if<FetchData>(&r)) {
+      // A FETCH without UID cannot be attributed (see fetch_flags()); one
+      // for a UID not asked about is an unsolicited update of another message.
+      if (f->uid && f->flags && std::binary_search(wanted.begin(), wanted.end(), *f->uid)) {
+        out.push_back({*f->uid, *f->flags, f->modseq.value_or(0)});
+      }
+    }
+  });
+  // The later of two reports for one message is the newer one.
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.uid < b.uid; });
+  std::vector<MessageFlags> unique;
+  unique.reserve(out.size());
+  for (auto& m : out) {
+    if (!unique.empty() && unique.back().uid == m.uid) {
+      unique.back() = std::move(m);
+    } else {
+      unique.push_back(std::move(m));
+    }
+  }
+  return unique;
+}
+
+std::vector<HeaderInfo> Client::fetch_headers_with(const std::vector<std::string>& sets,
+                                                   const std::vector<Uid>* wanted) {
+  const std::string prefix = "UID FETCH ";
+  const std::string suffix = " (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])";
+  std::vector<std::string> commands;
+  for (const auto& set : sets) {
+    commands.push_back(prefix + set + suffix);
+  }
+  std::map<Uid, HeaderInfo> found;
+  run_pipelined(commands, [&](const Response& r) {
+    const auto* f = std::get_if<FetchData>(&r);
+    if (f == nullptr || !f->uid) {
+      return;
+    }
+    if (wanted != nullptr && !std::binary_search(wanted->begin(), wanted->end(), *f->uid)) {
+      return;
+    }
+    auto header = std::find_if(f->sections.begin(), f->sections.end(), [](const BodySection& s) {
+      return s.section == "HEADER" && !s.origin;
+    });
+    auto it = found.find(*f->uid);
+    if (header == f->sections.end()) {
+      // An unsolicited flag update: newer flags for a message already seen.
+      if (it != found.end() && f->flags) {
+        it->second.flags = *f->flags;
+      }
+      return;
+    }
+    HeaderInfo& info = found[*f->uid];
+    info.uid = *f->uid;
+    if (f->flags) {
+      info.flags = *f->flags;
+    }
+    if (f->rfc822_size) {
+      info.rfc822_size = *f->rfc822_size;
+    }
+    info.header = header->nil ? std::string() : header->data;
+  });
+  std::vector<HeaderInfo> out;
+  out.reserve(found.size());
+  for (auto& [uid, info] : found) {
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::vector<HeaderInfo> Client::fetch_headers(const std::vector<Uid>& uids) {
+  std::vector<Uid> wanted = sorted_uids(uids);
+  if (wanted.empty()) {
+    return {};
+  }
+  std::vector<std::string> sets =
+      split_uid_sets(wanted, std::string_view("UID FETCH ").size(),
+                     std::string_view(" (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])").size());
+  return fetch_headers_with(sets, &wanted);
+}
+
+std::vector<HeaderInfo> Client::fetch_all_headers() {
+  if (m_exists == 0) {
+    return {};
+  }
+  return fetch_headers_with({"1:*"}, nullptr);
+}
+
+std::optional<Uid> Client::append(const std::string& mailbox, const std::vector<std::string>& flags,
+                                  std::optional<std::chrono::sys_seconds> internaldate,
+                                  std::uint64_t size,
+                                  const std::function<void(LiteralSink&)>& write_body,
+                                  std::uint32_t expected_uidvalidity) {
+  if (size == 0) {
+    throw Error(Scope::Message,
+                "refusing to upload an empty message: a zero-length literal cancels an APPEND");
+  }
+  // Everything that can be refused locally is, before the first byte.
+  std::string command = "APPEND " + encoded(Scope::Folder, [&] { return quote_astring(mailbox); });
+  if (!flags.empty()) {
+    command += " " + encoded(Scope::Message, [&] { return format_flag_list(flags); });
+  }
+  if (internaldate) {
+    command += " \"" + format_internaldate(*internaldate) + "\"";
+  }
+  const Capabilities& caps = capabilities();
+  bool non_sync = caps.has("LITERAL+") || (caps.has("LITERAL-") && size <= k_literal_minus_limit);
+  command += " {" + std::to_string(size) + (non_sync ? "+}" : "}");
+  std::string tag = make_tag();
+
+  auto start = [&]() -> std::string {
+    ROAM_DEBUG(util::k_cat_imap, "C: " << tag << " " << command << " (body not shown)");
+    std::string line = tag + " " + command + "\r\n";
+    if (non_sync) {
+      return line;
+    }
+    m_stream->write_all(line);
+    std::optional<StatusResponse> refused = read_until_tagged(tag, {}, true);
+    if (refused) {
+      // A tagged answer instead of "+": the server refused the literal
+      // (RFC 3501 §7.5), and the command is over. Even an OK here would be
+      // nonsense, since the message was never sent.
+      throw CommandFailed("APPEND", *refused);
+    }
+    return {};
+  };
+
+  LiteralWriter writer(*m_stream, size, start);
+  try {
+    write_body(writer);
+    writer.finish();
+  } catch (const CommandFailed&) {
+    throw;  // Refused before "+": the connection is fine.
+  } catch (const util::Error& e) {
+    if (writer.started() && e.scope() < Scope::Account) {
+      throw Error(Scope::Account, std::string(e.what()) +
+                                      "; the server is left inside the APPEND literal, so the "
+                                      "connection is unusable");
+    }
+    throw;
+  } catch (const std::exception& e) {
+    if (writer.started()) {
+      throw Error(Scope::Account, std::string(e.what()) +
+                                      "; the server is left inside the APPEND literal, so the "
+                                      "connection is unusable");
+    }
+    throw;
+  }
+
+  // Untagged responses (EXISTS for the new message, and any code in an
+  // untagged OK) are applied but never read for APPENDUID: only this
+  // command's tagged OK may name the new UID (CVE-2021-3578).
+  StatusResponse done = wait(tag, "APPEND");
+  if (!done.code || done.code->kind != ResponseCode::Kind::AppendUid) {
+    return std::nullopt;
+  }
+  if (expected_uidvalidity != 0 && done.code->number != expected_uidvalidity) {
+    ROAM_DEBUG(util::k_cat_imap, "ignoring APPENDUID for UIDVALIDITY "
+                                     << done.code->number << ", expected " << expected_uidvalidity);
+    return std::nullopt;
+  }
+  try {
+    std::vector<Uid> uids = expand(done.code->set, 2);
+    if (uids.size() == 1) {
+      return uids.front();
+    }
+  } catch (const std::invalid_argument&) {
+    // "*", 0 or a range: no single UID to trust.
+  }
+  return std::nullopt;
+}
+
+void Client::store_flags(const std::vector<Uid>& uids, StoreOp op,
+                         const std::vector<std::string>& flags, ModSeq unchangedsince,
+                         std::vector<Uid>* modified,
+                         const std::function<void(const FetchData&)>& on_fetch) {
+  if (uids.empty() || flags.empty()) {
+    return;
+  }
+  if (unchangedsince != 0 && !m_selected_modseq) {
+    throw Error(Scope::Folder,
+                "cannot send UID STORE (UNCHANGEDSINCE " + std::to_string(unchangedsince) +
+                    "): the selected mailbox has no mod-sequences (no CONDSTORE, or NOMODSEQ)");
+  }
+  std::string prefix = "UID STORE ";
+  std::string suffix;
+  if (unchangedsince != 0) {
+    suffix += " (UNCHANGEDSINCE " + std::to_string(unchangedsince) + ")";
+  }
+  suffix += op == StoreOp::Add ? " +FLAGS.SILENT " : " -FLAGS.SILENT ";
+  suffix += encoded(Scope::Message, [&] { return format_flag_list(flags); });
+  std::vector<std::string> commands;
+  for (const auto& set : split_uid_sets(uids, prefix.size(), suffix.size())) {
+    commands.push_back(prefix + set + suffix);
+  }
+  UntaggedHandler on_untagged;
+  if (on_fetch) {
+    on_untagged = [&](const Response& r) {
+      if (const auto* f = std::get_if<FetchData>(&r)) {
+        on_fetch(*f);
+      }
+    };
+  }
+  run_pipelined(commands, on_untagged, [&](const StatusResponse& status) {
+    collect_modified(status, modified);
+    // RFC 7162 §3.1.3: a NO with MODIFIED reports the messages left alone,
+    // not a failed command.
+    return status.status == StatusResponse::Status::No && status.code &&
+           status.code->kind == ResponseCode::Kind::Modified;
+  });
+}
+
+void Client::uid_expunge(const std::vector<Uid>& uids) {
+  if (uids.empty()) {
+    return;
+  }
+  if (!capabilities().has("UIDPLUS")) {
+    throw Error(Scope::Folder, "the server " + m_stream->peer() +
+                                   " lacks UIDPLUS; roam never sends a plain EXPUNGE, which "
+                                   "would also remove messages other clients marked \\Deleted");
+  }
+  std::string prefix = "UID EXPUNGE ";
+  std::vector<std::string> commands;
+  for (const auto& set : split_uid_sets(uids, prefix.size(), 0)) {
+    commands.push_back(prefix + set);
+  }
+  run_pipelined(commands, {});
+}
+
+std::vector<std::pair<Uid, Uid>> Client::move(const std::vector<Uid>& uids,
+                                              const std::string& target_mailbox,
+                                              std::uint32_t target_uidvalidity) {
+  std::vector<Uid> wanted = sorted_uids(uids);
+  if (wanted.empty()) {
+    return {};
+  }
+  const Capabilities& caps = capabilities();
+  bool has_move = caps.has("MOVE");
+  if (!has_move && !caps.has("UIDPLUS")) {
+    throw Error(Scope::Folder, "the server " + m_stream->peer() +
+                                   " has neither MOVE nor UIDPLUS; roam cannot move messages "
+                                   "without a plain EXPUNGE, which it never sends");
+  }
+  std::string target = encoded(Scope::Folder, [&] { return quote_astring(target_mailbox); });
+
+  std::vector<std::pair<Uid, Uid>> pairs;
+  bool unusable = false;
+  auto take_copyuid = [&](const StatusResponse& status) {
+    if (status.status != StatusResponse::Status::Ok || !status.code ||
+        status.code->kind != ResponseCode::Kind::CopyUid) {
+      return;
+    }
+    const ResponseCode& code = *status.code;
+    if (target_uidvalidity != 0 && code.number != target_uidvalidity) {
+      unusable = true;
+      return;
+    }
+    try {
+      std::vector<Uid> sources = members_in_order(code.set, wanted.size());
+      std::vector<Uid> targets = members_in_order(code.set2, wanted.size());
+      if (sources.size() != targets.size()) {
+        unusable = true;
+        return;
+      }
+      for (std::size_t i = 0; i < sources.size(); ++i) {
+        if (!std::binary_search(wanted.begin(), wanted.end(), sources[i])) {
+          unusable = true;
+          return;
+        }
+        pairs.emplace_back(sources[i], targets[i]);
+      }
+    } catch (const std::invalid_argument&) {
+      unusable = true;
+    }
+  };
+
+  std::string prefix = has_move ? "UID MOVE " : "UID COPY ";
+  std::string suffix = " " + target;
+  std::vector<std::string> commands;
+  for (const auto& set : split_uid_sets(wanted, prefix.size(), suffix.size())) {
+    commands.push_back(prefix + set + suffix);
+  }
+  UntaggedHandler on_untagged;
+  if (has_move) {
+    // RFC 6851 §4.3: COPYUID comes in an untagged OK before the expunges.
+    on_untagged = [&](const Response& r) {
+      if (const auto* s = std::get_if<StatusResponse>(&r)) {
+        take_copyuid(*s);
+      }
+    };
+  }
+  run_pipelined(commands, on_untagged, [&](const StatusResponse& status) {
+    take_copyuid(status);
+    return false;
+  });
+  if (!has_move) {
+    // Every copy succeeded (run_pipelined threw otherwise): now the
+    // originals may go, and only they (RFC 4549 §4.2.4).
+    store_flags(wanted, StoreOp::Add, {"\\Deleted"});
+    uid_expunge(wanted);
+  }
+
+  if (unusable) {
+    return {};
+  }
+  std::sort(pairs.begin(), pairs.end());
+  pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
+  for (std::size_t i = 1; i < pairs.size(); ++i) {
+    if (pairs[i].first == pairs[i - 1].first) {
+      return {};  // One source, two targets: no answer to trust.
+    }
+  }
+  return pairs;
+}
+
+void Client::create(const std::string& mailbox) {
+  std::string command = "CREATE " + encoded(Scope::Folder, [&] { return quote_astring(mailbox); });
+  try {
+    run(command);
+  } catch (const CommandFailed& e) {
+    if (e.response().status == StatusResponse::Status::No && e.response().code &&
+        e.response().code->kind == ResponseCode::Kind::AlreadyExists) {
+      return;
+    }
+    throw;
   }
 }
 

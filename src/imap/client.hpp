@@ -12,7 +12,12 @@
 // so a code out of place is ignored, never acted on.
 //
 // Message bodies never pass through memory: fetch_bodies() asks the caller
-// for a LiteralSink per message and the reader streams the octets into it.
+// for a LiteralSink per message and the reader streams the octets into it,
+// and append() gives the caller a LiteralSink that forwards to the stream.
+//
+// Calls that take a list of UIDs split it so that no command line exceeds
+// ClientOptions::max_command_line (RFC 7162 §4) and pipeline the parts.
+// Nothing here ever sends EXPUNGE or CLOSE (RFC 4549 §4.2.4, §4.2.5).
 
 #include <chrono>
 #include <cstdint>
@@ -23,6 +28,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "imap/reader.hpp"
@@ -38,6 +44,11 @@ struct ClientOptions {
   std::size_t pipeline_depth = 8;
   // Messages per UID FETCH command when fetching bodies.
   std::size_t fetch_batch = 64;
+  // The longest command line (tag and CRLF included) that calls taking a
+  // list of UIDs build; longer UID sets are split over several commands.
+  // RFC 7162 §4 recommends that clients stay below about 8192 octets, since
+  // servers cap line length; tests lower it to make splits easy to follow.
+  std::size_t max_command_line = 8000;
 };
 
 // The server's capabilities, upper-cased.
@@ -77,7 +88,23 @@ struct ListedMailbox {
   std::optional<StatusData> status;
 };
 
+// A message's header block and the attributes a sync matches messages by
+// when it cannot trust UIDs (RFC 3501 §6.4.5: UID, FLAGS, RFC822.SIZE and
+// BODY.PEEK[HEADER]).
+struct HeaderInfo {
+  Uid uid = 0;
+  std::vector<std::string> flags;
+  std::uint64_t rfc822_size = 0;
+  std::string header;  // The octets of BODY[HEADER], CRLF line ends as sent.
+};
+
 enum class OpenMode { Examine, Select };
+
+// Whether UID STORE adds or removes flags (RFC 3501 §6.4.6 "+FLAGS.SILENT"
+// and "-FLAGS.SILENT"). There is deliberately no Replace: RFC 4549 §4.2.3
+// forbids the "FLAGS" form in a sync, because it overwrites what other
+// clients changed.
+enum class StoreOp { Add, Remove };
 
 // A failed command: a tagged NO or BAD. Its scope is Folder: the mailbox is
 // skipped, the session goes on.
@@ -125,9 +152,105 @@ class Client {
   // SELECT or EXAMINE `mailbox` (wire name), with CONDSTORE when offered.
   MailboxInfo open(const std::string& mailbox, OpenMode mode);
 
+  // The UIDVALIDITY (RFC 3501 §2.3.1.1) and PERMANENTFLAGS (§7.1) of the
+  // mailbox the last successful open() selected; 0 and empty before that or
+  // after a failed open (a failed SELECT leaves no mailbox selected, §6.3.1).
+  std::uint32_t selected_uidvalidity() const { return m_selected_uidvalidity; }
+  const std::vector<std::string>& permanent_flags() const { return m_permanent_flags; }
+
   // UID FETCH 1:* (UID FLAGS), or only messages changed since `changedsince`
   // when it is non-zero (CONDSTORE).
   std::vector<MessageFlags> fetch_flags(ModSeq changedsince = 0);
+
+  // UID FETCH <uids> (UID FLAGS), with MODSEQ when the selected mailbox has
+  // mod-sequences (RFC 3501 §6.4.8, RFC 7162 §3.1.4). The set is split and
+  // the parts pipelined. The result is sorted by UID; a UID the server does
+  // not answer for was expunged and is missing, and FETCHes for UIDs not
+  // asked about (unsolicited updates) are left out.
+  std::vector<MessageFlags> fetch_flags_for(const std::vector<Uid>& uids);
+
+  // UID FETCH <uids> (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER]) (RFC 3501
+  // §6.4.5, §6.4.8), split and pipelined like fetch_flags_for(). Headers are
+  // kept in memory, each within ReaderLimits::max_inline_literal. .PEEK
+  // keeps \Seen as it is (RFC 4549 §4.3.3). Sorted by UID; expunged UIDs
+  // are missing.
+  std::vector<HeaderInfo> fetch_headers(const std::vector<Uid>& uids);
+
+  // The same for every message of the selected mailbox (UID FETCH 1:*).
+  // Nothing is sent when open() reported no messages.
+  std::vector<HeaderInfo> fetch_all_headers();
+
+  // APPEND (RFC 3501 §6.3.11) of one message of exactly `size` octets to
+  // `mailbox` (wire name), with `flags` and `internaldate` only when given.
+  // `write_body` must write the message, CRLF line ends included, to the
+  // sink it gets; the octets go to the server through a 64 KiB buffer and
+  // are never held whole in memory or shown in the debug trace.
+  //
+  // The literal is non-synchronizing ("{n+}") with LITERAL+, or with
+  // LITERAL- when `size` <= 4096 (RFC 7888 §3, §5); otherwise the client
+  // waits for the server's "+" (RFC 3501 §7.5), and a tagged NO instead
+  // (e.g. [TRYCREATE], [TOOBIG], [OVERQUOTA]) throws CommandFailed without
+  // sending the body. Bodies up to 64 KiB are written into the buffer before
+  // anything is sent, so a wrong octet count throws util::Error(Scope::Message)
+  // with the connection intact; once octets have left, a wrong count (or any
+  // exception from `write_body`) leaves the server inside the literal and
+  // throws util::Error(Scope::Account). Exceptions that `write_body` gets
+  // from the sink must be let through. An empty message is refused
+  // (Scope::Message) because a zero-length literal cancels an APPEND under
+  // MULTIAPPEND (RFC 3502).
+  //
+  // Returns the new UID from [APPENDUID uidvalidity uid] (RFC 4315 §3), read
+  // only from this command's tagged OK (an APPENDUID anywhere else is
+  // ignored, cf. CVE-2021-3578), and only if it names exactly one UID and
+  // its uidvalidity equals `expected_uidvalidity` (0: not checked). Without
+  // a usable APPENDUID, returns nullopt and the caller matches by content.
+  std::optional<Uid> append(const std::string& mailbox, const std::vector<std::string>& flags,
+                            std::optional<std::chrono::sys_seconds> internaldate,
+                            std::uint64_t size, const std::function<void(LiteralSink&)>& write_body,
+                            std::uint32_t expected_uidvalidity = 0);
+
+  // UID STORE <uids> [(UNCHANGEDSINCE n)] +FLAGS.SILENT (flags), or
+  // -FLAGS.SILENT for StoreOp::Remove (RFC 3501 §6.4.6, RFC 7162 §3.1.3).
+  // `unchangedsince` 0 sends no condition; a non-zero value needs a mailbox
+  // opened with mod-sequences and throws util::Error(Scope::Folder) before
+  // sending otherwise, rather than silently dropping the condition. The set
+  // is split and the parts pipelined. The UIDs of a [MODIFIED set] code on a
+  // tagged OK or NO are added to `*modified` when it is given; a NO with
+  // MODIFIED is not a failure (RFC 7162 §3.1.3), any other NO or BAD throws
+  // CommandFailed once the commands in flight are complete. Untagged FETCHes
+  // (new MODSEQ values, RFC 7162 §3.1.3) go to `on_fetch` when given.
+  void store_flags(const std::vector<Uid>& uids, StoreOp op, const std::vector<std::string>& flags,
+                   ModSeq unchangedsince = 0, std::vector<Uid>* modified = nullptr,
+                   const std::function<void(const FetchData&)>& on_fetch = {});
+
+  // UID EXPUNGE <uids> (RFC 4315 §2.1), split and pipelined: it removes only
+  // these UIDs among the messages marked \Deleted. Without UIDPLUS it throws
+  // util::Error(Scope::Folder) and sends nothing; roam never sends a plain
+  // EXPUNGE or CLOSE, which would also remove what other clients marked
+  // (RFC 4549 §4.2.4, §4.2.5).
+  void uid_expunge(const std::vector<Uid>& uids);
+
+  // Moves `uids` to `target_mailbox` (wire name): UID MOVE with MOVE
+  // (RFC 6851 §3.2), otherwise UID COPY, UID STORE +FLAGS.SILENT (\Deleted)
+  // and UID EXPUNGE, which needs UIDPLUS (without it, throws
+  // util::Error(Scope::Folder) and sends nothing). When a COPY fails nothing
+  // is marked \Deleted (RFC 4549 §5.1) and CommandFailed is thrown.
+  //
+  // Returns (source UID, target UID) pairs, sorted by source UID, from the
+  // COPYUID codes (RFC 4315 §3) of this call: for MOVE from an untagged OK
+  // (RFC 6851 §4.3) or the tagged OK, for COPY from the tagged OK only. A
+  // code counts only if its uidvalidity equals `target_uidvalidity` (0: not
+  // checked), its two sets have the same size, and every source UID was
+  // asked for; if any code fails this, the result is empty, as it is
+  // without UIDPLUS codes. UIDs missing from the result must be matched by
+  // content.
+  std::vector<std::pair<Uid, Uid>> move(const std::vector<Uid>& uids,
+                                        const std::string& target_mailbox,
+                                        std::uint32_t target_uidvalidity);
+
+  // CREATE (RFC 3501 §6.3.3). A NO [ALREADYEXISTS] (RFC 5530 §3) counts as
+  // success: the mailbox is there, which is what the caller wants.
+  void create(const std::string& mailbox);
 
   // Fetches the bodies of `uids` (with UID, FLAGS and INTERNALDATE),
   // pipelined. For each message, `sink_for` is called when its body literal
@@ -169,6 +292,29 @@ class Client {
  private:
   Response read_response();
   void apply(const Response& response);
+  std::string make_tag();
+
+  // Reads until the tagged response for `tag` and returns it whatever its
+  // status. With `continuation_ok`, a "+" ends the wait instead and nullopt
+  // is returned; otherwise a "+" is a protocol violation (Scope::Account).
+  std::optional<StatusResponse> read_until_tagged(const std::string& tag,
+                                                  const UntaggedHandler& on_untagged,
+                                                  bool continuation_ok);
+
+  // Sends `commands` with at most pipeline_depth in flight. `on_done` sees
+  // every tagged response; a NO or BAD is a failure unless `on_done`
+  // returns true for it. After a failure no further command is sent, those
+  // in flight are waited for, and the first failure is thrown.
+  void run_pipelined(const std::vector<std::string>& commands, const UntaggedHandler& on_untagged,
+                     const std::function<bool(const StatusResponse&)>& on_done = {});
+
+  // `uids` as sequence-sets short enough that `prefix` + set + `suffix`
+  // stays within max_command_line (RFC 7162 §4).
+  std::vector<std::string> split_uid_sets(const std::vector<Uid>& uids, std::size_t prefix,
+                                          std::size_t suffix) const;
+
+  std::vector<HeaderInfo> fetch_headers_with(const std::vector<std::string>& sets,
+                                             const std::vector<Uid>* wanted);
 
   std::unique_ptr<net::Stream> m_stream;
   ClientOptions m_options;
@@ -179,6 +325,10 @@ class Client {
   std::map<std::string, StatusResponse> m_completed;  // Tagged responses not yet waited for.
   std::uint32_t m_exists = 0;
   std::function<LiteralSink*()> m_body_sink;  // Set during fetch_bodies().
+  // The selected mailbox, as the last open() reported it.
+  std::uint32_t m_selected_uidvalidity = 0;
+  std::vector<std::string> m_permanent_flags;
+  bool m_selected_modseq = false;  // [HIGHESTMODSEQ] came, not [NOMODSEQ].
 };
 
 // True if `text` (a response up to a literal marker) announces the body of
