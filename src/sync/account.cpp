@@ -379,7 +379,7 @@ void FolderSync::run() {
     for (const auto& d : plan.downloads) {
       uids.push_back(d.uid);
     }
-    std::vector<std::string> names;
+    std::vector<std::string> names = plan.moved_in_unpaired;
     for (const auto& u : plan.uploads) {
       names.push_back(u.name);
     }

@@ -243,14 +243,11 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
       new_server.push_back(&m);
     }
   }
+  // Files moved in from another folder take part in the pairing (the
+  // server may have moved their copies already) but are never uploaded.
   std::vector<const LocalMessage*> new_local;
-  std::size_t incoming = 0;
   for (const auto& m : in.local.messages) {
     if (known_names.count(m.name) != 0 || local_by_name.at(m.name) != &m) {
-      continue;
-    }
-    if (in.moved_in.count(m.name) != 0) {
-      ++incoming;
       continue;
     }
     new_local.push_back(&m);
@@ -288,11 +285,15 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
     }
   }
   std::size_t local_only = 0;
+  std::size_t incoming = 0;
   for (const auto* lm : new_local) {
     if (paired_local.count(lm) != 0) {
       continue;
     }
-    if (pushes(policy)) {
+    if (in.moved_in.count(lm->name) != 0) {
+      ++incoming;
+      plan.moved_in_unpaired.push_back(lm->name);
+    } else if (pushes(policy)) {
       Flags flags = maildir::imap_flags_from_letters(lm->letters).imap_flags;
       state::normalize_flags(flags);
       plan.uploads.push_back({lm->name, lm->letters, flags});

@@ -128,9 +128,17 @@ struct Plan {
            local_deletes.empty() && server_deletes.empty() && moves.empty() && updates.empty() &&
            drops.empty();
   }
-  // True when the plan copies unknown messages both ways: content keys may
-  // pair some of them (the executor fetches keys and plans again).
-  bool wants_content_keys() const { return !downloads.empty() && !uploads.empty(); }
+  // Files moved in from another folder that no server message matched yet;
+  // they are neither uploaded nor recorded this time.
+  std::vector<std::string> moved_in_unpaired;
+
+  // True when unknown messages on both sides may be the same: the plan
+  // would copy them both ways, or downloads may be the server copies of
+  // files moved in. Content keys may pair some of them (the executor
+  // fetches the keys and plans again).
+  bool wants_content_keys() const {
+    return !downloads.empty() && (!uploads.empty() || !moved_in_unpaired.empty());
+  }
 };
 
 // Plans one folder.

@@ -427,6 +427,26 @@ TEST(TwoWay, AFileMovedInIsNotUploaded) {
   EXPECT_TRUE(plan.uploads.empty());
 }
 
+TEST(TwoWay, AFileMovedInIsPairedWithTheServerCopyTheMoveBrought) {
+  // The server already moved the message (this run, or a run that was
+  // killed): the moved file and the new server message are one message.
+  auto state = make_state({});
+  FolderInput in;
+  in.state = &state;
+  in.server = make_server({{9, {"\\Seen"}}});
+  in.local = LocalFolder{{{"b", "S"}}};
+  in.moved_in.insert("b");
+  Plan plan = plan_folder(in, both());
+  EXPECT_TRUE(plan.wants_content_keys());
+  in.server_keys[9] = {40, "H"};
+  in.local_keys["b"] = {40, "H"};
+  plan = plan_folder(in, both());
+  EXPECT_TRUE(plan.downloads.empty());
+  EXPECT_TRUE(plan.uploads.empty());
+  ASSERT_EQ(plan.updates.size(), 1u);
+  EXPECT_EQ(plan.updates[0].record.name, "b");
+}
+
 TEST(TwoWay, VanishedLocalFolderDeletesNothingOnTheServer) {
   std::vector<state::MessageRecord> records;
   std::vector<ServerMessage> server;
