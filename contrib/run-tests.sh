@@ -31,3 +31,30 @@ fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 600
+
+# A bounded fuzz run, about a minute: the IMAP response reader and parser for
+# 50 s, the Maildir file-name codec for 10 s, in a clang build of their own
+# (libFuzzer needs clang++; see tests/fuzz/CMakeLists.txt). A crash, a
+# sanitizer report or a failed property fails this script, and the input is
+# left in $fuzz_build/fuzz-artifacts/. ROAM_SKIP_FUZZ=1 skips it.
+if [[ ${ROAM_SKIP_FUZZ:-0} != 1 ]]; then
+  if ! command -v clang++ >/dev/null; then
+    echo "run-tests.sh: clang++ is needed for the fuzz run; install clang and libclang-rt-14-dev, or set ROAM_SKIP_FUZZ=1" >&2
+    exit 1
+  fi
+  fuzz_build=${FUZZ_BUILD_DIR:-build-fuzz}
+  cmake -S . -B "$fuzz_build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_COMPILER=clang++ -DROAM_FUZZ=ON -DROAM_INTEGRATION_TESTS=OFF
+  cmake --build "$fuzz_build" -j "$jobs" --target parse_response_fuzzer maildir_name_fuzzer
+  mkdir -p "$fuzz_build/fuzz-artifacts"
+  for run in parse_response:50 maildir_name:10; do
+    name=${run%%:*}
+    seconds=${run##*:}
+    # The first directory collects what this machine's runs discover, so
+    # later runs start further; the second holds the checked-in seeds.
+    mkdir -p "$fuzz_build/fuzz-corpus/$name"
+    "$fuzz_build/tests/fuzz/${name}_fuzzer" -max_total_time="$seconds" -print_final_stats=1 \
+      -artifact_prefix="$fuzz_build/fuzz-artifacts/$name-" \
+      "$fuzz_build/fuzz-corpus/$name" "tests/fuzz/corpus/$name"
+  done
+fi
