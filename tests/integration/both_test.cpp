@@ -1,0 +1,1384 @@
+// End-to-end tests of `roam sync` with `sync = both` (and `push`) against the
+// private Dovecot.
+//
+// Every test takes a server user of its own (TestServer::fresh_user) and a
+// work directory holding its config, Maildir and state, so the tests neither
+// see nor disturb each other. The server is set up and inspected with
+// doveadm only, never over IMAP, so that a bug in roam's IMAP code cannot
+// hide itself behind the same bug in the test. Every scenario ends by
+// checking the rule "a second run after any sync changes nothing on either
+// side" (expect_further_run_changes_nothing).
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "dovecot.hpp"
+
+namespace roam::it {
+namespace {
+
+namespace fs = std::filesystem;
+
+// --- Helpers ---
+
+// One account of one test: its server user and its local paths, laid out as
+// TestServer::write_config does (Mail and state beside the config file).
+struct Account {
+  std::string user;
+  fs::path work;
+  fs::path config;
+  fs::path maildir;
+  fs::path state;
+};
+
+// An account in two-way mode unless `extra_lines` say otherwise.
+Account make_account(const std::vector<std::string>& extra_lines = {}) {
+  const auto& server = TestServer::instance();
+  Account account;
+  account.user = server.fresh_user();
+  account.work = server.work_dir(account.user);
+  account.config = account.work / "roam.conf";
+  account.maildir = account.work / "Mail";
+  account.state = account.work / "state";
+  std::vector<std::string> lines{"sync = both"};
+  lines.insert(lines.end(), extra_lines.begin(), extra_lines.end());
+  server.write_config(account.config, account.user, lines);
+  return account;
+}
+
+ProcessResult sync(const Account& account, const std::vector<std::string>& extra_args = {}) {
+  std::vector<std::string> args{"sync", "-c", account.config.string()};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  return run_roam(args);
+}
+
+std::string describe(const ProcessResult& result) {
+  return "exit " + std::to_string(result.exit_code) + "\nstdout:\n" + result.out + "\nstderr:\n" +
+         result.err;
+}
+
+// A small RFC 5322 message whose Message-ID is <id@roam.test>, so that a
+// copy on either side can be traced back to the message it came from.
+std::string make_message(const std::string& id, const std::string& body = "Hello.\r\n") {
+  return "From: Alice <alice@example.org>\r\n"
+         "To: Bob <bob@example.net>\r\n"
+         "Subject: message " +
+         id +
+         "\r\n"
+         "Date: Mon, 1 Jan 2024 12:00:00 +0000\r\n"
+         "Message-ID: <" +
+         id +
+         "@roam.test>\r\n"
+         "\r\n" +
+         body;
+}
+
+std::string crlf_to_lf(std::string text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
+      continue;
+    }
+    out += text[i];
+  }
+  return out;
+}
+
+// The same message as a mail reader writes it: LF line ends.
+std::string local_message(const std::string& id, const std::string& body = "Hello.\n") {
+  return crlf_to_lf(make_message(id, body));
+}
+
+// The size of `text` once every bare LF became CRLF (RFC822.SIZE).
+std::uint64_t crlf_size(const std::string& text) {
+  std::uint64_t size = text.size();
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) {
+      ++size;
+    }
+  }
+  return size;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void write_file(const fs::path& path, std::string_view content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  out.close();
+  if (!out) {
+    throw std::runtime_error("cannot write " + path.string());
+  }
+}
+
+void set_mtime(const fs::path& path, std::int64_t seconds) {
+  std::array<timespec, 2> times{};
+  times[0].tv_sec = static_cast<time_t>(seconds);
+  times[1].tv_sec = static_cast<time_t>(seconds);
+  if (::utimensat(AT_FDCWD, path.c_str(), times.data(), 0) != 0) {
+    throw std::runtime_error("utimensat " + path.string() + " failed");
+  }
+}
+
+std::int64_t mtime_of(const fs::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    throw std::runtime_error("stat " + path.string() + " failed");
+  }
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec);
+}
+
+// A local Maildir folder as mutt or `mkdir -p X/{cur,new,tmp}` makes it.
+fs::path make_local_folder(const fs::path& folder) {
+  for (const char* subdir : {"cur", "new", "tmp"}) {
+    fs::create_directories(folder / subdir);
+  }
+  return folder;
+}
+
+// One message file of a local Maildir folder.
+struct LocalFile {
+  fs::path path;
+  std::string subdir;       // "new" or "cur".
+  std::string name;         // The whole file name.
+  std::string stable_name;  // The name before ":2,".
+  bool has_info = false;
+  std::string letters;  // The letters after ":2," (as written).
+  std::string content;
+};
+
+// Every message file in `folder`'s new/ and cur/ (tmp/ holds no messages),
+// sorted by path.
+std::vector<LocalFile> local_files(const fs::path& folder) {
+  std::vector<LocalFile> files;
+  for (const char* subdir : {"new", "cur"}) {
+    const auto dir = folder / subdir;
+    if (!fs::is_directory(dir)) {
+      continue;
+    }
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      const auto name = entry.path().filename().string();
+      if (!entry.is_regular_file() || name.starts_with('.')) {
+        continue;
+      }
+      LocalFile file;
+      file.path = entry.path();
+      file.subdir = subdir;
+      file.name = name;
+      const auto info = name.find(":2,");
+      file.has_info = info != std::string::npos;
+      file.stable_name = file.has_info ? name.substr(0, info) : name;
+      file.letters = file.has_info ? name.substr(info + 3) : std::string();
+      file.content = read_file(entry.path());
+      files.push_back(std::move(file));
+    }
+  }
+  std::sort(files.begin(), files.end(),
+            [](const LocalFile& a, const LocalFile& b) { return a.path < b.path; });
+  return files;
+}
+
+// The local files whose content carries the Message-ID <id@roam.test>.
+std::vector<LocalFile> files_with_id(const fs::path& folder, const std::string& id) {
+  std::vector<LocalFile> found;
+  for (auto& file : local_files(folder)) {
+    if (file.content.find("Message-ID: <" + id + "@roam.test>") != std::string::npos) {
+      found.push_back(std::move(file));
+    }
+  }
+  return found;
+}
+
+// The single local file of message `id`; fails the test (and returns
+// nothing) when there is none or more than one.
+std::optional<LocalFile> file_with_id(const fs::path& folder, const std::string& id) {
+  auto found = files_with_id(folder, id);
+  EXPECT_EQ(found.size(), 1U) << "message " << id << " in " << folder;
+  if (found.size() != 1) {
+    return std::nullopt;
+  }
+  return found.front();
+}
+
+// Renames a local message file to carry `letters` (sorted by the caller),
+// moving it to cur/ as a mail reader does.
+fs::path set_local_letters(const LocalFile& file, const std::string& letters) {
+  const auto folder = file.path.parent_path().parent_path();
+  const auto target = folder / "cur" / (file.stable_name + ":2," + letters);
+  fs::rename(file.path, target);
+  return target;
+}
+
+// One message of a server mailbox, with what doveadm says about it.
+struct ServerCopy {
+  std::uint32_t uid = 0;
+  std::vector<std::string> flags;  // Sorted, without \Recent.
+  std::uint64_t virtual_size = 0;  // With CRLF line ends (RFC822.SIZE).
+  std::int64_t received = 0;       // INTERNALDATE, Unix time.
+  std::string text;                // Header and body as stored (LF).
+};
+
+std::vector<std::string> parse_flags(const std::string& text) {
+  std::vector<std::string> flags;
+  std::istringstream words(text);
+  std::string flag;
+  while (words >> flag) {
+    if (flag != "\\Recent") {
+      flags.push_back(flag);
+    }
+  }
+  std::sort(flags.begin(), flags.end());
+  return flags;
+}
+
+std::vector<std::string> sorted(std::vector<std::string> flags) {
+  std::sort(flags.begin(), flags.end());
+  return flags;
+}
+
+// Every message of `mailbox` in one doveadm call, by ascending UID. The test
+// messages are ASCII, so JSON output loses nothing.
+std::vector<ServerCopy> server_messages(const std::string& user, const std::string& mailbox) {
+  const auto& server = TestServer::instance();
+  const auto json =
+      nlohmann::json::parse(server
+                                .doveadm({"-f", "json", "fetch", "-u", user,
+                                          "uid flags size.virtual date.received.unixtime text",
+                                          "mailbox", mailbox, "all"})
+                                .out);
+  std::vector<ServerCopy> messages;
+  for (const auto& row : json) {
+    ServerCopy copy;
+    copy.uid = detail::to_uint32(row.at("uid"));
+    copy.flags = parse_flags(row.at("flags").get<std::string>());
+    copy.virtual_size = std::stoull(row.at("size.virtual").get<std::string>());
+    copy.received = std::stoll(row.at("date.received.unixtime").get<std::string>());
+    copy.text = row.at("text").get<std::string>();
+    messages.push_back(std::move(copy));
+  }
+  std::sort(messages.begin(), messages.end(),
+            [](const ServerCopy& a, const ServerCopy& b) { return a.uid < b.uid; });
+  return messages;
+}
+
+std::vector<ServerCopy> server_with_id(const std::string& user, const std::string& mailbox,
+                                       const std::string& id) {
+  std::vector<ServerCopy> found;
+  for (auto& copy : server_messages(user, mailbox)) {
+    if (copy.text.find("Message-ID: <" + id + "@roam.test>") != std::string::npos) {
+      found.push_back(std::move(copy));
+    }
+  }
+  return found;
+}
+
+// The single server copy of message `id`; fails the test when there is none
+// or more than one.
+std::optional<ServerCopy> server_copy(const std::string& user, const std::string& mailbox,
+                                      const std::string& id) {
+  auto found = server_with_id(user, mailbox, id);
+  EXPECT_EQ(found.size(), 1U) << "message " << id << " in server mailbox " << mailbox;
+  if (found.size() != 1) {
+    return std::nullopt;
+  }
+  return found.front();
+}
+
+// Message-IDs (the <id> part before "@roam.test") of a set of texts, sorted,
+// duplicates kept: equal lists mean every message is there exactly once.
+std::vector<std::string> ids_in(const std::vector<std::string>& texts) {
+  std::vector<std::string> ids;
+  for (const auto& text : texts) {
+    const auto start = text.find("Message-ID: <");
+    if (start == std::string::npos) {
+      ids.push_back("?");
+      continue;
+    }
+    const auto from = start + std::string_view("Message-ID: <").size();
+    ids.push_back(text.substr(from, text.find('@', from) - from));
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::vector<std::string> server_ids(const std::string& user, const std::string& mailbox) {
+  std::vector<std::string> texts;
+  for (const auto& copy : server_messages(user, mailbox)) {
+    texts.push_back(copy.text);
+  }
+  return ids_in(texts);
+}
+
+std::vector<std::string> local_ids(const fs::path& folder) {
+  std::vector<std::string> texts;
+  for (const auto& file : local_files(folder)) {
+    texts.push_back(file.content);
+  }
+  return ids_in(texts);
+}
+
+// Everything a sync could change, on both sides, rendered as text so that a
+// failing comparison shows the difference line by line: every server
+// mailbox with its counters (HIGHESTMODSEQ moves on any flag change, UIDNEXT
+// on any append, even one expunged again) and every message's UID, flags and
+// size; every local file and directory with its size and a hash of its
+// content.
+std::string render_world(const Account& account) {
+  const auto& server = TestServer::instance();
+  std::ostringstream out;
+  const auto status =
+      nlohmann::json::parse(server
+                                .doveadm({"-f", "json", "mailbox", "status", "-u", account.user,
+                                          "uidvalidity uidnext messages highestmodseq", "*"})
+                                .out);
+  std::map<std::string, std::string> mailboxes;
+  for (const auto& row : status) {
+    mailboxes[row.at("mailbox").get<std::string>()] =
+        "uidvalidity=" + row.at("uidvalidity").get<std::string>() +
+        " uidnext=" + row.at("uidnext").get<std::string>() +
+        " messages=" + row.at("messages").get<std::string>() +
+        " highestmodseq=" + row.at("highestmodseq").get<std::string>();
+  }
+  const auto messages =
+      nlohmann::json::parse(server
+                                .doveadm({"-f", "json", "fetch", "-u", account.user,
+                                          "mailbox uid flags size.virtual", "all"})
+                                .out);
+  std::map<std::string, std::map<std::uint32_t, std::string>> listing;
+  for (const auto& row : messages) {
+    std::string flags;
+    for (const auto& flag : parse_flags(row.at("flags").get<std::string>())) {
+      flags += " " + flag;
+    }
+    listing[row.at("mailbox").get<std::string>()][detail::to_uint32(row.at("uid"))] =
+        "size " + row.at("size.virtual").get<std::string>() + " flags" + flags;
+  }
+  out << "server:\n";
+  for (const auto& [name, counters] : mailboxes) {
+    out << "  " << name << ": " << counters << "\n";
+    for (const auto& [uid, line] : listing[name]) {
+      out << "    uid " << uid << ": " << line << "\n";
+    }
+  }
+  out << "local:\n";
+  if (fs::exists(account.maildir)) {
+    std::vector<fs::path> paths;
+    for (const auto& entry : fs::recursive_directory_iterator(account.maildir)) {
+      paths.push_back(entry.path());
+    }
+    std::sort(paths.begin(), paths.end());
+    for (const auto& path : paths) {
+      const auto relative = path.lexically_relative(account.maildir).string();
+      if (fs::is_directory(path)) {
+        out << "  " << relative << "/\n";
+      } else {
+        const auto content = read_file(path);
+        out << "  " << relative << " size " << content.size() << " hash " << std::hex
+            << std::hash<std::string>{}(content) << std::dec << "\n";
+      }
+    }
+  }
+  return out.str();
+}
+
+enum class Exit { Ok, Fails, Any };
+
+// The rule "a second run after any sync changes nothing on either side":
+// runs roam once more and compares both sides before and after.
+void expect_further_run_changes_nothing(const Account& account, Exit expected = Exit::Ok) {
+  SCOPED_TRACE("a further run must change nothing");
+  const auto before = render_world(account);
+  const auto result = sync(account);
+  if (expected == Exit::Ok) {
+    EXPECT_EQ(result.exit_code, 0) << describe(result);
+  } else if (expected == Exit::Fails) {
+    EXPECT_NE(result.exit_code, 0) << describe(result);
+  }
+  EXPECT_EQ(render_world(account), before) << describe(result);
+}
+
+// The state files (folder-*.json and their journals) with their contents.
+std::map<std::string, std::string> state_contents(const fs::path& state_dir) {
+  std::map<std::string, std::string> files;
+  if (!fs::is_directory(state_dir)) {
+    return files;
+  }
+  for (const auto& entry : fs::directory_iterator(state_dir)) {
+    const auto name = entry.path().filename().string();
+    if (name != "lock") {
+      files[name] = read_file(entry.path());
+    }
+  }
+  return files;
+}
+
+// --- Tests ---
+
+TEST(Both, MuttFlagRenamesReachTheServerAndKeepServerKeywords) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  // $Label1 has no Maildir letter: only the server holds it, so a local
+  // flag change must never take it away (roam stores +FLAGS/-FLAGS, never
+  // the FLAGS replace form).
+  const auto uid_x = server.append(account.user, "INBOX", make_message("x"), {"$Label1"});
+  const auto uid_y =
+      server.append(account.user, "INBOX", make_message("y"), {"\\Flagged", "\\Seen"});
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  const auto inbox = account.maildir / "INBOX";
+  const auto x = file_with_id(inbox, "x");
+  ASSERT_TRUE(x.has_value());
+  ASSERT_EQ(x->subdir, "new");
+  ASSERT_FALSE(x->has_info);
+
+  auto flags_of = [&](std::uint32_t uid) {
+    for (const auto& message : server.list_uids_and_flags(account.user, "INBOX")) {
+      if (message.uid == uid) {
+        return message.flags;
+      }
+    }
+    return std::vector<std::string>{"<missing>"};
+  };
+
+  // mutt reads the new message: new/X becomes cur/X:2,S.
+  const auto x_seen = inbox / "cur" / (x->stable_name + ":2,S");
+  fs::rename(x->path, x_seen);
+  auto result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_EQ(flags_of(uid_x), sorted({"$Label1", "\\Seen"}));
+  EXPECT_TRUE(fs::exists(x_seen)) << "the file already had the merged flags";
+
+  // mutt replies to it: cur/X:2,S becomes cur/X:2,RS.
+  const auto x_replied = inbox / "cur" / (x->stable_name + ":2,RS");
+  fs::rename(x_seen, x_replied);
+  result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_EQ(flags_of(uid_x), sorted({"$Label1", "\\Answered", "\\Seen"}));
+  EXPECT_TRUE(fs::exists(x_replied));
+
+  // Another client labels y on the server; then mutt unflags y locally. The
+  // removal of \Flagged must reach the server and the new keyword stay.
+  server.add_flags(account.user, "INBOX", uid_y, {"$Label2"});
+  const auto y = file_with_id(inbox, "y");
+  ASSERT_TRUE(y.has_value());
+  ASSERT_EQ(y->letters, "FS");
+  const auto y_unflagged = set_local_letters(*y, "S");
+  result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_EQ(flags_of(uid_y), sorted({"$Label2", "\\Seen"}));
+  EXPECT_EQ(flags_of(uid_x), sorted({"$Label1", "\\Answered", "\\Seen"}));
+  EXPECT_TRUE(fs::exists(y_unflagged));
+  EXPECT_EQ(local_files(inbox).size(), 2U);
+  EXPECT_EQ(server.list_uids_and_flags(account.user, "INBOX").size(), 2U);
+
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, NewLocalFilesAreUploadedWithTheirFlagsAndDate) {
+  const auto account = make_account();
+  const auto inbox = make_local_folder(account.maildir / "INBOX");
+  // Names as mail readers and MDAs write them: a delivery in new/ without
+  // info, a file in cur/ with flags, a file in cur/ with no ':' at all, and
+  // a file that already has CRLF line ends (it must not get CR CR LF).
+  struct Case {
+    std::string id;
+    fs::path path;
+    std::string content;
+    std::vector<std::string> flags;
+    std::int64_t mtime;
+  };
+  const std::vector<Case> cases{
+      {"plain", inbox / "new" / "1600000001.M1P1.host", local_message("plain"), {}, 1600000001},
+      {"flagged",
+       inbox / "cur" / "1600000002.M2P2.host:2,FS",
+       local_message("flagged", "Two lines\nof body.\n"),
+       {"\\Flagged", "\\Seen"},
+       1500000002},
+      {"bare",
+       inbox / "cur" / "1600000003.M3P3.host",
+       local_message("bare", "No info part.\n"),
+       {},
+       1400000003},
+      {"crlf",
+       inbox / "new" / "1600000004.M4P4.host",
+       make_message("crlf", "Already CRLF.\r\n"),
+       {},
+       1300000004},
+  };
+  for (const auto& c : cases) {
+    write_file(c.path, c.content);
+    set_mtime(c.path, c.mtime);
+  }
+
+  const auto result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+
+  EXPECT_EQ(server_messages(account.user, "INBOX").size(), cases.size());
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.id);
+    const auto copy = server_copy(account.user, "INBOX", c.id);
+    ASSERT_TRUE(copy.has_value());
+    // The server stores what IMAP carried: the file with every bare LF
+    // sent as CRLF. doveadm shows it with LF, and the virtual size counts
+    // CRLF, so together they pin the bytes down.
+    EXPECT_EQ(crlf_to_lf(copy->text), crlf_to_lf(c.content));
+    EXPECT_EQ(copy->virtual_size, crlf_size(c.content));
+    EXPECT_EQ(copy->flags, sorted(c.flags));
+    // The file's mtime becomes the INTERNALDATE, as a download does it the
+    // other way round.
+    EXPECT_EQ(copy->received, c.mtime);
+    // The local file is left where and as it was.
+    EXPECT_TRUE(fs::exists(c.path)) << c.path;
+    EXPECT_EQ(read_file(c.path), c.content);
+    EXPECT_EQ(mtime_of(c.path), c.mtime);
+  }
+  EXPECT_EQ(local_files(inbox).size(), cases.size());
+
+  // The uploaded messages are known now: the next run must not download
+  // them back as duplicates, nor upload them again.
+  expect_further_run_changes_nothing(account);
+  EXPECT_EQ(local_files(inbox).size(), cases.size());
+}
+
+TEST(Both, EmptyAndHeaderlessFilesAreReportedAndNotUploaded) {
+  const auto account = make_account();
+  const auto inbox = make_local_folder(account.maildir / "INBOX");
+  // An empty file is more likely a half-written one, and a file without a
+  // header block is not a message: uploading either would put garbage on
+  // the server. The user must learn which files they are.
+  const auto empty = inbox / "cur" / "1600000010.empty.host:2,S";
+  const auto blank_first = inbox / "new" / "1600000011.blank.host";
+  const auto body_only = inbox / "new" / "1600000012.body.host";
+  const auto good = inbox / "new" / "1600000013.good.host";
+  write_file(empty, "");
+  write_file(blank_first, "\nJust a body after a blank line.\n");
+  write_file(body_only, "Hello Bob,\nthis is only body text, no header.\n");
+  write_file(good, local_message("good"));
+
+  const auto result = sync(account);
+  EXPECT_NE(result.exit_code, 0) << describe(result);
+  for (const auto& bad : {empty, blank_first, body_only}) {
+    EXPECT_NE(result.err.find(bad.string()), std::string::npos) << bad << "\n" << describe(result);
+  }
+  // The good file still went up, and only it.
+  EXPECT_EQ(server_ids(account.user, "INBOX"), std::vector<std::string>{"good"});
+  EXPECT_EQ(server_messages(account.user, "INBOX").size(), 1U);
+  // The refused files are the user's: roam keeps them untouched.
+  EXPECT_EQ(read_file(empty), "");
+  EXPECT_EQ(read_file(blank_first), "\nJust a body after a blank line.\n");
+  EXPECT_EQ(read_file(body_only), "Hello Bob,\nthis is only body text, no header.\n");
+  EXPECT_EQ(local_files(inbox).size(), 4U);
+
+  // They are still there, so every run reports them again (non-zero), and
+  // still uploads nothing.
+  expect_further_run_changes_nothing(account, Exit::Fails);
+}
+
+TEST(Both, LocalDeletionExpungesTheServerMessage) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  server.append(account.user, "INBOX", make_message("a"));
+  const auto uid_b = server.append(account.user, "INBOX", make_message("b"), {"\\Seen"});
+  server.append(account.user, "INBOX", make_message("c"), {"\\Flagged"});
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  auto expected = server.list_uids_and_flags(account.user, "INBOX");
+  ASSERT_EQ(expected.size(), 3U);
+
+  const auto b = file_with_id(account.maildir / "INBOX", "b");
+  ASSERT_TRUE(b.has_value());
+  fs::remove(b->path);
+  const auto result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+
+  // Exactly b is gone from the server; the others keep UIDs and flags.
+  std::erase_if(expected, [&](const MessageFlags& m) { return m.uid == uid_b; });
+  EXPECT_EQ(server.list_uids_and_flags(account.user, "INBOX"), expected);
+  EXPECT_EQ(server_ids(account.user, "INBOX"), (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ(local_ids(account.maildir / "INBOX"), (std::vector<std::string>{"a", "c"}));
+
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, LocalDeletionWithExpungeNoOnlyMarksTheServerMessageDeleted) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account({"expunge = no"});
+  const auto uid_a = server.append(account.user, "INBOX", make_message("a"));
+  const auto uid_b = server.append(account.user, "INBOX", make_message("b"), {"\\Seen"});
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+
+  const auto b = file_with_id(account.maildir / "INBOX", "b");
+  ASSERT_TRUE(b.has_value());
+  fs::remove(b->path);
+  const auto result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+
+  // With expunge = no the deletion travels as \Deleted only: the message
+  // stays on the server until the user (or another client) expunges.
+  const std::vector<MessageFlags> expected{{uid_a, {}}, {uid_b, sorted({"\\Deleted", "\\Seen"})}};
+  EXPECT_EQ(server.list_uids_and_flags(account.user, "INBOX"), expected);
+  // And the message the user removed is not downloaded back.
+  EXPECT_EQ(local_ids(account.maildir / "INBOX"), std::vector<std::string>{"a"});
+
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, ServerExpungeRemovesTheLocalFile) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  server.append(account.user, "INBOX", make_message("a"));
+  const auto uid_b = server.append(account.user, "INBOX", make_message("b"), {"\\Seen"});
+  server.append(account.user, "INBOX", make_message("c"));
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  const auto a_before = file_with_id(account.maildir / "INBOX", "a");
+  ASSERT_TRUE(a_before.has_value());
+
+  server.expunge(account.user, "INBOX", uid_b);
+  const auto result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+
+  EXPECT_EQ(local_ids(account.maildir / "INBOX"), (std::vector<std::string>{"a", "c"}));
+  // The expunge must not come back as an upload of the local copy.
+  EXPECT_EQ(server_ids(account.user, "INBOX"), (std::vector<std::string>{"a", "c"}));
+  const auto a_after = file_with_id(account.maildir / "INBOX", "a");
+  ASSERT_TRUE(a_after.has_value());
+  EXPECT_EQ(a_after->path, a_before->path);
+
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, ServerExpungeWithExpungeNoKeepsTheFileMarkedDeleted) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account({"expunge = no"});
+  server.append(account.user, "INBOX", make_message("a"));
+  const auto uid_b = server.append(account.user, "INBOX", make_message("b"), {"\\Seen"});
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+
+  server.expunge(account.user, "INBOX", uid_b);
+  const auto result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  // The file stays, marked T as mutt shows a deleted message, and the state
+  // remembers it, so that two-way sync does not upload it again.
+  const auto b = file_with_id(account.maildir / "INBOX", "b");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->letters, "ST");
+  EXPECT_EQ(server_ids(account.user, "INBOX"), std::vector<std::string>{"a"});
+
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, NewMessagesOnBothSidesTravelBothWaysOnce) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  server.append(account.user, "INBOX", make_message("old"));
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+
+  // Between two runs, mail arrives on the server and the user saves a
+  // different message into the Maildir.
+  server.append(account.user, "INBOX", make_message("from-server"), {"\\Answered"});
+  const auto local_path = account.maildir / "INBOX" / "cur" / "1600000020.local.host:2,S";
+  write_file(local_path, local_message("from-local"));
+  const auto result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+
+  const std::vector<std::string> all{"from-local", "from-server", "old"};
+  EXPECT_EQ(server_ids(account.user, "INBOX"), all);
+  EXPECT_EQ(local_ids(account.maildir / "INBOX"), all);
+  const auto up = server_copy(account.user, "INBOX", "from-local");
+  ASSERT_TRUE(up.has_value());
+  EXPECT_EQ(up->flags, std::vector<std::string>{"\\Seen"});
+  const auto down = file_with_id(account.maildir / "INBOX", "from-server");
+  ASSERT_TRUE(down.has_value());
+  EXPECT_EQ(down->letters, "R");
+  EXPECT_TRUE(fs::exists(local_path));
+
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, SameMessageNewOnBothSidesIsPairedByContent) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  server.append(account.user, "INBOX", make_message("old"));
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+
+  // The same bytes reach both sides without roam: a copy saved locally and
+  // delivered on the server, or an upload whose reply was lost. The state
+  // knows neither. Copying both ways would make two of each.
+  const std::string twin = local_message("twin", "Same bytes on both sides.\n");
+  const auto local_path = account.maildir / "INBOX" / "cur" / "1600000030.twin.host:2,S";
+  write_file(local_path, twin);
+  server.append(account.user, "INBOX", twin, {"\\Flagged"});
+  const auto result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+
+  EXPECT_EQ(server_ids(account.user, "INBOX"), (std::vector<std::string>{"old", "twin"}));
+  EXPECT_EQ(local_ids(account.maildir / "INBOX"), (std::vector<std::string>{"old", "twin"}));
+  // Without a base the union of both sides' flags is taken, on both sides.
+  const auto copy = server_copy(account.user, "INBOX", "twin");
+  ASSERT_TRUE(copy.has_value());
+  EXPECT_EQ(copy->flags, sorted({"\\Flagged", "\\Seen"}));
+  const auto file = file_with_id(account.maildir / "INBOX", "twin");
+  ASSERT_TRUE(file.has_value());
+  EXPECT_EQ(file->stable_name, "1600000030.twin.host");
+  EXPECT_EQ(file->letters, "FS");
+
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, FirstSyncPairsExistingLocalFilesByContent) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  // No state at all (a first sync, or a removed state directory) while the
+  // Maildir already holds copies of the server's messages and one of its
+  // own.
+  server.append(account.user, "INBOX", local_message("shared-1"), {"\\Seen"});
+  server.append(account.user, "INBOX", local_message("shared-2"));
+  const auto inbox = make_local_folder(account.maildir / "INBOX");
+  const auto shared_1 = inbox / "cur" / "1600000041.s1.host:2,S";
+  const auto shared_2 = inbox / "new" / "1600000042.s2.host";
+  const auto mine = inbox / "cur" / "1600000043.mine.host:2,F";
+  write_file(shared_1, local_message("shared-1"));
+  write_file(shared_2, local_message("shared-2"));
+  write_file(mine, local_message("mine"));
+
+  const auto result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  const std::vector<std::string> all{"mine", "shared-1", "shared-2"};
+  EXPECT_EQ(server_ids(account.user, "INBOX"), all);
+  EXPECT_EQ(local_ids(inbox), all);
+  // The user's files stay the ones that stand for the shared messages.
+  EXPECT_TRUE(fs::exists(shared_1));
+  EXPECT_TRUE(fs::exists(shared_2));
+  EXPECT_TRUE(fs::exists(mine));
+  const auto up = server_copy(account.user, "INBOX", "mine");
+  ASSERT_TRUE(up.has_value());
+  EXPECT_EQ(up->flags, std::vector<std::string>{"\\Flagged"});
+
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, FlagConflictIsMergedFlagByFlag) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  const auto uid = server.append(account.user, "INBOX", make_message("x"), {"\\Seen"});
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  const auto x = file_with_id(account.maildir / "INBOX", "x");
+  ASSERT_TRUE(x.has_value());
+  ASSERT_EQ(x->letters, "S");
+
+  // Base \Seen. The server adds \Flagged, the user marks it unread. Each
+  // side changed a different flag, so both changes must survive.
+  server.add_flags(account.user, "INBOX", uid, {"\\Flagged"});
+  set_local_letters(*x, "");
+  const auto result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+
+  EXPECT_EQ(server.list_uids_and_flags(account.user, "INBOX"),
+            (std::vector<MessageFlags>{{uid, {"\\Flagged"}}}));
+  const auto after = file_with_id(account.maildir / "INBOX", "x");
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->letters, "F");
+  EXPECT_EQ(after->stable_name, x->stable_name);
+
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, LocalMoveBetweenFoldersMovesTheServerMessage) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  server.create_mailbox(account.user, "Archive");
+  server.append(account.user, "INBOX", make_message("moving"), {"\\Seen"});
+  server.append(account.user, "INBOX", make_message("staying"));
+  server.append(account.user, "Archive", make_message("archived"));
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  const auto moving = file_with_id(account.maildir / "INBOX", "moving");
+  ASSERT_TRUE(moving.has_value());
+  ASSERT_EQ(moving->letters, "S");
+  const auto inbox_uidnext = server.mailbox_status(account.user, "INBOX").uidnext;
+  const auto archive_uidnext = server.mailbox_status(account.user, "Archive").uidnext;
+
+  // mutt's `s` to another folder keeps the file name: a rename across
+  // folders. That is a move, not a deletion here and a new message there.
+  const auto target = account.maildir / "Archive" / "cur" / moving->name;
+  fs::rename(moving->path, target);
+  const auto result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+
+  EXPECT_EQ(server_ids(account.user, "INBOX"), std::vector<std::string>{"staying"});
+  EXPECT_EQ(server_ids(account.user, "Archive"), (std::vector<std::string>{"archived", "moving"}));
+  const auto moved = server_copy(account.user, "Archive", "moving");
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_EQ(moved->flags, std::vector<std::string>{"\\Seen"});
+  EXPECT_EQ(local_ids(account.maildir / "INBOX"), std::vector<std::string>{"staying"});
+  EXPECT_EQ(local_ids(account.maildir / "Archive"),
+            (std::vector<std::string>{"archived", "moving"}));
+  EXPECT_TRUE(fs::exists(target)) << "the moved file must stay as the user left it";
+  // A server-side move gives the message exactly one new UID in Archive
+  // and none in INBOX; an upload (or a copy plus an upload) would use more.
+  EXPECT_EQ(server.mailbox_status(account.user, "Archive").uidnext, archive_uidnext + 1);
+  EXPECT_EQ(server.mailbox_status(account.user, "INBOX").uidnext, inbox_uidnext);
+  // Nothing travelled as a download or an upload.
+  EXPECT_NE(result.out.find("local: 0 new"), std::string::npos) << describe(result);
+  EXPECT_NE(result.out.find("server: 0 new"), std::string::npos) << describe(result);
+  EXPECT_NE(result.out.find("1 moved"), std::string::npos) << describe(result);
+
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, LocalMovesAreMovesWhicheverFolderIsSyncedFirst) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  // roam syncs folders in the server's LIST order, which Dovecot does not
+  // sort. Moving one message each way between two folders makes sure that
+  // one of the moves goes into a folder synced after the one it left, and
+  // one into a folder synced before: both must be plain server moves.
+  server.create_mailbox(account.user, "Archive");
+  server.append(account.user, "INBOX", make_message("to-archive"), {"\\Seen"});
+  server.append(account.user, "INBOX", make_message("inbox-stays"));
+  server.append(account.user, "Archive", make_message("to-inbox"), {"\\Answered", "\\Seen"});
+  server.append(account.user, "Archive", make_message("archive-stays"));
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  const auto to_archive = file_with_id(account.maildir / "INBOX", "to-archive");
+  const auto to_inbox = file_with_id(account.maildir / "Archive", "to-inbox");
+  ASSERT_TRUE(to_archive.has_value());
+  ASSERT_TRUE(to_inbox.has_value());
+  const auto inbox_uidnext = server.mailbox_status(account.user, "INBOX").uidnext;
+  const auto archive_uidnext = server.mailbox_status(account.user, "Archive").uidnext;
+
+  const auto in_archive = account.maildir / "Archive" / "cur" / to_archive->name;
+  const auto in_inbox = account.maildir / "INBOX" / "cur" / to_inbox->name;
+  fs::rename(to_archive->path, in_archive);
+  fs::rename(to_inbox->path, in_inbox);
+  const auto result = sync(account, {"-v"});
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+
+  EXPECT_EQ(server_ids(account.user, "INBOX"),
+            (std::vector<std::string>{"inbox-stays", "to-inbox"}))
+      << describe(result);
+  EXPECT_EQ(server_ids(account.user, "Archive"),
+            (std::vector<std::string>{"archive-stays", "to-archive"}))
+      << describe(result);
+  EXPECT_EQ(local_ids(account.maildir / "INBOX"),
+            (std::vector<std::string>{"inbox-stays", "to-inbox"}))
+      << describe(result);
+  EXPECT_EQ(local_ids(account.maildir / "Archive"),
+            (std::vector<std::string>{"archive-stays", "to-archive"}))
+      << describe(result);
+  EXPECT_TRUE(fs::exists(in_archive));
+  EXPECT_TRUE(fs::exists(in_inbox));
+  const auto moved_in = server_copy(account.user, "INBOX", "to-inbox");
+  ASSERT_TRUE(moved_in.has_value());
+  EXPECT_EQ(moved_in->flags, sorted({"\\Answered", "\\Seen"}));
+  // One new UID per folder (the moved message), no uploads.
+  EXPECT_EQ(server.mailbox_status(account.user, "INBOX").uidnext, inbox_uidnext + 1);
+  EXPECT_EQ(server.mailbox_status(account.user, "Archive").uidnext, archive_uidnext + 1);
+  EXPECT_NE(result.out.find("local: 0 new"), std::string::npos) << describe(result);
+  EXPECT_NE(result.out.find("server: 0 new"), std::string::npos) << describe(result);
+  EXPECT_NE(result.out.find("2 moved"), std::string::npos) << describe(result);
+
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, UidValidityChangeKeepsPendingChangesWithoutDuplicates) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  server.create_mailbox(account.user, "Box");
+  const std::vector<std::pair<std::string, std::vector<std::string>>> messages{
+      {make_message("one"), {"\\Seen"}},
+      {make_message("two", "Second body.\r\n"), {}},
+      {make_message("three", "Third body.\r\n"), {"\\Answered"}},
+  };
+  for (const auto& [text, flags] : messages) {
+    server.append(account.user, "Box", text, flags);
+  }
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  const auto box = account.maildir / "Box";
+  std::set<std::string> names_before;
+  for (const auto& file : local_files(box)) {
+    names_before.insert(file.stable_name);
+  }
+  ASSERT_EQ(names_before.size(), messages.size());
+
+  // Local work waits for the next run: a flag change and a new file.
+  const auto two = file_with_id(box, "two");
+  ASSERT_TRUE(two.has_value());
+  set_local_letters(*two, "F");
+  const auto fresh = box / "cur" / "1600000050.fresh.host:2,S";
+  write_file(fresh, local_message("fresh"));
+
+  // Meanwhile the server folder is rebuilt with the same messages (a
+  // restore, a migration): every UID changes meaning.
+  const auto old_validity = server.mailbox_status(account.user, "Box").uidvalidity;
+  server.delete_mailbox(account.user, "Box");
+  server.create_mailbox(account.user, "Box");
+  for (const auto& [text, flags] : messages) {
+    server.append(account.user, "Box", text, flags);
+  }
+  ASSERT_NE(server.mailbox_status(account.user, "Box").uidvalidity, old_validity)
+      << "the test needs Dovecot to hand out a new UIDVALIDITY";
+
+  const auto result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  const std::vector<std::string> all{"fresh", "one", "three", "two"};
+  EXPECT_EQ(server_ids(account.user, "Box"), all) << "no duplicates, no losses on the server";
+  EXPECT_EQ(local_ids(box), all) << "no duplicates, no losses locally";
+  // Matched pairs take the union of both sides' flags, so the pending
+  // local \Flagged is on the server now.
+  const auto two_server = server_copy(account.user, "Box", "two");
+  ASSERT_TRUE(two_server.has_value());
+  EXPECT_EQ(two_server->flags, std::vector<std::string>{"\\Flagged"});
+  const auto one_server = server_copy(account.user, "Box", "one");
+  ASSERT_TRUE(one_server.has_value());
+  EXPECT_EQ(one_server->flags, std::vector<std::string>{"\\Seen"});
+  const auto fresh_server = server_copy(account.user, "Box", "fresh");
+  ASSERT_TRUE(fresh_server.has_value());
+  EXPECT_EQ(fresh_server->flags, std::vector<std::string>{"\\Seen"});
+  // The local files that matched were kept, not downloaded again.
+  std::set<std::string> names_after;
+  for (const auto& file : local_files(box)) {
+    names_after.insert(file.stable_name);
+  }
+  names_before.insert("1600000050.fresh.host");
+  EXPECT_EQ(names_after, names_before);
+  const auto two_local = file_with_id(box, "two");
+  ASSERT_TRUE(two_local.has_value());
+  EXPECT_EQ(two_local->letters, "F");
+
+  expect_further_run_changes_nothing(account);
+}
+
+// 20 messages in INBOX, synced; returns the local files.
+std::vector<LocalFile> synced_twenty(const Account& account) {
+  const auto& server = TestServer::instance();
+  server.seed(account.user, {"--messages", "20", "--folders", "1", "--sizes", "fixed", "--median",
+                             "1024", "--min-size", "512"});
+  const auto first = sync(account);
+  EXPECT_EQ(first.exit_code, 0) << describe(first);
+  auto files = local_files(account.maildir / "INBOX");
+  EXPECT_EQ(files.size(), 20U);
+  EXPECT_EQ(server.list_uids_and_flags(account.user, "INBOX").size(), 20U);
+  return files;
+}
+
+TEST(Both, MassLocalDeletionIsRefusedUntilForced) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  const auto files = synced_twenty(account);
+  ASSERT_EQ(files.size(), 20U);
+
+  // A mistaken `rm` of most of a folder must not empty the server.
+  for (std::size_t i = 0; i < 15; ++i) {
+    fs::remove(files[i].path);
+  }
+  const auto refused = sync(account);
+  EXPECT_NE(refused.exit_code, 0) << describe(refused);
+  EXPECT_NE(refused.err.find("--force"), std::string::npos) << describe(refused);
+  EXPECT_NE(refused.err.find("15"), std::string::npos) << describe(refused);
+  EXPECT_EQ(server.list_uids_and_flags(account.user, "INBOX").size(), 20U);
+  // Nor are the deleted files downloaded back: the decision waits.
+  EXPECT_EQ(local_files(account.maildir / "INBOX").size(), 5U);
+  expect_further_run_changes_nothing(account, Exit::Fails);
+
+  // The user meant it.
+  const auto forced = sync(account, {"--force"});
+  EXPECT_EQ(forced.exit_code, 0) << describe(forced);
+  EXPECT_EQ(server.list_uids_and_flags(account.user, "INBOX").size(), 5U);
+  EXPECT_EQ(local_files(account.maildir / "INBOX").size(), 5U);
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, MassServerExpungeIsRefusedUntilForced) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  const auto files = synced_twenty(account);
+  ASSERT_EQ(files.size(), 20U);
+  const auto listing = server.list_uids_and_flags(account.user, "INBOX");
+  ASSERT_EQ(listing.size(), 20U);
+
+  // A server that suddenly lists most of a folder as gone (a glitch, a
+  // broken migration) must not empty the Maildir.
+  server.doveadm({"expunge", "-u", account.user, "mailbox", "INBOX", "uid",
+                  std::to_string(listing[0].uid) + ":" + std::to_string(listing[14].uid)});
+  ASSERT_EQ(server.list_uids_and_flags(account.user, "INBOX").size(), 5U);
+  const auto refused = sync(account);
+  EXPECT_NE(refused.exit_code, 0) << describe(refused);
+  EXPECT_NE(refused.err.find("--force"), std::string::npos) << describe(refused);
+  EXPECT_EQ(local_files(account.maildir / "INBOX").size(), 20U);
+  // Nor are the kept files uploaded again.
+  EXPECT_EQ(server.list_uids_and_flags(account.user, "INBOX").size(), 5U);
+  expect_further_run_changes_nothing(account, Exit::Fails);
+
+  const auto forced = sync(account, {"--force"});
+  EXPECT_EQ(forced.exit_code, 0) << describe(forced);
+  EXPECT_EQ(local_files(account.maildir / "INBOX").size(), 5U);
+  EXPECT_EQ(server.list_uids_and_flags(account.user, "INBOX").size(), 5U);
+  expect_further_run_changes_nothing(account);
+}
+
+// Syncs an Archive of three messages (fewer than 10, so that the
+// mass-deletion guard, which needs 10, cannot be what saves them: the
+// vanished folder itself must), lets `damage` remove local directories, and
+// checks over three runs that the server keeps every message.
+void expect_vanished_local_folder_deletes_nothing(
+    const std::function<void(const fs::path&)>& damage) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  server.create_mailbox(account.user, "Archive");
+  for (const auto* id : {"a1", "a2", "a3"}) {
+    server.append(account.user, "Archive", make_message(id), {"\\Seen"});
+  }
+  server.append(account.user, "INBOX", make_message("inbox"));
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  const auto archive_before = server.list_uids_and_flags(account.user, "Archive");
+  ASSERT_EQ(archive_before.size(), 3U);
+
+  damage(account.maildir / "Archive");
+  const auto result = sync(account);
+  EXPECT_EQ(server.list_uids_and_flags(account.user, "Archive"), archive_before)
+      << describe(result);
+  EXPECT_EQ(server.list_mailboxes(account.user), (std::vector<std::string>{"Archive", "INBOX"}));
+  // roam says why it did not delete (a folder error: non-zero exit).
+  EXPECT_NE(result.exit_code, 0) << describe(result);
+  EXPECT_NE(result.err.find("Archive"), std::string::npos) << describe(result);
+
+  // Nor may a later run delete them: whatever roam left locally after the
+  // first run, the server keeps its three messages.
+  const auto again = sync(account);
+  EXPECT_EQ(server.list_uids_and_flags(account.user, "Archive"), archive_before)
+      << "the second run after the folder vanished deleted on the server\n"
+      << describe(again);
+  expect_further_run_changes_nothing(account, Exit::Any);
+  EXPECT_EQ(server.list_uids_and_flags(account.user, "Archive"), archive_before);
+}
+
+TEST(Both, RemovedLocalFolderDeletesNothingOnTheServer) {
+  // `rm -r ~/Mail/Archive`: a folder deleted on one side is never deleted
+  // on the other, and its messages are not deleted one by one either.
+  expect_vanished_local_folder_deletes_nothing(
+      [](const fs::path& folder) { fs::remove_all(folder); });
+}
+
+TEST(Both, RemovedLocalCurDeletesNothingOnTheServer) {
+  // Only cur/ vanished (a half-finished restore, a bad rsync filter).
+  expect_vanished_local_folder_deletes_nothing(
+      [](const fs::path& folder) { fs::remove_all(folder / "cur"); });
+}
+
+TEST(Both, LocalOnlyFolderIsCreatedOnTheServer) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  make_local_folder(account.maildir / "INBOX");
+  const auto projects = make_local_folder(account.maildir / "Projects");
+  const auto plan = projects / "cur" / "1600000060.plan.host:2,S";
+  write_file(plan, local_message("plan"));
+
+  const auto result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_EQ(server.list_mailboxes(account.user), (std::vector<std::string>{"INBOX", "Projects"}));
+  const auto copy = server_copy(account.user, "Projects", "plan");
+  ASSERT_TRUE(copy.has_value());
+  EXPECT_EQ(copy->flags, std::vector<std::string>{"\\Seen"});
+  EXPECT_EQ(crlf_to_lf(copy->text), local_message("plan"));
+  EXPECT_EQ(local_ids(projects), std::vector<std::string>{"plan"});
+  EXPECT_TRUE(fs::exists(plan));
+
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, ServerOnlyFolderIsCreatedLocally) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  server.create_mailbox(account.user, "Lists/rust");
+  server.append(account.user, "Lists/rust", make_message("rust-1"), {"\\Flagged"});
+
+  const auto result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  const auto folder = account.maildir / "Lists" / "rust";
+  for (const char* subdir : {"cur", "new", "tmp"}) {
+    EXPECT_TRUE(fs::is_directory(folder / subdir)) << folder / subdir;
+  }
+  const auto file = file_with_id(folder, "rust-1");
+  ASSERT_TRUE(file.has_value());
+  EXPECT_EQ(file->letters, "F");
+  // The download is not sent back up, and the local parent directory
+  // Lists/ (not a Maildir folder) does not become a server folder.
+  EXPECT_EQ(server_ids(account.user, "Lists/rust"), std::vector<std::string>{"rust-1"});
+  EXPECT_EQ(server.list_mailboxes(account.user),
+            (std::vector<std::string>{"INBOX", "Lists", "Lists/rust"}));
+  EXPECT_FALSE(fs::exists(account.maildir / "Lists" / "cur"));
+
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, FolderDeletedOnTheServerIsKeptLocally) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  server.create_mailbox(account.user, "Old");
+  server.append(account.user, "Old", make_message("old-1"), {"\\Seen"});
+  server.append(account.user, "Old", make_message("old-2"));
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  const auto old = account.maildir / "Old";
+  const auto files_before = local_files(old);
+  ASSERT_EQ(files_before.size(), 2U);
+
+  server.delete_mailbox(account.user, "Old");
+  const auto result = sync(account);
+  // A folder deleted on one side is never deleted on the other: every
+  // local file is still there, unchanged.
+  const auto files_after = local_files(old);
+  ASSERT_EQ(files_after.size(), files_before.size()) << describe(result);
+  for (std::size_t i = 0; i < files_after.size(); ++i) {
+    EXPECT_EQ(files_after[i].path, files_before[i].path);
+    EXPECT_EQ(files_after[i].content, files_before[i].content);
+  }
+  // Whatever the server gets back (the local-only folder is created there
+  // again, create = yes), it never gets anything twice.
+  const auto ids = server_ids(account.user, "Old");
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), ids.size()) << describe(result);
+
+  expect_further_run_changes_nothing(account, Exit::Any);
+  EXPECT_EQ(local_files(old).size(), 2U);
+}
+
+TEST(Both, PushModeSendsLocalChangesAndTakesNothingDown) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account({"sync = push"});
+  const auto inbox = make_local_folder(account.maildir / "INBOX");
+  write_file(inbox / "cur" / "1600000071.read-later.host:2,", local_message("read-later"));
+  write_file(inbox / "cur" / "1600000072.delete-me.host:2,S", local_message("delete-me"));
+  write_file(inbox / "cur" / "1600000073.flag-on-server.host:2,S", local_message("flag-on-server"));
+  write_file(inbox / "cur" / "1600000075.expunged.host:2,S", local_message("expunged"));
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  ASSERT_EQ(server_ids(account.user, "INBOX"),
+            (std::vector<std::string>{"delete-me", "expunged", "flag-on-server", "read-later"}));
+
+  // Local changes: read a message, delete one, save a new one.
+  fs::rename(inbox / "cur" / "1600000071.read-later.host:2,",
+             inbox / "cur" / "1600000071.read-later.host:2,S");
+  fs::remove(inbox / "cur" / "1600000072.delete-me.host:2,S");
+  write_file(inbox / "new" / "1600000074.new-local.host", local_message("new-local"));
+  // Server changes: new mail, a flag, an expunge.
+  server.append(account.user, "INBOX", make_message("new-on-server"));
+  const auto flag_on_server = server_copy(account.user, "INBOX", "flag-on-server");
+  ASSERT_TRUE(flag_on_server.has_value());
+  server.add_flags(account.user, "INBOX", flag_on_server->uid, {"\\Flagged"});
+  const auto expunged = server_copy(account.user, "INBOX", "expunged");
+  ASSERT_TRUE(expunged.has_value());
+  server.expunge(account.user, "INBOX", expunged->uid);
+  const auto local_before = local_files(inbox);
+
+  const auto result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  // Up: the flag, the deletion, the new file. The expunged message is not
+  // uploaded again either: push mode keeps the file but not as new mail.
+  EXPECT_EQ(
+      server_ids(account.user, "INBOX"),
+      (std::vector<std::string>{"flag-on-server", "new-local", "new-on-server", "read-later"}));
+  const auto read_later = server_copy(account.user, "INBOX", "read-later");
+  ASSERT_TRUE(read_later.has_value());
+  EXPECT_EQ(read_later->flags, std::vector<std::string>{"\\Seen"});
+  // The server's own flag change stays there (push does not undo it).
+  const auto flagged = server_copy(account.user, "INBOX", "flag-on-server");
+  ASSERT_TRUE(flagged.has_value());
+  EXPECT_EQ(flagged->flags, sorted({"\\Flagged", "\\Seen"}));
+  // Down: nothing. Every local file is as it was: no new message, no F,
+  // and the expunged message's file is still there.
+  const auto local_after = local_files(inbox);
+  ASSERT_EQ(local_after.size(), local_before.size());
+  for (std::size_t i = 0; i < local_after.size(); ++i) {
+    EXPECT_EQ(local_after[i].path, local_before[i].path);
+  }
+  EXPECT_TRUE(files_with_id(inbox, "new-on-server").empty());
+  EXPECT_EQ(files_with_id(inbox, "expunged").size(), 1U);
+
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, SecondRunRefusesWhileTheFirstHoldsTheLock) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  constexpr int k_messages = 2000;
+  server.seed(account.user, {"--messages", std::to_string(k_messages), "--folders", "1"});
+
+  // The first run in the background, its pid known so that the test can
+  // tell when it holds the lock (it writes its pid into <state>/lock after
+  // taking the flock; the state directory is new, so no old pid is there).
+  const auto out_path = account.work / "first.out";
+  const auto err_path = account.work / "first.err";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  const std::string binary = roam_binary().string();
+  const std::string config = account.config.string();
+  std::vector<char*> argv{const_cast<char*>(binary.c_str()), const_cast<char*>("sync"),
+                          const_cast<char*>("-c"), const_cast<char*>(config.c_str()), nullptr};
+  pid_t pid = 0;
+  ASSERT_EQ(::posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  const std::string pid_text = std::to_string(pid);
+
+  const auto lock_path = account.state / "lock";
+  bool holds = false;
+  bool exited = false;
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (read_file(lock_path) == pid_text + "\n") {
+      holds = true;
+      break;
+    }
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ProcessResult second;
+  if (holds) {
+    second = sync(account);
+  }
+  if (!exited) {
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  }
+  ASSERT_TRUE(holds) << "the first run never showed its pid in " << lock_path << "\nstderr:\n"
+                     << read_file(err_path);
+
+  // The second run refuses, names the lock and its holder, and touches
+  // nothing.
+  EXPECT_NE(second.exit_code, 0) << describe(second);
+  EXPECT_NE(second.err.find(lock_path.string()), std::string::npos) << describe(second);
+  EXPECT_NE(second.err.find("pid " + pid_text), std::string::npos) << describe(second);
+
+  // The first one finishes as if alone.
+  ASSERT_TRUE(WIFEXITED(status)) << "status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_file(out_path) << read_file(err_path);
+  EXPECT_EQ(local_files(account.maildir / "INBOX").size(), static_cast<std::size_t>(k_messages));
+  EXPECT_EQ(server.list_uids_and_flags(account.user, "INBOX").size(),
+            static_cast<std::size_t>(k_messages));
+
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, DryRunWithALocalOnlyFolderChangesNothing) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  server.append(account.user, "INBOX", make_message("inbox"));
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  // A folder the server does not have yet, with a message: a dry run must
+  // say that it would create and fill it, and neither create it nor fail
+  // on the mailbox that does not exist yet.
+  const auto projects = make_local_folder(account.maildir / "Projects");
+  write_file(projects / "new" / "1600000090.plan.host", local_message("plan"));
+
+  const auto world_before = render_world(account);
+  const auto state_before = state_contents(account.state);
+  const auto dry = sync(account, {"--dry-run"});
+  EXPECT_EQ(dry.exit_code, 0) << describe(dry);
+  EXPECT_NE(dry.out.find("Projects: would create the folder on the server"), std::string::npos)
+      << describe(dry);
+  EXPECT_EQ(render_world(account), world_before) << "--dry-run changed a side";
+  EXPECT_EQ(state_contents(account.state), state_before) << "--dry-run changed the state";
+
+  const auto real = sync(account);
+  ASSERT_EQ(real.exit_code, 0) << describe(real);
+  EXPECT_EQ(server_ids(account.user, "Projects"), std::vector<std::string>{"plan"});
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, DryRunListsTheTwoWayPlanAndChangesNothing) {
+  const auto& server = TestServer::instance();
+  const auto account = make_account();
+  server.append(account.user, "INBOX", make_message("read-me"));
+  const auto uid_delete = server.append(account.user, "INBOX", make_message("delete-locally"));
+  const auto uid_expunge = server.append(account.user, "INBOX", make_message("expunge-on-server"));
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  const auto inbox = account.maildir / "INBOX";
+
+  // Work in both directions.
+  const auto read_me = file_with_id(inbox, "read-me");
+  ASSERT_TRUE(read_me.has_value());
+  set_local_letters(*read_me, "S");
+  const auto delete_locally = file_with_id(inbox, "delete-locally");
+  ASSERT_TRUE(delete_locally.has_value());
+  fs::remove(delete_locally->path);
+  const std::string upload_name = "1600000080.upload.host";
+  write_file(inbox / "new" / upload_name, local_message("upload"));
+  const auto expunged = file_with_id(inbox, "expunge-on-server");
+  ASSERT_TRUE(expunged.has_value());
+  server.expunge(account.user, "INBOX", uid_expunge);
+  const auto uid_download = server.append(account.user, "INBOX", make_message("download"));
+
+  const auto world_before = render_world(account);
+  const auto state_before = state_contents(account.state);
+  const auto dry = sync(account, {"--dry-run"});
+  EXPECT_EQ(dry.exit_code, 0) << describe(dry);
+  for (const auto& line :
+       {"upload " + upload_name, "expunge uid " + std::to_string(uid_delete) + " on the server",
+        "download uid " + std::to_string(uid_download), "delete " + expunged->stable_name,
+        std::string("server flags uid ")}) {
+    EXPECT_NE(dry.out.find(line), std::string::npos) << line << "\n" << describe(dry);
+  }
+  EXPECT_EQ(render_world(account), world_before) << "--dry-run changed a side";
+  EXPECT_EQ(state_contents(account.state), state_before) << "--dry-run changed the state";
+
+  // The real run does what was announced.
+  const auto real = sync(account);
+  ASSERT_EQ(real.exit_code, 0) << describe(real);
+  const std::vector<std::string> all{"download", "read-me", "upload"};
+  EXPECT_EQ(server_ids(account.user, "INBOX"), all);
+  EXPECT_EQ(local_ids(inbox), all);
+  const auto read_copy = server_copy(account.user, "INBOX", "read-me");
+  ASSERT_TRUE(read_copy.has_value());
+  EXPECT_EQ(read_copy->flags, std::vector<std::string>{"\\Seen"});
+
+  expect_further_run_changes_nothing(account);
+}
+
+}  // namespace
+}  // namespace roam::it
