@@ -18,6 +18,8 @@ packages=(
   isync
   # Style
   clang-format
+  # Fuzzing (libFuzzer): clang and its runtime
+  clang libclang-rt-14-dev
 )
 
 sudo=()

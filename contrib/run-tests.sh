@@ -26,13 +26,8 @@ if command -v clang-format >/dev/null; then
   fi
 fi
 
-# Leaks in the short-lived test processes are not what this run looks for,
-# and LeakSanitizer needs ptrace rights that some containers lack.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 600
-
-# A bounded fuzz run, about a minute: the IMAP response reader and parser for
+# A bounded fuzz run, about a minute, before the tests so that ctest's
+# summary closes the output: the IMAP response reader and parser for
 # 50 s, the Maildir file-name codec for 10 s, in a clang build of their own
 # (libFuzzer needs clang++; see tests/fuzz/CMakeLists.txt). A crash, a
 # sanitizer report or a failed property fails this script, and the input is
@@ -58,3 +53,10 @@ if [[ ${ROAM_SKIP_FUZZ:-0} != 1 ]]; then
       "$fuzz_build/fuzz-corpus/$name" "tests/fuzz/corpus/$name"
   done
 fi
+
+# Leaks in the short-lived test processes are not what this run looks for,
+# and LeakSanitizer needs ptrace rights that some containers lack.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 600
+

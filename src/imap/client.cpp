@@ -64,12 +64,13 @@ std::string trace_text(const RawResponse& raw) {
 std::string base64(std::string_view in) {
   static const char* k_alphabet =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  auto byte = [&](std::size_t at) {
+    return static_cast<unsigned>(static_cast<unsigned char>(in[at]));
+  };
   std::string out;
   std::size_t i = 0;
   while (i + 2 < in.size()) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                 (static_cast<unsigned char>(in[i + 1]) << 8) |
-                 static_cast<unsigned char>(in[i + 2]);
+    unsigned v = (byte(i) << 16u) | (byte(i + 1) << 8u) | byte(i + 2);
     out += k_alphabet[(v >> 18) & 63];
     out += k_alphabet[(v >> 12) & 63];
     out += k_alphabet[(v >> 6) & 63];
@@ -77,13 +78,12 @@ std::string base64(std::string_view in) {
     i += 3;
   }
   if (i + 1 == in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    unsigned v = byte(i) << 16u;
     out += k_alphabet[(v >> 18) & 63];
     out += k_alphabet[(v >> 12) & 63];
     out += "==";
   } else if (i + 2 == in.size()) {
-    unsigned v =
-        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+    unsigned v = (byte(i) << 16u) | (byte(i + 1) << 8u);
     out += k_alphabet[(v >> 18) & 63];
     out += k_alphabet[(v >> 12) & 63];
     out += k_alphabet[(v >> 6) & 63];

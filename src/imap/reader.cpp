@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "util/error.hpp"
 
@@ -19,17 +20,26 @@ ResponseReader::ResponseReader(net::Stream& stream, const ReaderLimits& limits)
 
 bool ResponseReader::fill() {
   // Compact before growing, so a long session does not keep every byte.
-  if (m_pos > 0 && m_pos == m_buf.size()) {
-    m_buf.clear();
-    m_pos = 0;
+  if (m_pos == m_end) {
+    m_pos = m_end = 0;
   } else if (m_pos > (1u << 20)) {
-    m_buf.erase(0, m_pos);
+    std::memmove(m_storage.get(), m_storage.get() + m_pos, m_end - m_pos);
+    m_end -= m_pos;
     m_pos = 0;
   }
-  std::size_t old = m_buf.size();
-  m_buf.resize(old + k_read_chunk);
-  std::size_t n = m_stream.read_some(m_buf.data() + old, k_read_chunk);
-  m_buf.resize(old + n);
+  // Grow only when the free space is short. The space is not cleared: a
+  // server that trickles bytes must not make each read cost a whole chunk.
+  if (m_capacity - m_end < k_read_chunk / 4) {
+    std::size_t capacity = std::max(m_capacity * 2, m_end + k_read_chunk);
+    auto storage = std::make_unique_for_overwrite<char[]>(capacity);
+    std::memcpy(storage.get(), m_storage.get() + m_pos, m_end - m_pos);
+    m_end -= m_pos;
+    m_pos = 0;
+    m_storage = std::move(storage);
+    m_capacity = capacity;
+  }
+  std::size_t n = m_stream.read_some(m_storage.get() + m_end, m_capacity - m_end);
+  m_end += n;
   m_received += n;
   return n > 0;
 }
@@ -69,12 +79,12 @@ std::string ResponseReader::read_line_segment(std::size_t already) {
   // a position, because fill() may move the buffer's contents.
   std::size_t searched = 0;
   for (;;) {
-    const char* begin = m_buf.data() + m_pos + searched;
-    const void* lf = std::memchr(begin, '\n', m_buf.size() - m_pos - searched);
+    const char* data = m_storage.get();
+    const void* lf = std::memchr(data + m_pos + searched, '\n', m_end - m_pos - searched);
     if (lf != nullptr) {
-      std::size_t end = static_cast<std::size_t>(static_cast<const char*>(lf) - m_buf.data());
-      std::size_t stop = (end > m_pos && m_buf[end - 1] == '\r') ? end - 1 : end;
-      std::string segment = m_buf.substr(m_pos, stop - m_pos);
+      std::size_t end = static_cast<std::size_t>(static_cast<const char*>(lf) - data);
+      std::size_t stop = (end > m_pos && data[end - 1] == '\r') ? end - 1 : end;
+      std::string segment(data + m_pos, stop - m_pos);
       m_pos = end + 1;
       if (segment.size() > m_limits.max_line || already + segment.size() > m_limits.max_response) {
         throw Error(Scope::Account, "the server sent a response line longer than " +
@@ -82,7 +92,7 @@ std::string ResponseReader::read_line_segment(std::size_t already) {
       }
       return segment;
     }
-    searched = m_buf.size() - m_pos;
+    searched = m_end - m_pos;
     if (searched > m_limits.max_line || already + searched > m_limits.max_response) {
       throw Error(Scope::Account, "the server sent a response line longer than " +
                                       std::to_string(m_limits.max_line) +
@@ -90,33 +100,33 @@ std::string ResponseReader::read_line_segment(std::size_t already) {
     }
     if (!fill()) {
       throw Error(Scope::Account, "the server " + m_stream.peer() + " closed the connection" +
-                                      (m_pos < m_buf.size() ? " in the middle of a response" : ""));
+                                      (m_pos < m_end ? " in the middle of a response" : ""));
     }
   }
 }
 
 void ResponseReader::read_literal_into(std::string& text, std::uint64_t size) {
   std::size_t want = static_cast<std::size_t>(size);
-  while (m_buf.size() - m_pos < want) {
+  while (m_end - m_pos < want) {
     if (!fill()) {
       throw Error(Scope::Account,
                   "the server " + m_stream.peer() + " closed the connection inside a literal");
     }
   }
-  text.append(m_buf, m_pos, want);
+  text.append(m_storage.get() + m_pos, want);
   m_pos += want;
 }
 
 void ResponseReader::stream_literal(LiteralSink& sink, std::uint64_t size) {
   std::uint64_t left = size;
   while (left > 0) {
-    if (m_pos == m_buf.size() && !fill()) {
+    if (m_pos == m_end && !fill()) {
       throw Error(Scope::Account,
                   "the server " + m_stream.peer() + " closed the connection inside a literal");
     }
-    std::size_t available = m_buf.size() - m_pos;
+    std::size_t available = m_end - m_pos;
     std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(left, available));
-    sink.write(m_buf.data() + m_pos, take);
+    sink.write(m_storage.get() + m_pos, take);
     m_pos += take;
     left -= take;
   }

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -55,7 +56,7 @@ class ResponseReader {
   // The number of bytes read from the stream but not yet handed out. At the
   // STARTTLS switch this must be zero: any byte the server sent after its OK
   // arrived in plaintext and may have been injected (CVE-2020-14954 class).
-  std::size_t buffered() const { return m_buf.size() - m_pos; }
+  std::size_t buffered() const { return m_end - m_pos; }
 
   // Total octets received, for statistics.
   std::uint64_t bytes_received() const { return m_received; }
@@ -69,8 +70,11 @@ class ResponseReader {
   net::Stream& m_stream;
   ReaderLimits m_limits;
   LiteralRouter m_router;
-  std::string m_buf;
+  // Bytes [m_pos, m_end) of m_storage are read but not yet handed out.
+  std::unique_ptr<char[]> m_storage;
+  std::size_t m_capacity = 0;
   std::size_t m_pos = 0;
+  std::size_t m_end = 0;
   std::uint64_t m_received = 0;
 };
 

@@ -308,23 +308,33 @@ void FolderSync::run() {
       return;
     }
     if (m_s.dry_run) {
-      std::printf("%s: would create the folder on the server\n", m_f.name.c_str());
-    } else {
-      m_client.create(m_f.wire);
-      count_step();
-      m_report.notices.push_back("created on the server");
+      std::printf("%s: would create the folder on the server and upload %zu message(s)\n",
+                  m_f.name.c_str(), m_f.scan.entries.size());
+      return;
     }
+    m_client.create(m_f.wire);
+    count_step();
+    m_report.notices.push_back("created on the server");
     m_f.on_server = true;
   }
   bool local_missing = !m_f.local_exists && m_f.state && !m_f.state->messages.empty();
+  if (local_missing && pushes && !m_s.policy.allow_mass_delete) {
+    // A vanished folder is far more often an accident (a wrong rm, an
+    // unmounted disk) than a wish to empty the server folder. It is left
+    // alone, not even recreated, so that every run keeps refusing.
+    throw Error(Scope::Folder,
+                "the local folder " + m_folder.path().string() +
+                    " (or its cur/) is gone; roam deletes nothing on the server because of that. "
+                    "Restore it; or remove " +
+                    m_f.state_path.string() +
+                    " to download the folder again; or run with --force to delete its " +
+                    std::to_string(m_f.state->messages.size()) + " message(s) on the server");
+  }
   if (!m_s.dry_run && m_s.policy.direction != Direction::Push) {
     maildir::FolderRole role =
         maildir::folder_role(maildir::split_folder_name(m_f.name, m_f.delimiter, m_s.layout));
     m_folder.ensure_exists(m_s.layout, role);
     m_folder.clean_tmp();
-  }
-  if (m_s.dry_run && !m_f.on_server) {
-    return;
   }
 
   imap::MailboxInfo info =
