@@ -90,7 +90,8 @@ sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool fo
       break;
   }
   s.policy.expunge = a.expunge ? sync::Expunge::Yes : sync::Expunge::No;
-  s.policy.allow_mass_delete = force;
+  s.policy.allow_mass_delete = force || a.max_delete_percent >= 100;
+  s.policy.mass_delete_ratio = a.max_delete_percent / 100.0;
   s.create_folders = a.create;
   s.timeout = a.timeout;
   s.dry_run = dry_run;

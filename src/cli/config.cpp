@@ -54,6 +54,7 @@ const std::map<std::string, std::string, std::less<>>& known_keys() {
       {"allow_plaintext", "yes | no"},
       {"auth", "auto | login | plain | xoauth2 | oauthbearer"},
       {"timeout", "seconds"},
+      {"max_delete_percent", "0-100"},
   };
   return keys;
 }
@@ -503,6 +504,14 @@ AccountConfig build_account(const RawSection& section, const fs::path& path,
       reporter.fail(raw->line, "timeout must be a whole number of seconds from 1 to 86400");
     }
     account.timeout = std::chrono::seconds(static_cast<std::chrono::seconds::rep>(*number));
+  }
+
+  if (const RawValue* raw = get("max_delete_percent")) {
+    auto number = parse_number(scalar(*raw), 100);
+    if (!number) {
+      reporter.fail(raw->line, "max_delete_percent must be a whole number from 0 to 100");
+    }
+    account.max_delete_percent = static_cast<int>(*number);
   }
   return account;
 }

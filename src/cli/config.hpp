@@ -83,6 +83,10 @@ struct AccountConfig {
   AuthMechanism auth = AuthMechanism::Auto;
   // Network timeout.
   std::chrono::seconds timeout{60};
+  // The mass-deletion guard: a run that would delete more than this share
+  // of a folder's messages on either side deletes nothing there unless
+  // --force is given. 100 turns the guard off.
+  int max_delete_percent = 50;
 };
 
 // A whole configuration file.

@@ -237,6 +237,7 @@ class FolderSync {
   void print_plan(const Plan& plan) const;
   void apply_local(const Plan& plan);
   void apply_server(const Plan& plan, const imap::MailboxInfo& info);
+  std::size_t remerge(const std::set<Uid>& modified);
   void upload(const std::vector<Upload>& uploads, const imap::MailboxInfo& info);
   void download(const std::vector<Download>& downloads);
   void commit_state();
@@ -252,6 +253,7 @@ class FolderSync {
   state::FolderState m_next;                        // The state being built by this run.
   std::map<std::string, maildir::Entry> m_entries;  // Local files by stable name.
   std::set<Uid> m_failed;  // Messages whose actions failed: their records stay as they were.
+  std::map<Uid, state::MessageRecord> m_overrides;  // Records settled by a re-merge.
   bool m_complete = true;  // False when anything was left for the next run.
 };
 
@@ -427,6 +429,9 @@ void FolderSync::run() {
       m_complete = false;
     }
   }
+  for (const auto& [uid, record] : m_overrides) {
+    m_next.messages[uid] = record;
+  }
   for (const auto& d : plan.drops) {
     m_next.messages.erase(d.uid);
   }
@@ -592,15 +597,13 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
     count_step();
   }
   std::set<Uid> modified_set(modified.begin(), modified.end());
-  for (Uid uid : modified_set) {
-    fail(uid);
+  std::size_t remerged = modified_set.empty() ? 0 : remerge(modified_set);
+  if (remerged < modified_set.size()) {
+    m_report.notices.push_back(std::to_string(modified_set.size() - remerged) +
+                               " message(s) kept changing on the server during the sync; their "
+                               "flags are merged on the next run");
   }
-  if (!modified_set.empty()) {
-    m_report.notices.push_back(std::to_string(modified_set.size()) +
-                               " message(s) changed on the server during the sync; their flags "
-                               "are merged on the next run");
-  }
-  m_report.server_flags_changed += plan.server_flags.size() - modified_set.size();
+  m_report.server_flags_changed += plan.server_flags.size() - modified_set.size() + remerged;
 
   // Deletions: \Deleted on exactly these messages, then UID EXPUNGE of
   // exactly these UIDs (never a bare EXPUNGE, which would also remove what
@@ -656,6 +659,77 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
     }
     m_report.moved += uids.size();
   }
+}
+
+std::size_t FolderSync::remerge(const std::set<Uid>& modified) {
+  // These messages changed on the server after the listing, so the STORE
+  // was refused for them ([MODIFIED]). Merge again against their current
+  // flags and retry once, conditionally again; what changes yet again keeps
+  // its old record and is merged by the next run.
+  for (Uid uid : modified) {
+    fail(uid);
+  }
+  if (!m_f.state) {
+    return 0;
+  }
+  state::FolderState base;
+  base.mailbox = m_f.state->mailbox;
+  base.uidvalidity = m_f.state->uidvalidity;
+  FolderInput in;
+  imap::ModSeq since = 0;
+  std::vector<Uid> uids(modified.begin(), modified.end());
+  for (const auto& m : m_client.fetch_flags_for(uids)) {
+    auto rec = m_f.state->messages.find(m.uid);
+    if (rec == m_f.state->messages.end() || m_entries.count(rec->second.name) == 0) {
+      continue;
+    }
+    base.messages[m.uid] = rec->second;
+    in.server.messages.push_back({m.uid, normalize_server_flags(m.flags)});
+    const maildir::Entry& entry = m_entries.at(rec->second.name);
+    in.local.messages.push_back({entry.stable_name, entry.letters});
+    since = since == 0 ? m.modseq : std::min(since, m.modseq);
+  }
+  in.state = &base;
+  Plan plan = plan_folder(in, m_s.policy);
+  std::set<Uid> failed_again;
+  for (const auto& change : plan.local_flags) {
+    auto it = m_entries.find(change.name);
+    auto renamed = m_folder.set_flags(it->second, maildir::known_letters(change.to_letters));
+    count_step();
+    if (!renamed) {
+      failed_again.insert(change.uid);
+      continue;
+    }
+    it->second = *renamed;
+  }
+  if (!plan.local_flags.empty()) {
+    m_folder.sync_dirs();
+  }
+  std::vector<Uid> again;
+  for (const auto& f : plan.server_flags) {
+    if (!f.add.empty()) {
+      m_client.store_flags({f.uid}, imap::StoreOp::Add, f.add, since, &again);
+      count_step();
+    }
+    if (!f.remove.empty() && std::find(again.begin(), again.end(), f.uid) == again.end()) {
+      m_client.store_flags({f.uid}, imap::StoreOp::Remove, f.remove, f.add.empty() ? since : 0,
+                           &again);
+      count_step();
+    }
+  }
+  failed_again.insert(again.begin(), again.end());
+  std::size_t done = 0;
+  for (const auto& [uid, rec] : base.messages) {
+    if (failed_again.count(uid) != 0) {
+      continue;
+    }
+    auto update = std::find_if(plan.updates.begin(), plan.updates.end(),
+                               [&](const UpdateRecord& u) { return u.record.uid == uid; });
+    m_overrides[uid] = update != plan.updates.end() ? update->record : rec;
+    m_failed.erase(uid);
+    ++done;
+  }
+  return done;
 }
 
 void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxInfo& info) {

@@ -80,6 +80,19 @@ TEST_F(ConfigTest, PlaintextIsAllowedOnLoopbackWithoutAsking) {
   EXPECT_FALSE(config.accounts[0].allow_plaintext);
 }
 
+TEST_F(ConfigTest, MaxDeletePercentIsReadAndChecked) {
+  auto config = load_config(write_config(k_minimal + "max_delete_percent = 20\n"));
+  EXPECT_EQ(config.accounts[0].max_delete_percent, 20);
+  EXPECT_EQ(load_config(write_config(k_minimal)).accounts[0].max_delete_percent, 50);
+  try {
+    load_config(write_config(k_minimal + "max_delete_percent = 101\n"));
+    FAIL() << "no error";
+  } catch (const util::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("line 6"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("0 to 100"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(ConfigTest, MinimalAccountGetsDefaults) {
   auto config = load_config(write_config(k_minimal));
   ASSERT_EQ(config.accounts.size(), 1u);
