@@ -70,6 +70,24 @@ sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool fo
   s.allow_plaintext = a.allow_plaintext;
   s.user = a.user;
   s.password = [a]() { return resolve_password(a); };
+  switch (a.auth) {
+    case AuthMechanism::Auto:
+      s.auth = sync::AuthMechanism::Auto;
+      break;
+    case AuthMechanism::Login:
+      s.auth = sync::AuthMechanism::Login;
+      break;
+    case AuthMechanism::Plain:
+      s.auth = sync::AuthMechanism::Plain;
+      break;
+    case AuthMechanism::XOAuth2:
+      s.auth = sync::AuthMechanism::XOAuth2;
+      break;
+    case AuthMechanism::OAuthBearer:
+      s.auth = sync::AuthMechanism::OAuthBearer;
+      break;
+  }
+  s.max_message_size = a.max_message_size;
   s.maildir = a.maildir;
   s.state_dir = a.state_dir;
   s.layout =

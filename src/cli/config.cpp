@@ -55,6 +55,7 @@ const std::map<std::string, std::string, std::less<>>& known_keys() {
       {"auth", "auto | login | plain | xoauth2 | oauthbearer"},
       {"timeout", "seconds"},
       {"max_delete_percent", "0-100"},
+      {"max_message_size", "bytes, optionally with K, M or G"},
   };
   return keys;
 }
@@ -235,6 +236,48 @@ std::optional<unsigned long> parse_number(const std::string& value, unsigned lon
     return std::nullopt;
   }
   return number;
+}
+
+// The largest max_message_size accepted: far beyond any mail server's
+// limit, and small enough that the byte count cannot overflow.
+constexpr std::uint64_t k_max_message_size_limit = 1024ull << 30;
+
+// A size in bytes: digits with an optional K, M or G (binary multiples,
+// either case), e.g. "50M". nullopt when malformed, 0 or over the limit.
+std::optional<std::uint64_t> parse_size(const std::string& value) {
+  std::string digits = value;
+  std::uint64_t unit = 1;
+  if (!digits.empty()) {
+    switch (digits.back()) {
+      case 'k':
+      case 'K':
+        unit = 1ull << 10;
+        break;
+      case 'm':
+      case 'M':
+        unit = 1ull << 20;
+        break;
+      case 'g':
+      case 'G':
+        unit = 1ull << 30;
+        break;
+      default:
+        break;
+    }
+    if (unit != 1) {
+      digits.pop_back();
+    }
+  }
+  // 13 digits already exceed the limit in bytes, and keep stoull in range.
+  if (digits.empty() || digits.size() > 13 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  std::uint64_t number = std::stoull(digits);
+  if (number == 0 || number > k_max_message_size_limit / unit) {
+    return std::nullopt;
+  }
+  return number * unit;
 }
 
 bool is_within(const fs::path& child, const fs::path& parent) {
@@ -512,6 +555,16 @@ AccountConfig build_account(const RawSection& section, const fs::path& path,
       reporter.fail(raw->line, "max_delete_percent must be a whole number from 0 to 100");
     }
     account.max_delete_percent = static_cast<int>(*number);
+  }
+
+  if (const RawValue* raw = get("max_message_size")) {
+    auto size = parse_size(scalar(*raw));
+    if (!size) {
+      reporter.fail(raw->line,
+                    "max_message_size must be a number of bytes, optionally followed by K, M or "
+                    "G (e.g. 50M), from 1 to 1024G");
+    }
+    account.max_message_size = *size;
   }
   return account;
 }

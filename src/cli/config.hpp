@@ -87,6 +87,9 @@ struct AccountConfig {
   // of a folder's messages on either side deletes nothing there unless
   // --force is given. 100 turns the guard off.
   int max_delete_percent = 50;
+  // The largest message roam accepts from the server, in bytes; a larger
+  // one ends the account's run (a hostile server could announce any size).
+  std::uint64_t max_message_size = 1ull << 30;
 };
 
 // A whole configuration file.

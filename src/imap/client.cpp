@@ -92,6 +92,103 @@ std::string base64(std::string_view in) {
   return out;
 }
 
+// Decodes base64 (RFC 4648 §4), skipping nothing: any character outside the
+// alphabet ends the decoding, and what was decoded so far is returned. It is
+// only used to read the JSON of an OAuth error challenge for a message, so a
+// malformed challenge yields a shorter message, never an error.
+std::string unbase64(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') {
+      return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+      return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+      return c - '0' + 52;
+    }
+    if (c == '+') {
+      return 62;
+    }
+    if (c == '/') {
+      return 63;
+    }
+    return -1;
+  };
+  std::string out;
+  unsigned bits = 0;
+  int count = 0;
+  for (char c : in) {
+    int v = value(c);
+    if (v < 0) {
+      break;
+    }
+    bits = ((bits << 6) | static_cast<unsigned>(v)) & 0xffffffu;
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      out += static_cast<char>((bits >> static_cast<unsigned>(count)) & 0xffu);
+    }
+  }
+  return out;
+}
+
+// The "status" member of an OAuth error challenge's JSON object (RFC 7628
+// §3.2.2; Google's XOAUTH2 sends the same shape), as printable text of at
+// most 64 characters; empty when there is none. A full JSON parser is not
+// worth its risk here: the value only decorates an error message, so a
+// string or a number right after "status": is all that is looked for.
+std::string oauth_status(std::string_view challenge) {
+  std::string json = unbase64(challenge.substr(0, 8192));
+  std::size_t key = json.find("\"status\"");
+  if (key == std::string::npos) {
+    return {};
+  }
+  std::size_t pos = key + 8;
+  while (pos < json.size() && (json[pos] == ' ' || json[pos] == '\t' || json[pos] == ':')) {
+    ++pos;
+  }
+  bool quoted = pos < json.size() && json[pos] == '"';
+  if (quoted) {
+    ++pos;
+  }
+  std::string out;
+  while (pos < json.size() && out.size() < 64) {
+    char c = json[pos++];
+    if (quoted ? c == '"' : (c == ',' || c == '}' || c == ' ')) {
+      break;
+    }
+    unsigned char u = static_cast<unsigned char>(c);
+    out += (u < 0x20 || u >= 0x7f) ? '?' : c;
+  }
+  return out;
+}
+
+// A SASL authzid/username in a GS2 header (RFC 5801 §4): "," and "=" would
+// end or confuse the field, so they are written "=2C" and "=3D".
+std::string gs2_name(std::string_view name) {
+  std::string out;
+  for (char c : name) {
+    if (c == ',') {
+      out += "=2C";
+    } else if (c == '=') {
+      out += "=3D";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// True if `token` can be a bearer token (RFC 6750 §2.1 b64token): only
+// visible ASCII. A control character would break the ^A-separated SASL
+// message, and a space or line end is what a pass_cmd printing something
+// else (a prompt, an error) would produce.
+bool plausible_token(std::string_view token) {
+  return !token.empty() &&
+         std::all_of(token.begin(), token.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
 std::string describe(const StatusResponse& r) {
   std::string out;
   switch (r.status) {
@@ -134,6 +231,16 @@ bool Capabilities::has(std::string_view capability) const {
   return m_set.find(upper(capability)) != m_set.end();
 }
 
+std::vector<std::string> Capabilities::sasl_mechanisms() const {
+  std::vector<std::string> out;
+  for (const auto& c : m_set) {
+    if (c.starts_with("AUTH=") && c.size() > 5) {
+      out.push_back(c.substr(5));
+    }
+  }
+  return out;
+}
+
 std::string Capabilities::to_string() const {
   std::string out;
   for (const auto& c : m_set) {
@@ -148,6 +255,35 @@ std::string Capabilities::to_string() const {
 CommandFailed::CommandFailed(const std::string& command, const StatusResponse& response)
     : util::Error(Scope::Folder, "the server refused " + command + ": " + describe(response)),
       m_response(response) {}
+
+CommandFailed::CommandFailed(Scope scope, const std::string& message,
+                             const StatusResponse& response)
+    : util::Error(scope, message), m_response(response) {}
+
+AuthenticationFailed::AuthenticationFailed(AuthMechanism mechanism, const StatusResponse& response,
+                                           const std::string& oauth_status)
+    : CommandFailed(
+          Scope::Account,
+          "authentication with " + std::string(to_string(mechanism)) +
+              " failed: " + describe(response) +
+              (oauth_status.empty() ? std::string() : " (OAuth status " + oauth_status + ")"),
+          response) {}
+
+std::string_view to_string(AuthMechanism mechanism) {
+  switch (mechanism) {
+    case AuthMechanism::Auto:
+      return "auto";
+    case AuthMechanism::Login:
+      return "LOGIN";
+    case AuthMechanism::Plain:
+      return "PLAIN";
+    case AuthMechanism::XOAuth2:
+      return "XOAUTH2";
+    case AuthMechanism::OAuthBearer:
+      return "OAUTHBEARER";
+  }
+  return "unknown";
+}
 
 bool announces_body(std::string_view text) {
   std::uint64_t size = 0;
@@ -269,6 +405,7 @@ std::string Client::make_tag() {
 }
 
 std::optional<StatusResponse> Client::read_until_tagged(const std::string& tag,
+                                                        std::string_view command,
                                                         const UntaggedHandler& on_untagged,
                                                         bool continuation_ok) {
   auto done = m_completed.find(tag);
@@ -277,6 +414,7 @@ std::optional<StatusResponse> Client::read_until_tagged(const std::string& tag,
     m_completed.erase(done);
     return result;
   }
+  std::uint64_t untagged = 0;
   for (;;) {
     Response r = read_response();
     if (auto* status = std::get_if<StatusResponse>(&r); status != nullptr && !status->tag.empty()) {
@@ -291,12 +429,22 @@ std::optional<StatusResponse> Client::read_until_tagged(const std::string& tag,
       m_completed[status->tag] = std::move(*status);
       continue;
     }
-    if (std::holds_alternative<Continuation>(r)) {
+    if (const auto* plus = std::get_if<Continuation>(&r)) {
       if (continuation_ok) {
+        m_last_continuation = plus->text.substr(0, 8192);
         return std::nullopt;
       }
       throw Error(Scope::Account, "the server " + m_stream->peer() +
                                       " sent a continuation request nobody asked for");
+    }
+    // Each response is small, but what the running call collects from them
+    // is kept until the command completes, so an endless stream of them
+    // would exhaust memory long before any timeout noticed.
+    if (++untagged > m_options.max_untagged_per_command) {
+      throw Error(Scope::Account, "the server " + m_stream->peer() + " sent more than " +
+                                      std::to_string(m_options.max_untagged_per_command) +
+                                      " untagged responses to one " + std::string(command) +
+                                      " command; roam gives up on the connection");
     }
     apply(r);
     if (on_untagged) {
@@ -307,7 +455,7 @@ std::optional<StatusResponse> Client::read_until_tagged(const std::string& tag,
 
 StatusResponse Client::wait(const std::string& tag, std::string_view command,
                             const UntaggedHandler& on_untagged) {
-  StatusResponse result = *read_until_tagged(tag, on_untagged, false);
+  StatusResponse result = *read_until_tagged(tag, command_name(command), on_untagged, false);
   if (result.status != StatusResponse::Status::Ok) {
     throw CommandFailed(command_name(command), result);
   }
@@ -346,39 +494,191 @@ void Client::starttls(const net::TlsOptions& options) {
 }
 
 void Client::login(const std::string& user, const std::string& password) {
+  authenticate(AuthMechanism::Auto, user, password, std::string(), 0);
+}
+
+void Client::authenticate(AuthMechanism mechanism, const std::string& user,
+                          const std::string& secret, const std::string& host, std::uint16_t port) {
+  authenticate(
+      mechanism, user, [&secret] { return secret; }, host, port);
+}
+
+void Client::authenticate(AuthMechanism mechanism, const std::string& user,
+                          const std::function<std::string()>& secret, const std::string& host,
+                          std::uint16_t port) {
   const Capabilities& caps = capabilities();
-  if (caps.has("AUTH=PLAIN")) {
-    std::string credentials;
-    credentials += '\0';
-    credentials += user;
-    credentials += '\0';
-    credentials += password;
-    std::string encoded = base64(credentials);
-    if (caps.has("SASL-IR")) {
-      run("AUTHENTICATE PLAIN " + encoded, {}, Redact::Yes);
-    } else {
-      std::string tag = send("AUTHENTICATE PLAIN");
-      Response r = read_response();
-      if (!std::holds_alternative<Continuation>(r)) {
-        if (auto* status = std::get_if<StatusResponse>(&r); status && status->tag == tag) {
-          throw CommandFailed("AUTHENTICATE PLAIN", *status);
-        }
-        throw Error(Scope::Account,
-                    "the server did not ask for credentials after AUTHENTICATE PLAIN");
-      }
-      ROAM_DEBUG(util::k_cat_imap, "C: <redacted credentials>");
-      m_stream->write_all(encoded + "\r\n");
-      wait(tag, "AUTHENTICATE PLAIN");
-    }
-  } else if (caps.has("LOGINDISABLED")) {
-    throw Error(Scope::Account, "the server " + m_stream->peer() +
-                                    " disables LOGIN and offers no AUTH=PLAIN (capabilities: " +
-                                    caps.to_string() + ")");
-  } else {
-    run("LOGIN " + quote_astring(user) + " " + quote_astring(password), {}, Redact::Yes);
+  const bool automatic = mechanism == AuthMechanism::Auto;
+  if (automatic) {
+    // A token is not a password, so OAuth is never guessed: it must be
+    // configured, and then pass_cmd is known to print a token.
+    mechanism = caps.has("AUTH=PLAIN") ? AuthMechanism::Plain : AuthMechanism::Login;
   }
-  // Capabilities often change after login; the tagged OK may have said so.
-  // Forget pre-login capabilities unless the OK just refreshed them.
+  bool offered = false;
+  switch (mechanism) {
+    case AuthMechanism::Auto:
+    case AuthMechanism::Login:
+      offered = !caps.has("LOGINDISABLED");
+      break;
+    case AuthMechanism::Plain:
+    case AuthMechanism::XOAuth2:
+    case AuthMechanism::OAuthBearer:
+      offered = caps.has("AUTH=" + std::string(to_string(mechanism)));
+      break;
+  }
+  if (!offered) {
+    // Falling back to another mechanism would hand the secret to a method
+    // the user did not choose (a token as a LOGIN password, a password in
+    // plaintext LOGIN after a stripped AUTH=PLAIN), so the user decides.
+    std::string offers;
+    for (const auto& m : caps.sasl_mechanisms()) {
+      offers += (offers.empty() ? "AUTHENTICATE " : " ") + m;
+    }
+    offers += offers.empty() ? "no AUTHENTICATE mechanism" : "";
+    offers += caps.has("LOGINDISABLED") ? ", and LOGIN is disabled (LOGINDISABLED)"
+                                        : ", and the LOGIN command";
+    std::string what = automatic ? std::string(
+                                       "AUTHENTICATE PLAIN or the LOGIN command, which "
+                                       "auth = auto chooses from")
+                       : mechanism == AuthMechanism::Login
+                           ? std::string("the LOGIN command, the configured auth mechanism")
+                           : "AUTHENTICATE " + std::string(to_string(mechanism)) +
+                                 ", the configured auth mechanism";
+    throw Error(Scope::Account, "the server " + m_stream->peer() + " does not offer " + what +
+                                    "; it offers " + offers);
+  }
+
+  std::string credential = secret ? secret() : std::string();
+  switch (mechanism) {
+    case AuthMechanism::Auto:
+    case AuthMechanism::Login: {
+      std::string command = "LOGIN " + quote_astring(user) + " " + quote_astring(credential);
+      std::string tag = send(command, Redact::Yes);
+      StatusResponse done = *read_until_tagged(tag, "LOGIN", {}, false);
+      if (done.status != StatusResponse::Status::Ok) {
+        throw AuthenticationFailed(AuthMechanism::Login, done);
+      }
+      break;
+    }
+    case AuthMechanism::Plain: {
+      if (user.find('\0') != std::string::npos || credential.find('\0') != std::string::npos) {
+        throw Error(Scope::Account,
+                    "the user name or password contains a NUL character, which PLAIN cannot "
+                    "carry (RFC 4616 §2)");
+      }
+      std::string message;
+      message += '\0';
+      message += user;
+      message += '\0';
+      message += credential;
+      // PLAIN has no error challenge; "*" cancels an unexpected one
+      // (RFC 3501 §6.2.2).
+      sasl_exchange(mechanism, message, "*");
+      break;
+    }
+    case AuthMechanism::XOAuth2: {
+      if (!plausible_token(credential)) {
+        throw Error(Scope::Account,
+                    "the OAuth access token (the password or pass_cmd output) is "
+                    "empty or contains spaces or control characters; check that "
+                    "pass_cmd prints only the token");
+      }
+      if (user.find('\x01') != std::string::npos) {
+        throw Error(Scope::Account,
+                    "the user name contains a ^A character, which XOAUTH2 "
+                    "cannot carry");
+      }
+      // An empty response asks the server for the tagged NO after its
+      // JSON error challenge.
+      sasl_exchange(mechanism, "user=" + user + "\x01" + "auth=Bearer " + credential + "\x01\x01",
+                    "");
+      break;
+    }
+    case AuthMechanism::OAuthBearer: {
+      if (!plausible_token(credential)) {
+        throw Error(Scope::Account,
+                    "the OAuth access token (the password or pass_cmd output) is "
+                    "empty or contains spaces or control characters; check that "
+                    "pass_cmd prints only the token");
+      }
+      if (user.find('\x01') != std::string::npos) {
+        throw Error(Scope::Account,
+                    "the user name contains a ^A character, which OAUTHBEARER "
+                    "cannot carry");
+      }
+      // RFC 7628 §3.1: a GS2 header naming the user, then key=value pairs
+      // separated by ^A; host and port let the server check that the token
+      // was meant for it.
+      std::string message = "n,a=" + gs2_name(user) + ",\x01";
+      if (!host.empty()) {
+        message += "host=" + host + "\x01";
+      }
+      if (port != 0) {
+        message += "port=" + std::to_string(port) + "\x01";
+      }
+      message += "auth=Bearer " + credential + "\x01\x01";
+      // RFC 7628 §3.2.3: the client answers an error challenge with a
+      // single ^A, and the server then fails the exchange.
+      sasl_exchange(mechanism, message, "\x01");
+      break;
+    }
+  }
+  // Capabilities often change after login; the tagged OK may have said so,
+  // and connect_account asks again otherwise.
+}
+
+void Client::sasl_exchange(AuthMechanism mechanism, const std::string& response,
+                           std::string_view error_answer) {
+  const std::string name(to_string(mechanism));
+  const std::string command = "AUTHENTICATE " + name;
+  const std::string encoded = base64(response);
+  const bool initial = capabilities().has("SASL-IR");
+  const std::string tag = make_tag();
+  // Traced by hand: send() would show the encoded credentials with
+  // Redact::No, and only "AUTHENTICATE" with Redact::Yes.
+  if (initial) {
+    ROAM_DEBUG(util::k_cat_imap, "C: " << tag << " " << command << " <redacted>");
+    m_stream->write_all(tag + " " + command + " " + encoded + "\r\n");
+  } else {
+    ROAM_DEBUG(util::k_cat_imap, "C: " << tag << " " << command);
+    m_stream->write_all(tag + " " + command + "\r\n");
+    std::optional<StatusResponse> early = read_until_tagged(tag, command, {}, true);
+    if (early) {
+      // Refused before any credentials were sent. An OK here would mean
+      // authenticated without credentials, which no mechanism roam uses
+      // allows, so it is treated as the failure it must be.
+      if (early->status == StatusResponse::Status::Ok) {
+        throw Error(Scope::Account, "the server " + m_stream->peer() + " answered " + command +
+                                        " with OK before receiving any credentials");
+      }
+      throw AuthenticationFailed(mechanism, *early);
+    }
+    ROAM_DEBUG(util::k_cat_imap, "C: <redacted credentials>");
+    m_stream->write_all(encoded + "\r\n");
+  }
+
+  std::optional<StatusResponse> done = read_until_tagged(tag, command, {}, true);
+  std::string status;
+  if (!done) {
+    // A challenge after the credentials: for the OAuth mechanisms, a base64
+    // JSON error report; for PLAIN, something the mechanism does not have.
+    status = oauth_status(m_last_continuation);
+    std::string answer = base64(error_answer);
+    if (error_answer == "*") {
+      answer = "*";
+    }
+    ROAM_DEBUG(util::k_cat_imap, "C: " << (answer.empty() ? "(empty response)" : answer)
+                                       << " (answer to the server's error challenge)");
+    m_stream->write_all(answer + "\r\n");
+    done = read_until_tagged(tag, command, {}, true);
+    if (!done) {
+      throw Error(Scope::Account, "the server " + m_stream->peer() +
+                                      " sent a second challenge to " + command +
+                                      " after its error challenge was answered");
+    }
+  }
+  if (done->status != StatusResponse::Status::Ok) {
+    throw AuthenticationFailed(mechanism, *done, status);
+  }
 }
 
 std::vector<std::string> Client::enable(const std::vector<std::string>& extensions) {
@@ -804,7 +1104,8 @@ void Client::run_pipelined(const std::vector<std::string>& commands,
     }
     auto [tag, index] = in_flight.front();
     in_flight.erase(in_flight.begin());
-    StatusResponse status = *read_until_tagged(tag, on_untagged, false);
+    StatusResponse status =
+        *read_until_tagged(tag, command_name(commands[index]), on_untagged, false);
     bool accepted = on_done ? on_done(status) : false;
     if (status.status != StatusResponse::Status::Ok && !accepted && !failure) {
       failure.emplace(command_name(commands[index]), status);
@@ -945,7 +1246,7 @@ std::optional<Uid> Client::append(const std::string& mailbox, const std::vector<
       return line;
     }
     m_stream->write_all(line);
-    std::optional<StatusResponse> refused = read_until_tagged(tag, {}, true);
+    std::optional<StatusResponse> refused = read_until_tagged(tag, "APPEND", {}, true);
     if (refused) {
       // A tagged answer instead of "+": the server refused the literal
       // (RFC 3501 §7.5), and the command is over. Even an OK here would be

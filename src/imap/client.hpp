@@ -49,7 +49,25 @@ struct ClientOptions {
   // RFC 7162 §4 recommends that clients stay below about 8192 octets, since
   // servers cap line length; tests lower it to make splits easy to follow.
   std::size_t max_command_line = 8000;
+  // The most untagged responses one wait for a tagged completion may read
+  // (every pipelined command counts on its own). A real mailbox gives one
+  // response per message, and the largest known ones hold a few million;
+  // a server that goes on beyond this is flooding, and the responses a call
+  // collects would otherwise grow without bound.
+  std::uint64_t max_untagged_per_command = 5'000'000;
 };
+
+// How Client::authenticate proves who we are.
+enum class AuthMechanism {
+  Auto,         // AUTHENTICATE PLAIN when offered, else LOGIN; never OAuth.
+  Login,        // The LOGIN command (RFC 3501 §6.2.3).
+  Plain,        // AUTHENTICATE PLAIN (RFC 4616).
+  XOAuth2,      // AUTHENTICATE XOAUTH2 (Google's and Microsoft's bearer tokens).
+  OAuthBearer,  // AUTHENTICATE OAUTHBEARER (RFC 7628).
+};
+
+// The mechanism's name as messages show it: "PLAIN", "XOAUTH2", "LOGIN".
+std::string_view to_string(AuthMechanism mechanism);
 
 // The server's capabilities, upper-cased.
 class Capabilities {
@@ -58,6 +76,8 @@ class Capabilities {
   explicit Capabilities(const std::vector<std::string>& list);
   bool has(std::string_view capability) const;
   bool empty() const { return m_set.empty(); }
+  // The SASL mechanisms of the AUTH=... capabilities, sorted.
+  std::vector<std::string> sasl_mechanisms() const;
   std::string to_string() const;
 
  private:
@@ -113,8 +133,22 @@ class CommandFailed : public util::Error {
   CommandFailed(const std::string& command, const StatusResponse& response);
   const StatusResponse& response() const { return m_response; }
 
+ protected:
+  CommandFailed(util::Scope scope, const std::string& message, const StatusResponse& response);
+
  private:
   StatusResponse m_response;
+};
+
+// A refused authentication: util::Error(Scope::Account), since nothing can
+// be done in the account without it. The message names the mechanism and
+// quotes the server's answer (and an OAuth error challenge's status), never
+// the credentials: "authentication with XOAUTH2 failed: NO
+// [AUTHENTICATIONFAILED] Invalid credentials (OAuth status 401)".
+class AuthenticationFailed : public CommandFailed {
+ public:
+  AuthenticationFailed(AuthMechanism mechanism, const StatusResponse& response,
+                       const std::string& oauth_status = {});
 };
 
 class Client {
@@ -138,9 +172,34 @@ class Client {
   // connection is unusable. Bytes the server sent after its OK are refused.
   void starttls(const net::TlsOptions& options);
 
-  // Authenticates with AUTHENTICATE PLAIN (SASL-IR when offered) or LOGIN.
-  // Credentials never appear in the debug trace.
+  // Authenticates with AUTHENTICATE PLAIN (SASL-IR when offered) or LOGIN:
+  // authenticate(AuthMechanism::Auto, ...).
   void login(const std::string& user, const std::string& password);
+
+  // Authenticates with `mechanism`. `secret` is the password, or the OAuth
+  // access token for XOAuth2 and OAuthBearer; it is called once, and only
+  // after the server was found to offer the mechanism, so a pass_cmd that
+  // fetches a token does not run for nothing. `host` and `port` go into the
+  // OAUTHBEARER message (RFC 7628 §3.1; left out when empty or 0).
+  //
+  // SASL mechanisms use the initial response (SASL-IR, RFC 4959) when the
+  // server offers it, otherwise they answer the server's "+". A mechanism
+  // the server does not offer (no AUTH=<name>, or LOGINDISABLED for LOGIN)
+  // throws util::Error(Scope::Account) naming it and what the server does
+  // offer: roam never falls back to another mechanism on its own. Auto
+  // chooses PLAIN, else LOGIN, and never an OAuth mechanism, since a
+  // password is not a token.
+  //
+  // The OAuth mechanisms report failure with a "+" challenge carrying a
+  // base64 JSON object; it is answered as the mechanism requires (an empty
+  // response for XOAUTH2, %x01 for OAUTHBEARER, RFC 7628 §3.2.3) and the
+  // tagged NO read. Any NO or BAD throws AuthenticationFailed. Neither the
+  // credentials nor the answers to "+" appear in the debug trace.
+  void authenticate(AuthMechanism mechanism, const std::string& user,
+                    const std::function<std::string()>& secret, const std::string& host,
+                    std::uint16_t port);
+  void authenticate(AuthMechanism mechanism, const std::string& user, const std::string& secret,
+                    const std::string& host, std::uint16_t port);
 
   // ENABLE (RFC 5161); returns what the server enabled.
   std::vector<std::string> enable(const std::vector<std::string>& extensions);
@@ -297,9 +356,17 @@ class Client {
   // Reads until the tagged response for `tag` and returns it whatever its
   // status. With `continuation_ok`, a "+" ends the wait instead and nullopt
   // is returned; otherwise a "+" is a protocol violation (Scope::Account).
-  std::optional<StatusResponse> read_until_tagged(const std::string& tag,
+  // `command` names the command in messages, such as the one for more than
+  // max_untagged_per_command untagged responses.
+  std::optional<StatusResponse> read_until_tagged(const std::string& tag, std::string_view command,
                                                   const UntaggedHandler& on_untagged,
                                                   bool continuation_ok);
+
+  // One AUTHENTICATE exchange: `response` is the client's only message
+  // (sent as the initial response with SASL-IR, else after the first "+"),
+  // `error_answer` what answers an error challenge.
+  void sasl_exchange(AuthMechanism mechanism, const std::string& response,
+                     std::string_view error_answer);
 
   // Sends `commands` with at most pipeline_depth in flight. `on_done` sees
   // every tagged response; a NO or BAD is a failure unless `on_done`
@@ -329,6 +396,9 @@ class Client {
   std::uint32_t m_selected_uidvalidity = 0;
   std::vector<std::string> m_permanent_flags;
   bool m_selected_modseq = false;  // [HIGHESTMODSEQ] came, not [NOMODSEQ].
+  // The start of the text of the last "+" that ended a read_until_tagged(),
+  // for the JSON of an OAuth error challenge.
+  std::string m_last_continuation;
 };
 
 // True if `text` (a response up to a literal marker) announces the body of

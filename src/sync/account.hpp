@@ -38,6 +38,10 @@ namespace roam::sync {
 
 enum class TlsMode { Implicit, StartTls, None };
 
+// How to authenticate (imap::AuthMechanism): Auto picks PLAIN or LOGIN;
+// the OAuth mechanisms take the `password` callback's result as the token.
+enum class AuthMechanism { Auto, Login, Plain, XOAuth2, OAuthBearer };
+
 struct AccountSettings {
   std::string name;
   std::string host;
@@ -49,6 +53,10 @@ struct AccountSettings {
   // Returns the password; called only when the server asks for it, so a
   // pass_cmd runs only when needed.
   std::function<std::string()> password;
+  AuthMechanism auth = AuthMechanism::Auto;
+  // The largest message body accepted from the server, in bytes
+  // (imap::ReaderLimits::max_streamed_literal; `max_message_size`).
+  std::uint64_t max_message_size = 1ull << 30;
   std::filesystem::path maildir;
   std::filesystem::path state_dir;
   maildir::Layout layout = maildir::Layout::Verbatim;

@@ -93,6 +93,27 @@ TEST_F(ConfigTest, MaxDeletePercentIsReadAndChecked) {
   }
 }
 
+TEST_F(ConfigTest, MaxMessageSizeTakesSuffixesAndIsChecked) {
+  EXPECT_EQ(load_config(write_config(k_minimal)).accounts[0].max_message_size, 1ull << 30);
+  const std::vector<std::pair<std::string, std::uint64_t>> good = {
+      {"12345", 12345},   {"64K", 64ull << 10},     {"50m", 50ull << 20},
+      {"2G", 2ull << 30}, {"1024G", 1024ull << 30}, {"\"3M\"", 3ull << 20}};
+  for (const auto& [text, bytes] : good) {
+    auto config = load_config(write_config(k_minimal + "max_message_size = " + text + "\n"));
+    EXPECT_EQ(config.accounts[0].max_message_size, bytes) << text;
+  }
+  for (const char* bad :
+       {"0", "0G", "1025G", "1.5G", "10T", "10 M", "-1", "M", "12KB", "99999999999999999999"}) {
+    try {
+      load_config(write_config(k_minimal + "max_message_size = " + bad + "\n"));
+      FAIL() << "no error for " << bad;
+    } catch (const util::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("line 6"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("K, M or G"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST_F(ConfigTest, MinimalAccountGetsDefaults) {
   auto config = load_config(write_config(k_minimal));
   ASSERT_EQ(config.accounts.size(), 1u);
