@@ -326,7 +326,7 @@ void Delivery::flush_buffer() {
   m_buffer.clear();
 }
 
-void Delivery::finish_file(std::optional<std::chrono::sys_seconds> mtime) {
+void Delivery::finish_file(std::optional<std::chrono::sys_seconds> mtime, Sync sync) {
   if (m_pending_cr) {
     // The message ended with a lone CR; it is kept like any lone CR.
     m_pending_cr = false;
@@ -343,7 +343,9 @@ void Delivery::finish_file(std::optional<std::chrono::sys_seconds> mtime) {
       throw Error(Scope::Folder, errno_message("cannot set the date of " + m_tmp_path.string()));
     }
   }
-  util::fsync_fd(m_fd.get(), m_tmp_path.string());
+  if (sync == Sync::Now) {
+    util::fsync_fd(m_fd.get(), m_tmp_path.string());
+  }
   // close() can report a write error (e.g. on NFS) that write() did not.
   if (::close(m_fd.release()) != 0) {
     throw Error(Scope::Folder, errno_message("cannot close " + m_tmp_path.string()));
@@ -387,6 +389,14 @@ fs::path Delivery::commit(std::string_view stable_name, std::string_view letters
   }
   m_tmp_path.clear();
   return destination;
+}
+
+void Delivery::finish_deferred(std::optional<std::chrono::sys_seconds> mtime) {
+  if (m_tmp_path.empty() || m_file_finished) {
+    throw Error(Scope::Fatal, "internal error: finish of a delivery that was already finished in " +
+                                  m_folder.string());
+  }
+  finish_file(mtime, Sync::Deferred);
 }
 
 // ---------------------------------------------------------------------------
@@ -579,6 +589,10 @@ std::optional<std::uint64_t> Folder::file_size(const Entry& entry) const {
 void Folder::sync_dirs() const {
   util::fsync_dir(m_path / "new");
   util::fsync_dir(m_path / "cur");
+}
+
+void Folder::sync_data() const {
+  util::syncfs_dir(m_path / "tmp");
 }
 
 std::size_t Folder::clean_tmp(std::chrono::seconds max_age) {

@@ -96,6 +96,13 @@ class Delivery {
   fs::path commit(std::string_view stable_name, std::string_view letters,
                   std::optional<std::chrono::sys_seconds> mtime = std::nullopt);
 
+  // Finishes the file without making it durable: flushes the buffer, sets
+  // the mtime and closes it, but leaves the fsync to the caller, who must
+  // call Folder::sync_data() before commit() (which then only moves the
+  // file). This lets a batch of deliveries share one flush of the file
+  // system instead of paying one fsync each.
+  void finish_deferred(std::optional<std::chrono::sys_seconds> mtime = std::nullopt);
+
   // Bytes written to the file so far, after CRLF conversion (a CR held back
   // to see whether an LF follows is not counted until it is decided).
   std::uint64_t size() const { return m_written + m_buffer.size(); }
@@ -112,7 +119,8 @@ class Delivery {
 
   void append(const char* data, std::size_t size);
   void flush_buffer();
-  void finish_file(std::optional<std::chrono::sys_seconds> mtime);
+  enum class Sync { Now, Deferred };
+  void finish_file(std::optional<std::chrono::sys_seconds> mtime, Sync sync = Sync::Now);
   void discard() noexcept;
 
   static constexpr std::size_t k_buffer_size = 64 * 1024;
@@ -176,6 +184,10 @@ class Folder {
 
   // Makes the creations, renames and removals in new/ and cur/ durable.
   void sync_dirs() const;
+
+  // Makes the data of every file written on this folder's file system
+  // durable (syncfs(2)): one flush for a batch of Delivery::finish_deferred().
+  void sync_data() const;
 
   // Removes files in tmp/ whose mtime is older than `max_age` (36 hours by
   // Maildir convention: a delivery that old was abandoned). Returns how

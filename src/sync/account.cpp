@@ -60,7 +60,9 @@ std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
   }
   auto stream = net::connect(s.host, s.port, implicit,
                              std::chrono::duration_cast<std::chrono::milliseconds>(s.timeout));
-  auto client = std::make_unique<imap::Client>(std::move(stream));
+  imap::ClientOptions options;
+  options.limits.max_streamed_literal = s.max_message_size;
+  auto client = std::make_unique<imap::Client>(std::move(stream), options);
   bool preauth = client->read_greeting();
   if (s.tls == TlsMode::StartTls) {
     if (preauth) {
@@ -73,7 +75,27 @@ std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
     client->starttls(tls);
   }
   if (!preauth) {
-    client->login(s.user, s.password ? s.password() : std::string());
+    imap::AuthMechanism mechanism = imap::AuthMechanism::Auto;
+    switch (s.auth) {
+      case AuthMechanism::Auto:
+        mechanism = imap::AuthMechanism::Auto;
+        break;
+      case AuthMechanism::Login:
+        mechanism = imap::AuthMechanism::Login;
+        break;
+      case AuthMechanism::Plain:
+        mechanism = imap::AuthMechanism::Plain;
+        break;
+      case AuthMechanism::XOAuth2:
+        mechanism = imap::AuthMechanism::XOAuth2;
+        break;
+      case AuthMechanism::OAuthBearer:
+        mechanism = imap::AuthMechanism::OAuthBearer;
+        break;
+    }
+    // The callback runs pass_cmd only once the server has shown that it
+    // offers the mechanism, so a token is not fetched for nothing.
+    client->authenticate(mechanism, s.user, s.password, s.host, s.port);
   }
   ROAM_DEBUG(util::k_cat_net,
              "connected to " << client->peer() << " (" << client->security() << ")");
@@ -830,8 +852,17 @@ void FolderSync::download(const std::vector<Download>& downloads) {
     count_step();
   }
 
+  // A finished message waits in tmp/ until its batch is complete; then one
+  // flush of the file system makes the whole batch durable before any of
+  // it is renamed into place (instead of one fsync per message).
+  struct Finished {
+    maildir::Delivery delivery;
+    std::string name;
+    std::string letters;
+    state::MessageRecord record;
+  };
   std::optional<DeliverySink> pending;
-  std::vector<state::MessageRecord> batch;
+  std::vector<Finished> batch;
   auto sink_for = [&]() -> imap::LiteralSink* {
     pending.emplace(m_folder.begin_delivery());
     return &*pending;
@@ -864,25 +895,29 @@ void FolderSync::download(const std::vector<Download>& downloads) {
       throw Error(Scope::Account, "internal error: no delivery for uid " + std::to_string(*f.uid));
     }
     const Download& d = *it->second.second;
-    std::string letters = letters_of(d.flags);
     std::optional<std::chrono::sys_seconds> mtime;
     if (f.internaldate) {
       mtime = imap::parse_internaldate(*f.internaldate);
     }
     m_report.bytes += pending->delivery().bytes_received();
-    pending->delivery().commit(it->second.first, letters, mtime);
+    pending->delivery().finish_deferred(mtime);
+    batch.push_back({std::move(pending->delivery()), it->second.first, letters_of(d.flags),
+                     state::MessageRecord{d.uid, it->second.first, d.flags}});
     pending.reset();
-    count_step();
-    batch.push_back(state::MessageRecord{d.uid, it->second.first, d.flags});
     wanted.erase(it);
   };
   auto after_batch = [&]() {
     if (batch.empty()) {
       return;
     }
+    m_folder.sync_data();
+    for (auto& f : batch) {
+      f.delivery.commit(f.name, f.letters);
+      count_step();
+    }
     m_folder.sync_dirs();
-    for (auto& rec : batch) {
-      m_next.messages[rec.uid] = std::move(rec);
+    for (auto& f : batch) {
+      m_next.messages[f.record.uid] = std::move(f.record);
       ++m_report.downloaded;
     }
     batch.clear();

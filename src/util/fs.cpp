@@ -63,6 +63,16 @@ void fsync_dir(const fs::path& dir) {
   }
 }
 
+void syncfs_dir(const fs::path& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) {
+    throw Error(Scope::Folder, errno_message("cannot open directory " + dir.string()));
+  }
+  if (::syncfs(fd.get()) != 0) {
+    throw Error(Scope::Folder, errno_message("cannot flush the file system of " + dir.string()));
+  }
+}
+
 void write_file_atomic(const fs::path& path, std::string_view data, unsigned mode) {
   fs::path tmp = path;
   tmp += ".tmp-" + std::to_string(::getpid());

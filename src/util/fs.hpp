@@ -47,6 +47,11 @@ void fsync_fd(int fd, std::string_view what);
 // durable: fsync(2) on a file does not cover the entry that names it.
 void fsync_dir(const fs::path& dir);
 
+// Flushes everything written on the file system that holds `dir`
+// (syncfs(2)): a batch of files made durable with one call instead of one
+// fsync each.
+void syncfs_dir(const fs::path& dir);
+
 // Replaces `path` with `data` atomically and durably: writes `path.tmp-<pid>`,
 // fsyncs it, renames it over `path` and fsyncs the directory. A reader sees
 // either the old or the new content, never a mix, whatever is killed when.

@@ -159,6 +159,42 @@ TEST_F(FolderTest, CommitSetsTheInternalDate) {
   EXPECT_EQ(st.st_mtim.tv_sec, 1'000'000'000);
 }
 
+TEST_F(FolderTest, DeferredFinishWaitsInTmpUntilCommitted) {
+  // A batch: finished (closed, dated) but not durable, so still in tmp/;
+  // after one sync_data() each commit only moves the file into place.
+  using namespace std::chrono;
+  std::vector<Delivery> batch;
+  for (int i = 0; i < 3; ++i) {
+    Delivery delivery = m_folder.begin_delivery();
+    delivery.write("m" + std::to_string(i) + "\r\n");
+    delivery.finish_deferred(sys_seconds{seconds{1'500'000'000}});
+    batch.push_back(std::move(delivery));
+  }
+  EXPECT_EQ(list_dir(m_folder.path() / "tmp").size(), 3u);
+  EXPECT_TRUE(list_dir(m_folder.path() / "new").empty());
+  m_folder.sync_data();
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    fs::path path = batch[i].commit("b" + std::to_string(i), i == 0 ? "S" : "");
+    EXPECT_EQ(util::read_file(path), "m" + std::to_string(i) + "\n");
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mtim.tv_sec, 1'500'000'000);
+  }
+  EXPECT_TRUE(list_dir(m_folder.path() / "tmp").empty());
+  EXPECT_EQ(list_dir(m_folder.path() / "new").size(), 2u);
+  EXPECT_THROW(batch[0].finish_deferred(), util::Error);
+}
+
+TEST_F(FolderTest, AnUncommittedDeferredDeliveryLeavesNothingBehind) {
+  {
+    Delivery delivery = m_folder.begin_delivery();
+    delivery.write("abandoned\r\n");
+    delivery.finish_deferred();
+  }
+  EXPECT_TRUE(list_dir(m_folder.path() / "tmp").empty());
+  EXPECT_TRUE(list_dir(m_folder.path() / "new").empty());
+}
+
 TEST_F(FolderTest, CommitNeverOverwrites) {
   write_file(m_folder.path() / "new" / "taken", "original");
   Delivery delivery = m_folder.begin_delivery();
