@@ -285,8 +285,10 @@ TEST(Hostile, AppendUidOutsideAppendIsIgnored) {
             "<h@roam.test>\n\nHello.\n");
   const std::string state = read_file(account.state / "folder-INBOX.json");
   EXPECT_NE(state.find("\n[1,"), std::string::npos) << state;
+  // A record starts a line with "[uid,"; the file names in the state hold
+  // timestamps, which may contain these digits anywhere else.
   for (const char* uid : {"4242", "4243", "4244", "4245", "4246"}) {
-    EXPECT_EQ(state.find(uid), std::string::npos) << state;
+    EXPECT_EQ(state.find("\n[" + std::string(uid) + ","), std::string::npos) << state;
   }
 }
 
@@ -520,6 +522,74 @@ TEST(Hostile, AuthenticatePlainContinuationNeverInDebugOutput) {
   EXPECT_EQ(r.err.find(sasl), std::string::npos) << r.err;
   EXPECT_EQ(r.out.find(sasl), std::string::npos) << r.out;
   EXPECT_EQ(r.err.find(password), std::string::npos) << r.err;
+}
+
+// --- Authentication mechanisms ---
+
+TEST(Hostile, ConfiguredMechanismNotOfferedNeverFallsBack) {
+  // auth = xoauth2, and the server (or someone stripping capabilities)
+  // offers only PLAIN: roam must stop, not send the token as a password.
+  FakeImapServer server(
+      script({{send("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] scripted server ready\r\n")},
+              {stall()}}));
+  auto account = make_account(server.port(), "none", {"auth = xoauth2"});
+  auto r = sync(account);
+  server.wait_done(std::chrono::seconds(5));
+  expect_clean_failure(r, server);
+  EXPECT_NE(r.err.find("does not offer AUTHENTICATE XOAUTH2"), std::string::npos)
+      << describe(r, server);
+  EXPECT_NE(r.err.find("AUTHENTICATE PLAIN"), std::string::npos) << describe(r, server);
+  EXPECT_FALSE(server.received("AUTHENTICATE")) << describe(r, server);
+  EXPECT_FALSE(server.received("LOGIN")) << describe(r, server);
+}
+
+TEST(Hostile, XOAuth2ErrorChallengeIsAnsweredAndReported) {
+  // Google's failure: a "+" with base64 JSON, an empty answer, a tagged NO.
+  // {"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}
+  const std::string challenge =
+      "eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiQmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNv"
+      "bS8ifQ==";
+  const std::string token = "ya29.Hostile-Test-Token";
+  FakeImapServer server(
+      script({{send("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] scripted server ready\r\n")},
+              on("AUTHENTICATE XOAUTH2 *", "+ " + challenge + "\r\n"),
+              {fakes::expect_line(""),
+               send("$TAG NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)\r\n")}}));
+  auto account = make_account(server.port(), "none", {"auth = xoauth2", "password = " + token});
+  auto r = sync(account, {"--debug"});
+  server.wait_done(std::chrono::seconds(5));
+  expect_clean_failure(r, server);
+  EXPECT_TRUE(server.errors().empty()) << describe(r, server);
+  EXPECT_TRUE(server.finished()) << describe(r, server);
+  EXPECT_NE(r.err.find("authentication with XOAUTH2 failed: NO [AUTHENTICATIONFAILED]"),
+            std::string::npos)
+      << describe(r, server);
+  EXPECT_NE(r.err.find("OAuth status 401"), std::string::npos) << describe(r, server);
+  const auto lines = server.client_lines();
+  ASSERT_FALSE(lines.empty());
+  const std::string sasl = lines[0].substr(lines[0].rfind(' ') + 1);
+  EXPECT_EQ(r.err.find(sasl), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(token), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find(token), std::string::npos) << r.out;
+}
+
+// --- max_message_size ---
+
+TEST(Hostile, MessageOverMaxMessageSizeFailsCleanly) {
+  // A 2000-byte message against max_message_size = 1K: the configured limit
+  // applies, and the message says which key to raise.
+  const std::string body = k_message + std::string(2000, 'x') + "\r\n";
+  FakeImapServer server(script({login_steps(),
+                                on("LIST *", "* LIST () \"/\" INBOX\r\n$TAG OK\r\n"),
+                                inbox_with_one(body),
+                                {stall()}}));
+  auto account = make_account(server.port(), "none", {"max_message_size = 1K"});
+  auto r = sync(account);
+  server.wait_done(std::chrono::seconds(5));
+  expect_clean_failure(r, server);
+  EXPECT_NE(r.err.find("over the limit of 1024 bytes"), std::string::npos) << describe(r, server);
+  EXPECT_NE(r.err.find("max_message_size"), std::string::npos) << describe(r, server);
+  EXPECT_TRUE(message_files(account.maildir / "INBOX").empty()) << describe(r, server);
 }
 
 }  // namespace
