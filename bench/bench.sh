@@ -1,8 +1,8 @@
 #!/bin/bash
 # bench.sh: time roam against mbsync on the same private Dovecot and corpus.
 #
-#   bench/bench.sh [--messages N] [--folders F] [--no-fsync] [--no-incremental]
-#                  [--keep] [--workdir DIR]
+#   bench/bench.sh [--mode pull|both] [--messages N] [--folders F] [--no-fsync]
+#                  [--no-incremental] [--keep] [--workdir DIR]
 #
 # Starts a throwaway Dovecot (tests/dovecot/dovecot-ctl), seeds N messages in
 # F folders (default 10,000 in 10, log-normal sizes around 6 KB, 1 KB..2 MB,
@@ -13,6 +13,12 @@
 #   3. an incremental run after one server-side change shared by both tools:
 #      100 new messages, new flags on 100, 50 expunged (via doveadm).
 # Prints wall-clock seconds and roam/mbsync; a copy goes to bench/out/.
+#
+# Each tool syncs its own server user holding an identical corpus, so that
+# neither sees the other's changes. --mode both runs both tools two-way
+# (mbsync: Sync All, Create Both, Expunge Both; roam: sync = both) and adds
+# a local change to the incremental scenario, made alike in both Maildirs:
+# flags added to 100 files and 20 new files.
 #
 # ROAM=path/to/roam picks the binary (default: build/src/roam). Without it
 # only mbsync is timed. mbsync fsyncs by default (FSync yes), so by default
@@ -29,6 +35,7 @@ roam=${ROAM:-$repo/build/src/roam}
 messages=10000
 folders=10
 fsync=yes
+mode=pull
 incremental=yes
 keep=""
 workdir=""
@@ -43,6 +50,7 @@ while [[ $# -gt 0 ]]; do
     --messages) messages=${2:?}; shift ;;
     --folders) folders=${2:?}; shift ;;
     --no-fsync) fsync=no ;;
+    --mode) mode=${2:?}; shift ;;
     --no-incremental) incremental="" ;;
     --keep) keep=1 ;;
     --workdir) workdir=${2:?}; shift ;;
@@ -51,7 +59,7 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-[[ $messages =~ ^[0-9]+$ && $folders =~ ^[0-9]+$ ]] || usage
+[[ $messages =~ ^[0-9]+$ && $folders =~ ^[0-9]+$ && $mode =~ ^(pull|both)$ ]] || usage
 
 command -v mbsync >/dev/null || {
   echo "bench.sh: mbsync not found (apt-get install isync)" >&2
@@ -87,14 +95,20 @@ source "$server/env"
 doveadm_() { doveadm -c "$DOVECOT_CONF" "$@"; }
 
 seed_args=(--folders "$folders" --nested --non-ascii --flags)
-log "seeding $messages messages in $folders folders"
-python3 "$seed" --dir "$server" --messages "$messages" "${seed_args[@]}" >&2
+mb_user=mbsync-bench
+ro_user=roam-bench
+log "seeding $messages messages in $folders folders, once per tool"
+for user in "$mb_user" "$ro_user"; do
+  python3 "$seed" --dir "$server" --user "$user" --messages "$messages" "${seed_args[@]}" >&2
+done
 
 # Dovecot indexes a Maildir on first access and caches what clients fetch;
 # reading everything once here keeps that cost out of whichever tool runs
 # first. The page cache is warm for both tools alike.
 log "warming up the server (indexing, page cache)"
-doveadm_ fetch -u "$IMAP_USER" 'uid flags size.virtual text' mailbox '*' all >/dev/null
+for user in "$mb_user" "$ro_user"; do
+  doveadm_ fetch -u "$user" 'uid flags size.virtual text' mailbox '*' all >/dev/null
+done
 
 mkdir -p "$workdir/mbsync/Mail" "$workdir/roam/Mail" "$workdir/roam/state" "$workdir/logs"
 cat >"$workdir/mbsyncrc" <<EOF
@@ -104,7 +118,7 @@ FSync $fsync
 IMAPAccount bench
 Host 127.0.0.1
 Port $IMAP_PORT
-User $IMAP_USER
+User $mb_user
 Pass $IMAP_PASSWORD
 SSLType None
 AuthMechs LOGIN
@@ -121,10 +135,11 @@ Channel bench
 Far :bench-far:
 Near :bench-near:
 Patterns *
-Sync Pull
-Create Near
-Remove None
-Expunge None
+$(if [[ $mode == both ]]; then
+  printf 'Sync All\nCreate Both\nRemove None\nExpunge Both\n'
+else
+  printf 'Sync Pull\nCreate Near\nRemove None\nExpunge None\n'
+fi)
 SyncState *
 EOF
 
@@ -134,13 +149,13 @@ host = 127.0.0.1
 port = $IMAP_PORT
 tls = none
 allow_plaintext = yes
-user = $IMAP_USER
+user = $ro_user
 password = $IMAP_PASSWORD
 maildir = $workdir/roam/Mail
 state_dir = $workdir/roam/state
 layout = verbatim
 folders = *
-sync = pull
+sync = $mode
 expunge = yes
 EOF
 # They hold a password: roam warns about files others can read.
@@ -200,15 +215,37 @@ if [[ -n $incremental ]]; then
     owner=(--uid "$MAIL_UID" --gid "$MAIL_GID")
   fi
   python3 "$seed" --maildir "$incoming" --messages 100 --seed 2 "${seed_args[@]}" "${owner[@]}" --quiet
-  doveadm_ import -u "$IMAP_USER" "maildir:$incoming" "" all
-  mapfile -t inbox_uids < <(doveadm_ search -u "$IMAP_USER" mailbox INBOX all | awk '{ print $2 }')
-  flag_uids=$(IFS=,; echo "${inbox_uids[*]:0:100}")
-  expunge_uids=$(IFS=,; echo "${inbox_uids[*]:100:50}")
-  if [[ -n $flag_uids ]]; then
-    doveadm_ flags replace -u "$IMAP_USER" '\Answered \Flagged' mailbox INBOX uid "$flag_uids"
-  fi
-  if [[ -n $expunge_uids ]]; then
-    doveadm_ expunge -u "$IMAP_USER" mailbox INBOX uid "$expunge_uids"
+  for user in "$mb_user" "$ro_user"; do
+    doveadm_ import -u "$user" "maildir:$incoming" "" all
+    mapfile -t inbox_uids < <(doveadm_ search -u "$user" mailbox INBOX all | awk '{ print $2 }')
+    flag_uids=$(IFS=,; echo "${inbox_uids[*]:0:100}")
+    expunge_uids=$(IFS=,; echo "${inbox_uids[*]:100:50}")
+    if [[ -n $flag_uids ]]; then
+      doveadm_ flags replace -u "$user" '\Answered \Flagged' mailbox INBOX uid "$flag_uids"
+    fi
+    if [[ -n $expunge_uids ]]; then
+      doveadm_ expunge -u "$user" mailbox INBOX uid "$expunge_uids"
+    fi
+  done
+  if [[ $mode == both ]]; then
+    log "changing both Maildirs alike: flags on 100 files, 20 new files"
+    python3 "$seed" --maildir "$workdir/local-new" --messages 20 --folders 1 --seed 3 --quiet
+    for tool in mbsync roam; do
+      python3 - "$workdir/$tool/Mail/INBOX" "$workdir/local-new" <<'PY'
+import os, shutil, sys
+inbox, new = sys.argv[1], sys.argv[2]
+cur = os.path.join(inbox, "cur")
+for name in sorted(os.listdir(cur))[100:200]:
+    base, _, letters = name.partition(":2,")
+    os.rename(os.path.join(cur, name), os.path.join(cur, base + ":2," + "".join(sorted(set(letters + "S")))))
+n = 0
+for root, _, files in os.walk(new):
+    for f in sorted(files):
+        if os.path.basename(root) in ("cur", "new"):
+            shutil.copy(os.path.join(root, f), os.path.join(inbox, "new", "1700000000.bench%d.host" % n))
+            n += 1
+PY
+    done
   fi
 
   log "mbsync: incremental"
@@ -218,7 +255,9 @@ if [[ -n $incremental ]]; then
   scenarios+=(incremental)
 fi
 
-server_count=$(doveadm_ -f tab mailbox status -u "$IMAP_USER" messages '*' | awk -F '\t' 'NR > 1 { n += $NF } END { print n + 0 }')
+server_count() {
+  doveadm_ -f tab mailbox status -u "$1" messages '*' | awk -F '\t' 'NR > 1 { n += $NF } END { print n + 0 }'
+}
 
 ratio() {
   local r=$1 m=$2
@@ -230,7 +269,7 @@ ratio() {
 }
 
 report() {
-  echo "roam vs mbsync: $messages messages, $folders folders, Dovecot $(dovecot --version | cut -d' ' -f1) on 127.0.0.1 (plain IMAP)"
+  echo "roam vs mbsync ($mode): $messages messages, $folders folders, Dovecot $(dovecot --version | cut -d' ' -f1) on 127.0.0.1 (plain IMAP)"
   local roam_label="not found (set ROAM=...)"
   [[ -n $have_roam ]] && roam_label=$roam
   echo "$(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) CPUs, $(mbsync --version 2>&1 | head -n 1), roam: $roam_label"
@@ -240,17 +279,19 @@ report() {
   local s label
   for s in "${scenarios[@]}"; do
     case $s in
-      initial) label="initial pull" ;;
+      initial) label="initial sync" ;;
       nochange) label="no-change re-run" ;;
-      incremental) label="incremental +100 ~100 -50" ;;
+      incremental) label="incremental$([[ $mode == both ]] && echo ' (+local)')" ;;
     esac
     printf '%-24s %12s %12s %12s\n' "$label" "${seconds[mbsync.$s]}" "${seconds[roam.$s]}" \
       "$(ratio "${seconds[roam.$s]}" "${seconds[mbsync.$s]}")"
   done
   echo
-  echo "messages: server $server_count, mbsync Maildir $(count_messages "$workdir/mbsync/Mail")$(
-    [[ -n $have_roam ]] && echo ", roam Maildir $(count_messages "$workdir/roam/Mail")")"
-  echo "(mbsync with Expunge None keeps server-expunged messages, flagged T; roam expunge = yes deletes them)"
+  echo "messages: mbsync server $(server_count "$mb_user") / Maildir $(count_messages "$workdir/mbsync/Mail")$(
+    [[ -n $have_roam ]] && echo "; roam server $(server_count "$ro_user") / Maildir $(count_messages "$workdir/roam/Mail")")"
+  echo "incremental: the server gets +100 messages, flags on 100, 50 expunged$([[ $mode == both ]] && echo '; each Maildir gets \Seen on 100 files and 20 new files')"
+  [[ $mode == pull ]] && echo "(mbsync with Expunge None keeps server-expunged messages, flagged T; roam expunge = yes deletes them)"
+  return 0
 }
 
 mkdir -p "$script_dir/out"
