@@ -217,6 +217,24 @@ std::string describe(const StatusResponse& r) {
   return out;
 }
 
+// Sorts flag reports by UID and keeps the last report for each: a message
+// can be reported twice (a solicited and an unsolicited FETCH), and the
+// later report is the newer one.
+std::vector<MessageFlags> latest_per_uid(std::vector<MessageFlags> reports) {
+  std::stable_sort(reports.begin(), reports.end(),
+                   [](const auto& a, const auto& b) { return a.uid < b.uid; });
+  std::vector<MessageFlags> unique;
+  unique.reserve(reports.size());
+  for (auto& m : reports) {
+    if (!unique.empty() && unique.back().uid == m.uid) {
+      unique.back() = std::move(m);
+    } else {
+      unique.push_back(std::move(m));
+    }
+  }
+  return unique;
+}
+
 }  // namespace
 
 // --- Capabilities ---
@@ -810,20 +828,7 @@ std::vector<MessageFlags> Client::fetch_flags(ModSeq changedsince) {
       }
     }
   });
-  // A message can be reported twice (a solicited and an unsolicited FETCH);
-  // the later report is the newer one.
-  std::stable_sort(out.begin(), out.end(),
-                   [](const auto& a, const auto& b) { return a.uid < b.uid; });
-  std::vector<MessageFlags> unique;
-  unique.reserve(out.size());
-  for (auto& m : out) {
-    if (!unique.empty() && unique.back().uid == m.uid) {
-      unique.back() = std::move(m);
-    } else {
-      unique.push_back(std::move(m));
-    }
-  }
-  return unique;
+  return latest_per_uid(std::move(out));
 }
 
 void Client::fetch_bodies(const std::vector<Uid>& uids,
@@ -1138,19 +1143,7 @@ std::vector<MessageFlags> Client::fetch_flags_for(const std::vector<Uid>& uids) 
       }
     }
   });
-  // The later of two reports for one message is the newer one.
-  std::stable_sort(out.begin(), out.end(),
-                   [](const auto& a, const auto& b) { return a.uid < b.uid; });
-  std::vector<MessageFlags> unique;
-  unique.reserve(out.size());
-  for (auto& m : out) {
-    if (!unique.empty() && unique.back().uid == m.uid) {
-      unique.back() = std::move(m);
-    } else {
-      unique.push_back(std::move(m));
-    }
-  }
-  return unique;
+  return latest_per_uid(std::move(out));
 }
 
 std::vector<HeaderInfo> Client::fetch_headers_with(const std::vector<std::string>& sets,
