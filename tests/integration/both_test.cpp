@@ -36,76 +36,20 @@
 #include <nlohmann/json.hpp>
 
 #include "dovecot.hpp"
+#include "maildir_helpers.hpp"
 
 namespace roam::it {
 namespace {
 
 namespace fs = std::filesystem;
 
-// --- Helpers ---
-
-// One account of one test: its server user and its local paths, laid out as
-// TestServer::write_config does (Mail and state beside the config file).
-struct Account {
-  std::string user;
-  fs::path work;
-  fs::path config;
-  fs::path maildir;
-  fs::path state;
-};
+// --- Helpers (the ones shared with other tests are in maildir_helpers.hpp) ---
 
 // An account in two-way mode unless `extra_lines` say otherwise.
-Account make_account(const std::vector<std::string>& extra_lines = {}) {
-  const auto& server = TestServer::instance();
-  Account account;
-  account.user = server.fresh_user();
-  account.work = server.work_dir(account.user);
-  account.config = account.work / "roam.conf";
-  account.maildir = account.work / "Mail";
-  account.state = account.work / "state";
+Account make_two_way_account(const std::vector<std::string>& extra_lines = {}) {
   std::vector<std::string> lines{"sync = both"};
   lines.insert(lines.end(), extra_lines.begin(), extra_lines.end());
-  server.write_config(account.config, account.user, lines);
-  return account;
-}
-
-ProcessResult sync(const Account& account, const std::vector<std::string>& extra_args = {}) {
-  std::vector<std::string> args{"sync", "-c", account.config.string()};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
-  return run_roam(args);
-}
-
-std::string describe(const ProcessResult& result) {
-  return "exit " + std::to_string(result.exit_code) + "\nstdout:\n" + result.out + "\nstderr:\n" +
-         result.err;
-}
-
-// A small RFC 5322 message whose Message-ID is <id@roam.test>, so that a
-// copy on either side can be traced back to the message it came from.
-std::string make_message(const std::string& id, const std::string& body = "Hello.\r\n") {
-  return "From: Alice <alice@example.org>\r\n"
-         "To: Bob <bob@example.net>\r\n"
-         "Subject: message " +
-         id +
-         "\r\n"
-         "Date: Mon, 1 Jan 2024 12:00:00 +0000\r\n"
-         "Message-ID: <" +
-         id +
-         "@roam.test>\r\n"
-         "\r\n" +
-         body;
-}
-
-std::string crlf_to_lf(std::string text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
-      continue;
-    }
-    out += text[i];
-  }
-  return out;
+  return make_account(lines);
 }
 
 // The same message as a mail reader writes it: LF line ends.
@@ -124,22 +68,6 @@ std::uint64_t crlf_size(const std::string& text) {
   return size;
 }
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void write_file(const fs::path& path, std::string_view content) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << content;
-  out.close();
-  if (!out) {
-    throw std::runtime_error("cannot write " + path.string());
-  }
-}
-
 void set_mtime(const fs::path& path, std::int64_t seconds) {
   std::array<timespec, 2> times{};
   times[0].tv_sec = static_cast<time_t>(seconds);
@@ -155,87 +83,6 @@ std::int64_t mtime_of(const fs::path& path) {
     throw std::runtime_error("stat " + path.string() + " failed");
   }
   return static_cast<std::int64_t>(st.st_mtim.tv_sec);
-}
-
-// A local Maildir folder as mutt or `mkdir -p X/{cur,new,tmp}` makes it.
-fs::path make_local_folder(const fs::path& folder) {
-  for (const char* subdir : {"cur", "new", "tmp"}) {
-    fs::create_directories(folder / subdir);
-  }
-  return folder;
-}
-
-// One message file of a local Maildir folder.
-struct LocalFile {
-  fs::path path;
-  std::string subdir;       // "new" or "cur".
-  std::string name;         // The whole file name.
-  std::string stable_name;  // The name before ":2,".
-  bool has_info = false;
-  std::string letters;  // The letters after ":2," (as written).
-  std::string content;
-};
-
-// Every message file in `folder`'s new/ and cur/ (tmp/ holds no messages),
-// sorted by path.
-std::vector<LocalFile> local_files(const fs::path& folder) {
-  std::vector<LocalFile> files;
-  for (const char* subdir : {"new", "cur"}) {
-    const auto dir = folder / subdir;
-    if (!fs::is_directory(dir)) {
-      continue;
-    }
-    for (const auto& entry : fs::directory_iterator(dir)) {
-      const auto name = entry.path().filename().string();
-      if (!entry.is_regular_file() || name.starts_with('.')) {
-        continue;
-      }
-      LocalFile file;
-      file.path = entry.path();
-      file.subdir = subdir;
-      file.name = name;
-      const auto info = name.find(":2,");
-      file.has_info = info != std::string::npos;
-      file.stable_name = file.has_info ? name.substr(0, info) : name;
-      file.letters = file.has_info ? name.substr(info + 3) : std::string();
-      file.content = read_file(entry.path());
-      files.push_back(std::move(file));
-    }
-  }
-  std::sort(files.begin(), files.end(),
-            [](const LocalFile& a, const LocalFile& b) { return a.path < b.path; });
-  return files;
-}
-
-// The local files whose content carries the Message-ID <id@roam.test>.
-std::vector<LocalFile> files_with_id(const fs::path& folder, const std::string& id) {
-  std::vector<LocalFile> found;
-  for (auto& file : local_files(folder)) {
-    if (file.content.find("Message-ID: <" + id + "@roam.test>") != std::string::npos) {
-      found.push_back(std::move(file));
-    }
-  }
-  return found;
-}
-
-// The single local file of message `id`; fails the test (and returns
-// nothing) when there is none or more than one.
-std::optional<LocalFile> file_with_id(const fs::path& folder, const std::string& id) {
-  auto found = files_with_id(folder, id);
-  EXPECT_EQ(found.size(), 1U) << "message " << id << " in " << folder;
-  if (found.size() != 1) {
-    return std::nullopt;
-  }
-  return found.front();
-}
-
-// Renames a local message file to carry `letters` (sorted by the caller),
-// moving it to cur/ as a mail reader does.
-fs::path set_local_letters(const LocalFile& file, const std::string& letters) {
-  const auto folder = file.path.parent_path().parent_path();
-  const auto target = folder / "cur" / (file.stable_name + ":2," + letters);
-  fs::rename(file.path, target);
-  return target;
 }
 
 // One message of a server mailbox, with what doveadm says about it.
@@ -445,7 +292,7 @@ std::map<std::string, std::string> state_contents(const fs::path& state_dir) {
 
 TEST(Both, MuttFlagRenamesReachTheServerAndKeepServerKeywords) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   // $Label1 has no Maildir letter: only the server holds it, so a local
   // flag change must never take it away (roam stores +FLAGS/-FLAGS, never
   // the FLAGS replace form).
@@ -504,7 +351,7 @@ TEST(Both, MuttFlagRenamesReachTheServerAndKeepServerKeywords) {
 }
 
 TEST(Both, NewLocalFilesAreUploadedWithTheirFlagsAndDate) {
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   const auto inbox = make_local_folder(account.maildir / "INBOX");
   // Names as mail readers and MDAs write them: a delivery in new/ without
   // info, a file in cur/ with flags, a file in cur/ with no ':' at all, and
@@ -570,7 +417,7 @@ TEST(Both, NewLocalFilesAreUploadedWithTheirFlagsAndDate) {
 }
 
 TEST(Both, EmptyAndHeaderlessFilesAreReportedAndNotUploaded) {
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   const auto inbox = make_local_folder(account.maildir / "INBOX");
   // An empty file is more likely a half-written one, and a file without a
   // header block is not a message: uploading either would put garbage on
@@ -605,7 +452,7 @@ TEST(Both, EmptyAndHeaderlessFilesAreReportedAndNotUploaded) {
 
 TEST(Both, LocalDeletionExpungesTheServerMessage) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   server.append(account.user, "INBOX", make_message("a"));
   const auto uid_b = server.append(account.user, "INBOX", make_message("b"), {"\\Seen"});
   server.append(account.user, "INBOX", make_message("c"), {"\\Flagged"});
@@ -631,7 +478,7 @@ TEST(Both, LocalDeletionExpungesTheServerMessage) {
 
 TEST(Both, LocalDeletionWithExpungeNoOnlyMarksTheServerMessageDeleted) {
   const auto& server = TestServer::instance();
-  const auto account = make_account({"expunge = no"});
+  const auto account = make_two_way_account({"expunge = no"});
   const auto uid_a = server.append(account.user, "INBOX", make_message("a"));
   const auto uid_b = server.append(account.user, "INBOX", make_message("b"), {"\\Seen"});
   const auto first = sync(account);
@@ -655,7 +502,7 @@ TEST(Both, LocalDeletionWithExpungeNoOnlyMarksTheServerMessageDeleted) {
 
 TEST(Both, ServerExpungeRemovesTheLocalFile) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   server.append(account.user, "INBOX", make_message("a"));
   const auto uid_b = server.append(account.user, "INBOX", make_message("b"), {"\\Seen"});
   server.append(account.user, "INBOX", make_message("c"));
@@ -680,7 +527,7 @@ TEST(Both, ServerExpungeRemovesTheLocalFile) {
 
 TEST(Both, ServerExpungeWithExpungeNoKeepsTheFileMarkedDeleted) {
   const auto& server = TestServer::instance();
-  const auto account = make_account({"expunge = no"});
+  const auto account = make_two_way_account({"expunge = no"});
   server.append(account.user, "INBOX", make_message("a"));
   const auto uid_b = server.append(account.user, "INBOX", make_message("b"), {"\\Seen"});
   const auto first = sync(account);
@@ -701,7 +548,7 @@ TEST(Both, ServerExpungeWithExpungeNoKeepsTheFileMarkedDeleted) {
 
 TEST(Both, NewMessagesOnBothSidesTravelBothWaysOnce) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   server.append(account.user, "INBOX", make_message("old"));
   const auto first = sync(account);
   ASSERT_EQ(first.exit_code, 0) << describe(first);
@@ -730,7 +577,7 @@ TEST(Both, NewMessagesOnBothSidesTravelBothWaysOnce) {
 
 TEST(Both, SameMessageNewOnBothSidesIsPairedByContent) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   server.append(account.user, "INBOX", make_message("old"));
   const auto first = sync(account);
   ASSERT_EQ(first.exit_code, 0) << describe(first);
@@ -761,7 +608,7 @@ TEST(Both, SameMessageNewOnBothSidesIsPairedByContent) {
 
 TEST(Both, FirstSyncPairsExistingLocalFilesByContent) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   // No state at all (a first sync, or a removed state directory) while the
   // Maildir already holds copies of the server's messages and one of its
   // own.
@@ -793,7 +640,7 @@ TEST(Both, FirstSyncPairsExistingLocalFilesByContent) {
 
 TEST(Both, FlagConflictIsMergedFlagByFlag) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   const auto uid = server.append(account.user, "INBOX", make_message("x"), {"\\Seen"});
   const auto first = sync(account);
   ASSERT_EQ(first.exit_code, 0) << describe(first);
@@ -820,7 +667,7 @@ TEST(Both, FlagConflictIsMergedFlagByFlag) {
 
 TEST(Both, LocalMoveBetweenFoldersMovesTheServerMessage) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   server.create_mailbox(account.user, "Archive");
   server.append(account.user, "INBOX", make_message("moving"), {"\\Seen"});
   server.append(account.user, "INBOX", make_message("staying"));
@@ -863,7 +710,7 @@ TEST(Both, LocalMoveBetweenFoldersMovesTheServerMessage) {
 
 TEST(Both, LocalMovesAreMovesWhicheverFolderIsSyncedFirst) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   // roam syncs folders in the server's LIST order, which Dovecot does not
   // sort. Moving one message each way between two folders makes sure that
   // one of the moves goes into a folder synced after the one it left, and
@@ -918,7 +765,7 @@ TEST(Both, LocalMovesAreMovesWhicheverFolderIsSyncedFirst) {
 
 TEST(Both, UidValidityChangeKeepsPendingChangesWithoutDuplicates) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   server.create_mailbox(account.user, "Box");
   const std::vector<std::pair<std::string, std::vector<std::string>>> messages{
       {make_message("one"), {"\\Seen"}},
@@ -946,14 +793,7 @@ TEST(Both, UidValidityChangeKeepsPendingChangesWithoutDuplicates) {
 
   // Meanwhile the server folder is rebuilt with the same messages (a
   // restore, a migration): every UID changes meaning.
-  const auto old_validity = server.mailbox_status(account.user, "Box").uidvalidity;
-  server.delete_mailbox(account.user, "Box");
-  server.create_mailbox(account.user, "Box");
-  for (const auto& [text, flags] : messages) {
-    server.append(account.user, "Box", text, flags);
-  }
-  ASSERT_NE(server.mailbox_status(account.user, "Box").uidvalidity, old_validity)
-      << "the test needs Dovecot to hand out a new UIDVALIDITY";
+  ASSERT_NO_FATAL_FAILURE(rebuild_mailbox(account.user, "Box", messages));
 
   const auto result = sync(account);
   ASSERT_EQ(result.exit_code, 0) << describe(result);
@@ -1000,7 +840,7 @@ std::vector<LocalFile> synced_twenty(const Account& account) {
 
 TEST(Both, MassLocalDeletionIsRefusedUntilForced) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   const auto files = synced_twenty(account);
   ASSERT_EQ(files.size(), 20U);
 
@@ -1027,7 +867,7 @@ TEST(Both, MassLocalDeletionIsRefusedUntilForced) {
 
 TEST(Both, MassServerExpungeIsRefusedUntilForced) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   const auto files = synced_twenty(account);
   ASSERT_EQ(files.size(), 20U);
   const auto listing = server.list_uids_and_flags(account.user, "INBOX");
@@ -1060,7 +900,7 @@ TEST(Both, MassServerExpungeIsRefusedUntilForced) {
 void expect_vanished_local_folder_deletes_nothing(
     const std::function<void(const fs::path&)>& damage) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   server.create_mailbox(account.user, "Archive");
   for (const auto* id : {"a1", "a2", "a3"}) {
     server.append(account.user, "Archive", make_message(id), {"\\Seen"});
@@ -1105,7 +945,7 @@ TEST(Both, RemovedLocalCurDeletesNothingOnTheServer) {
 
 TEST(Both, LocalOnlyFolderIsCreatedOnTheServer) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   make_local_folder(account.maildir / "INBOX");
   const auto projects = make_local_folder(account.maildir / "Projects");
   const auto plan = projects / "cur" / "1600000060.plan.host:2,S";
@@ -1126,7 +966,7 @@ TEST(Both, LocalOnlyFolderIsCreatedOnTheServer) {
 
 TEST(Both, ServerOnlyFolderIsCreatedLocally) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   server.create_mailbox(account.user, "Lists/rust");
   server.append(account.user, "Lists/rust", make_message("rust-1"), {"\\Flagged"});
 
@@ -1151,7 +991,7 @@ TEST(Both, ServerOnlyFolderIsCreatedLocally) {
 
 TEST(Both, FolderDeletedOnTheServerIsKeptLocally) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   server.create_mailbox(account.user, "Old");
   server.append(account.user, "Old", make_message("old-1"), {"\\Seen"});
   server.append(account.user, "Old", make_message("old-2"));
@@ -1182,7 +1022,7 @@ TEST(Both, FolderDeletedOnTheServerIsKeptLocally) {
 
 TEST(Both, PushModeSendsLocalChangesAndTakesNothingDown) {
   const auto& server = TestServer::instance();
-  const auto account = make_account({"sync = push"});
+  const auto account = make_two_way_account({"sync = push"});
   const auto inbox = make_local_folder(account.maildir / "INBOX");
   write_file(inbox / "cur" / "1600000071.read-later.host:2,", local_message("read-later"));
   write_file(inbox / "cur" / "1600000072.delete-me.host:2,S", local_message("delete-me"));
@@ -1237,7 +1077,7 @@ TEST(Both, PushModeSendsLocalChangesAndTakesNothingDown) {
 
 TEST(Both, SecondRunRefusesWhileTheFirstHoldsTheLock) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   constexpr int k_messages = 2000;
   server.seed(account.user, {"--messages", std::to_string(k_messages), "--folders", "1"});
 
@@ -1305,7 +1145,7 @@ TEST(Both, SecondRunRefusesWhileTheFirstHoldsTheLock) {
 
 TEST(Both, DryRunWithALocalOnlyFolderChangesNothing) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   server.append(account.user, "INBOX", make_message("inbox"));
   const auto first = sync(account);
   ASSERT_EQ(first.exit_code, 0) << describe(first);
@@ -1332,7 +1172,7 @@ TEST(Both, DryRunWithALocalOnlyFolderChangesNothing) {
 
 TEST(Both, DryRunListsTheTwoWayPlanAndChangesNothing) {
   const auto& server = TestServer::instance();
-  const auto account = make_account();
+  const auto account = make_two_way_account();
   server.append(account.user, "INBOX", make_message("read-me"));
   const auto uid_delete = server.append(account.user, "INBOX", make_message("delete-locally"));
   const auto uid_expunge = server.append(account.user, "INBOX", make_message("expunge-on-server"));

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "dovecot.hpp"
+#include "maildir_helpers.hpp"
 
 namespace roam::it {
 namespace {
@@ -32,11 +33,6 @@ namespace fs = std::filesystem;
 std::string message(const std::string& subject, const std::string& body) {
   return "From: crash@example.org\nTo: you@example.org\nSubject: " + subject + "\nMessage-ID: <" +
          subject + "@crash.example>\n\n" + body + "\n";
-}
-
-std::string read_all(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // What both sides hold, by content: per folder, the sorted list of
@@ -84,7 +80,7 @@ Snapshot snapshot(const TestServer& server, const std::string& user, const fs::p
       for (const auto& entry : fs::directory_iterator(dir)) {
         std::string name = entry.path().filename().string();
         auto info = name.find(":2,");
-        local.emplace_back(read_all(entry.path()),
+        local.emplace_back(read_file(entry.path()),
                            info == std::string::npos ? "" : name.substr(info + 3));
       }
     }
@@ -96,7 +92,7 @@ Snapshot snapshot(const TestServer& server, const std::string& user, const fs::p
 fs::path find_file(const fs::path& folder, const std::string& subject) {
   for (const std::string sub : {"cur", "new"}) {
     for (const auto& entry : fs::directory_iterator(folder / sub)) {
-      if (read_all(entry.path()).find("Subject: " + subject + "\n") != std::string::npos) {
+      if (read_file(entry.path()).find("Subject: " + subject + "\n") != std::string::npos) {
         return entry.path();
       }
     }
@@ -200,7 +196,7 @@ std::map<std::string, int> local_counts(const fs::path& maildir) {
   for (const auto& entry : fs::recursive_directory_iterator(maildir)) {
     auto parent = entry.path().parent_path().filename();
     if (entry.is_regular_file() && (parent == "cur" || parent == "new")) {
-      ++counts[read_all(entry.path())];
+      ++counts[read_file(entry.path())];
     }
   }
   return counts;
@@ -214,9 +210,7 @@ TEST(Crash, RandomKillsNeverLoseOrDuplicate) {
   fs::path config = dir / "roam.conf";
   server.write_config(config, user, {"sync = both"});
   // Local files to upload at the same time.
-  fs::create_directories(dir / "Mail" / "INBOX" / "new");
-  fs::create_directories(dir / "Mail" / "INBOX" / "cur");
-  fs::create_directories(dir / "Mail" / "INBOX" / "tmp");
+  make_local_folder(dir / "Mail" / "INBOX");
   for (int i = 0; i < 60; ++i) {
     std::ofstream(dir / "Mail" / "INBOX" / "new" / ("1700000000.up" + std::to_string(i) + ".host"))
         << message("up" + std::to_string(i),

@@ -27,6 +27,7 @@
 
 #include "dovecot.hpp"
 #include "fakes/fake_imap_server.hpp"
+#include "maildir_helpers.hpp"
 
 namespace roam::it {
 namespace {
@@ -42,29 +43,16 @@ using fakes::script;
 using fakes::send;
 using fakes::stall;
 
-// --- Helpers ---
-
-struct Account {
-  std::string user;
-  fs::path work;
-  fs::path config;
-  fs::path maildir;
-  fs::path state;
-};
+// --- Helpers (the ones shared with other tests are in maildir_helpers.hpp) ---
 
 // An account whose server is the scripted one on `port`. `timeout` keeps a
 // failing script from making a test wait a minute.
 Account make_account(std::uint16_t port, const std::string& tls,
                      const std::vector<std::string>& extra = {}) {
-  const auto& server = TestServer::instance();
-  Account a;
-  a.user = server.fresh_user();
-  a.work = server.work_dir(a.user);
-  a.config = a.work / "roam.conf";
+  auto a = fresh_account();
   // The Maildir sits two levels below the test's private directory, so that
   // a name escaping it by one or two ".." lands where the test looks.
   a.maildir = a.work / "root" / "Mail";
-  a.state = a.work / "state";
   std::vector<std::string> lines{"host = 127.0.0.1",
                                  "port = " + std::to_string(port),
                                  "tls = " + tls,
@@ -73,15 +61,21 @@ Account make_account(std::uint16_t port, const std::string& tls,
                                  "maildir = " + a.maildir.string(),
                                  "state_dir = " + a.state.string()};
   lines.insert(lines.end(), extra.begin(), extra.end());
-  server.write_config(a.config, a.user, lines);
+  TestServer::instance().write_config(a.config, a.user, lines);
   return a;
 }
 
-ProcessResult sync(const Account& a, const std::vector<std::string>& extra_args = {},
-                   std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
-  std::vector<std::string> args{"sync", "-c", a.config.string()};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
-  return run_roam(args, timeout);
+// How long one run against a scripted server may take before the harness
+// kills it.
+constexpr std::chrono::seconds k_run_limit{60};
+
+// Runs `roam sync` against the scripted `server`, then waits (5 s at most)
+// for the server to end its script, so that its transcript is complete.
+ProcessResult sync_with(const FakeImapServer& server, const Account& a,
+                        const std::vector<std::string>& extra_args = {}) {
+  auto r = sync(a, extra_args, k_run_limit);
+  server.wait_done(std::chrono::seconds(5));
+  return r;
 }
 
 std::string describe(const ProcessResult& r, const FakeImapServer& server) {
@@ -99,23 +93,11 @@ void expect_clean_failure(const ProcessResult& r, const FakeImapServer& server) 
   EXPECT_EQ(r.err.find("runtime error"), std::string::npos) << describe(r, server);
 }
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Every message file under `folder`'s new/ and cur/.
-std::vector<fs::path> message_files(const fs::path& folder) {
-  std::vector<fs::path> files;
-  for (const char* sub : {"new", "cur"}) {
-    std::error_code ec;
-    for (fs::directory_iterator it(folder / sub, ec), end; !ec && it != end; it.increment(ec)) {
-      files.push_back(it->path());
-    }
-  }
-  return files;
+// Checks that neither LOGIN nor AUTHENTICATE reached the server, so that no
+// credentials left roam.
+void expect_no_login(const ProcessResult& r, const FakeImapServer& server) {
+  EXPECT_FALSE(server.received("LOGIN")) << describe(r, server);
+  EXPECT_FALSE(server.received("AUTHENTICATE")) << describe(r, server);
 }
 
 // Every path under `dir`, relative to it, for "nothing else was created".
@@ -130,15 +112,24 @@ std::set<std::string> tree(const fs::path& dir) {
 
 // --- Script pieces ---
 
+// The server greeting, announcing `capabilities`.
+std::vector<ImapStep> greeting(const std::string& capabilities) {
+  return {send("* OK [CAPABILITY " + capabilities + "] scripted server ready\r\n")};
+}
+
 // A server without AUTH=PLAIN, so roam logs in with LOGIN, and without
 // CONDSTORE, LIST-STATUS or SPECIAL-USE, so the pull sync below is all the
 // commands there are.
-const std::string k_greeting = "* OK [CAPABILITY IMAP4rev1] scripted server ready\r\n";
 const std::string k_caps = "* CAPABILITY IMAP4rev1\r\n$TAG OK done\r\n";
 
 std::vector<ImapStep> login_steps() {
   return script(
-      {{send(k_greeting)}, on("LOGIN *", "$TAG OK logged in\r\n"), on("CAPABILITY", k_caps)});
+      {greeting("IMAP4rev1"), on("LOGIN *", "$TAG OK logged in\r\n"), on("CAPABILITY", k_caps)});
+}
+
+// A LIST reply that names INBOX, after the LIST lines in `before`.
+std::vector<ImapStep> list_inbox(const std::string& before = {}) {
+  return on("LIST *", before + "* LIST () \"/\" INBOX\r\n$TAG OK\r\n");
 }
 
 // The EXAMINE reply for a mailbox with `exists` messages.
@@ -170,6 +161,12 @@ std::vector<ImapStep> logout_steps() {
   return on("LOGOUT", "* BYE logging out\r\n$TAG OK bye\r\n");
 }
 
+// A whole pull of INBOX holding one message whose body is `body`, with the
+// LIST lines in `other_folders` before INBOX's.
+std::vector<ImapStep> pull_of_one(const std::string& body, const std::string& other_folders = {}) {
+  return script({login_steps(), list_inbox(other_folders), inbox_with_one(body), logout_steps()});
+}
+
 const std::string k_message =
     "From: a@example.org\r\nSubject: hostile test\r\nMessage-ID: <h@roam.test>\r\n\r\nHello.\r\n";
 
@@ -182,38 +179,30 @@ TEST(Hostile, StartTlsNotOfferedAbortsBeforeLogin) {
       script({{send("* OK scripted server ready\r\n")},
               on("CAPABILITY", "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n$TAG OK\r\n")}));
   auto account = make_account(server.port(), "starttls");
-  auto r = sync(account);
-  server.wait_done(std::chrono::seconds(5));
+  auto r = sync_with(server, account);
   expect_clean_failure(r, server);
   EXPECT_NE(r.err.find("STARTTLS"), std::string::npos) << describe(r, server);
-  EXPECT_FALSE(server.received("LOGIN")) << describe(r, server);
-  EXPECT_FALSE(server.received("AUTHENTICATE")) << describe(r, server);
+  expect_no_login(r, server);
   EXPECT_FALSE(server.received("LIST")) << describe(r, server);
 }
 
 TEST(Hostile, StartTlsRefusedWithNoAbortsBeforeLogin) {
-  FakeImapServer server(
-      script({{send("* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] scripted server ready\r\n")},
-              on("STARTTLS", "$TAG NO [UNAVAILABLE] TLS is on holiday\r\n")}));
+  FakeImapServer server(script({greeting("IMAP4rev1 STARTTLS AUTH=PLAIN"),
+                                on("STARTTLS", "$TAG NO [UNAVAILABLE] TLS is on holiday\r\n")}));
   auto account = make_account(server.port(), "starttls");
-  auto r = sync(account);
-  server.wait_done(std::chrono::seconds(5));
+  auto r = sync_with(server, account);
   expect_clean_failure(r, server);
   EXPECT_NE(r.err.find("plaintext"), std::string::npos) << describe(r, server);
-  EXPECT_FALSE(server.received("LOGIN")) << describe(r, server);
-  EXPECT_FALSE(server.received("AUTHENTICATE")) << describe(r, server);
+  expect_no_login(r, server);
 }
 
 TEST(Hostile, StartTlsRefusedWithBadAbortsBeforeLogin) {
   FakeImapServer server(
-      script({{send("* OK [CAPABILITY IMAP4rev1 STARTTLS] scripted server ready\r\n")},
-              on("STARTTLS", "$TAG BAD what is that\r\n")}));
+      script({greeting("IMAP4rev1 STARTTLS"), on("STARTTLS", "$TAG BAD what is that\r\n")}));
   auto account = make_account(server.port(), "starttls");
-  auto r = sync(account);
-  server.wait_done(std::chrono::seconds(5));
+  auto r = sync_with(server, account);
   expect_clean_failure(r, server);
-  EXPECT_FALSE(server.received("LOGIN")) << describe(r, server);
-  EXPECT_FALSE(server.received("AUTHENTICATE")) << describe(r, server);
+  expect_no_login(r, server);
 }
 
 TEST(Hostile, BytesInjectedAfterStartTlsOkAbort) {
@@ -221,18 +210,16 @@ TEST(Hostile, BytesInjectedAfterStartTlsOkAbort) {
   // response after the OK, hoping the client reads it as if it came over
   // TLS (here a capability list without STARTTLS-era restrictions).
   FakeImapServer server(
-      script({{send("* OK [CAPABILITY IMAP4rev1 STARTTLS] scripted server ready\r\n")},
+      script({greeting("IMAP4rev1 STARTTLS"),
               on("STARTTLS",
                  "$TAG OK Begin TLS negotiation now\r\n* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] "
                  "injected\r\n"),
               {stall()}}));
   auto account = make_account(server.port(), "starttls");
-  auto r = sync(account);
-  server.wait_done(std::chrono::seconds(5));
+  auto r = sync_with(server, account);
   expect_clean_failure(r, server);
   EXPECT_NE(r.err.find("STARTTLS"), std::string::npos) << describe(r, server);
-  EXPECT_FALSE(server.received("LOGIN")) << describe(r, server);
-  EXPECT_FALSE(server.received("AUTHENTICATE")) << describe(r, server);
+  expect_no_login(r, server);
   EXPECT_FALSE(server.received("CAPABILITY")) << describe(r, server);
 }
 
@@ -242,8 +229,7 @@ TEST(Hostile, PlaintextPreauthRefusedWithStartTls) {
   FakeImapServer server(
       script({{send("* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] you are logged in already\r\n")}}));
   auto account = make_account(server.port(), "starttls");
-  auto r = sync(account);
-  server.wait_done(std::chrono::seconds(5));
+  auto r = sync_with(server, account);
   expect_clean_failure(r, server);
   EXPECT_NE(r.err.find("PREAUTH"), std::string::npos) << describe(r, server);
   EXPECT_FALSE(server.received("LIST")) << describe(r, server);
@@ -261,8 +247,7 @@ TEST(Hostile, AppendUidOutsideAppendIsIgnored) {
   // record exactly the one message the server has, under UID 1.
   const std::string code = "[APPENDUID 7 4242]";
   FakeImapServer server(
-      script({{send(k_greeting)},
-              on("LOGIN *", "$TAG OK " + code + " logged in\r\n"),
+      script({greeting("IMAP4rev1"), on("LOGIN *", "$TAG OK " + code + " logged in\r\n"),
               on("CAPABILITY", "* CAPABILITY IMAP4rev1\r\n$TAG OK " + code + " done\r\n"),
               on("LIST *",
                  "* OK [APPENDUID 7 4243] unsolicited\r\n* LIST () \"/\" INBOX\r\n$TAG OK "
@@ -271,11 +256,9 @@ TEST(Hostile, AppendUidOutsideAppendIsIgnored) {
               on("UID FETCH 1:* (UID FLAGS)*",
                  "* OK [APPENDUID 7 4246] more\r\n* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n$TAG OK " +
                      code + "\r\n"),
-              on("UID FETCH 1 (*BODY.PEEK[]*", body_reply(k_message)),
-              logout_steps()}));
+              on("UID FETCH 1 (*BODY.PEEK[]*", body_reply(k_message)), logout_steps()}));
   auto account = make_account(server.port(), "none");
-  auto r = sync(account);
-  server.wait_done(std::chrono::seconds(5));
+  auto r = sync_with(server, account);
   EXPECT_EQ(r.exit_code, 0) << describe(r, server);
   EXPECT_TRUE(server.errors().empty()) << describe(r, server);
   auto files = message_files(account.maildir / "INBOX");
@@ -299,7 +282,7 @@ TEST(Hostile, HugeBodyLiteralFailsCleanly) {
   // so roam must stop before writing, not after filling the disk.
   FakeImapServer server(
       script({login_steps(),
-              on("LIST *", "* LIST () \"/\" INBOX\r\n$TAG OK\r\n"),
+              list_inbox(),
               on("EXAMINE INBOX*", examine_reply(1)),
               on("UID FETCH 1:* (UID FLAGS)*", "* 1 FETCH (UID 1 FLAGS ())\r\n$TAG OK\r\n"),
               on("UID FETCH 1 (*BODY.PEEK[]*",
@@ -308,7 +291,7 @@ TEST(Hostile, HugeBodyLiteralFailsCleanly) {
               {stall()}}));
   auto account = make_account(server.port(), "none");
   const auto start = std::chrono::steady_clock::now();
-  auto r = sync(account);
+  auto r = sync(account, {}, k_run_limit);
   const auto took = std::chrono::steady_clock::now() - start;
   server.wait_done(std::chrono::seconds(5));
   expect_clean_failure(r, server);
@@ -325,7 +308,7 @@ TEST(Hostile, HugeLiteralInListFailsCleanly) {
       script({login_steps(), on("LIST *", "* LIST () \"/\" {3221225472}\r\nINBOX"), {stall()}}));
   auto account = make_account(server.port(), "none");
   const auto start = std::chrono::steady_clock::now();
-  auto r = sync(account);
+  auto r = sync(account, {}, k_run_limit);
   const auto took = std::chrono::steady_clock::now() - start;
   server.wait_done(std::chrono::seconds(5));
   expect_clean_failure(r, server);
@@ -340,8 +323,7 @@ TEST(Hostile, LiteralSizeBeyond64BitsFailsCleanly) {
                                 on("LIST *", "* LIST () \"/\" {99999999999999999999999}\r\nINBOX"),
                                 {stall()}}));
   auto account = make_account(server.port(), "none");
-  auto r = sync(account);
-  server.wait_done(std::chrono::seconds(5));
+  auto r = sync_with(server, account);
   expect_clean_failure(r, server);
   EXPECT_TRUE(message_files(account.maildir / "INBOX").empty()) << describe(r, server);
 }
@@ -352,7 +334,7 @@ TEST(Hostile, EndlessLineFailsCleanly) {
   FakeImapServer server(
       script({{send("* OK "), flood(std::string(65536, 'A'), 1024), close_connection()}}));
   auto account = make_account(server.port(), "none");
-  auto r = sync(account);
+  auto r = sync(account, {}, k_run_limit);
   server.wait_done(std::chrono::seconds(10));
   expect_clean_failure(r, server);
   EXPECT_NE(r.err.find("longer than"), std::string::npos) << describe(r, server);
@@ -401,12 +383,9 @@ class HostileName : public ::testing::TestWithParam<NameCase> {};
 
 TEST_P(HostileName, RefusedAndInboxStillSyncs) {
   const NameCase& c = GetParam();
-  FakeImapServer server(
-      script({login_steps(), on("LIST *", c.list_line + "* LIST () \"/\" INBOX\r\n$TAG OK\r\n"),
-              inbox_with_one(k_message), logout_steps()}));
+  FakeImapServer server(pull_of_one(k_message, c.list_line));
   auto account = make_account(server.port(), "none");
-  auto r = sync(account);
-  server.wait_done(std::chrono::seconds(5));
+  auto r = sync_with(server, account);
 
   // A folder error: exit 1, the name shown, the folder never opened.
   expect_clean_failure(r, server);
@@ -453,11 +432,9 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(Hostile, MessageWithoutHeaderIsStoredVerbatim) {
   // The body starts with the empty line that ends the (empty) header.
   const std::string body = "\r\nNo header at all.\r\n\r\nSecond paragraph.\r\n";
-  FakeImapServer server(script({login_steps(), on("LIST *", "* LIST () \"/\" INBOX\r\n$TAG OK\r\n"),
-                                inbox_with_one(body), logout_steps()}));
+  FakeImapServer server(pull_of_one(body));
   auto account = make_account(server.port(), "none");
-  auto r = sync(account);
-  server.wait_done(std::chrono::seconds(5));
+  auto r = sync_with(server, account);
   EXPECT_EQ(r.exit_code, 0) << describe(r, server);
   EXPECT_TRUE(server.errors().empty()) << describe(r, server);
   auto files = message_files(account.maildir / "INBOX");
@@ -468,11 +445,9 @@ TEST(Hostile, MessageWithoutHeaderIsStoredVerbatim) {
 TEST(Hostile, MessageOfBareLineEndsAndNulIsStoredVerbatim) {
   // No header, a NUL and a lone CR: octets a converter might choke on.
   const std::string body = "\0\r\r\n\n"s;
-  FakeImapServer server(script({login_steps(), on("LIST *", "* LIST () \"/\" INBOX\r\n$TAG OK\r\n"),
-                                inbox_with_one(body), logout_steps()}));
+  FakeImapServer server(pull_of_one(body));
   auto account = make_account(server.port(), "none");
-  auto r = sync(account);
-  server.wait_done(std::chrono::seconds(5));
+  auto r = sync_with(server, account);
   EXPECT_EQ(r.exit_code, 0) << describe(r, server);
   auto files = message_files(account.maildir / "INBOX");
   ASSERT_EQ(files.size(), 1u) << describe(r, server);
@@ -484,11 +459,10 @@ TEST(Hostile, MessageOfBareLineEndsAndNulIsStoredVerbatim) {
 TEST(Hostile, LoginPasswordNeverInDebugOutput) {
   // LOGIN (no AUTH=PLAIN) with a password that is easy to search for.
   const std::string password = "Pw-0f-Hostile-Test";
-  FakeImapServer server(script({login_steps(), on("LIST *", "* LIST () \"/\" INBOX\r\n$TAG OK\r\n"),
-                                on("EXAMINE INBOX*", examine_reply(0)), logout_steps()}));
+  FakeImapServer server(script(
+      {login_steps(), list_inbox(), on("EXAMINE INBOX*", examine_reply(0)), logout_steps()}));
   auto account = make_account(server.port(), "none", {"password = " + password});
-  auto r = sync(account, {"--debug"});
-  server.wait_done(std::chrono::seconds(5));
+  auto r = sync_with(server, account, {"--debug"});
   EXPECT_EQ(r.exit_code, 0) << describe(r, server);
   // The server did get it, so the test would notice a LOGIN without it.
   EXPECT_NE(server.transcript().find(password), std::string::npos) << describe(r, server);
@@ -501,17 +475,15 @@ TEST(Hostile, AuthenticatePlainContinuationNeverInDebugOutput) {
   // AUTH=PLAIN without SASL-IR: the credentials go after a "+"
   // continuation, a second place where a trace could leak them.
   const std::string password = "Pw-0f-Hostile-Test";
-  FakeImapServer server(
-      script({{send("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] scripted server ready\r\n")},
-              on("AUTHENTICATE PLAIN", "+ \r\n"),
-              {fakes::expect_line("*"), send("$TAG OK authenticated\r\n")},
-              on("CAPABILITY", k_caps),
-              on("LIST *", "* LIST () \"/\" INBOX\r\n$TAG OK\r\n"),
-              on("EXAMINE INBOX*", examine_reply(0)),
-              logout_steps()}));
+  FakeImapServer server(script({greeting("IMAP4rev1 AUTH=PLAIN"),
+                                on("AUTHENTICATE PLAIN", "+ \r\n"),
+                                {fakes::expect_line("*"), send("$TAG OK authenticated\r\n")},
+                                on("CAPABILITY", k_caps),
+                                list_inbox(),
+                                on("EXAMINE INBOX*", examine_reply(0)),
+                                logout_steps()}));
   auto account = make_account(server.port(), "none", {"password = " + password});
-  auto r = sync(account, {"--debug"});
-  server.wait_done(std::chrono::seconds(5));
+  auto r = sync_with(server, account, {"--debug"});
   EXPECT_EQ(r.exit_code, 0) << describe(r, server);
   const auto lines = server.client_lines();
   ASSERT_GE(lines.size(), 2u) << describe(r, server);
@@ -529,18 +501,14 @@ TEST(Hostile, AuthenticatePlainContinuationNeverInDebugOutput) {
 TEST(Hostile, ConfiguredMechanismNotOfferedNeverFallsBack) {
   // auth = xoauth2, and the server (or someone stripping capabilities)
   // offers only PLAIN: roam must stop, not send the token as a password.
-  FakeImapServer server(
-      script({{send("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] scripted server ready\r\n")},
-              {stall()}}));
+  FakeImapServer server(script({greeting("IMAP4rev1 SASL-IR AUTH=PLAIN"), {stall()}}));
   auto account = make_account(server.port(), "none", {"auth = xoauth2"});
-  auto r = sync(account);
-  server.wait_done(std::chrono::seconds(5));
+  auto r = sync_with(server, account);
   expect_clean_failure(r, server);
   EXPECT_NE(r.err.find("does not offer AUTHENTICATE XOAUTH2"), std::string::npos)
       << describe(r, server);
   EXPECT_NE(r.err.find("AUTHENTICATE PLAIN"), std::string::npos) << describe(r, server);
-  EXPECT_FALSE(server.received("AUTHENTICATE")) << describe(r, server);
-  EXPECT_FALSE(server.received("LOGIN")) << describe(r, server);
+  expect_no_login(r, server);
 }
 
 TEST(Hostile, XOAuth2ErrorChallengeIsAnsweredAndReported) {
@@ -551,13 +519,12 @@ TEST(Hostile, XOAuth2ErrorChallengeIsAnsweredAndReported) {
       "bS8ifQ==";
   const std::string token = "ya29.Hostile-Test-Token";
   FakeImapServer server(
-      script({{send("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] scripted server ready\r\n")},
+      script({greeting("IMAP4rev1 SASL-IR AUTH=XOAUTH2"),
               on("AUTHENTICATE XOAUTH2 *", "+ " + challenge + "\r\n"),
               {fakes::expect_line(""),
                send("$TAG NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)\r\n")}}));
   auto account = make_account(server.port(), "none", {"auth = xoauth2", "password = " + token});
-  auto r = sync(account, {"--debug"});
-  server.wait_done(std::chrono::seconds(5));
+  auto r = sync_with(server, account, {"--debug"});
   expect_clean_failure(r, server);
   EXPECT_TRUE(server.errors().empty()) << describe(r, server);
   EXPECT_TRUE(server.finished()) << describe(r, server);
@@ -579,13 +546,9 @@ TEST(Hostile, MessageOverMaxMessageSizeFailsCleanly) {
   // A 2000-byte message against max_message_size = 1K: the configured limit
   // applies, and the message says which key to raise.
   const std::string body = k_message + std::string(2000, 'x') + "\r\n";
-  FakeImapServer server(script({login_steps(),
-                                on("LIST *", "* LIST () \"/\" INBOX\r\n$TAG OK\r\n"),
-                                inbox_with_one(body),
-                                {stall()}}));
+  FakeImapServer server(script({login_steps(), list_inbox(), inbox_with_one(body), {stall()}}));
   auto account = make_account(server.port(), "none", {"max_message_size = 1K"});
-  auto r = sync(account);
-  server.wait_done(std::chrono::seconds(5));
+  auto r = sync_with(server, account);
   expect_clean_failure(r, server);
   EXPECT_NE(r.err.find("over the limit of 1024 bytes"), std::string::npos) << describe(r, server);
   EXPECT_NE(r.err.find("max_message_size"), std::string::npos) << describe(r, server);

@@ -27,154 +27,14 @@
 #include <nlohmann/json.hpp>
 
 #include "dovecot.hpp"
+#include "maildir_helpers.hpp"
 
 namespace roam::it {
 namespace {
 
 namespace fs = std::filesystem;
 
-// --- Helpers ---
-
-// One account of one test: its server user and its local paths, laid out as
-// TestServer::write_config does (Mail and state beside the config file).
-struct Account {
-  std::string user;
-  fs::path work;
-  fs::path config;
-  fs::path maildir;
-  fs::path state;
-};
-
-Account make_account(const std::vector<std::string>& extra_lines = {}) {
-  const auto& server = TestServer::instance();
-  Account account;
-  account.user = server.fresh_user();
-  account.work = server.work_dir(account.user);
-  account.config = account.work / "roam.conf";
-  account.maildir = account.work / "Mail";
-  account.state = account.work / "state";
-  server.write_config(account.config, account.user, extra_lines);
-  return account;
-}
-
-ProcessResult sync(const Account& account, const std::vector<std::string>& extra_args = {}) {
-  std::vector<std::string> args{"sync", "-c", account.config.string()};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
-  return run_roam(args);
-}
-
-std::string describe(const ProcessResult& result) {
-  return "exit " + std::to_string(result.exit_code) + "\nstdout:\n" + result.out + "\nstderr:\n" +
-         result.err;
-}
-
-// A small RFC 5322 message whose Message-ID is <id@roam.test>, so that a
-// local file can be traced back to the server message it came from.
-std::string make_message(const std::string& id, const std::string& body = "Hello.\r\n") {
-  return "From: Alice <alice@example.org>\r\n"
-         "To: Bob <bob@example.net>\r\n"
-         "Subject: message " +
-         id +
-         "\r\n"
-         "Date: Mon, 1 Jan 2024 12:00:00 +0000\r\n"
-         "Message-ID: <" +
-         id +
-         "@roam.test>\r\n"
-         "\r\n" +
-         body;
-}
-
-std::string crlf_to_lf(std::string text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
-      continue;
-    }
-    out += text[i];
-  }
-  return out;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void write_file(const fs::path& path, std::string_view content) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << content;
-  out.close();
-  if (!out) {
-    throw std::runtime_error("cannot write " + path.string());
-  }
-}
-
-// One message file of a local Maildir folder.
-struct LocalFile {
-  fs::path path;
-  std::string subdir;       // "new" or "cur".
-  std::string name;         // The whole file name.
-  std::string stable_name;  // The name before ":2,".
-  bool has_info = false;
-  std::string letters;  // The letters after ":2," (as written).
-  std::string content;
-};
-
-// Every message file in `folder`'s new/ and cur/ (tmp/ holds no messages),
-// sorted by path.
-std::vector<LocalFile> local_files(const fs::path& folder) {
-  std::vector<LocalFile> files;
-  for (const char* subdir : {"new", "cur"}) {
-    const auto dir = folder / subdir;
-    if (!fs::is_directory(dir)) {
-      continue;
-    }
-    for (const auto& entry : fs::directory_iterator(dir)) {
-      const auto name = entry.path().filename().string();
-      if (!entry.is_regular_file() || name.starts_with('.')) {
-        continue;
-      }
-      LocalFile file;
-      file.path = entry.path();
-      file.subdir = subdir;
-      file.name = name;
-      const auto info = name.find(":2,");
-      file.has_info = info != std::string::npos;
-      file.stable_name = file.has_info ? name.substr(0, info) : name;
-      file.letters = file.has_info ? name.substr(info + 3) : std::string();
-      file.content = read_file(entry.path());
-      files.push_back(std::move(file));
-    }
-  }
-  std::sort(files.begin(), files.end(),
-            [](const LocalFile& a, const LocalFile& b) { return a.path < b.path; });
-  return files;
-}
-
-// The local files whose content carries the Message-ID <id@roam.test>.
-std::vector<LocalFile> files_with_id(const fs::path& folder, const std::string& id) {
-  std::vector<LocalFile> found;
-  for (auto& file : local_files(folder)) {
-    if (file.content.find("Message-ID: <" + id + "@roam.test>") != std::string::npos) {
-      found.push_back(std::move(file));
-    }
-  }
-  return found;
-}
-
-// The single local file of message `id`; fails the test (and returns
-// nothing) when there is none or more than one.
-std::optional<LocalFile> file_with_id(const fs::path& folder, const std::string& id) {
-  auto found = files_with_id(folder, id);
-  EXPECT_EQ(found.size(), 1U) << "message " << id << " in " << folder;
-  if (found.size() != 1) {
-    return std::nullopt;
-  }
-  return found.front();
-}
+// --- Helpers (the ones shared with other tests are in maildir_helpers.hpp) ---
 
 std::vector<std::string> sorted_contents(const std::vector<LocalFile>& files) {
   std::vector<std::string> contents;
@@ -291,45 +151,6 @@ std::vector<std::string> regular_files_under(const fs::path& root) {
   }
   std::sort(files.begin(), files.end());
   return files;
-}
-
-// Renames a local message file to carry `letters` (sorted by the caller),
-// moving it to cur/ as a mail reader does.
-fs::path set_local_letters(const LocalFile& file, const std::string& letters) {
-  const auto folder = file.path.parent_path().parent_path();
-  const auto target = folder / "cur" / (file.stable_name + ":2," + letters);
-  fs::rename(file.path, target);
-  return target;
-}
-
-std::string base64(std::string_view data) {
-  static constexpr char k_alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < data.size(); i += 3) {
-    const auto n = (static_cast<unsigned>(static_cast<unsigned char>(data[i])) << 16U) |
-                   (static_cast<unsigned>(static_cast<unsigned char>(data[i + 1])) << 8U) |
-                   static_cast<unsigned>(static_cast<unsigned char>(data[i + 2]));
-    out += k_alphabet[(n >> 18U) & 63U];
-    out += k_alphabet[(n >> 12U) & 63U];
-    out += k_alphabet[(n >> 6U) & 63U];
-    out += k_alphabet[n & 63U];
-  }
-  if (i + 1 == data.size()) {
-    const auto n = static_cast<unsigned>(static_cast<unsigned char>(data[i])) << 16U;
-    out += k_alphabet[(n >> 18U) & 63U];
-    out += k_alphabet[(n >> 12U) & 63U];
-    out += "==";
-  } else if (i + 2 == data.size()) {
-    const auto n = (static_cast<unsigned>(static_cast<unsigned char>(data[i])) << 16U) |
-                   (static_cast<unsigned>(static_cast<unsigned char>(data[i + 1])) << 8U);
-    out += k_alphabet[(n >> 18U) & 63U];
-    out += k_alphabet[(n >> 12U) & 63U];
-    out += k_alphabet[(n >> 6U) & 63U];
-    out += '=';
-  }
-  return out;
 }
 
 // --- Tests ---
@@ -717,14 +538,7 @@ TEST(Pull, UidValidityChangeNeitherDuplicatesNorLoses) {
   set_local_letters(*two, "S");
   const auto before = local_files(box);
 
-  const auto old_validity = server.mailbox_status(account.user, "Box").uidvalidity;
-  server.delete_mailbox(account.user, "Box");
-  server.create_mailbox(account.user, "Box");
-  for (const auto& [text, flags] : messages) {
-    server.append(account.user, "Box", text, flags);
-  }
-  ASSERT_NE(server.mailbox_status(account.user, "Box").uidvalidity, old_validity)
-      << "the test needs Dovecot to hand out a new UIDVALIDITY";
+  ASSERT_NO_FATAL_FAILURE(rebuild_mailbox(account.user, "Box", messages));
 
   const auto second = sync(account);
   EXPECT_EQ(second.exit_code, 0) << describe(second);

@@ -18,29 +18,12 @@
 
 #include "dovecot.hpp"
 #include "fakes/fake_imap_server.hpp"
+#include "maildir_helpers.hpp"
 
 namespace roam::it {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Account {
-  std::string user;
-  fs::path work;
-  fs::path config;
-  fs::path maildir;
-};
-
-Account make_account(const std::vector<std::string>& extra_lines) {
-  const auto& server = TestServer::instance();
-  Account a;
-  a.user = server.fresh_user();
-  a.work = server.work_dir(a.user);
-  a.config = a.work / "roam.conf";
-  a.maildir = a.work / "Mail";
-  server.write_config(a.config, a.user, extra_lines);
-  return a;
-}
 
 // The lines that make an account use implicit TLS on Dovecot's TLS port.
 std::vector<std::string> implicit_tls(std::vector<std::string> more = {}) {
@@ -50,16 +33,6 @@ std::vector<std::string> implicit_tls(std::vector<std::string> more = {}) {
                                  "allow_plaintext = no"};
   lines.insert(lines.end(), more.begin(), more.end());
   return lines;
-}
-
-ProcessResult sync(const Account& a, const std::vector<std::string>& extra_args = {}) {
-  std::vector<std::string> args{"sync", "-c", a.config.string()};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
-  return run_roam(args);
-}
-
-std::string describe(const ProcessResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
 }
 
 // What `openssl x509 -noout -fingerprint -sha256` prints for `pem`, as
@@ -96,46 +69,8 @@ fs::path server_cert() {
   return TestServer::instance().env("TLS_CERT");
 }
 
-std::size_t local_message_count(const fs::path& folder) {
-  std::size_t n = 0;
-  for (const char* sub : {"new", "cur"}) {
-    std::error_code ec;
-    for (fs::directory_iterator it(folder / sub, ec), end; !ec && it != end; it.increment(ec)) {
-      ++n;
-    }
-  }
-  return n;
-}
-
 const std::string k_message =
     "From: a@example.org\nSubject: over TLS\nMessage-ID: <tls@roam.test>\n\nHello.\n";
-
-std::string base64(std::string_view in) {
-  static constexpr char k_alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    out += k_alphabet[(v >> 18) & 63];
-    out += k_alphabet[(v >> 12) & 63];
-    out += k_alphabet[(v >> 6) & 63];
-    out += k_alphabet[v & 63];
-  }
-  if (i < in.size()) {
-    unsigned v = static_cast<unsigned>(static_cast<unsigned char>(in[i])) << 16;
-    if (i + 1 < in.size()) {
-      v |= static_cast<unsigned>(static_cast<unsigned char>(in[i + 1])) << 8;
-    }
-    out += k_alphabet[(v >> 18) & 63];
-    out += k_alphabet[(v >> 12) & 63];
-    out += i + 1 < in.size() ? k_alphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
 
 // The forms in which `password` could leak into a trace: itself, the SASL
 // PLAIN string roam sends, and its base64 at each of the three alignments
@@ -176,7 +111,7 @@ TEST(Tls, CaFileMakesImplicitTlsSync) {
   server.append(account.user, "INBOX", k_message);
   auto r = sync(account, {"--debug=net"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_EQ(local_message_count(account.maildir / "INBOX"), 1u) << describe(r);
+  EXPECT_EQ(message_files(account.maildir / "INBOX").size(), 1u) << describe(r);
   EXPECT_NE(r.err.find("TLSv1."), std::string::npos) << describe(r);
 }
 
@@ -188,7 +123,7 @@ TEST(Tls, PinnedFingerprintIsAcceptedWithoutCa) {
   server.append(account.user, "INBOX", k_message);
   auto r = sync(account);
   ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_EQ(local_message_count(account.maildir / "INBOX"), 1u) << describe(r);
+  EXPECT_EQ(message_files(account.maildir / "INBOX").size(), 1u) << describe(r);
 }
 
 TEST(Tls, PinnedBareLowerCaseFingerprintIsAccepted) {
@@ -212,7 +147,7 @@ TEST(Tls, WrongPinnedFingerprintIsRefusedEvenWithCa) {
       << describe(r);
   EXPECT_NE(r.err.find(bare_hex(openssl_fingerprint(server_cert()))), std::string::npos)
       << describe(r);
-  EXPECT_EQ(local_message_count(account.maildir / "INBOX"), 0u) << describe(r);
+  EXPECT_EQ(message_files(account.maildir / "INBOX").size(), 0u) << describe(r);
 }
 
 // Dovecot's certificate names both localhost and 127.0.0.1, and the harness
@@ -273,7 +208,7 @@ TEST(Tls, StartTlsOnThePlainPortSyncs) {
   server.append(account.user, "INBOX", k_message);
   auto r = sync(account, {"--debug=net,imap"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_EQ(local_message_count(account.maildir / "INBOX"), 1u) << describe(r);
+  EXPECT_EQ(message_files(account.maildir / "INBOX").size(), 1u) << describe(r);
   // The upgrade really happened, before the credentials.
   const auto starttls = r.err.find("STARTTLS\n");
   const auto auth = r.err.find("AUTHENTICATE");

@@ -10,14 +10,14 @@
 #include <string>
 #include <vector>
 
-#include "temp_dir.hpp"
+#include "fakes/temp_dir.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
 namespace roam::maildir {
 namespace {
 
-using test_support::TempDir;
+using fakes::TempDir;
 
 std::vector<std::string> list_dir(const fs::path& dir) {
   std::vector<std::string> names;

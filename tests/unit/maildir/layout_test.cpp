@@ -7,13 +7,13 @@
 #include <string>
 #include <vector>
 
-#include "temp_dir.hpp"
+#include "fakes/temp_dir.hpp"
 #include "util/error.hpp"
 
 namespace roam::maildir {
 namespace {
 
-using test_support::TempDir;
+using fakes::TempDir;
 
 constexpr std::optional<char> k_slash = '/';
 constexpr std::optional<char> k_dot = '.';

@@ -5,14 +5,14 @@
 #include <ctime>
 #include <fstream>
 
-#include "temp_dir.hpp"
+#include "fakes/temp_dir.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
 namespace roam::state {
 namespace {
 
-using testing::TempDir;
+using fakes::TempDir;
 
 FolderState sample_state() {
   FolderState state;

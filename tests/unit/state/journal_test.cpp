@@ -5,13 +5,13 @@
 #include <fstream>
 #include <sstream>
 
-#include "temp_dir.hpp"
+#include "fakes/temp_dir.hpp"
 #include "util/error.hpp"
 
 namespace roam::state {
 namespace {
 
-using testing::TempDir;
+using fakes::TempDir;
 
 std::string read_text(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -8,13 +8,13 @@
 #include <sstream>
 #include <thread>
 
-#include "temp_dir.hpp"
+#include "fakes/temp_dir.hpp"
 #include "util/error.hpp"
 
 namespace roam::state {
 namespace {
 
-using testing::TempDir;
+using fakes::TempDir;
 
 TEST(AccountLock, CreatesStateDirAndWritesPid) {
   TempDir dir;
