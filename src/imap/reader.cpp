@@ -32,7 +32,9 @@ bool ResponseReader::fill() {
   if (m_capacity - m_end < k_read_chunk / 4) {
     std::size_t capacity = std::max(m_capacity * 2, m_end + k_read_chunk);
     auto storage = std::make_unique_for_overwrite<char[]>(capacity);
-    std::memcpy(storage.get(), m_storage.get() + m_pos, m_end - m_pos);
+    if (m_end > m_pos) {
+      std::memcpy(storage.get(), m_storage.get() + m_pos, m_end - m_pos);
+    }
     m_end -= m_pos;
     m_pos = 0;
     m_storage = std::move(storage);
@@ -80,7 +82,9 @@ std::string ResponseReader::read_line_segment(std::size_t already) {
   std::size_t searched = 0;
   for (;;) {
     const char* data = m_storage.get();
-    const void* lf = std::memchr(data + m_pos + searched, '\n', m_end - m_pos - searched);
+    std::size_t unsearched = m_end - m_pos - searched;
+    const void* lf =
+        unsearched == 0 ? nullptr : std::memchr(data + m_pos + searched, '\n', unsearched);
     if (lf != nullptr) {
       std::size_t end = static_cast<std::size_t>(static_cast<const char*>(lf) - data);
       std::size_t stop = (end > m_pos && data[end - 1] == '\r') ? end - 1 : end;
