@@ -281,7 +281,7 @@ report() {
     case $s in
       initial) label="initial sync" ;;
       nochange) label="no-change re-run" ;;
-      incremental) label="incremental$([[ $mode == both ]] && echo ' (+local)')" ;;
+      incremental) label="incremental$([[ $mode == both ]] && echo ' (+local)' || true)" ;;
     esac
     printf '%-24s %12s %12s %12s\n' "$label" "${seconds[mbsync.$s]}" "${seconds[roam.$s]}" \
       "$(ratio "${seconds[roam.$s]}" "${seconds[mbsync.$s]}")"
@@ -290,7 +290,7 @@ report() {
   echo "messages: mbsync server $(server_count "$mb_user") / Maildir $(count_messages "$workdir/mbsync/Mail")$(
     [[ -n $have_roam ]] && echo "; roam server $(server_count "$ro_user") / Maildir $(count_messages "$workdir/roam/Mail")")"
   echo "incremental: the server gets +100 messages, flags on 100, 50 expunged$([[ $mode == both ]] && echo '; each Maildir gets \Seen on 100 files and 20 new files')"
-  [[ $mode == pull ]] && echo "(mbsync with Expunge None keeps server-expunged messages, flagged T; roam expunge = yes deletes them)"
+  [[ $mode == both ]] || echo "(mbsync with Expunge None keeps server-expunged messages, flagged T; roam expunge = yes deletes them)"
   return 0
 }
 
