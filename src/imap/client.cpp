@@ -1057,6 +1057,15 @@ void collect_modified(const StatusResponse& status, std::vector<Uid>* modified) 
 
 // --- Writing to the server ---
 
+std::vector<std::string> Client::uid_commands(const std::vector<Uid>& uids, std::string_view prefix,
+                                              std::string_view suffix) const {
+  std::vector<std::string> commands;
+  for (const auto& set : split_uid_sets(uids, prefix.size(), suffix.size())) {
+    commands.push_back(std::string(prefix) + set + std::string(suffix));
+  }
+  return commands;
+}
+
 std::vector<std::string> Client::split_uid_sets(const std::vector<Uid>& uids, std::size_t prefix,
                                                 std::size_t suffix) const {
   // A single range ("4294967294:4294967295") always goes out, even if the
@@ -1129,10 +1138,7 @@ std::vector<MessageFlags> Client::fetch_flags_for(const std::vector<Uid>& uids) 
   }
   std::string prefix = "UID FETCH ";
   std::string suffix = m_selected_modseq ? " (UID FLAGS MODSEQ)" : " (UID FLAGS)";
-  std::vector<std::string> commands;
-  for (const auto& set : split_uid_sets(wanted, prefix.size(), suffix.size())) {
-    commands.push_back(prefix + set + suffix);
-  }
+  std::vector<std::string> commands = uid_commands(wanted, prefix, suffix);
   out.reserve(wanted.size());
   run_pipelined(commands, [&](const Response& r) {
     if (const auto* f = std::get_if<FetchData>(&r)) {
@@ -1313,10 +1319,7 @@ void Client::store_flags(const std::vector<Uid>& uids, StoreOp op,
   }
   suffix += op == StoreOp::Add ? " +FLAGS.SILENT " : " -FLAGS.SILENT ";
   suffix += encoded(Scope::Message, [&] { return format_flag_list(flags); });
-  std::vector<std::string> commands;
-  for (const auto& set : split_uid_sets(uids, prefix.size(), suffix.size())) {
-    commands.push_back(prefix + set + suffix);
-  }
+  std::vector<std::string> commands = uid_commands(uids, prefix, suffix);
   UntaggedHandler on_untagged;
   if (on_fetch) {
     on_untagged = [&](const Response& r) {
@@ -1344,10 +1347,7 @@ void Client::uid_expunge(const std::vector<Uid>& uids) {
                                    "would also remove messages other clients marked \\Deleted");
   }
   std::string prefix = "UID EXPUNGE ";
-  std::vector<std::string> commands;
-  for (const auto& set : split_uid_sets(uids, prefix.size(), 0)) {
-    commands.push_back(prefix + set);
-  }
+  std::vector<std::string> commands = uid_commands(uids, prefix, "");
   run_pipelined(commands, {});
 }
 
@@ -1400,10 +1400,7 @@ std::vector<std::pair<Uid, Uid>> Client::move(const std::vector<Uid>& uids,
 
   std::string prefix = has_move ? "UID MOVE " : "UID COPY ";
   std::string suffix = " " + target;
-  std::vector<std::string> commands;
-  for (const auto& set : split_uid_sets(wanted, prefix.size(), suffix.size())) {
-    commands.push_back(prefix + set + suffix);
-  }
+  std::vector<std::string> commands = uid_commands(wanted, prefix, suffix);
   UntaggedHandler on_untagged;
   if (has_move) {
     // RFC 6851 §4.3: COPYUID comes in an untagged OK before the expunges.

@@ -377,6 +377,9 @@ class Client {
 
   // `uids` as sequence-sets short enough that `prefix` + set + `suffix`
   // stays within max_command_line (RFC 7162 §4).
+  // One command per part of split_uid_sets(): prefix + set + suffix.
+  std::vector<std::string> uid_commands(const std::vector<Uid>& uids, std::string_view prefix,
+                                        std::string_view suffix) const;
   std::vector<std::string> split_uid_sets(const std::vector<Uid>& uids, std::size_t prefix,
                                           std::size_t suffix) const;
 

@@ -148,34 +148,24 @@ std::string Lexer::read_atom() {
 }
 
 std::string Lexer::read_astring_atom() {
-  std::size_t start = m_pos;
-  while (!at_end() && is_astring_char(m_text[m_pos])) {
-    ++m_pos;
-  }
-  if (m_pos == start) {
-    fail("expected atom");
-  }
-  return std::string(m_text.substr(start, m_pos - start));
+  return read_run([](char c) { return is_astring_char(c); }, "expected atom");
 }
 
 std::string Lexer::read_item_name() {
-  std::size_t start = m_pos;
-  while (!at_end() && is_atom_char(m_text[m_pos]) && m_text[m_pos] != '[') {
-    ++m_pos;
-  }
-  if (m_pos == start) {
-    fail("expected atom");
-  }
-  return std::string(m_text.substr(start, m_pos - start));
+  return read_run([](char c) { return is_atom_char(c) && c != '['; }, "expected atom");
 }
 
 std::string Lexer::read_tag() {
+  return read_run([](char c) { return is_astring_char(c) && c != '+'; }, "expected tag");
+}
+
+std::string Lexer::read_run(bool (*accept)(char), const char* what) {
   std::size_t start = m_pos;
-  while (!at_end() && is_astring_char(m_text[m_pos]) && m_text[m_pos] != '+') {
+  while (!at_end() && accept(m_text[m_pos])) {
     ++m_pos;
   }
   if (m_pos == start) {
-    fail("expected tag");
+    fail(what);
   }
   return std::string(m_text.substr(start, m_pos - start));
 }

@@ -164,6 +164,10 @@ class Lexer {
   [[noreturn]] void fail_at(std::size_t offset, std::string_view reason) const;
 
  private:
+  // Reads a non-empty run of characters that `accept`; fails with `what`
+  // when there is none.
+  std::string read_run(bool (*accept)(char), const char* what);
+
   void skip_value_at_depth(int depth);
   bool at_literal_start() const;
   // Returns the streamed literal whose marker is at `offset`, if any.
