@@ -235,6 +235,23 @@ std::vector<MessageFlags> latest_per_uid(std::vector<MessageFlags> reports) {
   return unique;
 }
 
+// Refuses what an OAuth mechanism cannot carry, before anything is sent:
+// a token that is empty or has spaces or control characters (pass_cmd
+// printed more than the token), or a user name with the ^A separator.
+void check_oauth_inputs(const std::string& user, const std::string& token,
+                        std::string_view mechanism) {
+  if (!plausible_token(token)) {
+    throw Error(Scope::Account,
+                "the OAuth access token (the password or pass_cmd output) is "
+                "empty or contains spaces or control characters; check that "
+                "pass_cmd prints only the token");
+  }
+  if (user.find('\x01') != std::string::npos) {
+    throw Error(Scope::Account, "the user name contains a ^A character, which " +
+                                    std::string(mechanism) + " cannot carry");
+  }
+}
+
 }  // namespace
 
 // --- Capabilities ---
@@ -594,17 +611,7 @@ void Client::authenticate(AuthMechanism mechanism, const std::string& user,
       break;
     }
     case AuthMechanism::XOAuth2: {
-      if (!plausible_token(credential)) {
-        throw Error(Scope::Account,
-                    "the OAuth access token (the password or pass_cmd output) is "
-                    "empty or contains spaces or control characters; check that "
-                    "pass_cmd prints only the token");
-      }
-      if (user.find('\x01') != std::string::npos) {
-        throw Error(Scope::Account,
-                    "the user name contains a ^A character, which XOAUTH2 "
-                    "cannot carry");
-      }
+      check_oauth_inputs(user, credential, "XOAUTH2");
       // An empty response asks the server for the tagged NO after its
       // JSON error challenge.
       sasl_exchange(mechanism, "user=" + user + "\x01" + "auth=Bearer " + credential + "\x01\x01",
@@ -612,17 +619,7 @@ void Client::authenticate(AuthMechanism mechanism, const std::string& user,
       break;
     }
     case AuthMechanism::OAuthBearer: {
-      if (!plausible_token(credential)) {
-        throw Error(Scope::Account,
-                    "the OAuth access token (the password or pass_cmd output) is "
-                    "empty or contains spaces or control characters; check that "
-                    "pass_cmd prints only the token");
-      }
-      if (user.find('\x01') != std::string::npos) {
-        throw Error(Scope::Account,
-                    "the user name contains a ^A character, which OAUTHBEARER "
-                    "cannot carry");
-      }
+      check_oauth_inputs(user, credential, "OAUTHBEARER");
       // RFC 7628 §3.1: a GS2 header naming the user, then key=value pairs
       // separated by ^A; host and port let the server check that the token
       // was meant for it.
