@@ -338,24 +338,127 @@ bool announces_body(std::string_view text) {
 
 Client::Client(std::unique_ptr<net::Stream> stream, ClientOptions options)
     : m_stream(std::move(stream)), m_options(options), m_reader(*m_stream, m_options.limits) {
-  m_reader.set_literal_router([this](std::string_view text, std::uint64_t) -> LiteralSink* {
-    if (m_body_sink && announces_body(text)) {
-      return m_body_sink();
-    }
-    return nullptr;
-  });
+  m_reader.set_literal_router(
+      [this](std::string_view text, std::uint64_t) { return route_literal(text); });
 }
 
 Client::~Client() = default;
 
+namespace {
+
+// A sink error that concerns only the local side (the Maildir's tmp/ is
+// unwritable, the disk is full): the server and the session are fine.
+bool is_local(const util::Error& e) {
+  return e.scope() == Scope::Message || e.scope() == Scope::Folder;
+}
+
+// The message of the exception being handled; only valid inside a handler.
+std::string current_message() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an unknown error";
+  }
+}
+
+}  // namespace
+
+void Client::ensure_usable() const {
+  if (!m_broken.empty()) {
+    throw Error(Scope::Account, "the connection to " + m_stream->peer() +
+                                    " is unusable after an earlier error: " + m_broken);
+  }
+}
+
+void Client::call_failed() {
+  if (m_call_depth == 1) {
+    m_deferred = nullptr;
+  }
+  if (!m_outstanding.empty() && m_broken.empty()) {
+    break_connection(current_message());
+  }
+}
+
+void Client::break_connection(const std::string& reason) {
+  // The stream is left alone from now on: the server may be in the middle
+  // of a reply or inside a literal, so nothing read or written could be
+  // matched to a command again. The account's sync ends, and the Client's
+  // owner closes the socket by destroying it.
+  m_broken = reason.empty() ? std::string("an unknown error") : reason;
+  ROAM_DEBUG(util::k_cat_imap,
+             "connection to " << m_stream->peer() << " abandoned after: " << m_broken);
+}
+
+void Client::rethrow_deferred() {
+  if (m_deferred && m_call_depth == 1) {
+    std::exception_ptr deferred = m_deferred;
+    m_deferred = nullptr;
+    std::rethrow_exception(deferred);
+  }
+}
+
+void Client::GuardedSink::write(const char* data, std::size_t size) {
+  if (target == nullptr) {
+    return;  // Dropped: the call already failed locally.
+  }
+  try {
+    target->write(data, size);
+  } catch (const util::Error& e) {
+    if (!is_local(e)) {
+      throw;
+    }
+    // The reader goes on through the literal, so the next response starts
+    // where the server's does; the error waits for the call to complete.
+    m_client.m_deferred = std::current_exception();
+    target = nullptr;
+  }
+}
+
+LiteralSink* Client::route_literal(std::string_view text) {
+  if (!m_body_sink || !announces_body(text)) {
+    return nullptr;
+  }
+  m_guarded_sink.target = nullptr;
+  if (!m_deferred) {
+    try {
+      m_guarded_sink.target = m_body_sink();
+    } catch (const util::Error& e) {
+      if (!is_local(e)) {
+        throw;
+      }
+      m_deferred = std::current_exception();
+    }
+    if (m_guarded_sink.target == nullptr && !m_deferred) {
+      return nullptr;  // The caller wants this body in memory.
+    }
+  }
+  return &m_guarded_sink;
+}
+
+void Client::write_command(const std::string& tag, std::string_view bytes) {
+  m_outstanding.insert(tag);
+  m_stream->write_all(bytes);
+}
+
 Response Client::read_response() {
-  RawResponse raw = m_reader.read();
+  RawResponse raw;
+  try {
+    raw = m_reader.read();
+  } catch (...) {
+    // Whatever stopped the reader (a closed connection, a timeout, a limit,
+    // a failing sink) stopped it inside a response.
+    break_connection(current_message());
+    throw;
+  }
   ROAM_DEBUG(util::k_cat_imap, "S: " << trace_text(raw));
   try {
     return parse_response(raw);
   } catch (const ParseError& e) {
     // A response we cannot parse leaves the stream in an unknown position:
     // the only safe thing is to drop the connection.
+    break_connection(e.what());
     throw Error(Scope::Account, std::string(e.what()));
   }
 }
@@ -381,31 +484,37 @@ void Client::apply(const Response& response) {
 }
 
 bool Client::read_greeting() {
-  Response r = read_response();
-  const auto* status = std::get_if<StatusResponse>(&r);
-  if (status == nullptr || !status->tag.empty()) {
-    throw Error(Scope::Account,
-                "the server " + m_stream->peer() +
-                    " did not greet with an untagged OK, PREAUTH or BYE; is this an "
-                    "IMAP server (check host, port and tls)?");
-  }
-  if (status->status == StatusResponse::Status::Bye) {
-    throw Error(Scope::Account,
-                "the server " + m_stream->peer() + " refused the connection: " + status->text);
-  }
-  if (status->status != StatusResponse::Status::Ok &&
-      status->status != StatusResponse::Status::Preauth) {
-    throw Error(Scope::Account,
-                "unexpected greeting from " + m_stream->peer() + ": " + describe(*status));
-  }
-  if (status->code && status->code->kind == ResponseCode::Kind::Capability) {
-    m_caps = Capabilities(status->code->atoms);
-    m_caps_known = true;
-  }
-  return status->status == StatusResponse::Status::Preauth;
+  return guarded([&] {
+    // A greeting that is not one leaves no session to go on with.
+    m_outstanding.insert("greeting");
+    Response r = read_response();
+    m_outstanding.erase("greeting");
+    const auto* status = std::get_if<StatusResponse>(&r);
+    if (status == nullptr || !status->tag.empty()) {
+      throw Error(Scope::Account,
+                  "the server " + m_stream->peer() +
+                      " did not greet with an untagged OK, PREAUTH or BYE; is this an "
+                      "IMAP server (check host, port and tls)?");
+    }
+    if (status->status == StatusResponse::Status::Bye) {
+      throw Error(Scope::Account,
+                  "the server " + m_stream->peer() + " refused the connection: " + status->text);
+    }
+    if (status->status != StatusResponse::Status::Ok &&
+        status->status != StatusResponse::Status::Preauth) {
+      throw Error(Scope::Account,
+                  "unexpected greeting from " + m_stream->peer() + ": " + describe(*status));
+    }
+    if (status->code && status->code->kind == ResponseCode::Kind::Capability) {
+      m_caps = Capabilities(status->code->atoms);
+      m_caps_known = true;
+    }
+    return status->status == StatusResponse::Status::Preauth;
+  });
 }
 
 const Capabilities& Client::capabilities() {
+  ensure_usable();
   if (!m_caps_known) {
     refresh_capabilities();
   }
@@ -413,26 +522,30 @@ const Capabilities& Client::capabilities() {
 }
 
 void Client::refresh_capabilities() {
-  m_caps_known = false;
-  run("CAPABILITY");
-  if (!m_caps_known) {
-    throw Error(Scope::Account,
-                "the server " + m_stream->peer() + " answered CAPABILITY without listing any");
-  }
+  guarded([&] {
+    m_caps_known = false;
+    run("CAPABILITY");
+    if (!m_caps_known) {
+      throw Error(Scope::Account,
+                  "the server " + m_stream->peer() + " answered CAPABILITY without listing any");
+    }
+  });
 }
 
 std::string Client::send(std::string_view command, Redact redact) {
-  std::string tag = make_tag();
-  std::string line = tag + " ";
-  line += command;
-  if (redact == Redact::Yes) {
-    ROAM_DEBUG(util::k_cat_imap, "C: " << tag << " " << command_name(command) << " <redacted>");
-  } else {
-    ROAM_DEBUG(util::k_cat_imap, "C: " << line);
-  }
-  line += "\r\n";
-  m_stream->write_all(line);
-  return tag;
+  return guarded([&] {
+    std::string tag = make_tag();
+    std::string line = tag + " ";
+    line += command;
+    if (redact == Redact::Yes) {
+      ROAM_DEBUG(util::k_cat_imap, "C: " << tag << " " << command_name(command) << " <redacted>");
+    } else {
+      ROAM_DEBUG(util::k_cat_imap, "C: " << line);
+    }
+    line += "\r\n";
+    write_command(tag, line);
+    return tag;
+  });
 }
 
 std::string Client::make_tag() {
@@ -453,6 +566,7 @@ std::optional<StatusResponse> Client::read_until_tagged(const std::string& tag,
   for (;;) {
     Response r = read_response();
     if (auto* status = std::get_if<StatusResponse>(&r); status != nullptr && !status->tag.empty()) {
+      m_outstanding.erase(status->tag);
       if (status->status == StatusResponse::Status::Ok && status->code &&
           status->code->kind == ResponseCode::Kind::Capability) {
         m_caps = Capabilities(status->code->atoms);
@@ -490,42 +604,57 @@ std::optional<StatusResponse> Client::read_until_tagged(const std::string& tag,
 
 StatusResponse Client::wait(const std::string& tag, std::string_view command,
                             const UntaggedHandler& on_untagged) {
-  StatusResponse result = *read_until_tagged(tag, command_name(command), on_untagged, false);
-  if (result.status != StatusResponse::Status::Ok) {
-    throw CommandFailed(command_name(command), result);
-  }
-  return result;
+  return guarded([&] {
+    StatusResponse result = *read_until_tagged(tag, command_name(command), on_untagged, false);
+    if (result.status != StatusResponse::Status::Ok) {
+      throw CommandFailed(command_name(command), result);
+    }
+    return result;
+  });
 }
 
 StatusResponse Client::run(std::string_view command, const UntaggedHandler& on_untagged,
                            Redact redact) {
-  std::string tag = send(command, redact);
-  return wait(tag, command, on_untagged);
+  return guarded([&] {
+    std::string tag = send(command, redact);
+    return wait(tag, command, on_untagged);
+  });
 }
 
 void Client::starttls(const net::TlsOptions& options) {
-  if (!capabilities().has("STARTTLS")) {
-    throw Error(Scope::Account, "the server " + m_stream->peer() +
-                                    " does not offer STARTTLS, and tls = starttls is configured; "
-                                    "roam will not continue in plaintext (use tls = implicit if "
-                                    "the server has port 993)");
-  }
-  std::string tag = send("STARTTLS");
-  try {
-    wait(tag, "STARTTLS");
-  } catch (const CommandFailed& e) {
-    throw Error(Scope::Account, std::string(e.what()) + "; roam will not continue in plaintext");
-  }
-  if (m_reader.buffered() != 0) {
-    throw Error(Scope::Account, "the server " + m_stream->peer() +
-                                    " sent data after accepting STARTTLS before the TLS handshake; "
-                                    "this is how STARTTLS injection attacks work, so roam stops");
-  }
-  m_stream->start_tls(options);
-  // What the server said before TLS cannot be trusted (RFC 3501 §6.2.1).
-  m_caps = Capabilities();
-  m_caps_known = false;
-  refresh_capabilities();
+  guarded([&] {
+    if (!capabilities().has("STARTTLS")) {
+      throw Error(Scope::Account, "the server " + m_stream->peer() +
+                                      " does not offer STARTTLS, and tls = starttls is configured; "
+                                      "roam will not continue in plaintext (use tls = implicit if "
+                                      "the server has port 993)");
+    }
+    std::string tag = send("STARTTLS");
+    try {
+      try {
+        wait(tag, "STARTTLS");
+      } catch (const CommandFailed& e) {
+        throw Error(Scope::Account,
+                    std::string(e.what()) + "; roam will not continue in plaintext");
+      }
+      if (m_reader.buffered() != 0) {
+        throw Error(Scope::Account,
+                    "the server " + m_stream->peer() +
+                        " sent data after accepting STARTTLS before the TLS handshake; "
+                        "this is how STARTTLS injection attacks work, so roam stops");
+      }
+      m_stream->start_tls(options);
+    } catch (const std::exception& e) {
+      // Neither plaintext (refused or tampered with) nor TLS (a failed
+      // handshake) may carry the session on.
+      break_connection(e.what());
+      throw;
+    }
+    // What the server said before TLS cannot be trusted (RFC 3501 §6.2.1).
+    m_caps = Capabilities();
+    m_caps_known = false;
+    refresh_capabilities();
+  });
 }
 
 void Client::login(const std::string& user, const std::string& password) {
@@ -534,111 +663,115 @@ void Client::login(const std::string& user, const std::string& password) {
 
 void Client::authenticate(AuthMechanism mechanism, const std::string& user,
                           const std::string& secret, const std::string& host, std::uint16_t port) {
-  authenticate(
-      mechanism, user, [&secret] { return secret; }, host, port);
+  guarded([&] {
+    authenticate(
+        mechanism, user, [&secret] { return secret; }, host, port);
+  });
 }
 
 void Client::authenticate(AuthMechanism mechanism, const std::string& user,
                           const std::function<std::string()>& secret, const std::string& host,
                           std::uint16_t port) {
-  const Capabilities& caps = capabilities();
-  const bool automatic = mechanism == AuthMechanism::Auto;
-  if (automatic) {
-    // A token is not a password, so OAuth is never guessed: it must be
-    // configured, and then pass_cmd is known to print a token.
-    mechanism = caps.has("AUTH=PLAIN") ? AuthMechanism::Plain : AuthMechanism::Login;
-  }
-  bool offered = false;
-  switch (mechanism) {
-    case AuthMechanism::Auto:
-    case AuthMechanism::Login:
-      offered = !caps.has("LOGINDISABLED");
-      break;
-    case AuthMechanism::Plain:
-    case AuthMechanism::XOAuth2:
-    case AuthMechanism::OAuthBearer:
-      offered = caps.has("AUTH=" + std::string(to_string(mechanism)));
-      break;
-  }
-  if (!offered) {
-    // Falling back to another mechanism would hand the secret to a method
-    // the user did not choose (a token as a LOGIN password, a password in
-    // plaintext LOGIN after a stripped AUTH=PLAIN), so the user decides.
-    std::string offers;
-    for (const auto& m : caps.sasl_mechanisms()) {
-      offers += (offers.empty() ? "AUTHENTICATE " : " ") + m;
+  guarded([&] {
+    const Capabilities& caps = capabilities();
+    const bool automatic = mechanism == AuthMechanism::Auto;
+    if (automatic) {
+      // A token is not a password, so OAuth is never guessed: it must be
+      // configured, and then pass_cmd is known to print a token.
+      mechanism = caps.has("AUTH=PLAIN") ? AuthMechanism::Plain : AuthMechanism::Login;
     }
-    offers += offers.empty() ? "no AUTHENTICATE mechanism" : "";
-    offers += caps.has("LOGINDISABLED") ? ", and LOGIN is disabled (LOGINDISABLED)"
-                                        : ", and the LOGIN command";
-    std::string what = automatic ? std::string(
-                                       "AUTHENTICATE PLAIN or the LOGIN command, which "
-                                       "auth = auto chooses from")
-                       : mechanism == AuthMechanism::Login
-                           ? std::string("the LOGIN command, the configured auth mechanism")
-                           : "AUTHENTICATE " + std::string(to_string(mechanism)) +
-                                 ", the configured auth mechanism";
-    throw Error(Scope::Account, "the server " + m_stream->peer() + " does not offer " + what +
-                                    "; it offers " + offers);
-  }
+    bool offered = false;
+    switch (mechanism) {
+      case AuthMechanism::Auto:
+      case AuthMechanism::Login:
+        offered = !caps.has("LOGINDISABLED");
+        break;
+      case AuthMechanism::Plain:
+      case AuthMechanism::XOAuth2:
+      case AuthMechanism::OAuthBearer:
+        offered = caps.has("AUTH=" + std::string(to_string(mechanism)));
+        break;
+    }
+    if (!offered) {
+      // Falling back to another mechanism would hand the secret to a method
+      // the user did not choose (a token as a LOGIN password, a password in
+      // plaintext LOGIN after a stripped AUTH=PLAIN), so the user decides.
+      std::string offers;
+      for (const auto& m : caps.sasl_mechanisms()) {
+        offers += (offers.empty() ? "AUTHENTICATE " : " ") + m;
+      }
+      offers += offers.empty() ? "no AUTHENTICATE mechanism" : "";
+      offers += caps.has("LOGINDISABLED") ? ", and LOGIN is disabled (LOGINDISABLED)"
+                                          : ", and the LOGIN command";
+      std::string what = automatic ? std::string(
+                                         "AUTHENTICATE PLAIN or the LOGIN command, which "
+                                         "auth = auto chooses from")
+                         : mechanism == AuthMechanism::Login
+                             ? std::string("the LOGIN command, the configured auth mechanism")
+                             : "AUTHENTICATE " + std::string(to_string(mechanism)) +
+                                   ", the configured auth mechanism";
+      throw Error(Scope::Account, "the server " + m_stream->peer() + " does not offer " + what +
+                                      "; it offers " + offers);
+    }
 
-  std::string credential = secret ? secret() : std::string();
-  switch (mechanism) {
-    case AuthMechanism::Auto:
-    case AuthMechanism::Login: {
-      std::string command = "LOGIN " + quote_astring(user) + " " + quote_astring(credential);
-      std::string tag = send(command, Redact::Yes);
-      StatusResponse done = *read_until_tagged(tag, "LOGIN", {}, false);
-      if (done.status != StatusResponse::Status::Ok) {
-        throw AuthenticationFailed(AuthMechanism::Login, done);
+    std::string credential = secret ? secret() : std::string();
+    switch (mechanism) {
+      case AuthMechanism::Auto:
+      case AuthMechanism::Login: {
+        std::string command = "LOGIN " + quote_astring(user) + " " + quote_astring(credential);
+        std::string tag = send(command, Redact::Yes);
+        StatusResponse done = *read_until_tagged(tag, "LOGIN", {}, false);
+        if (done.status != StatusResponse::Status::Ok) {
+          throw AuthenticationFailed(AuthMechanism::Login, done);
+        }
+        break;
       }
-      break;
-    }
-    case AuthMechanism::Plain: {
-      if (user.find('\0') != std::string::npos || credential.find('\0') != std::string::npos) {
-        throw Error(Scope::Account,
-                    "the user name or password contains a NUL character, which PLAIN cannot "
-                    "carry (RFC 4616 §2)");
+      case AuthMechanism::Plain: {
+        if (user.find('\0') != std::string::npos || credential.find('\0') != std::string::npos) {
+          throw Error(Scope::Account,
+                      "the user name or password contains a NUL character, which PLAIN cannot "
+                      "carry (RFC 4616 §2)");
+        }
+        std::string message;
+        message += '\0';
+        message += user;
+        message += '\0';
+        message += credential;
+        // PLAIN has no error challenge; "*" cancels an unexpected one
+        // (RFC 3501 §6.2.2).
+        sasl_exchange(mechanism, message, "*");
+        break;
       }
-      std::string message;
-      message += '\0';
-      message += user;
-      message += '\0';
-      message += credential;
-      // PLAIN has no error challenge; "*" cancels an unexpected one
-      // (RFC 3501 §6.2.2).
-      sasl_exchange(mechanism, message, "*");
-      break;
-    }
-    case AuthMechanism::XOAuth2: {
-      check_oauth_inputs(user, credential, "XOAUTH2");
-      // An empty response asks the server for the tagged NO after its
-      // JSON error challenge.
-      sasl_exchange(mechanism, "user=" + user + "\x01" + "auth=Bearer " + credential + "\x01\x01",
-                    "");
-      break;
-    }
-    case AuthMechanism::OAuthBearer: {
-      check_oauth_inputs(user, credential, "OAUTHBEARER");
-      // RFC 7628 §3.1: a GS2 header naming the user, then key=value pairs
-      // separated by ^A; host and port let the server check that the token
-      // was meant for it.
-      std::string message = "n,a=" + gs2_name(user) + ",\x01";
-      if (!host.empty()) {
-        message += "host=" + host + "\x01";
+      case AuthMechanism::XOAuth2: {
+        check_oauth_inputs(user, credential, "XOAUTH2");
+        // An empty response asks the server for the tagged NO after its
+        // JSON error challenge.
+        sasl_exchange(mechanism, "user=" + user + "\x01" + "auth=Bearer " + credential + "\x01\x01",
+                      "");
+        break;
       }
-      if (port != 0) {
-        message += "port=" + std::to_string(port) + "\x01";
+      case AuthMechanism::OAuthBearer: {
+        check_oauth_inputs(user, credential, "OAUTHBEARER");
+        // RFC 7628 §3.1: a GS2 header naming the user, then key=value pairs
+        // separated by ^A; host and port let the server check that the token
+        // was meant for it.
+        std::string message = "n,a=" + gs2_name(user) + ",\x01";
+        if (!host.empty()) {
+          message += "host=" + host + "\x01";
+        }
+        if (port != 0) {
+          message += "port=" + std::to_string(port) + "\x01";
+        }
+        message += "auth=Bearer " + credential + "\x01\x01";
+        // RFC 7628 §3.2.3: the client answers an error challenge with a
+        // single ^A, and the server then fails the exchange.
+        sasl_exchange(mechanism, message, "\x01");
+        break;
       }
-      message += "auth=Bearer " + credential + "\x01\x01";
-      // RFC 7628 §3.2.3: the client answers an error challenge with a
-      // single ^A, and the server then fails the exchange.
-      sasl_exchange(mechanism, message, "\x01");
-      break;
     }
-  }
-  // Capabilities often change after login; the tagged OK may have said so,
-  // and connect_account asks again otherwise.
+    // Capabilities often change after login; the tagged OK may have said so,
+    // and connect_account asks again otherwise.
+  });
 }
 
 void Client::sasl_exchange(AuthMechanism mechanism, const std::string& response,
@@ -652,10 +785,10 @@ void Client::sasl_exchange(AuthMechanism mechanism, const std::string& response,
   // Redact::No, and only "AUTHENTICATE" with Redact::Yes.
   if (initial) {
     ROAM_DEBUG(util::k_cat_imap, "C: " << tag << " " << command << " <redacted>");
-    m_stream->write_all(tag + " " + command + " " + encoded + "\r\n");
+    write_command(tag, tag + " " + command + " " + encoded + "\r\n");
   } else {
     ROAM_DEBUG(util::k_cat_imap, "C: " << tag << " " << command);
-    m_stream->write_all(tag + " " + command + "\r\n");
+    write_command(tag, tag + " " + command + "\r\n");
     std::optional<StatusResponse> early = read_until_tagged(tag, command, {}, true);
     if (early) {
       // Refused before any credentials were sent. An OK here would mean
@@ -714,168 +847,182 @@ std::vector<std::string> Client::enable(const std::vector<std::string>& extensio
 }
 
 std::vector<ListedMailbox> Client::list(const std::vector<std::string>& status_items) {
-  const Capabilities& caps = capabilities();
-  std::string command = "LIST \"\" \"*\"";
-  std::vector<std::string> returns;
-  if (caps.has("SPECIAL-USE")) {
-    returns.push_back("SPECIAL-USE");
-  }
-  if (!status_items.empty() && caps.has("LIST-STATUS")) {
-    std::string items = "STATUS (";
-    for (std::size_t i = 0; i < status_items.size(); ++i) {
-      items += (i ? " " : "") + status_items[i];
+  return guarded([&] {
+    const Capabilities& caps = capabilities();
+    std::string command = "LIST \"\" \"*\"";
+    std::vector<std::string> returns;
+    if (caps.has("SPECIAL-USE")) {
+      returns.push_back("SPECIAL-USE");
     }
-    returns.push_back(items + ")");
-  }
-  if (!returns.empty()) {
-    command += " RETURN (";
-    for (std::size_t i = 0; i < returns.size(); ++i) {
-      command += (i ? " " : "") + returns[i];
+    if (!status_items.empty() && caps.has("LIST-STATUS")) {
+      std::string items = "STATUS (";
+      for (std::size_t i = 0; i < status_items.size(); ++i) {
+        items += (i ? " " : "") + status_items[i];
+      }
+      returns.push_back(items + ")");
     }
-    command += ")";
-  }
-  std::vector<ListedMailbox> out;
-  std::map<std::string, StatusData> statuses;
-  run(command, [&](const Response& r) {
-    if (const auto* l = std::get_if<ListData>(&r)) {
-      out.push_back({*l, std::nullopt});
-    } else if (const auto* s = std::get_if<StatusData>(&r)) {
-      statuses[s->mailbox] = *s;
+    if (!returns.empty()) {
+      command += " RETURN (";
+      for (std::size_t i = 0; i < returns.size(); ++i) {
+        command += (i ? " " : "") + returns[i];
+      }
+      command += ")";
     }
+    std::vector<ListedMailbox> out;
+    std::map<std::string, StatusData> statuses;
+    run(command, [&](const Response& r) {
+      if (const auto* l = std::get_if<ListData>(&r)) {
+        out.push_back({*l, std::nullopt});
+      } else if (const auto* s = std::get_if<StatusData>(&r)) {
+        statuses[s->mailbox] = *s;
+      }
+    });
+    for (auto& m : out) {
+      auto it = statuses.find(m.list.mailbox);
+      if (it != statuses.end()) {
+        m.status = it->second;
+      }
+    }
+    return out;
   });
-  for (auto& m : out) {
-    auto it = statuses.find(m.list.mailbox);
-    if (it != statuses.end()) {
-      m.status = it->second;
-    }
-  }
-  return out;
 }
 
 MailboxInfo Client::open(const std::string& mailbox, OpenMode mode) {
-  MailboxInfo info;
-  bool condstore = capabilities().has("CONDSTORE");
-  std::string command =
-      (mode == OpenMode::Examine ? "EXAMINE " : "SELECT ") + quote_astring(mailbox);
-  if (condstore) {
-    command += " (CONDSTORE)";
-  }
-  m_exists = 0;
-  // Whatever happens below, the previous mailbox is no longer selected
-  // (RFC 3501 §6.3.1), so its UIDVALIDITY must not vouch for any code.
-  m_selected_uidvalidity = 0;
-  m_permanent_flags.clear();
-  m_selected_modseq = false;
-  bool modseq = false;
-  StatusResponse done = run(command, [&](const Response& r) {
-    if (const auto* s = std::get_if<StatusResponse>(&r); s && s->code) {
-      switch (s->code->kind) {
-        case ResponseCode::Kind::UidValidity:
-          info.uidvalidity = static_cast<std::uint32_t>(s->code->number);
-          break;
-        case ResponseCode::Kind::UidNext:
-          info.uidnext = static_cast<std::uint32_t>(s->code->number);
-          break;
-        case ResponseCode::Kind::HighestModSeq:
-          info.highestmodseq = s->code->number;
-          modseq = true;
-          break;
-        case ResponseCode::Kind::NoModSeq:
-          info.highestmodseq = 0;
-          modseq = false;
-          break;
-        case ResponseCode::Kind::PermanentFlags:
-          info.permanent_flags = s->code->atoms;
-          break;
-        default:
-          break;
-      }
+  return guarded([&] {
+    MailboxInfo info;
+    bool condstore = capabilities().has("CONDSTORE");
+    std::string command =
+        (mode == OpenMode::Examine ? "EXAMINE " : "SELECT ") + quote_astring(mailbox);
+    if (condstore) {
+      command += " (CONDSTORE)";
     }
+    m_exists = 0;
+    // Whatever happens below, the previous mailbox is no longer selected
+    // (RFC 3501 §6.3.1), so its UIDVALIDITY must not vouch for any code.
+    m_selected_uidvalidity = 0;
+    m_permanent_flags.clear();
+    m_selected_modseq = false;
+    bool modseq = false;
+    StatusResponse done = run(command, [&](const Response& r) {
+      if (const auto* s = std::get_if<StatusResponse>(&r); s && s->code) {
+        switch (s->code->kind) {
+          case ResponseCode::Kind::UidValidity:
+            info.uidvalidity = static_cast<std::uint32_t>(s->code->number);
+            break;
+          case ResponseCode::Kind::UidNext:
+            info.uidnext = static_cast<std::uint32_t>(s->code->number);
+            break;
+          case ResponseCode::Kind::HighestModSeq:
+            info.highestmodseq = s->code->number;
+            modseq = true;
+            break;
+          case ResponseCode::Kind::NoModSeq:
+            info.highestmodseq = 0;
+            modseq = false;
+            break;
+          case ResponseCode::Kind::PermanentFlags:
+            info.permanent_flags = s->code->atoms;
+            break;
+          default:
+            break;
+        }
+      }
+    });
+    info.exists = m_exists;
+    info.read_only = done.code && done.code->kind == ResponseCode::Kind::ReadOnly;
+    if (info.uidvalidity == 0) {
+      throw Error(Scope::Folder, "the server opened mailbox \"" + mailbox +
+                                     "\" without a UIDVALIDITY; roam cannot sync it safely");
+    }
+    m_selected_uidvalidity = info.uidvalidity;
+    m_permanent_flags = info.permanent_flags;
+    m_selected_modseq = condstore && modseq;
+    return info;
   });
-  info.exists = m_exists;
-  info.read_only = done.code && done.code->kind == ResponseCode::Kind::ReadOnly;
-  if (info.uidvalidity == 0) {
-    throw Error(Scope::Folder, "the server opened mailbox \"" + mailbox +
-                                   "\" without a UIDVALIDITY; roam cannot sync it safely");
-  }
-  m_selected_uidvalidity = info.uidvalidity;
-  m_permanent_flags = info.permanent_flags;
-  m_selected_modseq = condstore && modseq;
-  return info;
 }
 
 std::vector<MessageFlags> Client::fetch_flags(ModSeq changedsince) {
-  std::vector<MessageFlags> out;
-  if (m_exists == 0) {
-    return out;
-  }
-  std::string command = "UID FETCH 1:* (UID FLAGS)";
-  if (changedsince != 0) {
-    command += " (CHANGEDSINCE " + std::to_string(changedsince) + ")";
-  }
-  out.reserve(m_exists);
-  run(command, [&](const Response& r) {
-    if (const auto* f = std::get_if<FetchData>(&r)) {
-      // Unsolicited FETCHes without UID (flag updates from other sessions in
-      // RFC 3501 servers) cannot be attributed; the listing is complete
-      // without them, because the solicited FETCH for the same message
-      // carries the newer flags.
-      if (f->uid && f->flags) {
-        out.push_back({*f->uid, *f->flags, f->modseq.value_or(0)});
-      }
+  return guarded([&] {
+    std::vector<MessageFlags> out;
+    if (m_exists == 0) {
+      return out;
     }
+    std::string command = "UID FETCH 1:* (UID FLAGS)";
+    if (changedsince != 0) {
+      command += " (CHANGEDSINCE " + std::to_string(changedsince) + ")";
+    }
+    out.reserve(m_exists);
+    run(command, [&](const Response& r) {
+      if (const auto* f = std::get_if<FetchData>(&r)) {
+        // Unsolicited FETCHes without UID (flag updates from other sessions in
+        // RFC 3501 servers) cannot be attributed; the listing is complete
+        // without them, because the solicited FETCH for the same message
+        // carries the newer flags.
+        if (f->uid && f->flags) {
+          out.push_back({*f->uid, *f->flags, f->modseq.value_or(0)});
+        }
+      }
+    });
+    return latest_per_uid(std::move(out));
   });
-  return latest_per_uid(std::move(out));
 }
 
 void Client::fetch_bodies(const std::vector<Uid>& uids,
                           const std::function<LiteralSink*()>& sink_for,
                           const std::function<void(const FetchData&)>& done,
                           const std::function<void()>& after_batch) {
-  std::vector<std::string> commands;
-  for (std::size_t i = 0; i < uids.size(); i += m_options.fetch_batch) {
-    std::size_t end = std::min(uids.size(), i + m_options.fetch_batch);
-    std::vector<std::uint32_t> batch(uids.begin() + static_cast<std::ptrdiff_t>(i),
-                                     uids.begin() + static_cast<std::ptrdiff_t>(end));
-    std::sort(batch.begin(), batch.end());
-    commands.push_back("UID FETCH " + format_set(batch) + " (UID FLAGS INTERNALDATE BODY.PEEK[])");
-  }
-  m_body_sink = sink_for;
-  struct Reset {
-    std::function<LiteralSink*()>& sink;
-    ~Reset() { sink = nullptr; }
-  } reset{m_body_sink};
+  guarded([&] {
+    std::vector<std::string> commands;
+    for (std::size_t i = 0; i < uids.size(); i += m_options.fetch_batch) {
+      std::size_t end = std::min(uids.size(), i + m_options.fetch_batch);
+      std::vector<std::uint32_t> batch(uids.begin() + static_cast<std::ptrdiff_t>(i),
+                                       uids.begin() + static_cast<std::ptrdiff_t>(end));
+      std::sort(batch.begin(), batch.end());
+      commands.push_back("UID FETCH " + format_set(batch) +
+                         " (UID FLAGS INTERNALDATE BODY.PEEK[])");
+    }
+    m_body_sink = sink_for;
+    struct Reset {
+      std::function<LiteralSink*()>& sink;
+      ~Reset() { sink = nullptr; }
+    } reset{m_body_sink};
 
-  auto on_untagged = [&](const Response& r) {
-    const auto* f = std::get_if<FetchData>(&r);
-    if (f == nullptr) {
-      return;
-    }
-    bool has_body = std::any_of(f->sections.begin(), f->sections.end(),
-                                [](const BodySection& s) { return s.section.empty(); });
-    if (!has_body) {
-      return;  // An unsolicited flag update.
-    }
-    if (!f->uid) {
-      throw Error(Scope::Account, "the server sent a message body without its UID");
-    }
-    done(*f);
-  };
+    auto on_untagged = [&](const Response& r) {
+      const auto* f = std::get_if<FetchData>(&r);
+      if (f == nullptr) {
+        return;
+      }
+      bool has_body = std::any_of(f->sections.begin(), f->sections.end(),
+                                  [](const BodySection& s) { return s.section.empty(); });
+      if (!has_body) {
+        return;  // An unsolicited flag update.
+      }
+      if (!f->uid) {
+        throw Error(Scope::Account, "the server sent a message body without its UID");
+      }
+      if (m_deferred) {
+        // This body, or one before it, did not reach its sink whole: the
+        // call is failing, and the caller must not commit a broken copy.
+        return;
+      }
+      done(*f);
+    };
 
-  std::vector<std::string> in_flight;  // Tags, oldest first.
-  std::size_t next = 0;
-  while (next < commands.size() || !in_flight.empty()) {
-    while (next < commands.size() && in_flight.size() < m_options.pipeline_depth) {
-      in_flight.push_back(send(commands[next]));
-      ++next;
+    std::vector<std::string> in_flight;  // Tags, oldest first.
+    std::size_t next = 0;
+    while ((next < commands.size() && !m_deferred) || !in_flight.empty()) {
+      while (!m_deferred && next < commands.size() && in_flight.size() < m_options.pipeline_depth) {
+        in_flight.push_back(send(commands[next]));
+        ++next;
+      }
+      std::string tag = in_flight.front();
+      in_flight.erase(in_flight.begin());
+      wait(tag, "UID FETCH", on_untagged);
+      if (after_batch) {
+        after_batch();
+      }
     }
-    std::string tag = in_flight.front();
-    in_flight.erase(in_flight.begin());
-    wait(tag, "UID FETCH", on_untagged);
-    if (after_batch) {
-      after_batch();
-    }
-  }
+  });
 }
 
 // --- Writing to the server: helpers ---
@@ -1108,8 +1255,10 @@ void Client::run_pipelined(const std::vector<std::string>& commands,
   std::optional<CommandFailed> failure;
   std::size_t next = 0;
   std::size_t depth = std::max<std::size_t>(1, m_options.pipeline_depth);
-  while ((next < commands.size() && !failure) || !in_flight.empty()) {
-    while (!failure && next < commands.size() && in_flight.size() < depth) {
+  // A local sink error (see route_literal()) stops the sending like a
+  // failed command; guarded() rethrows it once those in flight are read.
+  while ((next < commands.size() && !failure && !m_deferred) || !in_flight.empty()) {
+    while (!failure && !m_deferred && next < commands.size() && in_flight.size() < depth) {
       in_flight.emplace_back(send(commands[next]), next);
       ++next;
     }
@@ -1122,31 +1271,34 @@ void Client::run_pipelined(const std::vector<std::string>& commands,
       failure.emplace(command_name(commands[index]), status);
     }
   }
+  rethrow_deferred();
   if (failure) {
     throw *failure;
   }
 }
 
 std::vector<MessageFlags> Client::fetch_flags_for(const std::vector<Uid>& uids) {
-  std::vector<Uid> wanted = sorted_uids(uids);
-  std::vector<MessageFlags> out;
-  if (wanted.empty()) {
-    return out;
-  }
-  std::string prefix = "UID FETCH ";
-  std::string suffix = m_selected_modseq ? " (UID FLAGS MODSEQ)" : " (UID FLAGS)";
-  std::vector<std::string> commands = uid_commands(wanted, prefix, suffix);
-  out.reserve(wanted.size());
-  run_pipelined(commands, [&](const Response& r) {
-    if (const auto* f = std::get_if<FetchData>(&r)) {
-      // A FETCH without UID cannot be attributed (see fetch_flags()); one
-      // for a UID not asked about is an unsolicited update of another message.
-      if (f->uid && f->flags && std::binary_search(wanted.begin(), wanted.end(), *f->uid)) {
-        out.push_back({*f->uid, *f->flags, f->modseq.value_or(0)});
-      }
+  return guarded([&] {
+    std::vector<Uid> wanted = sorted_uids(uids);
+    std::vector<MessageFlags> out;
+    if (wanted.empty()) {
+      return out;
     }
+    std::string prefix = "UID FETCH ";
+    std::string suffix = m_selected_modseq ? " (UID FLAGS MODSEQ)" : " (UID FLAGS)";
+    std::vector<std::string> commands = uid_commands(wanted, prefix, suffix);
+    out.reserve(wanted.size());
+    run_pipelined(commands, [&](const Response& r) {
+      if (const auto* f = std::get_if<FetchData>(&r)) {
+        // A FETCH without UID cannot be attributed (see fetch_flags()); one
+        // for a UID not asked about is an unsolicited update of another message.
+        if (f->uid && f->flags && std::binary_search(wanted.begin(), wanted.end(), *f->uid)) {
+          out.push_back({*f->uid, *f->flags, f->modseq.value_or(0)});
+        }
+      }
+    });
+    return latest_per_uid(std::move(out));
   });
-  return latest_per_uid(std::move(out));
 }
 
 std::vector<HeaderInfo> Client::fetch_headers_with(const std::vector<std::string>& sets,
@@ -1196,21 +1348,25 @@ std::vector<HeaderInfo> Client::fetch_headers_with(const std::vector<std::string
 }
 
 std::vector<HeaderInfo> Client::fetch_headers(const std::vector<Uid>& uids) {
-  std::vector<Uid> wanted = sorted_uids(uids);
-  if (wanted.empty()) {
-    return {};
-  }
-  std::vector<std::string> sets =
-      split_uid_sets(wanted, std::string_view("UID FETCH ").size(),
-                     std::string_view(" (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])").size());
-  return fetch_headers_with(sets, &wanted);
+  return guarded([&]() -> std::vector<HeaderInfo> {
+    std::vector<Uid> wanted = sorted_uids(uids);
+    if (wanted.empty()) {
+      return {};
+    }
+    std::vector<std::string> sets =
+        split_uid_sets(wanted, std::string_view("UID FETCH ").size(),
+                       std::string_view(" (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])").size());
+    return fetch_headers_with(sets, &wanted);
+  });
 }
 
 std::vector<HeaderInfo> Client::fetch_all_headers() {
-  if (m_exists == 0) {
-    return {};
-  }
-  return fetch_headers_with({"1:*"}, nullptr);
+  return guarded([&]() -> std::vector<HeaderInfo> {
+    if (m_exists == 0) {
+      return {};
+    }
+    return fetch_headers_with({"1:*"}, nullptr);
+  });
 }
 
 std::optional<Uid> Client::append(const std::string& mailbox, const std::vector<std::string>& flags,
@@ -1218,230 +1374,245 @@ std::optional<Uid> Client::append(const std::string& mailbox, const std::vector<
                                   std::uint64_t size,
                                   const std::function<void(LiteralSink&)>& write_body,
                                   std::uint32_t expected_uidvalidity) {
-  if (size == 0) {
-    throw Error(Scope::Message,
-                "refusing to upload an empty message: a zero-length literal cancels an APPEND");
-  }
-  // Everything that can be refused locally is, before the first byte.
-  std::string command = "APPEND " + encoded(Scope::Folder, [&] { return quote_astring(mailbox); });
-  if (!flags.empty()) {
-    command += " " + encoded(Scope::Message, [&] { return format_flag_list(flags); });
-  }
-  if (internaldate) {
-    command += " \"" + format_internaldate(*internaldate) + "\"";
-  }
-  const Capabilities& caps = capabilities();
-  bool non_sync = caps.has("LITERAL+") || (caps.has("LITERAL-") && size <= k_literal_minus_limit);
-  command += " {" + std::to_string(size) + (non_sync ? "+}" : "}");
-  std::string tag = make_tag();
+  return guarded([&]() -> std::optional<Uid> {
+    if (size == 0) {
+      throw Error(Scope::Message,
+                  "refusing to upload an empty message: a zero-length literal cancels an APPEND");
+    }
+    // Everything that can be refused locally is, before the first byte.
+    std::string command =
+        "APPEND " + encoded(Scope::Folder, [&] { return quote_astring(mailbox); });
+    if (!flags.empty()) {
+      command += " " + encoded(Scope::Message, [&] { return format_flag_list(flags); });
+    }
+    if (internaldate) {
+      command += " \"" + format_internaldate(*internaldate) + "\"";
+    }
+    const Capabilities& caps = capabilities();
+    bool non_sync = caps.has("LITERAL+") || (caps.has("LITERAL-") && size <= k_literal_minus_limit);
+    command += " {" + std::to_string(size) + (non_sync ? "+}" : "}");
+    std::string tag = make_tag();
 
-  auto start = [&]() -> std::string {
-    ROAM_DEBUG(util::k_cat_imap, "C: " << tag << " " << command << " (body not shown)");
-    std::string line = tag + " " + command + "\r\n";
-    if (non_sync) {
-      return line;
-    }
-    m_stream->write_all(line);
-    std::optional<StatusResponse> refused = read_until_tagged(tag, "APPEND", {}, true);
-    if (refused) {
-      // A tagged answer instead of "+": the server refused the literal
-      // (RFC 3501 §7.5), and the command is over. Even an OK here would be
-      // nonsense, since the message was never sent.
-      throw CommandFailed("APPEND", *refused);
-    }
-    return {};
-  };
+    auto start = [&]() -> std::string {
+      ROAM_DEBUG(util::k_cat_imap, "C: " << tag << " " << command << " (body not shown)");
+      std::string line = tag + " " + command + "\r\n";
+      if (non_sync) {
+        // The writer sends the line with the first octets.
+        m_outstanding.insert(tag);
+        return line;
+      }
+      write_command(tag, line);
+      std::optional<StatusResponse> refused = read_until_tagged(tag, "APPEND", {}, true);
+      if (refused) {
+        // A tagged answer instead of "+": the server refused the literal
+        // (RFC 3501 §7.5), and the command is over. Even an OK here would be
+        // nonsense, since the message was never sent.
+        throw CommandFailed("APPEND", *refused);
+      }
+      return {};
+    };
 
-  LiteralWriter writer(*m_stream, size, start);
-  try {
-    write_body(writer);
-    writer.finish();
-  } catch (const CommandFailed&) {
-    throw;  // Refused before "+": the connection is fine.
-  } catch (const util::Error& e) {
-    if (writer.started() && e.scope() < Scope::Account) {
-      throw Error(Scope::Account, std::string(e.what()) +
-                                      "; the server is left inside the APPEND literal, so the "
-                                      "connection is unusable");
+    LiteralWriter writer(*m_stream, size, start);
+    try {
+      write_body(writer);
+      writer.finish();
+    } catch (const CommandFailed&) {
+      throw;  // Refused before "+": the connection is fine.
+    } catch (const util::Error& e) {
+      if (writer.started() && e.scope() < Scope::Account) {
+        throw Error(Scope::Account, std::string(e.what()) +
+                                        "; the server is left inside the APPEND literal, so the "
+                                        "connection is unusable");
+      }
+      throw;
+    } catch (const std::exception& e) {
+      if (writer.started()) {
+        throw Error(Scope::Account, std::string(e.what()) +
+                                        "; the server is left inside the APPEND literal, so the "
+                                        "connection is unusable");
+      }
+      throw;
     }
-    throw;
-  } catch (const std::exception& e) {
-    if (writer.started()) {
-      throw Error(Scope::Account, std::string(e.what()) +
-                                      "; the server is left inside the APPEND literal, so the "
-                                      "connection is unusable");
-    }
-    throw;
-  }
 
-  // Untagged responses (EXISTS for the new message, and any code in an
-  // untagged OK) are applied but never read for APPENDUID: only this
-  // command's tagged OK may name the new UID (CVE-2021-3578).
-  StatusResponse done = wait(tag, "APPEND");
-  if (!done.code || done.code->kind != ResponseCode::Kind::AppendUid) {
+    // Untagged responses (EXISTS for the new message, and any code in an
+    // untagged OK) are applied but never read for APPENDUID: only this
+    // command's tagged OK may name the new UID (CVE-2021-3578).
+    StatusResponse done = wait(tag, "APPEND");
+    if (!done.code || done.code->kind != ResponseCode::Kind::AppendUid) {
+      return std::nullopt;
+    }
+    if (expected_uidvalidity != 0 && done.code->number != expected_uidvalidity) {
+      ROAM_DEBUG(util::k_cat_imap, "ignoring APPENDUID for UIDVALIDITY " << done.code->number
+                                                                         << ", expected "
+                                                                         << expected_uidvalidity);
+      return std::nullopt;
+    }
+    try {
+      std::vector<Uid> uids = expand(done.code->set, 2);
+      if (uids.size() == 1) {
+        return uids.front();
+      }
+    } catch (const std::invalid_argument&) {
+      // "*", 0 or a range: no single UID to trust.
+    }
     return std::nullopt;
-  }
-  if (expected_uidvalidity != 0 && done.code->number != expected_uidvalidity) {
-    ROAM_DEBUG(util::k_cat_imap, "ignoring APPENDUID for UIDVALIDITY "
-                                     << done.code->number << ", expected " << expected_uidvalidity);
-    return std::nullopt;
-  }
-  try {
-    std::vector<Uid> uids = expand(done.code->set, 2);
-    if (uids.size() == 1) {
-      return uids.front();
-    }
-  } catch (const std::invalid_argument&) {
-    // "*", 0 or a range: no single UID to trust.
-  }
-  return std::nullopt;
+  });
 }
 
 void Client::store_flags(const std::vector<Uid>& uids, StoreOp op,
                          const std::vector<std::string>& flags, ModSeq unchangedsince,
                          std::vector<Uid>* modified,
                          const std::function<void(const FetchData&)>& on_fetch) {
-  if (uids.empty() || flags.empty()) {
-    return;
-  }
-  if (unchangedsince != 0 && !m_selected_modseq) {
-    throw Error(Scope::Folder,
-                "cannot send UID STORE (UNCHANGEDSINCE " + std::to_string(unchangedsince) +
-                    "): the selected mailbox has no mod-sequences (no CONDSTORE, or NOMODSEQ)");
-  }
-  std::string prefix = "UID STORE ";
-  std::string suffix;
-  if (unchangedsince != 0) {
-    suffix += " (UNCHANGEDSINCE " + std::to_string(unchangedsince) + ")";
-  }
-  suffix += op == StoreOp::Add ? " +FLAGS.SILENT " : " -FLAGS.SILENT ";
-  suffix += encoded(Scope::Message, [&] { return format_flag_list(flags); });
-  std::vector<std::string> commands = uid_commands(uids, prefix, suffix);
-  UntaggedHandler on_untagged;
-  if (on_fetch) {
-    on_untagged = [&](const Response& r) {
-      if (const auto* f = std::get_if<FetchData>(&r)) {
-        on_fetch(*f);
-      }
-    };
-  }
-  run_pipelined(commands, on_untagged, [&](const StatusResponse& status) {
-    collect_modified(status, modified);
-    // RFC 7162 §3.1.3: a NO with MODIFIED reports the messages left alone,
-    // not a failed command.
-    return status.status == StatusResponse::Status::No && status.code &&
-           status.code->kind == ResponseCode::Kind::Modified;
+  guarded([&] {
+    if (uids.empty() || flags.empty()) {
+      return;
+    }
+    if (unchangedsince != 0 && !m_selected_modseq) {
+      throw Error(Scope::Folder,
+                  "cannot send UID STORE (UNCHANGEDSINCE " + std::to_string(unchangedsince) +
+                      "): the selected mailbox has no mod-sequences (no CONDSTORE, or NOMODSEQ)");
+    }
+    std::string prefix = "UID STORE ";
+    std::string suffix;
+    if (unchangedsince != 0) {
+      suffix += " (UNCHANGEDSINCE " + std::to_string(unchangedsince) + ")";
+    }
+    suffix += op == StoreOp::Add ? " +FLAGS.SILENT " : " -FLAGS.SILENT ";
+    suffix += encoded(Scope::Message, [&] { return format_flag_list(flags); });
+    std::vector<std::string> commands = uid_commands(uids, prefix, suffix);
+    UntaggedHandler on_untagged;
+    if (on_fetch) {
+      on_untagged = [&](const Response& r) {
+        if (const auto* f = std::get_if<FetchData>(&r)) {
+          on_fetch(*f);
+        }
+      };
+    }
+    run_pipelined(commands, on_untagged, [&](const StatusResponse& status) {
+      collect_modified(status, modified);
+      // RFC 7162 §3.1.3: a NO with MODIFIED reports the messages left alone,
+      // not a failed command.
+      return status.status == StatusResponse::Status::No && status.code &&
+             status.code->kind == ResponseCode::Kind::Modified;
+    });
   });
 }
 
 void Client::uid_expunge(const std::vector<Uid>& uids) {
-  if (uids.empty()) {
-    return;
-  }
-  if (!capabilities().has("UIDPLUS")) {
-    throw Error(Scope::Folder, "the server " + m_stream->peer() +
-                                   " lacks UIDPLUS; roam never sends a plain EXPUNGE, which "
-                                   "would also remove messages other clients marked \\Deleted");
-  }
-  std::string prefix = "UID EXPUNGE ";
-  std::vector<std::string> commands = uid_commands(uids, prefix, "");
-  run_pipelined(commands, {});
+  guarded([&] {
+    if (uids.empty()) {
+      return;
+    }
+    if (!capabilities().has("UIDPLUS")) {
+      throw Error(Scope::Folder, "the server " + m_stream->peer() +
+                                     " lacks UIDPLUS; roam never sends a plain EXPUNGE, which "
+                                     "would also remove messages other clients marked \\Deleted");
+    }
+    std::string prefix = "UID EXPUNGE ";
+    std::vector<std::string> commands = uid_commands(uids, prefix, "");
+    run_pipelined(commands, {});
+  });
 }
 
 std::vector<std::pair<Uid, Uid>> Client::move(const std::vector<Uid>& uids,
                                               const std::string& target_mailbox,
                                               std::uint32_t target_uidvalidity) {
-  std::vector<Uid> wanted = sorted_uids(uids);
-  if (wanted.empty()) {
-    return {};
-  }
-  const Capabilities& caps = capabilities();
-  bool has_move = caps.has("MOVE");
-  if (!has_move && !caps.has("UIDPLUS")) {
-    throw Error(Scope::Folder, "the server " + m_stream->peer() +
-                                   " has neither MOVE nor UIDPLUS; roam cannot move messages "
-                                   "without a plain EXPUNGE, which it never sends");
-  }
-  std::string target = encoded(Scope::Folder, [&] { return quote_astring(target_mailbox); });
+  return guarded([&]() -> std::vector<std::pair<Uid, Uid>> {
+    std::vector<Uid> wanted = sorted_uids(uids);
+    if (wanted.empty()) {
+      return {};
+    }
+    const Capabilities& caps = capabilities();
+    bool has_move = caps.has("MOVE");
+    if (!has_move && !caps.has("UIDPLUS")) {
+      throw Error(Scope::Folder, "the server " + m_stream->peer() +
+                                     " has neither MOVE nor UIDPLUS; roam cannot move messages "
+                                     "without a plain EXPUNGE, which it never sends");
+    }
+    std::string target = encoded(Scope::Folder, [&] { return quote_astring(target_mailbox); });
 
-  std::vector<std::pair<Uid, Uid>> pairs;
-  bool unusable = false;
-  auto take_copyuid = [&](const StatusResponse& status) {
-    if (status.status != StatusResponse::Status::Ok || !status.code ||
-        status.code->kind != ResponseCode::Kind::CopyUid) {
-      return;
-    }
-    const ResponseCode& code = *status.code;
-    if (target_uidvalidity != 0 && code.number != target_uidvalidity) {
-      unusable = true;
-      return;
-    }
-    try {
-      std::vector<Uid> sources = members_in_order(code.set, wanted.size());
-      std::vector<Uid> targets = members_in_order(code.set2, wanted.size());
-      if (sources.size() != targets.size()) {
+    std::vector<std::pair<Uid, Uid>> pairs;
+    bool unusable = false;
+    auto take_copyuid = [&](const StatusResponse& status) {
+      if (status.status != StatusResponse::Status::Ok || !status.code ||
+          status.code->kind != ResponseCode::Kind::CopyUid) {
+        return;
+      }
+      const ResponseCode& code = *status.code;
+      if (target_uidvalidity != 0 && code.number != target_uidvalidity) {
         unusable = true;
         return;
       }
-      for (std::size_t i = 0; i < sources.size(); ++i) {
-        if (!std::binary_search(wanted.begin(), wanted.end(), sources[i])) {
+      try {
+        std::vector<Uid> sources = members_in_order(code.set, wanted.size());
+        std::vector<Uid> targets = members_in_order(code.set2, wanted.size());
+        if (sources.size() != targets.size()) {
           unusable = true;
           return;
         }
-        pairs.emplace_back(sources[i], targets[i]);
-      }
-    } catch (const std::invalid_argument&) {
-      unusable = true;
-    }
-  };
-
-  std::string prefix = has_move ? "UID MOVE " : "UID COPY ";
-  std::string suffix = " " + target;
-  std::vector<std::string> commands = uid_commands(wanted, prefix, suffix);
-  UntaggedHandler on_untagged;
-  if (has_move) {
-    // RFC 6851 §4.3: COPYUID comes in an untagged OK before the expunges.
-    on_untagged = [&](const Response& r) {
-      if (const auto* s = std::get_if<StatusResponse>(&r)) {
-        take_copyuid(*s);
+        for (std::size_t i = 0; i < sources.size(); ++i) {
+          if (!std::binary_search(wanted.begin(), wanted.end(), sources[i])) {
+            unusable = true;
+            return;
+          }
+          pairs.emplace_back(sources[i], targets[i]);
+        }
+      } catch (const std::invalid_argument&) {
+        unusable = true;
       }
     };
-  }
-  run_pipelined(commands, on_untagged, [&](const StatusResponse& status) {
-    take_copyuid(status);
-    return false;
-  });
-  if (!has_move) {
-    // Every copy succeeded (run_pipelined threw otherwise): now the
-    // originals may go, and only they (RFC 4549 §4.2.4).
-    store_flags(wanted, StoreOp::Add, {"\\Deleted"});
-    uid_expunge(wanted);
-  }
 
-  if (unusable) {
-    return {};
-  }
-  std::sort(pairs.begin(), pairs.end());
-  pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
-  for (std::size_t i = 1; i < pairs.size(); ++i) {
-    if (pairs[i].first == pairs[i - 1].first) {
-      return {};  // One source, two targets: no answer to trust.
+    std::string prefix = has_move ? "UID MOVE " : "UID COPY ";
+    std::string suffix = " " + target;
+    std::vector<std::string> commands = uid_commands(wanted, prefix, suffix);
+    UntaggedHandler on_untagged;
+    if (has_move) {
+      // RFC 6851 §4.3: COPYUID comes in an untagged OK before the expunges.
+      on_untagged = [&](const Response& r) {
+        if (const auto* s = std::get_if<StatusResponse>(&r)) {
+          take_copyuid(*s);
+        }
+      };
     }
-  }
-  return pairs;
+    run_pipelined(commands, on_untagged, [&](const StatusResponse& status) {
+      take_copyuid(status);
+      return false;
+    });
+    if (!has_move) {
+      // Every copy succeeded (run_pipelined threw otherwise): now the
+      // originals may go, and only they (RFC 4549 §4.2.4).
+      store_flags(wanted, StoreOp::Add, {"\\Deleted"});
+      uid_expunge(wanted);
+    }
+
+    if (unusable) {
+      return {};
+    }
+    std::sort(pairs.begin(), pairs.end());
+    pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
+    for (std::size_t i = 1; i < pairs.size(); ++i) {
+      if (pairs[i].first == pairs[i - 1].first) {
+        return {};  // One source, two targets: no answer to trust.
+      }
+    }
+    return pairs;
+  });
 }
 
 void Client::create(const std::string& mailbox) {
-  std::string command = "CREATE " + encoded(Scope::Folder, [&] { return quote_astring(mailbox); });
-  try {
-    run(command);
-  } catch (const CommandFailed& e) {
-    if (e.response().status == StatusResponse::Status::No && e.response().code &&
-        e.response().code->kind == ResponseCode::Kind::AlreadyExists) {
-      return;
+  guarded([&] {
+    std::string command =
+        "CREATE " + encoded(Scope::Folder, [&] { return quote_astring(mailbox); });
+    try {
+      run(command);
+    } catch (const CommandFailed& e) {
+      if (e.response().status == StatusResponse::Status::No && e.response().code &&
+          e.response().code->kind == ResponseCode::Kind::AlreadyExists) {
+        return;
+      }
+      throw;
     }
-    throw;
-  }
+  });
 }
 
 void Client::logout() {

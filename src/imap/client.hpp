@@ -17,10 +17,25 @@
 //
 // Calls that take a list of UIDs split it so that no command line exceeds
 // ClientOptions::max_command_line (RFC 7162 §4) and pipeline the parts.
-// Nothing here ever sends EXPUNGE or CLOSE (RFC 4549 §4.2.4, §4.2.5).
+// Nothing here sends CLOSE, and a plain EXPUNGE only where move() has made
+// sure it removes nothing but the messages it marked (RFC 4549 §4.2.4, §4.2.5).
+//
+// The connection contract: an exception that escapes a call while a reply
+// is not fully read (a reader or parse error, a timeout, an exception from
+// a caller's callback or LiteralSink, a wrong APPEND octet count once octets
+// left) leaves the session at an unknown point of the byte stream. The
+// Client is then broken: it never touches the stream again, usable() is
+// false, and every later call that would talk to the server throws
+// util::Error(Scope::Account) naming the earlier error. The one exception
+// is a local problem of a body's LiteralSink (util::Error of Scope::Message
+// or Folder: tmp/ unwritable, disk full): the rest of that call's bodies are
+// read and dropped, its tagged completions are read, and only then is the
+// error rethrown, so the session stays in step and the next folder can be
+// synced.
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -28,6 +43,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -317,12 +333,24 @@ class Client {
   // response is complete. A UID the server does not answer for was expunged
   // meanwhile; it is simply never reported. `after_batch` runs each time a
   // FETCH command completes, for progress and batched fsync.
+  //
+  // A util::Error of Scope::Message or Folder from `sink_for` or a sink
+  // (a local disk problem) ends the call without breaking the session: no
+  // further command is sent, the rest of that body and every later body is
+  // read and dropped (`done` is not called for them), the commands in
+  // flight complete, and then the error is thrown. Any other exception from
+  // a sink or a callback breaks the Client (see the contract above).
   void fetch_bodies(const std::vector<Uid>& uids, const std::function<LiteralSink*()>& sink_for,
                     const std::function<void(const FetchData&)>& done,
                     const std::function<void()>& after_batch = {});
 
   // LOGOUT, tolerating a server that closes at once.
   void logout();
+
+  // False once an error left the session at an unknown point of the stream
+  // (see the connection contract above); every later call that would talk
+  // to the server then throws util::Error(Scope::Account).
+  bool usable() const { return m_broken.empty(); }
 
   // The session's security, for messages.
   std::string security() const { return m_stream->security(); }
@@ -349,6 +377,63 @@ class Client {
                      Redact redact = Redact::No);
 
  private:
+  // Forwards a body literal to the sink fetch_bodies()' caller gave, or
+  // drops it when there is none (after a local error). A util::Error of
+  // Scope::Message or Folder from the sink is remembered in the Client
+  // instead of thrown, so that the reader goes on through the literal.
+  class GuardedSink : public LiteralSink {
+   public:
+    explicit GuardedSink(Client& client) : m_client(client) {}
+    void write(const char* data, std::size_t size) override;
+    LiteralSink* target = nullptr;
+
+   private:
+    Client& m_client;
+  };
+
+  // Runs one public call under the connection contract: refuses to start
+  // on a broken Client, breaks it when an exception escapes while a reply
+  // is outstanding, and rethrows a remembered local sink error once the
+  // call is complete.
+  template <typename F>
+  auto guarded(F&& f) -> decltype(f()) {
+    ensure_usable();
+    // Calls made by a call (run() inside open(), and so on) leave the
+    // remembered error to the outermost one, which alone knows when its
+    // replies are all read.
+    struct Depth {
+      int& depth;
+      explicit Depth(int& d) : depth(d) { ++depth; }
+      ~Depth() { --depth; }
+    } depth(m_call_depth);
+    try {
+      if constexpr (std::is_void_v<decltype(f())>) {
+        f();
+        rethrow_deferred();
+      } else {
+        auto result = f();
+        rethrow_deferred();
+        return result;
+      }
+    } catch (...) {
+      call_failed();
+      throw;
+    }
+  }
+  // Throws util::Error(Scope::Account) when the Client is broken.
+  void ensure_usable() const;
+  // Called inside a catch handler: breaks the Client if a reply is
+  // outstanding, naming the exception being handled.
+  void call_failed();
+  void break_connection(const std::string& reason);
+  // Rethrows (and forgets) a sink error remembered during the call.
+  void rethrow_deferred();
+  // Where the reader streams a literal; see GuardedSink.
+  LiteralSink* route_literal(std::string_view text);
+  // Writes `bytes`, which start command `tag`, and counts the tag as
+  // outstanding until its tagged completion is read.
+  void write_command(const std::string& tag, std::string_view bytes);
+
   Response read_response();
   void apply(const Response& response);
   std::string make_tag();
@@ -402,6 +487,15 @@ class Client {
   // The start of the text of the last "+" that ended a read_until_tagged(),
   // for the JSON of an OAuth error challenge.
   std::string m_last_continuation;
+  // Tags sent whose tagged completion was not read yet.
+  std::set<std::string> m_outstanding;
+  // Why the Client is broken; empty while it is usable.
+  std::string m_broken;
+  // A local sink error waiting for the running call to complete.
+  std::exception_ptr m_deferred;
+  GuardedSink m_guarded_sink{*this};
+  // How many guarded() calls are running, nested.
+  int m_call_depth = 0;
 };
 
 // True if `text` (a response up to a literal marker) announces the body of
