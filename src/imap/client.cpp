@@ -973,8 +973,9 @@ void Client::fetch_bodies(const std::vector<Uid>& uids,
                           const std::function<void()>& after_batch) {
   guarded([&] {
     std::vector<std::string> commands;
-    for (std::size_t i = 0; i < uids.size(); i += m_options.fetch_batch) {
-      std::size_t end = std::min(uids.size(), i + m_options.fetch_batch);
+    const std::size_t per_command = std::max<std::size_t>(1, m_options.fetch_batch);
+    for (std::size_t i = 0; i < uids.size(); i += per_command) {
+      std::size_t end = std::min(uids.size(), i + per_command);
       std::vector<std::uint32_t> batch(uids.begin() + static_cast<std::ptrdiff_t>(i),
                                        uids.begin() + static_cast<std::ptrdiff_t>(end));
       std::sort(batch.begin(), batch.end());
@@ -1008,20 +1009,15 @@ void Client::fetch_bodies(const std::vector<Uid>& uids,
       done(*f);
     };
 
-    std::vector<std::string> in_flight;  // Tags, oldest first.
-    std::size_t next = 0;
-    while ((next < commands.size() && !m_deferred) || !in_flight.empty()) {
-      while (!m_deferred && next < commands.size() && in_flight.size() < m_options.pipeline_depth) {
-        in_flight.push_back(send(commands[next]));
-        ++next;
-      }
-      std::string tag = in_flight.front();
-      in_flight.erase(in_flight.begin());
-      wait(tag, "UID FETCH", on_untagged);
+    // Every completed FETCH, failed or not, ends a batch: the bodies it
+    // delivered are whole and may be made durable while the commands still
+    // in flight are read (and before a failure is thrown).
+    run_pipelined(commands, on_untagged, [&](const StatusResponse&) {
       if (after_batch) {
         after_batch();
       }
-    }
+      return false;
+    });
   });
 }
 

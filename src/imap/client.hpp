@@ -332,7 +332,10 @@ class Client {
   // begins (the caller returns where to stream it), then `done` when its
   // response is complete. A UID the server does not answer for was expunged
   // meanwhile; it is simply never reported. `after_batch` runs each time a
-  // FETCH command completes, for progress and batched fsync.
+  // FETCH command completes, for progress and batched fsync. A NO or BAD
+  // for one FETCH stops the sending; the commands in flight are read (with
+  // their bodies, `done` and `after_batch` calls), then CommandFailed is
+  // thrown.
   //
   // A util::Error of Scope::Message or Folder from `sink_for` or a sink
   // (a local disk problem) ends the call without breaking the session: no
@@ -455,8 +458,9 @@ class Client {
 
   // Sends `commands` with at most pipeline_depth in flight. `on_done` sees
   // every tagged response; a NO or BAD is a failure unless `on_done`
-  // returns true for it. After a failure no further command is sent, those
-  // in flight are waited for, and the first failure is thrown.
+  // returns true for it. After a failure, or a local sink error (see
+  // route_literal()), no further command is sent, those in flight are
+  // waited for, and the sink error or else the first failure is thrown.
   void run_pipelined(const std::vector<std::string>& commands, const UntaggedHandler& on_untagged,
                      const std::function<bool(const StatusResponse&)>& on_done = {});
 

@@ -243,5 +243,41 @@ TEST(ClientSession, AWrongAppendCountBeforeAnythingLeftKeepsTheClient) {
   EXPECT_TRUE(s.stream->finished());
 }
 
+TEST(ClientSession, AFailedFetchWaitsForTheCommandsInFlightAndTheirBatches) {
+  // r1 fails while r2 is in flight: r2's body is still delivered and its
+  // batch made durable, r3 is never sent, and then the failure is thrown.
+  ClientOptions options;
+  options.fetch_batch = 1;
+  options.pipeline_depth = 2;
+  Session s(
+      {S(k_greeting), C("r1 UID FETCH 3 (UID FLAGS INTERNALDATE BODY.PEEK[])\r\n"),
+       C("r2 UID FETCH 5 (UID FLAGS INTERNALDATE BODY.PEEK[])\r\n"),
+       S("r1 NO [SERVERBUG] cannot read message 3\r\n" + fetch_of(5, 2, "xyz") + "r2 OK done\r\n"),
+       C("r3 NOOP\r\n"), S("r3 OK done\r\n")},
+      options);
+  std::vector<std::unique_ptr<StringSink>> sinks;
+  std::vector<Uid> delivered;
+  int batches = 0;
+  try {
+    s.client->fetch_bodies(
+        {3, 5, 8},
+        [&]() -> LiteralSink* {
+          sinks.push_back(std::make_unique<StringSink>());
+          return sinks.back().get();
+        },
+        [&](const FetchData& f) { delivered.push_back(*f.uid); }, [&] { ++batches; });
+    FAIL() << "no error";
+  } catch (const CommandFailed& e) {
+    EXPECT_NE(std::string(e.what()).find("SERVERBUG"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(delivered, std::vector<Uid>{5});
+  ASSERT_EQ(sinks.size(), 1u);
+  EXPECT_EQ(sinks[0]->m_data, "xyz");
+  EXPECT_EQ(batches, 2);
+  EXPECT_TRUE(s.client->usable());
+  s.client->run("NOOP");
+  EXPECT_TRUE(s.stream->finished());
+}
+
 }  // namespace
 }  // namespace roam::imap
