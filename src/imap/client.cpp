@@ -854,12 +854,22 @@ std::vector<ListedMailbox> Client::list(const std::vector<std::string>& status_i
     if (caps.has("SPECIAL-USE")) {
       returns.push_back("SPECIAL-USE");
     }
-    if (!status_items.empty() && caps.has("LIST-STATUS")) {
-      std::string items = "STATUS (";
-      for (std::size_t i = 0; i < status_items.size(); ++i) {
-        items += (i ? " " : "") + status_items[i];
+    // HIGHESTMODSEQ is a STATUS item only with CONDSTORE (RFC 7162
+    // §3.1.8); without it the server would refuse the whole LIST, or (like
+    // Cyrus with CONDSTORE off) answer with a value nothing else honours.
+    const bool modseq = caps.has("CONDSTORE") || caps.has("QRESYNC");
+    std::vector<std::string> items;
+    for (const auto& item : status_items) {
+      if (modseq || upper(item) != "HIGHESTMODSEQ") {
+        items.push_back(item);
       }
-      returns.push_back(items + ")");
+    }
+    if (!items.empty() && caps.has("LIST-STATUS")) {
+      std::string text = "STATUS (";
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        text += (i ? " " : "") + items[i];
+      }
+      returns.push_back(text + ")");
     }
     if (!returns.empty()) {
       command += " RETURN (";
@@ -875,6 +885,9 @@ std::vector<ListedMailbox> Client::list(const std::vector<std::string>& status_i
         out.push_back({*l, std::nullopt});
       } else if (const auto* s = std::get_if<StatusData>(&r)) {
         statuses[s->mailbox] = *s;
+        if (!modseq) {
+          statuses[s->mailbox].highestmodseq.reset();
+        }
       }
     });
     for (auto& m : out) {
@@ -890,7 +903,13 @@ std::vector<ListedMailbox> Client::list(const std::vector<std::string>& status_i
 MailboxInfo Client::open(const std::string& mailbox, OpenMode mode) {
   return guarded([&] {
     MailboxInfo info;
-    bool condstore = capabilities().has("CONDSTORE");
+    // RFC 7162 §3.1: mod-sequences count only once CONDSTORE is advertised
+    // (QRESYNC implies it, §3.2.3) and enabled, here by the SELECT
+    // parameter. Cyrus with CONDSTORE switched off still sends
+    // [HIGHESTMODSEQ n]; trusting it made every run send UNCHANGEDSINCE and
+    // get NO.
+    const Capabilities& caps = capabilities();
+    bool condstore = caps.has("CONDSTORE") || caps.has("QRESYNC");
     std::string command =
         (mode == OpenMode::Examine ? "EXAMINE " : "SELECT ") + quote_astring(mailbox);
     if (condstore) {
@@ -929,6 +948,9 @@ MailboxInfo Client::open(const std::string& mailbox, OpenMode mode) {
       }
     });
     info.exists = m_exists;
+    if (!condstore || !modseq) {
+      info.highestmodseq = 0;
+    }
     info.read_only = done.code && done.code->kind == ResponseCode::Kind::ReadOnly;
     if (info.uidvalidity == 0) {
       throw Error(Scope::Folder, "the server opened mailbox \"" + mailbox +

@@ -105,8 +105,10 @@ struct MailboxInfo {
   std::uint32_t uidvalidity = 0;
   std::uint32_t uidnext = 0;  // 0 when the server did not say.
   std::uint32_t exists = 0;
-  ModSeq highestmodseq = 0;  // 0 with NOMODSEQ or without CONDSTORE.
-  bool read_only = false;
+  // 0 with NOMODSEQ, or when the server does not advertise CONDSTORE (or
+  // QRESYNC), whatever [HIGHESTMODSEQ] it sends anyway.
+  ModSeq highestmodseq = 0;
+  bool read_only = false;  // The tagged OK said [READ-ONLY].
   std::vector<std::string> permanent_flags;
 };
 
@@ -221,10 +223,14 @@ class Client {
   std::vector<std::string> enable(const std::vector<std::string>& extensions);
 
   // LIST "" "*", with SPECIAL-USE attributes and STATUS items when the server
-  // offers them. Mailbox names are returned as sent (modified UTF-7).
+  // offers them. Mailbox names are returned as sent (modified UTF-7). The
+  // HIGHESTMODSEQ item is asked for, and a returned value kept, only when
+  // the server advertises CONDSTORE or QRESYNC.
   std::vector<ListedMailbox> list(const std::vector<std::string>& status_items = {});
 
-  // SELECT or EXAMINE `mailbox` (wire name), with CONDSTORE when offered.
+  // SELECT or EXAMINE `mailbox` (wire name), with the CONDSTORE parameter
+  // when CONDSTORE or QRESYNC is offered (RFC 7162 §3.1.8); only then does
+  // a [HIGHESTMODSEQ] count.
   MailboxInfo open(const std::string& mailbox, OpenMode mode);
 
   // The UIDVALIDITY (RFC 3501 §2.3.1.1) and PERMANENTFLAGS (§7.1) of the

@@ -1,0 +1,116 @@
+// Transcript tests of what SELECT/EXAMINE and LIST report about mailboxes,
+// with a row per server quirk (named after its server), as in Trojitá's
+// parser tests.
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fakes/scripted_stream.hpp"
+#include "imap/client.hpp"
+
+namespace roam::imap {
+namespace {
+
+using fakes::C;
+using fakes::S;
+using fakes::Step;
+
+struct OpenCase {
+  const char* name;
+  const char* greeting;
+  OpenMode mode;
+  const char* command;  // What the client must send, tag r1.
+  const char* answer;   // The server's whole answer.
+  ModSeq highestmodseq;
+  bool read_only;
+};
+
+class ClientOpenRows : public testing::TestWithParam<OpenCase> {};
+
+TEST_P(ClientOpenRows, ReportsWhatCounts) {
+  const OpenCase& c = GetParam();
+  auto owned = std::make_unique<fakes::ScriptedStream>(
+      std::vector<Step>{S(c.greeting), C(c.command), S(c.answer)});
+  fakes::ScriptedStream* stream = owned.get();
+  Client client(std::move(owned));
+  client.read_greeting();
+  MailboxInfo info = client.open("INBOX", c.mode);
+  EXPECT_EQ(info.uidvalidity, 7u);
+  EXPECT_EQ(info.highestmodseq, c.highestmodseq);
+  EXPECT_EQ(info.read_only, c.read_only);
+  EXPECT_TRUE(stream->finished());
+
+  // UNCHANGEDSINCE is refused locally exactly when no mod-sequence counts.
+  if (c.highestmodseq == 0) {
+    EXPECT_THROW(client.store_flags({1}, StoreOp::Add, {"\\Seen"}, 5), util::Error);
+    EXPECT_TRUE(client.usable());
+  }
+}
+
+const OpenCase k_open_cases[] = {
+    {"condstore", "* OK [CAPABILITY IMAP4rev1 CONDSTORE] hi\r\n", OpenMode::Select,
+     "r1 SELECT INBOX (CONDSTORE)\r\n",
+     "* OK [UIDVALIDITY 7] x\r\n* OK [HIGHESTMODSEQ 900] x\r\nr1 OK [READ-WRITE] done\r\n", 900,
+     false},
+    {"qresync_without_condstore_listed", "* OK [CAPABILITY IMAP4rev1 QRESYNC] hi\r\n",
+     OpenMode::Select, "r1 SELECT INBOX (CONDSTORE)\r\n",
+     "* OK [UIDVALIDITY 7] x\r\n* OK [HIGHESTMODSEQ 12] x\r\nr1 OK [READ-WRITE] done\r\n", 12,
+     false},
+    {"cyrus_condstore_suppressed_still_sends_highestmodseq",
+     "* OK [CAPABILITY IMAP4rev1 UIDPLUS] Cyrus IMAP ready\r\n", OpenMode::Select,
+     "r1 SELECT INBOX\r\n",
+     "* OK [UIDVALIDITY 7] Ok\r\n* OK [HIGHESTMODSEQ 4711] Ok\r\n"
+     "r1 OK [READ-WRITE] Completed\r\n",
+     0, false},
+    {"nomodseq", "* OK [CAPABILITY IMAP4rev1 CONDSTORE] hi\r\n", OpenMode::Select,
+     "r1 SELECT INBOX (CONDSTORE)\r\n",
+     "* OK [UIDVALIDITY 7] x\r\n* OK [NOMODSEQ] x\r\nr1 OK [READ-WRITE] done\r\n", 0, false},
+    {"select_answered_read_only", "* OK [CAPABILITY IMAP4rev1] hi\r\n", OpenMode::Select,
+     "r1 SELECT INBOX\r\n", "* OK [UIDVALIDITY 7] x\r\nr1 OK [READ-ONLY] shared mailbox\r\n", 0,
+     true},
+    {"examine", "* OK [CAPABILITY IMAP4rev1 CONDSTORE] hi\r\n", OpenMode::Examine,
+     "r1 EXAMINE INBOX (CONDSTORE)\r\n",
+     "* OK [UIDVALIDITY 7] x\r\n* OK [HIGHESTMODSEQ 3] x\r\nr1 OK [READ-ONLY] done\r\n", 3, true},
+};
+
+INSTANTIATE_TEST_SUITE_P(Servers, ClientOpenRows, testing::ValuesIn(k_open_cases),
+                         [](const testing::TestParamInfo<OpenCase>& row) {
+                           return std::string(row.param.name);
+                         });
+
+TEST(ClientList, HighestModSeqIsAskedForAndKeptOnlyWithCondstore) {
+  // Cyrus with CONDSTORE off: the item is left out of the request, and a
+  // value the server sends anyway is dropped.
+  auto owned = std::make_unique<fakes::ScriptedStream>(std::vector<Step>{
+      S("* OK [CAPABILITY IMAP4rev1 LIST-STATUS] hi\r\n"),
+      C("r1 LIST \"\" \"*\" RETURN (STATUS (UIDNEXT))\r\n"),
+      S("* LIST () \"/\" INBOX\r\n* STATUS INBOX (UIDNEXT 9 HIGHESTMODSEQ 4711)\r\n"
+        "r1 OK done\r\n")});
+  Client client(std::move(owned));
+  client.read_greeting();
+  auto boxes = client.list({"UIDNEXT", "HIGHESTMODSEQ"});
+  ASSERT_EQ(boxes.size(), 1u);
+  ASSERT_TRUE(boxes[0].status);
+  EXPECT_EQ(boxes[0].status->uidnext, 9u);
+  EXPECT_FALSE(boxes[0].status->highestmodseq);
+}
+
+TEST(ClientList, HighestModSeqWithCondstore) {
+  auto owned = std::make_unique<fakes::ScriptedStream>(std::vector<Step>{
+      S("* OK [CAPABILITY IMAP4rev1 LIST-STATUS CONDSTORE] hi\r\n"),
+      C("r1 LIST \"\" \"*\" RETURN (STATUS (UIDNEXT HIGHESTMODSEQ))\r\n"),
+      S("* LIST () \"/\" INBOX\r\n* STATUS INBOX (UIDNEXT 9 HIGHESTMODSEQ 4711)\r\n"
+        "r1 OK done\r\n")});
+  Client client(std::move(owned));
+  client.read_greeting();
+  auto boxes = client.list({"UIDNEXT", "HIGHESTMODSEQ"});
+  ASSERT_EQ(boxes.size(), 1u);
+  ASSERT_TRUE(boxes[0].status);
+  EXPECT_EQ(boxes[0].status->highestmodseq, std::optional<std::uint64_t>(4711));
+}
+
+}  // namespace
+}  // namespace roam::imap
