@@ -1523,8 +1523,8 @@ void Client::uid_expunge(const std::vector<Uid>& uids) {
     }
     if (!capabilities().has("UIDPLUS")) {
       throw Error(Scope::Folder, "the server " + m_stream->peer() +
-                                     " lacks UIDPLUS; roam never sends a plain EXPUNGE, which "
-                                     "would also remove messages other clients marked \\Deleted");
+                                     " lacks UIDPLUS, and a plain EXPUNGE would also remove "
+                                     "messages other clients marked \\Deleted");
     }
     std::string prefix = "UID EXPUNGE ";
     std::vector<std::string> commands = uid_commands(uids, prefix, "");
@@ -1532,21 +1532,15 @@ void Client::uid_expunge(const std::vector<Uid>& uids) {
   });
 }
 
-std::vector<std::pair<Uid, Uid>> Client::move(const std::vector<Uid>& uids,
-                                              const std::string& target_mailbox,
-                                              std::uint32_t target_uidvalidity) {
-  return guarded([&]() -> std::vector<std::pair<Uid, Uid>> {
+MoveResult Client::move(const std::vector<Uid>& uids, const std::string& target_mailbox,
+                        std::uint32_t target_uidvalidity) {
+  return guarded([&]() -> MoveResult {
     std::vector<Uid> wanted = sorted_uids(uids);
     if (wanted.empty()) {
       return {};
     }
     const Capabilities& caps = capabilities();
     bool has_move = caps.has("MOVE");
-    if (!has_move && !caps.has("UIDPLUS")) {
-      throw Error(Scope::Folder, "the server " + m_stream->peer() +
-                                     " has neither MOVE nor UIDPLUS; roam cannot move messages "
-                                     "without a plain EXPUNGE, which it never sends");
-    }
     std::string target = encoded(Scope::Folder, [&] { return quote_astring(target_mailbox); });
 
     std::vector<std::pair<Uid, Uid>> pairs;
@@ -1596,25 +1590,62 @@ std::vector<std::pair<Uid, Uid>> Client::move(const std::vector<Uid>& uids,
       take_copyuid(status);
       return false;
     });
+    MoveResult result;
     if (!has_move) {
       // Every copy succeeded (run_pipelined threw otherwise): now the
       // originals may go, and only they (RFC 4549 §4.2.4).
       store_flags(wanted, StoreOp::Add, {"\\Deleted"});
-      uid_expunge(wanted);
+      if (caps.has("UIDPLUS")) {
+        uid_expunge(wanted);
+      } else {
+        result.expunged = expunge_if_only(wanted);
+      }
     }
 
     if (unusable) {
-      return {};
+      return result;
     }
     std::sort(pairs.begin(), pairs.end());
     pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
     for (std::size_t i = 1; i < pairs.size(); ++i) {
       if (pairs[i].first == pairs[i - 1].first) {
-        return {};  // One source, two targets: no answer to trust.
+        return result;  // One source, two targets: no answer to trust.
       }
     }
-    return pairs;
+    result.pairs = std::move(pairs);
+    return result;
   });
+}
+
+bool Client::expunge_if_only(const std::vector<Uid>& marked) {
+  // Without UIDPLUS the only expunge is the plain one, which removes every
+  // message marked \Deleted, also those another client marked and meant to
+  // keep until it expunges them itself (RFC 4549 §4.2.4). It is safe only
+  // if the \Deleted messages are ours alone. A client marking one between
+  // the SEARCH and the EXPUNGE is a window no IMAP4rev1 command closes.
+  std::vector<Uid> deleted;
+  bool answered = false;
+  run("UID SEARCH DELETED", [&](const Response& r) {
+    if (const auto* search = std::get_if<SearchData>(&r)) {
+      answered = true;
+      deleted.insert(deleted.end(), search->numbers.begin(), search->numbers.end());
+    }
+  });
+  if (!answered) {
+    return false;  // No answer we can read (an ESEARCH, say): assume others.
+  }
+  for (Uid uid : deleted) {
+    if (!std::binary_search(marked.begin(), marked.end(), uid)) {
+      ROAM_DEBUG(util::k_cat_imap, "UID " << uid
+                                          << " is marked \\Deleted by someone else; leaving the "
+                                             "moved messages marked instead of expunging");
+      return false;
+    }
+  }
+  if (!deleted.empty()) {
+    run("EXPUNGE");
+  }
+  return true;
 }
 
 void Client::create(const std::string& mailbox) {

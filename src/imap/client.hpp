@@ -138,6 +138,16 @@ struct HeaderInfo {
 
 enum class OpenMode { Examine, Select };
 
+// What Client::move() did.
+struct MoveResult {
+  // (source UID, target UID) from COPYUID, sorted by source UID; empty when
+  // the server sent no usable COPYUID.
+  std::vector<std::pair<Uid, Uid>> pairs;
+  // False when the source copies were left marked \Deleted (COPY without
+  // UIDPLUS, and other messages were marked too).
+  bool expunged = true;
+};
+
 // Whether UID STORE adds or removes flags (RFC 3501 §6.4.6 "+FLAGS.SILENT"
 // and "-FLAGS.SILENT"). There is deliberately no Replace: RFC 4549 §4.2.3
 // forbids the "FLAGS" form in a sync, because it overwrites what other
@@ -306,28 +316,29 @@ class Client {
 
   // UID EXPUNGE <uids> (RFC 4315 §2.1), split and pipelined: it removes only
   // these UIDs among the messages marked \Deleted. Without UIDPLUS it throws
-  // util::Error(Scope::Folder) and sends nothing; roam never sends a plain
-  // EXPUNGE or CLOSE, which would also remove what other clients marked
-  // (RFC 4549 §4.2.4, §4.2.5).
+  // util::Error(Scope::Folder) and sends nothing: a plain EXPUNGE or CLOSE
+  // would also remove what other clients marked (RFC 4549 §4.2.4, §4.2.5).
   void uid_expunge(const std::vector<Uid>& uids);
 
   // Moves `uids` to `target_mailbox` (wire name): UID MOVE with MOVE
-  // (RFC 6851 §3.2), otherwise UID COPY, UID STORE +FLAGS.SILENT (\Deleted)
-  // and UID EXPUNGE, which needs UIDPLUS (without it, throws
-  // util::Error(Scope::Folder) and sends nothing). When a COPY fails nothing
-  // is marked \Deleted (RFC 4549 §5.1) and CommandFailed is thrown.
+  // (RFC 6851 §3.2), otherwise UID COPY and UID STORE +FLAGS.SILENT
+  // (\Deleted), then UID EXPUNGE of exactly these UIDs with UIDPLUS. Without
+  // UIDPLUS no command expunges one message alone, so UID SEARCH DELETED
+  // asks which messages are marked: if they are only the ones just marked,
+  // a plain EXPUNGE follows; otherwise (or if the answer cannot be read) the
+  // originals are left marked \Deleted and `expunged` is false. When a COPY
+  // fails nothing is marked \Deleted (RFC 4549 §5.1) and CommandFailed is
+  // thrown.
   //
-  // Returns (source UID, target UID) pairs, sorted by source UID, from the
+  // The pairs are (source UID, target UID), sorted by source UID, from the
   // COPYUID codes (RFC 4315 §3) of this call: for MOVE from an untagged OK
   // (RFC 6851 §4.3) or the tagged OK, for COPY from the tagged OK only. A
   // code counts only if its uidvalidity equals `target_uidvalidity` (0: not
   // checked), its two sets have the same size, and every source UID was
-  // asked for; if any code fails this, the result is empty, as it is
-  // without UIDPLUS codes. UIDs missing from the result must be matched by
-  // content.
-  std::vector<std::pair<Uid, Uid>> move(const std::vector<Uid>& uids,
-                                        const std::string& target_mailbox,
-                                        std::uint32_t target_uidvalidity);
+  // asked for; if any code fails this, there are no pairs, as without
+  // UIDPLUS codes. UIDs missing from the pairs must be matched by content.
+  MoveResult move(const std::vector<Uid>& uids, const std::string& target_mailbox,
+                  std::uint32_t target_uidvalidity);
 
   // CREATE (RFC 3501 §6.3.3). A NO [ALREADYEXISTS] (RFC 5530 §3) counts as
   // success: the mailbox is there, which is what the caller wants.
@@ -477,6 +488,11 @@ class Client {
                                         std::string_view suffix) const;
   std::vector<std::string> split_uid_sets(const std::vector<Uid>& uids, std::size_t prefix,
                                           std::size_t suffix) const;
+
+  // After a move by COPY without UIDPLUS: a plain EXPUNGE if the only
+  // messages marked \Deleted are `marked` (sorted); returns false when
+  // others are marked too, and nothing is expunged.
+  bool expunge_if_only(const std::vector<Uid>& marked);
 
   std::vector<HeaderInfo> fetch_headers_with(const std::vector<std::string>& sets,
                                              const std::vector<Uid>* wanted);

@@ -513,9 +513,10 @@ TEST(ClientMove, UidMoveTakesCopyUidFromTheUntaggedOk) {
              C("r1 UID MOVE 3:4,8 Archive\r\n"),
              S("* OK [COPYUID 55 8,3:4 22,20:21] Moved UIDs.\r\n"
                "* 3 EXPUNGE\r\n* 3 EXPUNGE\r\n* 5 EXPUNGE\r\nr1 OK Move completed\r\n")});
-  auto pairs = s.client->move({3, 4, 8}, "Archive", 55);
+  MoveResult moved = s.client->move({3, 4, 8}, "Archive", 55);
   // Paired by position in the server's order, returned by source UID.
-  EXPECT_EQ(pairs, (std::vector<std::pair<Uid, Uid>>{{3, 20}, {4, 21}, {8, 22}}));
+  EXPECT_EQ(moved.pairs, (std::vector<std::pair<Uid, Uid>>{{3, 20}, {4, 21}, {8, 22}}));
+  EXPECT_TRUE(moved.expunged);
   EXPECT_TRUE(s.stream->finished());
 }
 
@@ -523,7 +524,7 @@ TEST(ClientMove, CopyUidOnTheTaggedOkWithADescendingRange) {
   Session s({S("* OK [CAPABILITY IMAP4rev1 MOVE UIDPLUS] ready\r\n"),
              C("r1 UID MOVE 3:4 \"Old Mail\"\r\n"),
              S("* 1 EXPUNGE\r\n* 1 EXPUNGE\r\nr1 OK [COPYUID 55 4:3 31:30] done\r\n")});
-  auto pairs = s.client->move({3, 4}, "Old Mail", 55);
+  auto pairs = s.client->move({3, 4}, "Old Mail", 55).pairs;
   EXPECT_EQ(pairs, (std::vector<std::pair<Uid, Uid>>{{3, 30}, {4, 31}}));
 }
 
@@ -535,7 +536,7 @@ TEST(ClientMove, UnusableCopyUidGivesNoPairs) {
     Session s({S("* OK [CAPABILITY IMAP4rev1 MOVE UIDPLUS] ready\r\n"),
                C("r1 UID MOVE 3:4 Archive\r\n"),
                S(std::string("* OK ") + code + " moved\r\nr1 OK done\r\n")});
-    EXPECT_TRUE(s.client->move({3, 4}, "Archive", 55).empty()) << code;
+    EXPECT_TRUE(s.client->move({3, 4}, "Archive", 55).pairs.empty()) << code;
   }
 }
 
@@ -544,7 +545,7 @@ TEST(ClientMove, CopyUidFromAnEarlierCommandIsNotTaken) {
              S("* OK [COPYUID 55 3:4 20:21] stale\r\nr1 OK done\r\n"),
              C("r2 UID MOVE 3:4 Archive\r\n"), S("r2 OK done\r\n")});
   s.client->run("NOOP");
-  EXPECT_TRUE(s.client->move({3, 4}, "Archive", 55).empty());
+  EXPECT_TRUE(s.client->move({3, 4}, "Archive", 55).pairs.empty());
 }
 
 TEST(ClientMove, WithoutMoveFallsBackToCopyStoreAndUidExpunge) {
@@ -553,8 +554,9 @@ TEST(ClientMove, WithoutMoveFallsBackToCopyStoreAndUidExpunge) {
              S("* OK [COPYUID 55 3:4 90:91] stray\r\nr1 OK [COPYUID 55 3:4 20:21] done\r\n"),
              C("r2 UID STORE 3:4 +FLAGS.SILENT (\\Deleted)\r\n"), S("r2 OK done\r\n"),
              C("r3 UID EXPUNGE 3:4\r\n"), S("* 1 EXPUNGE\r\n* 1 EXPUNGE\r\nr3 OK done\r\n")});
-  auto pairs = s.client->move({3, 4}, "Archive", 55);
-  EXPECT_EQ(pairs, (std::vector<std::pair<Uid, Uid>>{{3, 20}, {4, 21}}));
+  MoveResult moved = s.client->move({3, 4}, "Archive", 55);
+  EXPECT_EQ(moved.pairs, (std::vector<std::pair<Uid, Uid>>{{3, 20}, {4, 21}}));
+  EXPECT_TRUE(moved.expunged);
   EXPECT_TRUE(s.stream->finished());
 }
 
@@ -566,15 +568,42 @@ TEST(ClientMove, FailedCopyMarksNothingDeleted) {
   EXPECT_TRUE(s.stream->finished());
 }
 
-TEST(ClientMove, WithoutMoveOrUidPlusNothingIsSent) {
-  Session s({S("* OK [CAPABILITY IMAP4rev1] ready\r\n")});
-  try {
-    s.client->move({3}, "Archive", 55);
-    FAIL() << "no error";
-  } catch (const util::Error& e) {
-    EXPECT_EQ(e.scope(), util::Scope::Folder);
-  }
-  EXPECT_EQ(s.stream->written(), "");
+TEST(ClientMove, WithoutUidPlusExpungesWhenOnlyOurMessagesAreDeleted) {
+  // No UID EXPUNGE, and so no COPYUID either: the plain EXPUNGE is safe
+  // because the server says the only \Deleted messages are the two just
+  // marked (UID 4 was expunged by someone else meanwhile).
+  Session s({S("* OK [CAPABILITY IMAP4rev1] ready\r\n"), C("r1 UID COPY 3:4,9 Archive\r\n"),
+             S("r1 OK done\r\n"), C("r2 UID STORE 3:4,9 +FLAGS.SILENT (\\Deleted)\r\n"),
+             S("r2 OK done\r\n"), C("r3 UID SEARCH DELETED\r\n"),
+             S("* SEARCH 3 9\r\nr3 OK done\r\n"), C("r4 EXPUNGE\r\n"),
+             S("* 1 EXPUNGE\r\n* 5 EXPUNGE\r\nr4 OK done\r\n")});
+  MoveResult moved = s.client->move({3, 4, 9}, "Archive", 55);
+  EXPECT_TRUE(moved.pairs.empty());
+  EXPECT_TRUE(moved.expunged);
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(ClientMove, WithoutUidPlusAnotherDeletedMessageLeavesOursMarked) {
+  // UID 7 was marked \Deleted by another client, which a plain EXPUNGE
+  // would remove too: the moved originals stay marked instead.
+  Session s({S("* OK [CAPABILITY IMAP4rev1] ready\r\n"), C("r1 UID COPY 3 Archive\r\n"),
+             S("r1 OK done\r\n"), C("r2 UID STORE 3 +FLAGS.SILENT (\\Deleted)\r\n"),
+             S("r2 OK done\r\n"), C("r3 UID SEARCH DELETED\r\n"),
+             S("* SEARCH 3 7\r\nr3 OK done\r\n"), C("r4 NOOP\r\n"), S("r4 OK done\r\n")});
+  MoveResult moved = s.client->move({3}, "Archive", 55);
+  EXPECT_FALSE(moved.expunged);
+  EXPECT_TRUE(moved.pairs.empty());
+  EXPECT_EQ(s.stream->written().find("EXPUNGE"), std::string::npos);
+  s.client->run("NOOP");
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(ClientMove, WithoutUidPlusAnUnreadableSearchAnswerLeavesOursMarked) {
+  Session s({S("* OK [CAPABILITY IMAP4rev1] ready\r\n"), C("r1 UID COPY 3 Archive\r\n"),
+             S("r1 OK done\r\n"), C("r2 UID STORE 3 +FLAGS.SILENT (\\Deleted)\r\n"),
+             S("r2 OK done\r\n"), C("r3 UID SEARCH DELETED\r\n"), S("r3 OK done\r\n")});
+  EXPECT_FALSE(s.client->move({3}, "Archive", 55).expunged);
+  EXPECT_TRUE(s.stream->finished());
 }
 
 // --- CREATE ---
