@@ -1,6 +1,7 @@
 #include "state/folder_state.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <limits>
 #include <set>
 #include <system_error>
@@ -89,16 +90,6 @@ std::uint64_t fnv1a64(std::string_view data) {
 
 constexpr char k_hex_digits[] = "0123456789ABCDEF";
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 std::string json_string(const std::string& text, const fs::path& path, std::string_view what) {
   try {
     return nlohmann::json(text).dump();
@@ -123,6 +114,70 @@ std::uint64_t read_unsigned(const nlohmann::json& value, std::string_view what, 
 
 // A SAX handler that only records duplicate keys of the top-level object.
 // It also records the first syntax error.
+// Why `key` is not a content key (16 lower-case hex digits), or empty.
+std::string check_key(std::string_view key) {
+  if (key.size() != 16 || !std::all_of(key.begin(), key.end(), [](char c) {
+        return std::isxdigit(static_cast<unsigned char>(c)) &&
+               !std::isupper(static_cast<unsigned char>(c));
+      })) {
+    return "the content key '" + std::string(key.substr(0, 40)) +
+           "' is not 16 lower-case hex digits";
+  }
+  return {};
+}
+
+PendingUpload read_pending(nlohmann::json& entry, std::size_t index, const fs::path& path) {
+  std::string where = "pending upload #" + std::to_string(index);
+  static const std::set<std::string, std::less<>> k_keys = {"name", "key",     "message_id",
+                                                            "size", "uidnext", "flags"};
+  if (!entry.is_object()) {
+    throw_damaged(path, where + " is not an object");
+  }
+  for (const auto& [key, value] : entry.items()) {
+    if (k_keys.find(key) == k_keys.end()) {
+      throw_damaged(path, where + ": unknown key \"" + key + "\"");
+    }
+  }
+  for (const auto& key : k_keys) {
+    if (!entry.contains(key)) {
+      throw_damaged(path, where + ": missing key \"" + key + "\"");
+    }
+  }
+  PendingUpload p;
+  for (const char* key : {"name", "key", "message_id"}) {
+    if (!entry[key].is_string()) {
+      throw_damaged(path, where + ": \"" + key + "\" is not a string");
+    }
+  }
+  p.name = entry["name"].get<std::string>();
+  if (auto problem = check_name(p.name); !problem.empty()) {
+    throw_damaged(path, where + ": " + problem);
+  }
+  p.key = entry["key"].get<std::string>();
+  if (auto problem = check_key(p.key); !problem.empty()) {
+    throw_damaged(path, where + ": " + problem);
+  }
+  p.message_id = entry["message_id"].get<std::string>();
+  p.size = read_unsigned(entry["size"], where + " size", std::numeric_limits<std::uint64_t>::max(),
+                         path);
+  p.uidnext = static_cast<std::uint32_t>(read_unsigned(
+      entry["uidnext"], where + " uidnext", std::numeric_limits<std::uint32_t>::max(), path));
+  if (!entry["flags"].is_array()) {
+    throw_damaged(path, where + ": the flags are not an array");
+  }
+  for (auto& flag : entry["flags"]) {
+    if (!flag.is_string()) {
+      throw_damaged(path, where + ": a flag is not a string");
+    }
+    p.flags.push_back(flag.get<std::string>());
+    if (auto problem = check_flag(p.flags.back()); !problem.empty()) {
+      throw_damaged(path, where + ": " + problem);
+    }
+  }
+  normalize_flags(p.flags);
+  return p;
+}
+
 class TopLevelKeyChecker : public nlohmann::json_sax<nlohmann::json> {
  public:
   bool null() override { return true; }
@@ -179,15 +234,6 @@ NameIndex build_name_index(const FolderState& state) {
   return index;
 }
 
-const MessageRecord* find_by_name(const FolderState& state, std::string_view name) {
-  for (const auto& [uid, record] : state.messages) {
-    if (record.name == name) {
-      return &record;
-    }
-  }
-  return nullptr;
-}
-
 void normalize_flags(std::vector<std::string>& flags) {
   std::sort(flags.begin(), flags.end());
   flags.erase(std::unique(flags.begin(), flags.end()), flags.end());
@@ -231,14 +277,20 @@ FolderState parse_folder_state(std::string_view text, const fs::path& path) {
                                    "file to make the next run re-match messages)");
   }
 
-  static const std::set<std::string, std::less<>> k_known_keys = {
-      "roam_state", "mailbox", "uidvalidity", "uidnext", "highestmodseq", "messages"};
+  // Format 2 added "pending" (uploads waiting for their UID) and the
+  // optional content key of each record; format 1 files are read as they
+  // are and written back as format 2.
+  std::set<std::string, std::less<>> known_keys = {"roam_state", "mailbox",       "uidvalidity",
+                                                   "uidnext",    "highestmodseq", "messages"};
+  if (version >= 2) {
+    known_keys.insert("pending");
+  }
   for (const auto& [key, value] : doc.items()) {
-    if (k_known_keys.find(key) == k_known_keys.end()) {
+    if (known_keys.find(key) == known_keys.end()) {
       throw_damaged(path, "unknown key \"" + key + "\"");
     }
   }
-  for (const auto& key : k_known_keys) {
+  for (const auto& key : known_keys) {
     if (!doc.contains(key)) {
       throw_damaged(path, "missing key \"" + key + "\"");
     }
@@ -282,8 +334,9 @@ FolderState parse_folder_state(std::string_view text, const fs::path& path) {
   for (auto& entry : messages) {
     ++index;
     uid = 0;
-    if (!entry.is_array() || entry.size() != 3) {
-      throw_damaged(path, where() + " is not a [uid, \"name\", [flags]] array");
+    if (!entry.is_array() || entry.size() < 3 || entry.size() > (version >= 2 ? 4u : 3u)) {
+      throw_damaged(path, where() + " is not a [uid, \"name\", [flags]" +
+                              (version >= 2 ? ", \"key\"" : "") + "] array");
     }
     uid = static_cast<std::uint32_t>(read_unsigned(entry[0], where() + " uid", k_max32, path));
     if (uid == 0) {
@@ -316,6 +369,15 @@ FolderState parse_folder_state(std::string_view text, const fs::path& path) {
         std::adjacent_find(record.flags.begin(), record.flags.end()) != record.flags.end()) {
       normalize_flags(record.flags);
     }
+    if (entry.size() == 4) {
+      if (!entry[3].is_string()) {
+        throw_damaged(path, where() + ": the content key is not a string");
+      }
+      record.key = std::move(entry[3].get_ref<std::string&>());
+      if (auto problem = check_key(record.key); !problem.empty()) {
+        throw_damaged(path, where() + ": " + problem);
+      }
+    }
     // Files written by roam list UIDs in ascending order, so the hint makes
     // each insertion constant time.
     auto size_before = state.messages.size();
@@ -327,6 +389,22 @@ FolderState parse_folder_state(std::string_view text, const fs::path& path) {
     if (!inserted) {
       throw_damaged(path, where() + ": name '" + it->second.name + "' is also used by uid " +
                               std::to_string(other->second));
+    }
+  }
+  if (version >= 2) {
+    auto& pending = doc["pending"];
+    if (!pending.is_array()) {
+      throw_damaged(path, "\"pending\" is not an array");
+    }
+    index = 0;
+    for (auto& entry : pending) {
+      ++index;
+      state.pending_uploads.push_back(read_pending(entry, index, path));
+      const PendingUpload& p = state.pending_uploads.back();
+      if (names.count(p.name) != 0) {
+        throw_damaged(path, "pending upload #" + std::to_string(index) + ": name '" + p.name +
+                                "' is also used by a message record");
+      }
     }
   }
   return state;
@@ -426,7 +504,46 @@ std::string serialize(const FolderState& state, const fs::path& path_for_errors)
       first_flag = false;
       out += json_string(flag, path_for_errors, "a flag");
     }
-    out += "]]";
+    out += ']';
+    if (!record.key.empty()) {
+      if (auto problem = check_key(record.key); !problem.empty()) {
+        throw_unwritable(path_for_errors, "uid " + std::to_string(uid) + ": " + problem);
+      }
+      out += ",\"";
+      out += record.key;
+      out += '"';
+    }
+    out += ']';
+  }
+  out += "\n],\"pending\":[";
+  first = true;
+  for (const auto& p : state.pending_uploads) {
+    if (auto problem = check_name(p.name); !problem.empty()) {
+      throw_unwritable(path_for_errors, "pending upload: " + problem);
+    }
+    if (auto problem = check_key(p.key); !problem.empty()) {
+      throw_unwritable(path_for_errors, "pending upload " + p.name + ": " + problem);
+    }
+    if (names.count(p.name) != 0) {
+      throw_unwritable(path_for_errors,
+                       "pending upload " + p.name + " has the name of a message record");
+    }
+    std::string flags = "[";
+    for (const auto& flag : p.flags) {
+      if (auto problem = check_flag(flag); !problem.empty()) {
+        throw_unwritable(path_for_errors, "pending upload " + p.name + ": " + problem);
+      }
+      flags += flags.size() > 1 ? "," : "";
+      flags += json_string(flag, path_for_errors, "a flag");
+    }
+    flags += ']';
+    out += first ? "\n{\"name\":" : ",\n{\"name\":";
+    first = false;
+    out += json_string(p.name, path_for_errors, "a Maildir name");
+    out += ",\"key\":\"" + p.key + "\",\"message_id\":";
+    out += json_string(p.message_id, path_for_errors, "a Message-ID");
+    out += ",\"size\":" + std::to_string(p.size) + ",\"uidnext\":" + std::to_string(p.uidnext) +
+           ",\"flags\":" + flags + "}";
   }
   out += "\n]}\n";
   return out;
@@ -477,41 +594,6 @@ fs::path state_file_for(const fs::path& state_dir, std::string_view mailbox) {
   file_name += encoded;
   file_name += k_state_file_suffix;
   return state_dir / file_name;
-}
-
-std::optional<std::string> mailbox_for_state_file(std::string_view file_name) {
-  if (!file_name.starts_with(k_state_file_prefix) || !file_name.ends_with(k_state_file_suffix)) {
-    return std::nullopt;
-  }
-  auto encoded =
-      file_name.substr(k_state_file_prefix.size(),
-                       file_name.size() - k_state_file_prefix.size() - k_state_file_suffix.size());
-  std::string mailbox;
-  mailbox.reserve(encoded.size());
-  for (std::size_t i = 0; i < encoded.size(); ++i) {
-    char c = encoded[i];
-    if (is_plain_char(c)) {
-      mailbox += c;
-      continue;
-    }
-    if (c != '%' || i + 2 >= encoded.size()) {
-      return std::nullopt;
-    }
-    int high = hex_value(encoded[i + 1]);
-    int low = hex_value(encoded[i + 2]);
-    if (high < 0 || low < 0) {
-      return std::nullopt;
-    }
-    char decoded = static_cast<char>(high * 16 + low);
-    // Only the canonical encoding is accepted, so that file names and
-    // mailboxes map one to one.
-    if (is_plain_char(decoded)) {
-      return std::nullopt;
-    }
-    mailbox += decoded;
-    i += 2;
-  }
-  return mailbox;
 }
 
 }  // namespace roam::state

@@ -18,7 +18,7 @@
 namespace roam::state {
 
 // The newest state file format this build reads and the one it writes.
-inline constexpr int k_folder_state_schema = 1;
+inline constexpr int k_folder_state_schema = 2;
 
 // One message both sides hold: its server UID, its Maildir stable name and
 // the flags both sides last agreed on.
@@ -31,8 +31,32 @@ struct MessageRecord {
   // IMAP flags and keywords (e.g. "\\Seen", "$Forwarded", "$Label1"), sorted
   // and without duplicates (see normalize_flags).
   std::vector<std::string> flags;
+  // The message's content key (sync::content_key_text: 16 lower-case hex
+  // digits of a hash of its size with CRLF line ends and its header block),
+  // or empty when unknown (records written by format 1). It lets a file
+  // that comes back under another name, or a server copy that appears in
+  // another folder or under a new UIDVALIDITY, be recognised as this
+  // message instead of being copied again.
+  std::string key{};
 
   bool operator==(const MessageRecord&) const = default;
+};
+
+// An upload whose UID is not known yet: the APPEND was sent, but the server
+// gave no APPENDUID and the new message could not be found (Courier does not
+// show a message appended in this session; a reply can be lost in a crash).
+// The file is never uploaded again while this intent stands; a later run
+// finds the message among the UIDs from `uidnext` on, by Message-ID and
+// size or by content key, and turns the intent into a record.
+struct PendingUpload {
+  std::string name;                // The file's stable name.
+  std::string key;                 // Its content key (as MessageRecord::key).
+  std::string message_id;          // Its Message-ID header value, or empty.
+  std::uint64_t size = 0;          // Its size with CRLF line ends.
+  std::uint32_t uidnext = 0;       // The server's UIDNEXT before the APPEND.
+  std::vector<std::string> flags;  // The flags it was appended with.
+
+  bool operator==(const PendingUpload&) const = default;
 };
 
 // The agreed state of one folder.
@@ -52,6 +76,9 @@ struct FolderState {
   std::uint64_t highestmodseq = 0;
   // The records, keyed by UID (equal to MessageRecord::uid).
   std::map<std::uint32_t, MessageRecord> messages;
+  // Uploads waiting for their UID (format 2). Their names are not used by
+  // any record.
+  std::vector<PendingUpload> pending_uploads;
 
   bool operator==(const FolderState&) const = default;
 };
@@ -63,10 +90,6 @@ using NameIndex = std::unordered_map<std::string, std::uint32_t>;
 // Builds the name -> UID index of `state`. Names are unique in any state
 // that load_folder_state accepted or save_folder_state wrote.
 NameIndex build_name_index(const FolderState& state);
-
-// Finds a record by its Maildir stable name with a linear scan; use
-// build_name_index when looking up many names.
-const MessageRecord* find_by_name(const FolderState& state, std::string_view name);
 
 // Sorts `flags` and removes duplicates, the canonical form the state keeps.
 void normalize_flags(std::vector<std::string>& flags);
@@ -103,13 +126,8 @@ FolderState parse_folder_state(std::string_view text, const std::filesystem::pat
 // where <encoded> percent-encodes every byte outside [A-Za-z0-9._-]. The
 // "folder-" prefix keeps the name clear of ".", ".." and the lock file. A
 // name whose encoding would exceed file-name limits is shortened and gets a
-// hash suffix ("~<16 hex digits>"), which mailbox_for_state_file cannot
-// reverse; the mailbox is stored in the file anyway.
+// hash suffix ("~<16 hex digits>"); the mailbox is stored in the file anyway.
 std::filesystem::path state_file_for(const std::filesystem::path& state_dir,
                                      std::string_view mailbox);
-
-// Reverses the encoding of state_file_for for a file name (not a path).
-// Returns std::nullopt for names that are not state files or are hashed.
-std::optional<std::string> mailbox_for_state_file(std::string_view file_name);
 
 }  // namespace roam::state

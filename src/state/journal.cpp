@@ -158,10 +158,6 @@ void Journal::write_buffer() {
   m_buffer.clear();
 }
 
-void Journal::flush() {
-  write_buffer();
-}
-
 void Journal::sync() {
   write_buffer();
   datasync(m_fd.get(), m_path);

@@ -47,13 +47,9 @@ class Journal {
   ~Journal();
 
   // Buffers one entry (a JSON object) as a line. Nothing reaches the file
-  // until flush() or sync(). Throws util::Error if `entry` is not an object,
+  // until sync() or the destructor. Throws util::Error if `entry` is not an object,
   // contains invalid UTF-8, or an earlier write failed.
   void append(const nlohmann::json& entry);
-
-  // Writes the buffered entries to the file (no fsync): they survive the
-  // process being killed, but not a power loss.
-  void flush();
 
   // Writes the buffered entries and waits until they are on disk
   // (fdatasync). Call it where durability matters, e.g. before uploading a

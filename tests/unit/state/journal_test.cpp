@@ -48,13 +48,13 @@ TEST(Journal, WritesHeaderAndEntriesOnePerLine) {
   EXPECT_EQ(entries[2]["flags"][0], "\\Seen");
 }
 
-TEST(Journal, AppendIsBufferedUntilFlush) {
+TEST(Journal, AppendIsBufferedUntilSync) {
   TempDir dir;
   auto path = dir.path() / "j";
   auto journal = Journal::open(path, nlohmann::json::object());
   journal.append({{"op", "a"}});
   EXPECT_EQ(Journal::read(path).size(), 1u);  // Only the header so far.
-  journal.flush();
+  journal.sync();
   EXPECT_EQ(Journal::read(path).size(), 2u);
 }
 
