@@ -52,6 +52,9 @@ int move_no_replace(const fs::path& from, const fs::path& to) {
   return 0;
 }
 
+// The name prefix of stashed files in tmp/ (Folder::stash).
+constexpr std::string_view k_stash_prefix = "roam-stash.";
+
 struct DirCloser {
   void operator()(DIR* handle) const { ::closedir(handle); }
 };
@@ -529,61 +532,37 @@ FileStatus Folder::remove(const Entry& entry) {
   throw Error(Scope::Folder, errno_message("cannot remove " + entry.path.string()));
 }
 
-std::optional<std::string> Folder::read_header(const Entry& entry, std::size_t max_bytes) const {
-  Fd fd(::open(entry.path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) {
-    if (errno == ENOENT) {
+std::optional<fs::path> Folder::stash(const Entry& entry) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    fs::path target = m_path / "tmp" / (std::string(k_stash_prefix) + new_stable_name());
+    if (::link(entry.path.c_str(), target.c_str()) == 0) {
+      return target;
+    }
+    if (errno != EEXIST) {
       return std::nullopt;
     }
-    throw Error(Scope::Message, errno_message("cannot open " + entry.path.string()));
   }
-  std::string data;
-  std::size_t searched = 0;
-  char buf[4096];
-  while (data.size() < max_bytes) {
-    std::size_t want = std::min(sizeof buf, max_bytes - data.size());
-    ssize_t n = ::read(fd.get(), buf, want);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      throw Error(Scope::Message, errno_message("cannot read " + entry.path.string()));
-    }
-    if (n == 0) {
-      break;
-    }
-    data.append(buf, static_cast<std::size_t>(n));
-    // A header block that starts with the empty line is empty.
-    if (data.starts_with("\n") || data.starts_with("\r\n")) {
-      return std::string();
-    }
-    // Look for "\n\n" or "\n\r\n", starting a little before the new bytes
-    // so that a separator split across reads is found.
-    std::size_t from = searched > 2 ? searched - 2 : 0;
-    for (std::size_t i = from; i + 1 < data.size(); ++i) {
-      if (data[i] != '\n') {
-        continue;
-      }
-      if (data[i + 1] == '\n' ||
-          (data[i + 1] == '\r' && i + 2 < data.size() && data[i + 2] == '\n')) {
-        data.resize(i + 1);
-        return data;
-      }
-    }
-    searched = data.size();
-  }
-  return data;
+  return std::nullopt;
 }
 
-std::optional<std::uint64_t> Folder::file_size(const Entry& entry) const {
-  struct stat st {};
-  if (::stat(entry.path.c_str(), &st) != 0) {
-    if (errno == ENOENT) {
-      return std::nullopt;
-    }
-    throw Error(Scope::Message, errno_message("cannot stat " + entry.path.string()));
+bool Folder::adopt(const fs::path& stashed, std::string_view stable_name,
+                   std::string_view letters) {
+  Subdir target = letters.empty() ? Subdir::New : Subdir::Cur;
+  fs::path out =
+      m_path / std::string(to_string(target)) / format_name(stable_name, letters, target, {});
+  int err = move_no_replace(stashed, out);
+  if (err == 0) {
+    return true;
   }
-  return static_cast<std::uint64_t>(st.st_size);
+  if (err == ENOENT || err == EXDEV) {
+    return false;
+  }
+  if (err == EEXIST) {
+    throw Error(Scope::Message, "cannot move " + stashed.string() + " to " + out.string() +
+                                    ": that file exists; roam never overwrites a message file");
+  }
+  throw Error(Scope::Folder,
+              errno_message("cannot move " + stashed.string() + " to " + out.string(), err));
 }
 
 void Folder::sync_dirs() const {
@@ -630,8 +609,9 @@ std::size_t Folder::clean_tmp(std::chrono::seconds max_age) {
       continue;
     }
     struct stat st {};
+    bool stash = std::string_view(item->d_name).starts_with(k_stash_prefix);
     if (::fstatat(dir_fd.get(), item->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-        !S_ISREG(st.st_mode) || st.st_mtim.tv_sec >= cutoff) {
+        !S_ISREG(st.st_mode) || (st.st_mtim.tv_sec >= cutoff && !stash)) {
       continue;
     }
     if (::unlinkat(dir_fd.get(), item->d_name, 0) == 0) {

@@ -175,12 +175,21 @@ class Folder {
   // Removes the file of `entry`. Returns Vanished if it was already gone.
   FileStatus remove(const Entry& entry);
 
-  // The message's header block: everything before the first empty line
-  // (LF or CRLF), at most `max_bytes`. Nothing if the file vanished.
-  std::optional<std::string> read_header(const Entry& entry, std::size_t max_bytes) const;
+  // Hard-links the file of `entry` into tmp/ as "roam-stash.<unique>", so
+  // that another folder can adopt the message after `entry` is removed
+  // (a message the server moved between folders is not downloaded again).
+  // Mail readers never look into tmp/, and clean_tmp() removes stashes left
+  // by an interrupted run. Returns the stash's path, or nothing if the file
+  // vanished or cannot be linked (the caller then simply downloads).
+  std::optional<fs::path> stash(const Entry& entry);
 
-  // The size of the message file in bytes, or nothing if it vanished.
-  std::optional<std::uint64_t> file_size(const Entry& entry) const;
+  // Moves a stashed file (from any folder on the same file system) into
+  // this folder as new/<stable_name>, or cur/<stable_name>:2,<letters> when
+  // `letters` is not empty, never overwriting. Does not fsync the
+  // directories: call sync_dirs() after a batch. Returns false if the file
+  // is gone or on another file system (EXDEV); throws util::Error on other
+  // failures.
+  bool adopt(const fs::path& stashed, std::string_view stable_name, std::string_view letters);
 
   // Makes the creations, renames and removals in new/ and cur/ durable.
   void sync_dirs() const;
@@ -190,8 +199,9 @@ class Folder {
   void sync_data() const;
 
   // Removes files in tmp/ whose mtime is older than `max_age` (36 hours by
-  // Maildir convention: a delivery that old was abandoned). Returns how
-  // many files were removed.
+  // Maildir convention: a delivery that old was abandoned), and roam's
+  // stashes (see stash()) whatever their age: they are only meaningful
+  // within the run that made them. Returns how many files were removed.
   std::size_t clean_tmp(std::chrono::seconds max_age = std::chrono::hours(36));
 
  private:

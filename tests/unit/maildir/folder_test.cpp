@@ -351,37 +351,6 @@ TEST_F(FolderTest, ScanOfAMissingFolderThrows) {
   EXPECT_THROW(missing.scan(), util::Error);
 }
 
-TEST_F(FolderTest, ReadsTheHeaderBlock) {
-  deliver({"From: a\r\nSubject: b\r\n\r\nbody\r\n"}, "lf");
-  EXPECT_EQ(m_folder.read_header(entry_for("lf"), 4096), "From: a\nSubject: b\n");
-
-  write_file(m_folder.path() / "cur" / "crlf:2,", "From: a\r\nX: y\r\n\r\nbody\r\n");
-  EXPECT_EQ(m_folder.read_header(entry_for("crlf"), 4096), "From: a\r\nX: y\r\n");
-
-  write_file(m_folder.path() / "cur" / "noheader:2,", "\nbody\n");
-  EXPECT_EQ(m_folder.read_header(entry_for("noheader"), 4096), "");
-
-  write_file(m_folder.path() / "cur" / "long:2,", std::string(10000, 'h') + "\n\nbody");
-  EXPECT_EQ(m_folder.read_header(entry_for("long"), 100), std::string(100, 'h'));
-
-  // The separator falls across the 4096-byte read boundary.
-  std::string header = std::string(4094, 'x') + "\n";
-  write_file(m_folder.path() / "cur" / "boundary:2,", header + "\nbody");
-  EXPECT_EQ(m_folder.read_header(entry_for("boundary"), 100000), header);
-
-  Entry gone = entry_for("lf");
-  fs::remove(gone.path);
-  EXPECT_EQ(m_folder.read_header(gone, 4096), std::nullopt);
-}
-
-TEST_F(FolderTest, ReportsFileSizes) {
-  deliver({"12345\r\n"}, "sized");
-  Entry entry = entry_for("sized");
-  EXPECT_EQ(m_folder.file_size(entry), 6u);
-  fs::remove(entry.path);
-  EXPECT_EQ(m_folder.file_size(entry), std::nullopt);
-}
-
 TEST_F(FolderTest, CleanTmpRemovesOnlyOldFiles) {
   const fs::path old_file = m_folder.path() / "tmp" / "old";
   const fs::path fresh_file = m_folder.path() / "tmp" / "fresh";
@@ -395,6 +364,44 @@ TEST_F(FolderTest, CleanTmpRemovesOnlyOldFiles) {
   EXPECT_EQ(m_folder.clean_tmp(), 1u);
   EXPECT_FALSE(fs::exists(old_file));
   EXPECT_TRUE(fs::exists(fresh_file));
+}
+
+TEST_F(FolderTest, AStashedMessageIsAdoptedByAnotherFolder) {
+  // A message the server moved between folders: the file leaves INBOX but
+  // its stash in tmp/ lets the other folder take it without a download.
+  deliver({"Subject: x\r\n\r\nbody\r\n"}, "msg", "S");
+  Entry entry = entry_for("msg");
+  std::optional<fs::path> stashed = m_folder.stash(entry);
+  ASSERT_TRUE(stashed.has_value());
+  EXPECT_EQ(stashed->parent_path(), m_folder.path() / "tmp");
+  EXPECT_EQ(m_folder.remove(entry), FileStatus::Done);
+
+  Folder archive(m_temp.path() / "Mail" / "Archive");
+  archive.ensure_exists(Layout::Verbatim, FolderRole::Subfolder);
+  EXPECT_TRUE(archive.adopt(*stashed, "moved", "FS"));
+  EXPECT_EQ(list_dir(archive.path() / "cur"), std::vector<std::string>{"moved:2,FS"});
+  EXPECT_EQ(util::read_file(archive.path() / "cur" / "moved:2,FS"), "Subject: x\n\nbody\n");
+  EXPECT_TRUE(list_dir(m_folder.path() / "tmp").empty());
+  // Gone already: the caller downloads instead.
+  EXPECT_FALSE(archive.adopt(*stashed, "again", ""));
+}
+
+TEST_F(FolderTest, AdoptNeverOverwrites) {
+  deliver({"a"}, "msg");
+  deliver({"b"}, "other");
+  std::optional<fs::path> stashed = m_folder.stash(entry_for("other"));
+  ASSERT_TRUE(stashed.has_value());
+  EXPECT_THROW(m_folder.adopt(*stashed, "msg", ""), util::Error);
+  EXPECT_EQ(util::read_file(m_folder.path() / "new" / "msg"), "a");
+}
+
+TEST_F(FolderTest, CleanTmpRemovesStashesWhateverTheirAge) {
+  deliver({"x"}, "msg");
+  std::optional<fs::path> stashed = m_folder.stash(entry_for("msg"));
+  ASSERT_TRUE(stashed.has_value());
+  EXPECT_EQ(m_folder.clean_tmp(), 1u);
+  EXPECT_FALSE(fs::exists(*stashed));
+  EXPECT_TRUE(fs::exists(m_folder.path() / "new" / "msg"));
 }
 
 TEST_F(FolderTest, SyncDirsSucceedsOnAnExistingFolder) {
