@@ -53,60 +53,23 @@ sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool fo
   s.name = a.name;
   s.host = a.host;
   s.port = a.port;
-  switch (a.tls) {
-    case TlsMode::Implicit:
-      s.tls = sync::TlsMode::Implicit;
-      break;
-    case TlsMode::StartTls:
-      s.tls = sync::TlsMode::StartTls;
-      break;
-    case TlsMode::None:
-      s.tls = sync::TlsMode::None;
-      break;
-  }
+  s.tls = a.tls;
   s.tls_options.server_name = a.host;
   s.tls_options.ca_file = a.ca_file.string();
   s.tls_options.sha256_fingerprint = a.cert_fingerprint_sha256;
   s.allow_plaintext = a.allow_plaintext;
   s.user = a.user;
   s.password = [a]() { return resolve_password(a); };
-  switch (a.auth) {
-    case AuthMechanism::Auto:
-      s.auth = sync::AuthMechanism::Auto;
-      break;
-    case AuthMechanism::Login:
-      s.auth = sync::AuthMechanism::Login;
-      break;
-    case AuthMechanism::Plain:
-      s.auth = sync::AuthMechanism::Plain;
-      break;
-    case AuthMechanism::XOAuth2:
-      s.auth = sync::AuthMechanism::XOAuth2;
-      break;
-    case AuthMechanism::OAuthBearer:
-      s.auth = sync::AuthMechanism::OAuthBearer;
-      break;
-  }
+  s.auth = a.auth;
   s.max_message_size = a.max_message_size;
   s.maildir = a.maildir;
   s.state_dir = a.state_dir;
-  s.layout =
-      a.layout == Layout::Verbatim ? maildir::Layout::Verbatim : maildir::Layout::MaildirPlusPlus;
+  s.layout = a.layout;
   std::vector<std::string> patterns = a.folders;
   s.select_folder = [patterns](std::string_view name, std::optional<char> delimiter) {
     return folder_selected(patterns, name, delimiter.value_or('\0'));
   };
-  switch (a.sync) {
-    case SyncMode::Pull:
-      s.policy.direction = sync::Direction::Pull;
-      break;
-    case SyncMode::Push:
-      s.policy.direction = sync::Direction::Push;
-      break;
-    case SyncMode::Both:
-      s.policy.direction = sync::Direction::Both;
-      break;
-  }
+  s.policy.direction = a.sync;
   s.policy.expunge = a.expunge ? sync::Expunge::Yes : sync::Expunge::No;
   s.policy.allow_mass_delete = force || a.max_delete_percent >= 100;
   s.policy.mass_delete_ratio = a.max_delete_percent / 100.0;
@@ -171,11 +134,12 @@ void print_report(const sync::AccountReport& r, bool verbose, bool quiet) {
   if (!quiet) {
     char seconds[32];
     std::snprintf(seconds, sizeof seconds, "%.2f", r.seconds);
-    std::cout << r.account << ": " << r.folders.size() << " folders (" << unchanged
-              << " unchanged, " << failed << " failed); local: " << downloaded << " new ("
-              << human_bytes(bytes) << "), " << flags << " flag changes, " << deleted
-              << " deleted; server: " << uploaded << " new, " << server_flags << " flag changes, "
-              << server_deleted << " deleted, " << moved << " moved; " << seconds << " s\n";
+    std::cout << r.account << ": " << (r.dry_run ? "dry run, would change: " : "")
+              << r.folders.size() << " folders (" << unchanged << " unchanged, " << failed
+              << " failed); local: " << downloaded << " new (" << human_bytes(bytes) << "), "
+              << flags << " flag changes, " << deleted << " deleted; server: " << uploaded
+              << " new, " << server_flags << " flag changes, " << server_deleted << " deleted, "
+              << moved << " moved; " << seconds << " s\n";
   }
 }
 
@@ -190,7 +154,7 @@ int command_sync(const Config& config, const std::vector<std::string>& names, bo
     for (const auto& n : names) {
       const AccountConfig* a = config.find_account(n);
       if (a == nullptr) {
-        throw Error(Scope::Fatal, "no account \"" + n + "\" in " + config.path.string());
+        throw Error(Scope::Usage, "no account \"" + n + "\" in " + config.path.string());
       }
       accounts.push_back(a);
     }
@@ -209,7 +173,7 @@ int command_sync(const Config& config, const std::vector<std::string>& names, bo
 int command_list(const Config& config, const std::string& name) {
   const AccountConfig* a = config.find_account(name);
   if (a == nullptr) {
-    throw Error(Scope::Fatal, "no account \"" + name + "\" in " + config.path.string());
+    throw Error(Scope::Usage, "no account \"" + name + "\" in " + config.path.string());
   }
   for (const auto& f : sync::list_account(settings_for(*a, false, false))) {
     std::cout << (f.selected ? "* " : "  ") << f.name << "\n";
@@ -283,8 +247,13 @@ int run(int argc, char** argv) {
     return command_sync(config, args, vm["dry-run"].as<bool>(), vm["force"].as<bool>(), verbose,
                         quiet);
   } catch (const Error& e) {
+    if (e.scope() == Scope::Fatal) {
+      std::cerr << "roam: internal error: " << e.what()
+                << "\nThis is a bug in roam; please report it with the output of --debug.\n";
+      return k_exit_internal;
+    }
     std::cerr << "roam: error: " << e.what() << "\n";
-    return e.scope() == Scope::Fatal ? k_exit_usage : k_exit_partial;
+    return e.scope() == Scope::Usage ? k_exit_usage : k_exit_partial;
   } catch (const std::exception& e) {
     std::cerr << "roam: internal error: " << e.what() << "\n";
     return k_exit_internal;

@@ -115,7 +115,7 @@ class Reporter {
   explicit Reporter(const fs::path& path) : m_path(path) {}
 
   [[noreturn]] void fail(int line, const std::string& message) const {
-    throw Error(Scope::Fatal, m_path.string() + ", line " + std::to_string(line) + ": " + message);
+    throw Error(Scope::Usage, m_path.string() + ", line " + std::to_string(line) + ": " + message);
   }
 
  private:
@@ -416,16 +416,16 @@ AccountConfig build_account(const RawSection& section, const fs::path& path,
   if (const RawValue* raw = get("tls")) {
     auto value = lower(scalar(*raw));
     if (value == "implicit") {
-      account.tls = TlsMode::Implicit;
+      account.tls = net::TlsMode::Implicit;
     } else if (value == "starttls") {
-      account.tls = TlsMode::StartTls;
+      account.tls = net::TlsMode::StartTls;
     } else if (value == "none") {
-      account.tls = TlsMode::None;
+      account.tls = net::TlsMode::None;
     } else {
       reporter.fail(raw->line, "tls must be implicit, starttls or none");
     }
   }
-  account.port = account.tls == TlsMode::Implicit ? 993 : 143;
+  account.port = account.tls == net::TlsMode::Implicit ? 993 : 143;
   if (const RawValue* raw = get("port")) {
     auto number = parse_number(scalar(*raw), 65535);
     if (!number || *number == 0) {
@@ -468,9 +468,9 @@ AccountConfig build_account(const RawSection& section, const fs::path& path,
   if (const RawValue* raw = get("layout")) {
     auto value = lower(scalar(*raw));
     if (value == "verbatim") {
-      account.layout = Layout::Verbatim;
+      account.layout = maildir::Layout::Verbatim;
     } else if (value == "maildir++") {
-      account.layout = Layout::MaildirPlusPlus;
+      account.layout = maildir::Layout::MaildirPlusPlus;
     } else {
       reporter.fail(raw->line, "layout must be verbatim or maildir++");
     }
@@ -491,11 +491,11 @@ AccountConfig build_account(const RawSection& section, const fs::path& path,
   if (const RawValue* raw = get("sync")) {
     auto value = lower(scalar(*raw));
     if (value == "both") {
-      account.sync = SyncMode::Both;
+      account.sync = sync::Direction::Both;
     } else if (value == "pull") {
-      account.sync = SyncMode::Pull;
+      account.sync = sync::Direction::Pull;
     } else if (value == "push") {
-      account.sync = SyncMode::Push;
+      account.sync = sync::Direction::Push;
     } else {
       reporter.fail(raw->line, "sync must be both, pull or push");
     }
@@ -507,7 +507,8 @@ AccountConfig build_account(const RawSection& section, const fs::path& path,
 
   // On loopback a plaintext connection never leaves the machine (a local
   // Dovecot, an SSH tunnel, a bridge such as Proton's).
-  if (account.tls == TlsMode::None && !account.allow_plaintext && !net::is_loopback(account.host)) {
+  if (account.tls == net::TlsMode::None && !account.allow_plaintext &&
+      !net::is_loopback(account.host)) {
     reporter.fail(get("tls")->line,
                   "tls = none sends the password unencrypted; use tls = implicit or starttls, or "
                   "set allow_plaintext = yes if the network is trusted");
@@ -527,15 +528,15 @@ AccountConfig build_account(const RawSection& section, const fs::path& path,
   if (const RawValue* raw = get("auth")) {
     auto value = lower(scalar(*raw));
     if (value == "auto") {
-      account.auth = AuthMechanism::Auto;
+      account.auth = imap::AuthMechanism::Auto;
     } else if (value == "login") {
-      account.auth = AuthMechanism::Login;
+      account.auth = imap::AuthMechanism::Login;
     } else if (value == "plain") {
-      account.auth = AuthMechanism::Plain;
+      account.auth = imap::AuthMechanism::Plain;
     } else if (value == "xoauth2") {
-      account.auth = AuthMechanism::XOAuth2;
+      account.auth = imap::AuthMechanism::XOAuth2;
     } else if (value == "oauthbearer") {
-      account.auth = AuthMechanism::OAuthBearer;
+      account.auth = imap::AuthMechanism::OAuthBearer;
     } else {
       reporter.fail(raw->line, "auth must be auto, login, plain, xoauth2 or oauthbearer");
     }
@@ -599,7 +600,7 @@ Config load_config(const fs::path& path) {
   try {
     text = util::read_file(path);
   } catch (const Error& e) {
-    throw Error(Scope::Fatal, std::string(e.what()) +
+    throw Error(Scope::Usage, std::string(e.what()) +
                                   "; create the configuration file (sample.conf shows every "
                                   "key)");
   }
@@ -685,7 +686,7 @@ Config load_config(const fs::path& path) {
   }
 
   if (sections.empty()) {
-    throw Error(Scope::Fatal, path.string() +
+    throw Error(Scope::Usage, path.string() +
                                   ": no [account.NAME] section; sample.conf shows how to "
                                   "configure an account");
   }

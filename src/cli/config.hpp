@@ -11,36 +11,12 @@
 #include <string_view>
 #include <vector>
 
+#include "imap/client.hpp"
+#include "maildir/layout.hpp"
+#include "net/stream.hpp"
+#include "sync/model.hpp"
+
 namespace roam::cli {
-
-// How the connection is protected.
-enum class TlsMode {
-  Implicit,  // TLS from the first byte (port 993).
-  StartTls,  // Plain connection upgraded with STARTTLS (port 143).
-  None,      // No TLS at all; needs allow_plaintext = yes.
-};
-
-// How Maildir folders are nested on disk.
-enum class Layout {
-  Verbatim,         // Subfolders are subdirectories: ~/Mail/work/Archive/2024.
-  MaildirPlusPlus,  // Maildir++: ~/Mail/work/.Archive.2024, INBOX is the root.
-};
-
-// Which directions changes travel in.
-enum class SyncMode {
-  Both,  // Two-way.
-  Pull,  // Server to Maildir only.
-  Push,  // Maildir to server only.
-};
-
-// The SASL mechanism (or LOGIN command) used to authenticate.
-enum class AuthMechanism {
-  Auto,  // The strongest mechanism both sides support.
-  Login,
-  Plain,
-  XOAuth2,
-  OAuthBearer,
-};
 
 // One [account.NAME] section, with defaults filled in and paths expanded.
 struct AccountConfig {
@@ -51,9 +27,9 @@ struct AccountConfig {
   int line = 0;
 
   std::string host;
-  // 993 for TlsMode::Implicit, 143 otherwise, unless set.
+  // 993 for net::TlsMode::Implicit, 143 otherwise, unless set.
   std::uint16_t port = 993;
-  TlsMode tls = TlsMode::Implicit;
+  net::TlsMode tls = net::TlsMode::Implicit;
   std::string user;
   // Exactly one of password and pass_cmd is set; use resolve_password.
   std::string password;
@@ -64,10 +40,10 @@ struct AccountConfig {
   // Absolute, "~" expanded, never inside maildir. Defaults to
   // $XDG_STATE_HOME/roam/NAME, else ~/.local/state/roam/NAME.
   std::filesystem::path state_dir;
-  Layout layout = Layout::Verbatim;
+  maildir::Layout layout = maildir::Layout::Verbatim;
   // Folder patterns for folder_selected, in file order.
   std::vector<std::string> folders{"*"};
-  SyncMode sync = SyncMode::Both;
+  sync::Direction sync = sync::Direction::Both;
   // Whether deletions are propagated.
   bool expunge = true;
   // Whether missing folders are created on the other side.
@@ -80,7 +56,7 @@ struct AccountConfig {
   std::string cert_fingerprint_sha256;
   // Whether credentials may travel unencrypted (required for tls = none).
   bool allow_plaintext = false;
-  AuthMechanism auth = AuthMechanism::Auto;
+  imap::AuthMechanism auth = imap::AuthMechanism::Auto;
   // Network timeout.
   std::chrono::seconds timeout{60};
   // The mass-deletion guard: a run that would delete more than this share
@@ -103,7 +79,7 @@ struct Config {
 };
 
 // Reads and checks the configuration file at `path`. Throws
-// util::Error(Scope::Fatal) naming the file and line and saying what is
+// util::Error(Scope::Usage) naming the file and line and saying what is
 // allowed for: unknown keys or sections, bad values, duplicate keys or
 // sections, keys outside a section, missing required keys (host, user,
 // maildir, and one of password / pass_cmd), a state_dir inside the maildir,

@@ -21,6 +21,13 @@
 
 namespace roam::net {
 
+// How a connection is protected (the `tls` configuration key).
+enum class TlsMode {
+  Implicit,  // TLS from the first byte (port 993).
+  StartTls,  // A plain connection upgraded with STARTTLS (port 143); never downgraded.
+  None,      // No TLS at all; only on loopback or with allow_plaintext = yes.
+};
+
 struct TlsOptions {
   // The name the certificate must match (SAN DNS or IP; a single left-most
   // "*." wildcard is allowed). Also sent as SNI when it is not an address.

@@ -13,6 +13,8 @@ std::string_view to_string(Scope scope) {
       return "folder";
     case Scope::Account:
       return "account";
+    case Scope::Usage:
+      return "usage";
     case Scope::Fatal:
       return "fatal";
   }

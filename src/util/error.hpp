@@ -3,8 +3,11 @@
 // Errors ranked by scope. The scope says how much of a run a failure spoils,
 // and so where it is caught: a Message error skips one message, a Folder error
 // ends the work on one folder while the others go on, an Account error ends
-// the account, and a Fatal error ends the program. The executor catches each
-// scope at its own level and turns the worst one seen into the exit code.
+// the account, a Usage error ends the program because the command line or the
+// configuration must be fixed first, and a Fatal error is a bug in roam. The
+// executor catches each scope at its own level, and the command line turns
+// the worst one seen into the exit code: 1 for Message, Folder and Account
+// failures, 2 for Usage, 3 for Fatal.
 
 #include <stdexcept>
 #include <string>
@@ -16,7 +19,8 @@ enum class Scope {
   Message,  // One message could not be handled; the folder goes on.
   Folder,   // The folder cannot be synced this run; other folders go on.
   Account,  // The account is unusable this run (login failed, connection lost).
-  Fatal,    // The program cannot go on (bad configuration, internal bug).
+  Usage,    // The command line or the configuration is wrong; nothing was synced.
+  Fatal,    // An internal error: a bug in roam.
 };
 
 std::string_view to_string(Scope scope);

@@ -143,7 +143,7 @@ fs::path expand_user(std::string_view path) {
   if (path == "~" || path.starts_with("~/")) {
     const char* home = std::getenv("HOME");
     if (home == nullptr || *home == '\0') {
-      throw Error(Scope::Fatal, "cannot expand '~' in " + std::string(path) + ": HOME is not set");
+      throw Error(Scope::Usage, "cannot expand '~' in " + std::string(path) + ": HOME is not set");
     }
     return fs::path(home) / std::string(path.substr(path.size() > 1 ? 2 : 1));
   }

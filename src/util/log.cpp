@@ -43,7 +43,7 @@ unsigned parse_debug_categories(std::string_view list) {
     } else if (name == "sync") {
       bits |= k_cat_sync;
     } else if (!name.empty()) {
-      throw Error(Scope::Fatal, "unknown debug category '" + std::string(name) +
+      throw Error(Scope::Usage, "unknown debug category '" + std::string(name) +
                                     "' (known: all, general, net, imap, maildir, state, sync)");
     }
   }

@@ -122,19 +122,19 @@ TEST_F(ConfigTest, MinimalAccountGetsDefaults) {
   EXPECT_EQ(a.line, 1);
   EXPECT_EQ(a.host, "imap.example.org");
   EXPECT_EQ(a.port, 993);
-  EXPECT_EQ(a.tls, TlsMode::Implicit);
+  EXPECT_EQ(a.tls, net::TlsMode::Implicit);
   EXPECT_EQ(a.user, "alice");
   EXPECT_EQ(a.password, "secret");
   EXPECT_TRUE(a.pass_cmd.empty());
   EXPECT_EQ(a.maildir, home() / "Mail" / "work");
   EXPECT_EQ(a.state_dir, home() / ".local" / "state" / "roam" / "work");
-  EXPECT_EQ(a.layout, Layout::Verbatim);
+  EXPECT_EQ(a.layout, maildir::Layout::Verbatim);
   EXPECT_EQ(a.folders, std::vector<std::string>{"*"});
-  EXPECT_EQ(a.sync, SyncMode::Both);
+  EXPECT_EQ(a.sync, sync::Direction::Both);
   EXPECT_TRUE(a.expunge);
   EXPECT_TRUE(a.create);
   EXPECT_FALSE(a.allow_plaintext);
-  EXPECT_EQ(a.auth, AuthMechanism::Auto);
+  EXPECT_EQ(a.auth, imap::AuthMechanism::Auto);
   EXPECT_EQ(a.timeout, std::chrono::seconds(60));
   EXPECT_TRUE(a.ca_file.empty());
   EXPECT_TRUE(a.cert_fingerprint_sha256.empty());
@@ -173,20 +173,20 @@ TEST_F(ConfigTest, EveryKeyIsParsed) {
   EXPECT_EQ(a.name, "a-1.b_c");
   EXPECT_EQ(a.line, 3);
   EXPECT_EQ(a.port, 1143);
-  EXPECT_EQ(a.tls, TlsMode::StartTls);
+  EXPECT_EQ(a.tls, net::TlsMode::StartTls);
   EXPECT_EQ(a.pass_cmd, "pass show \"mail/a #1\"");
   EXPECT_EQ(a.maildir, "/srv/mail/a");
   EXPECT_EQ(a.state_dir, home() / "state" / "a");
-  EXPECT_EQ(a.layout, Layout::MaildirPlusPlus);
+  EXPECT_EQ(a.layout, maildir::Layout::MaildirPlusPlus);
   EXPECT_EQ(a.folders,
             (std::vector<std::string>{"INBOX", "Sent Items", "Archive/*", "!Archive/Old"}));
-  EXPECT_EQ(a.sync, SyncMode::Pull);
+  EXPECT_EQ(a.sync, sync::Direction::Pull);
   EXPECT_FALSE(a.expunge);
   EXPECT_FALSE(a.create);
   EXPECT_EQ(a.ca_file, ca);
   EXPECT_EQ(a.cert_fingerprint_sha256, std::string(31, 'a') + std::string(33, 'b'));
   EXPECT_TRUE(a.allow_plaintext);
-  EXPECT_EQ(a.auth, AuthMechanism::XOAuth2);
+  EXPECT_EQ(a.auth, imap::AuthMechanism::XOAuth2);
   EXPECT_EQ(a.timeout, std::chrono::seconds(15));
 }
 
@@ -195,7 +195,7 @@ TEST_F(ConfigTest, PortDefaultFollowsTls) {
   EXPECT_EQ(config.accounts[0].port, 143);
   config = load_config(write_config(k_minimal + "tls = none\nallow_plaintext = yes\n"));
   EXPECT_EQ(config.accounts[0].port, 143);
-  EXPECT_EQ(config.accounts[0].tls, TlsMode::None);
+  EXPECT_EQ(config.accounts[0].tls, net::TlsMode::None);
 }
 
 TEST_F(ConfigTest, QuotedValuesKeepHashesAndSpaces) {
@@ -262,7 +262,7 @@ TEST_P(ConfigErrorTest, NamesFileAndLine) {
     FAIL() << "no error for " << GetParam().label;
   } catch (const util::Error& e) {
     std::string message = e.what();
-    EXPECT_EQ(e.scope(), util::Scope::Fatal);
+    EXPECT_EQ(e.scope(), util::Scope::Usage);
     EXPECT_NE(message.find(path.string()), std::string::npos) << message;
     EXPECT_NE(message.find("line " + std::to_string(GetParam().line) + ":"), std::string::npos)
         << message;
@@ -351,7 +351,7 @@ TEST_F(ConfigTest, MissingFileIsAnErrorNamingIt) {
     FAIL() << "no error";
   } catch (const util::Error& e) {
     EXPECT_NE(std::string(e.what()).find((home() / "nope").string()), std::string::npos);
-    EXPECT_EQ(e.scope(), util::Scope::Fatal);
+    EXPECT_EQ(e.scope(), util::Scope::Usage);
   }
 }
 
