@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -44,7 +45,7 @@ namespace {
 
 // Opens an authenticated session as the settings say.
 std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
-  if (s.tls == TlsMode::None && !s.allow_plaintext && !net::is_loopback(s.host)) {
+  if (s.tls == net::TlsMode::None && !s.allow_plaintext && !net::is_loopback(s.host)) {
     throw Error(Scope::Account, "account " + s.name + ": tls = none would send the password to " +
                                     s.host +
                                     " in plaintext; use tls = implicit or starttls, or set "
@@ -55,16 +56,19 @@ std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
     tls.server_name = s.host;
   }
   std::optional<net::TlsOptions> implicit;
-  if (s.tls == TlsMode::Implicit) {
+  if (s.tls == net::TlsMode::Implicit) {
     implicit = tls;
   }
-  auto stream = net::connect(s.host, s.port, implicit,
-                             std::chrono::duration_cast<std::chrono::milliseconds>(s.timeout));
+  auto stream =
+      s.open_stream
+          ? s.open_stream()
+          : net::connect(s.host, s.port, implicit,
+                         std::chrono::duration_cast<std::chrono::milliseconds>(s.timeout));
   imap::ClientOptions options;
   options.limits.max_streamed_literal = s.max_message_size;
   auto client = std::make_unique<imap::Client>(std::move(stream), options);
   bool preauth = client->read_greeting();
-  if (s.tls == TlsMode::StartTls) {
+  if (s.tls == net::TlsMode::StartTls) {
     if (preauth) {
       // RFC 9051 §7.1.4: a PREAUTH greeting leaves no chance to start TLS, so
       // the session would stay in plaintext.
@@ -75,27 +79,9 @@ std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
     client->starttls(tls);
   }
   if (!preauth) {
-    imap::AuthMechanism mechanism = imap::AuthMechanism::Auto;
-    switch (s.auth) {
-      case AuthMechanism::Auto:
-        mechanism = imap::AuthMechanism::Auto;
-        break;
-      case AuthMechanism::Login:
-        mechanism = imap::AuthMechanism::Login;
-        break;
-      case AuthMechanism::Plain:
-        mechanism = imap::AuthMechanism::Plain;
-        break;
-      case AuthMechanism::XOAuth2:
-        mechanism = imap::AuthMechanism::XOAuth2;
-        break;
-      case AuthMechanism::OAuthBearer:
-        mechanism = imap::AuthMechanism::OAuthBearer;
-        break;
-    }
     // The callback runs pass_cmd only once the server has shown that it
     // offers the mechanism, so a token is not fetched for nothing.
-    client->authenticate(mechanism, s.user, s.password, s.host, s.port);
+    client->authenticate(s.auth, s.user, s.password, s.host, s.port);
   }
   ROAM_DEBUG(util::k_cat_net,
              "connected to " << client->peer() << " (" << client->security() << ")");
@@ -127,15 +113,105 @@ bool has_attribute(const imap::ListData& l, std::string_view attr) {
   return false;
 }
 
-// Adapts a Maildir delivery to the IMAP reader's literal sink.
+// What Client::move reports: the (source, target) UID pairs and whether the
+// source copies are gone.
+template <typename R>
+const std::vector<std::pair<Uid, Uid>>& pairs_of(const R& r) {
+  if constexpr (requires { r.pairs; }) {
+    return r.pairs;
+  } else {
+    return r;
+  }
+}
+template <typename R>
+bool expunged_of(const R& r) {
+  if constexpr (requires { r.expunged; }) {
+    return r.expunged;
+  } else {
+    return true;
+  }
+}
+
+// Adapts a Maildir delivery to the IMAP reader's literal sink. A local
+// failure (tmp/ not writable, a full disk) must not reach the IMAP reader:
+// the server is still sending the body, and an exception there would leave
+// the rest of it to be read as responses to the next command. So the sink
+// remembers the first error, swallows the remaining octets, and the caller
+// reports the error once the FETCH is complete.
 class DeliverySink : public imap::LiteralSink {
  public:
-  explicit DeliverySink(maildir::Delivery delivery) : m_delivery(std::move(delivery)) {}
-  void write(const char* data, std::size_t size) override { m_delivery.write(data, size); }
-  maildir::Delivery& delivery() { return m_delivery; }
+  explicit DeliverySink(maildir::Folder& folder) {
+    try {
+      m_delivery.emplace(folder.begin_delivery());
+    } catch (const Error& e) {
+      remember(e);
+    }
+  }
+
+  void write(const char* data, std::size_t size) override {
+    m_received += size;
+    capture_header(data, size);
+    if (!m_delivery) {
+      return;
+    }
+    try {
+      m_delivery->write(data, size);
+    } catch (const Error& e) {
+      remember(e);
+      m_delivery.reset();  // Its destructor removes the file from tmp/.
+    }
+  }
+
+  bool failed() const { return !m_delivery; }
+  const std::string& error() const { return m_error; }
+  maildir::Delivery& delivery() { return *m_delivery; }
+  std::uint64_t bytes_received() const { return m_received; }
+
+  // The content key of the octets received (the server sends CRLF line
+  // ends, so their count is the CRLF size).
+  ContentKey key() const {
+    ContentKey key;
+    key.crlf_size = m_received;
+    for (char c : m_header) {
+      if (c != '\r') {
+        key.header += c;
+      }
+    }
+    return key;
+  }
 
  private:
-  maildir::Delivery m_delivery;
+  void remember(const Error& e) {
+    if (e.scope() == Scope::Fatal) {
+      throw;
+    }
+    if (m_error.empty()) {
+      m_error = e.what();
+    }
+  }
+
+  // Keeps the header block (up to and including the empty line that ends
+  // it) for the content key; bounded, as a header can be endless.
+  void capture_header(const char* data, std::size_t size) {
+    if (m_header_done) {
+      return;
+    }
+    constexpr std::size_t k_max_header = 1u << 20;
+    for (std::size_t i = 0; i < size && !m_header_done; ++i) {
+      m_header += data[i];
+      std::size_t n = m_header.size();
+      if ((n >= 4 && m_header.compare(n - 4, 4, "\r\n\r\n") == 0) ||
+          (n >= 2 && m_header.compare(n - 2, 2, "\n\n") == 0) || n >= k_max_header) {
+        m_header_done = true;
+      }
+    }
+  }
+
+  std::optional<maildir::Delivery> m_delivery;
+  std::string m_error;
+  std::uint64_t m_received = 0;
+  std::string m_header;
+  bool m_header_done = false;
 };
 
 // The content key of a local file (see ContentKey): its size once every
@@ -234,14 +310,65 @@ struct FolderEntry {
   bool on_server = true;
   std::map<std::string, std::string> moved_out;
   std::set<std::string> moved_in;
+  // Messages moved out under a new name (a mail reader that renames on
+  // moves): UID here -> stable name in the target folder.
+  std::map<Uid, std::string> move_names;
+  // True when records were renamed in memory (recognise_renames): the
+  // folder must not be skipped, so that the new names are committed.
+  bool renamed = false;
+};
+
+void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& report);
+
+// The local files of messages the server expunged during this run, kept as
+// hard links in their folder's tmp/ (maildir::Folder::stash) until the run
+// ends. When another client moved a message between server folders, the
+// target folder finds its file here by content key and moves it over
+// instead of downloading the body again. What is left is removed at the
+// end of the run (and by clean_tmp after a crash).
+class Stash {
+ public:
+  Stash() = default;
+  Stash(const Stash&) = delete;
+  Stash& operator=(const Stash&) = delete;
+  ~Stash() {
+    for (auto& [key, paths] : m_by_key) {
+      for (const auto& path : paths) {
+        ::unlink(path.c_str());
+      }
+    }
+  }
+
+  void add(const std::string& key, fs::path path) { m_by_key[key].push_back(std::move(path)); }
+  bool empty() const { return m_by_key.empty(); }
+
+  // Takes a stashed file with this content key, if there is one.
+  std::optional<fs::path> take(const std::string& key) {
+    auto it = m_by_key.find(key);
+    if (it == m_by_key.end()) {
+      return std::nullopt;
+    }
+    fs::path path = std::move(it->second.back());
+    it->second.pop_back();
+    if (it->second.empty()) {
+      m_by_key.erase(it);
+    }
+    return path;
+  }
+
+ private:
+  std::map<std::string, std::vector<fs::path>> m_by_key;
 };
 
 // Everything one folder's sync works with.
 class FolderSync {
  public:
   FolderSync(const AccountSettings& settings, imap::Client& client, FolderEntry& folder,
-             FolderReport& report, const std::map<std::string, std::string>& wire_names)
-      : m_s(settings),
+             FolderReport& report, const std::map<std::string, std::string>& wire_names,
+             std::vector<FolderEntry>& all, Stash* stash)
+      : m_all(all),
+        m_stash(stash),
+        m_s(settings),
         m_client(client),
         m_f(folder),
         m_report(report),
@@ -255,16 +382,23 @@ class FolderSync {
   bool unchanged() const;
   bool local_matches_state() const;
   void add_server_keys(FolderInput& in, const std::vector<Uid>& uids);
+  std::size_t carry_over(const state::FolderState& old, const FolderInput& in);
+  imap::ModSeq modseq_after_writes(const Plan& plan, const imap::MailboxInfo& info);
+  void resolve_pending(FolderInput& in, std::map<Uid, std::string>& message_ids, bool any_uid);
   void add_local_keys(FolderInput& in, const std::vector<std::string>& names);
-  void print_plan(const Plan& plan) const;
+  void print_plan(const Plan& plan);
   void apply_local(const Plan& plan);
   void apply_server(const Plan& plan, const imap::MailboxInfo& info);
   std::size_t remerge(const std::set<Uid>& modified);
+  void record_moved(FolderEntry* to, std::uint32_t validity,
+                    const std::vector<std::pair<Uid, Uid>>& pairs);
   void upload(const std::vector<Upload>& uploads, const imap::MailboxInfo& info);
-  void download(const std::vector<Download>& downloads);
+  void download(const std::vector<Download>& downloads, const std::map<Uid, ContentKey>& keys);
   void commit_state();
   void fail(Uid uid) { m_failed.insert(uid); }
 
+  std::vector<FolderEntry>& m_all;  // Every folder of the run (move targets).
+  Stash* m_stash;                   // Null when the account has one folder.
   const AccountSettings& m_s;
   imap::Client& m_client;
   FolderEntry& m_f;
@@ -272,11 +406,15 @@ class FolderSync {
   const std::map<std::string, std::string>& m_wire_names;
   fs::path m_journal_path;
   maildir::Folder m_folder;
-  state::FolderState m_next;                        // The state being built by this run.
+  state::FolderState m_base;  // The base of the merge (the state, under this UIDVALIDITY).
+  state::FolderState m_next;  // The state being built by this run.
   std::map<std::string, maildir::Entry> m_entries;  // Local files by stable name.
   std::set<Uid> m_failed;  // Messages whose actions failed: their records stay as they were.
   std::map<Uid, state::MessageRecord> m_overrides;  // Records settled by a re-merge.
   bool m_complete = true;  // False when anything was left for the next run.
+  // The first local error while bodies were streamed (tmp/ not writable, a
+  // full disk); the folder fails with it once the state is committed.
+  std::string m_download_error;
 };
 
 bool FolderSync::local_matches_state() const {
@@ -306,7 +444,7 @@ bool FolderSync::unchanged() const {
   // server. An unchanged UIDNEXT rules out new messages, and then an
   // unchanged count rules out expunges. Local changes matter unless the
   // mode is pull, where nothing goes up.
-  if (!m_f.state || !m_f.status) {
+  if (!m_f.state || !m_f.status || !m_f.state->pending_uploads.empty() || m_f.renamed) {
     return false;
   }
   const imap::StatusData& st = *m_f.status;
@@ -322,6 +460,11 @@ bool FolderSync::unchanged() const {
 }
 
 void FolderSync::run() {
+  if (!m_s.dry_run && !m_f.state_path.empty() && fs::exists(m_journal_path)) {
+    // A move from a folder synced earlier in this run journaled the target
+    // UIDs here ([COPYUID]); adopt them before anything else.
+    recover_journal(m_s, m_f, m_report);
+  }
   if (!m_s.dry_run && unchanged()) {
     m_report.skipped_unchanged = true;
     return;
@@ -371,9 +514,21 @@ void FolderSync::run() {
     }
   }
 
+  // A folder the server opened read-only (an ACL, a shared folder) cannot
+  // take roam's changes: it is synced as in pull mode, so server changes
+  // come down while local changes stay local and pending, never reverted.
+  Policy policy = m_s.policy;
+  if (pushes && info.read_only) {
+    policy.direction = Direction::Pull;
+    m_report.notices.push_back(
+        "the server lets roam only read this folder; local changes to it stay local (and are "
+        "not undone) until the server allows writing");
+  }
+
   bool same_validity = m_f.state && m_f.state->uidvalidity == info.uidvalidity;
+  bool had_records = m_f.state && !m_f.state->messages.empty();
+  bool has_pending = m_f.state && !m_f.state->pending_uploads.empty();
   FolderInput in;
-  in.state = same_validity ? &*m_f.state : nullptr;
   in.local = local;
   in.moved_out = m_f.moved_out;
   in.moved_in = m_f.moved_in;
@@ -381,21 +536,18 @@ void FolderSync::run() {
   in.server.uidvalidity = info.uidvalidity;
   in.server.uidnext = info.uidnext;
   in.server.highestmodseq = info.highestmodseq;
-  if (same_validity || local.messages.empty()) {
+  std::map<Uid, std::string> message_ids;  // Of the messages whose headers were fetched.
+  if (same_validity || (local.messages.empty() && !has_pending)) {
     for (auto& m : m_client.fetch_flags()) {
       in.server.messages.push_back({m.uid, normalize_server_flags(std::move(m.flags))});
     }
   } else {
     // The old UIDs mean nothing (or there never were any) but the Maildir
     // holds files: match everything by content, so nothing is copied twice.
-    if (m_f.state && !m_f.state->messages.empty()) {
-      m_report.notices.push_back(
-          "UIDVALIDITY changed from " + std::to_string(m_f.state->uidvalidity) + " to " +
-          std::to_string(info.uidvalidity) + "; matching messages by content");
-    }
     for (const auto& h : m_client.fetch_all_headers()) {
       in.server.messages.push_back({h.uid, normalize_server_flags(h.flags)});
       in.server_keys[h.uid] = server_content_key(h);
+      message_ids[h.uid] = message_id_of(h.header);
     }
     std::sort(in.server.messages.begin(), in.server.messages.end(),
               [](const auto& a, const auto& b) { return a.uid < b.uid; });
@@ -405,7 +557,38 @@ void FolderSync::run() {
     }
     add_local_keys(in, names);
   }
-  Plan plan = plan_folder(in, m_s.policy);
+
+  // The base of the three-way merge. After a UIDVALIDITY change the old
+  // records are carried over to the new UIDs by content key, so that what
+  // the user did since the last run (deletions, flag changes, moves) is
+  // still a change against the base and is not undone.
+  if (same_validity) {
+    m_base = std::move(*m_f.state);
+    m_f.state.reset();
+  } else {
+    m_base = state::FolderState{};
+    if (m_f.state) {
+      m_base.pending_uploads = m_f.state->pending_uploads;
+    }
+    if (had_records) {
+      std::size_t carried = carry_over(*m_f.state, in);
+      m_report.notices.push_back(
+          "UIDVALIDITY changed from " + std::to_string(m_f.state->uidvalidity) + " to " +
+          std::to_string(info.uidvalidity) + "; " + std::to_string(carried) + " of " +
+          std::to_string(m_f.state->messages.size()) +
+          " known messages recognised by content (their local changes are kept), the rest "
+          "matched by content");
+    }
+  }
+  m_base.mailbox = m_f.name;
+  m_base.uidvalidity = info.uidvalidity;
+  resolve_pending(in, message_ids, !same_validity);
+  in.state = &m_base;
+  for (const auto& p : m_base.pending_uploads) {
+    in.pending_uploads.insert(p.name);
+  }
+
+  Plan plan = plan_folder(in, policy);
   if (plan.wants_content_keys() && in.server_keys.empty()) {
     // New messages on both sides: some may be the same message (an upload
     // whose reply was lost, a move). Look before copying anything.
@@ -419,7 +602,7 @@ void FolderSync::run() {
     }
     add_server_keys(in, uids);
     add_local_keys(in, names);
-    plan = plan_folder(in, m_s.policy);
+    plan = plan_folder(in, policy);
   }
   m_report.notices.insert(m_report.notices.end(), plan.notices.begin(), plan.notices.end());
 
@@ -427,14 +610,7 @@ void FolderSync::run() {
     print_plan(plan);
     return;
   }
-
-  if (same_validity) {
-    m_next = *m_f.state;
-  } else {
-    m_next = state::FolderState{};
-  }
-  m_next.mailbox = m_f.name;
-  m_next.uidvalidity = info.uidvalidity;
+  m_next = m_base;
   // Until the run completes, the counters must not let the next run skip
   // this folder.
   m_next.uidnext = 0;
@@ -462,15 +638,179 @@ void FolderSync::run() {
     // UIDVALIDITY.
     commit_state();
   }
-  download(plan.downloads);
+  if (m_stash != nullptr && !m_stash->empty() && !plan.downloads.empty()) {
+    // Files the server moved here from a folder synced before may be in the
+    // stash; their content keys say which.
+    std::vector<Uid> uids;
+    for (const auto& d : plan.downloads) {
+      if (in.server_keys.count(d.uid) == 0) {
+        uids.push_back(d.uid);
+      }
+    }
+    add_server_keys(in, uids);
+  }
+  download(plan.downloads, in.server_keys);
   if (m_complete && plan.refused.empty()) {
     m_next.uidnext = info.uidnext;
-    m_next.highestmodseq = info.highestmodseq;
+    m_next.highestmodseq = modseq_after_writes(plan, info);
   }
   commit_state();
+  if (!m_download_error.empty()) {
+    throw Error(Scope::Folder, m_download_error +
+                                   "; the messages not yet downloaded follow on "
+                                   "the next run");
+  }
   if (!plan.refused.empty()) {
     throw Error(Scope::Folder, plan.refused);
   }
+}
+
+// A server message that may be the copy of an upload whose UID is not
+// known: its content key and Message-ID.
+struct Candidate {
+  std::string key;
+  std::string message_id;
+  std::uint64_t size = 0;
+  bool taken = false;
+};
+
+// Finds the server copy of `upload` among `candidates`, one to one: by
+// content key, else by Message-ID and size (Cyrus rewrites 8-bit header
+// bytes on APPEND, which changes the key but neither of those).
+std::optional<Uid> match_upload(const state::PendingUpload& upload,
+                                std::map<Uid, Candidate>& candidates) {
+  for (auto& [uid, c] : candidates) {
+    if (!c.taken && c.key == upload.key) {
+      c.taken = true;
+      return uid;
+    }
+  }
+  if (upload.message_id.empty()) {
+    return std::nullopt;
+  }
+  for (auto& [uid, c] : candidates) {
+    if (!c.taken && c.message_id == upload.message_id && c.size == upload.size) {
+      c.taken = true;
+      return uid;
+    }
+  }
+  return std::nullopt;
+}
+
+std::size_t FolderSync::carry_over(const state::FolderState& old, const FolderInput& in) {
+  std::map<std::string, std::vector<Uid>> by_key;
+  for (const auto& [uid, key] : in.server_keys) {
+    by_key[content_key_text(key)].push_back(uid);
+  }
+  std::map<Uid, const ServerMessage*> listed;
+  for (const auto& m : in.server.messages) {
+    listed.emplace(m.uid, &m);
+  }
+  std::size_t carried = 0;
+  for (const auto& [old_uid, rec] : old.messages) {
+    auto it = rec.key.empty() ? by_key.end() : by_key.find(rec.key);
+    if (it == by_key.end() || it->second.empty()) {
+      continue;
+    }
+    Uid uid = it->second.front();
+    it->second.erase(it->second.begin());
+    if (listed.count(uid) == 0) {
+      continue;
+    }
+    state::MessageRecord moved = rec;
+    moved.uid = uid;
+    m_base.messages.emplace(uid, std::move(moved));
+    ++carried;
+  }
+  return carried;
+}
+
+void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& message_ids,
+                                 bool any_uid) {
+  if (m_base.pending_uploads.empty()) {
+    return;
+  }
+  Uid from = std::numeric_limits<Uid>::max();
+  for (const auto& p : m_base.pending_uploads) {
+    from = std::min(from, p.uidnext);
+  }
+  std::vector<Uid> need_headers;
+  std::map<Uid, Candidate> candidates;
+  for (const auto& m : in.server.messages) {
+    if (m_base.messages.count(m.uid) != 0 || (!any_uid && m.uid < from)) {
+      continue;
+    }
+    candidates[m.uid];
+    if (in.server_keys.count(m.uid) == 0) {
+      need_headers.push_back(m.uid);
+    }
+  }
+  if (!need_headers.empty()) {
+    for (const auto& h : m_client.fetch_headers(need_headers)) {
+      in.server_keys[h.uid] = server_content_key(h);
+      message_ids[h.uid] = message_id_of(h.header);
+    }
+  }
+  for (auto& [uid, c] : candidates) {
+    auto key = in.server_keys.find(uid);
+    if (key != in.server_keys.end()) {
+      c.key = content_key_text(key->second);
+      c.size = key->second.crlf_size;
+    }
+    c.message_id = message_ids[uid];
+  }
+  std::vector<state::PendingUpload> still;
+  std::size_t found = 0;
+  for (auto& p : m_base.pending_uploads) {
+    std::optional<Uid> uid = match_upload(p, candidates);
+    if (!uid) {
+      still.push_back(std::move(p));
+      continue;
+    }
+    // The record's flags are the ones it was appended with: what both
+    // sides agreed on at that moment. Changes since then merge as usual.
+    m_base.messages[*uid] = state::MessageRecord{*uid, p.name, p.flags, p.key};
+    ++found;
+  }
+  m_base.pending_uploads = std::move(still);
+  if (found > 0) {
+    m_report.notices.push_back(std::to_string(found) +
+                               " earlier upload(s) found on the server and recorded");
+  }
+  if (!m_base.pending_uploads.empty()) {
+    m_report.notices.push_back(
+        std::to_string(m_base.pending_uploads.size()) +
+        " uploaded message(s) are not visible on the server yet; they are not uploaded again, "
+        "and a later run records them");
+  }
+}
+
+imap::ModSeq FolderSync::modseq_after_writes(const Plan& plan, const imap::MailboxInfo& info) {
+  // roam's own STOREs raise HIGHESTMODSEQ. Recording the value from before
+  // them would make the next run see a change that is its own and list the
+  // folder again. The value after them is safe to record only if every
+  // change since the listing is one of ours, with the flags roam set:
+  // one CHANGEDSINCE fetch shows that. Expunges and appends give no such
+  // proof (an expunge raises the value without a message to show), so
+  // after those the old value stays and the next run lists the folder.
+  if (info.highestmodseq == 0 || plan.server_flags.empty() || !plan.server_deletes.empty() ||
+      !plan.moves.empty() || m_report.uploaded > 0) {
+    return info.highestmodseq;
+  }
+  std::set<Uid> stored;
+  for (const auto& f : plan.server_flags) {
+    stored.insert(f.uid);
+  }
+  imap::ModSeq highest = info.highestmodseq;
+  for (const auto& m : m_client.fetch_flags(info.highestmodseq)) {
+    auto rec = m_next.messages.find(m.uid);
+    if (stored.count(m.uid) == 0 || rec == m_next.messages.end() ||
+        normalize_server_flags(m.flags) != rec->second.flags || m.modseq == 0) {
+      return info.highestmodseq;
+    }
+    highest = std::max(highest, m.modseq);
+  }
+  return highest;
 }
 
 void FolderSync::add_server_keys(FolderInput& in, const std::vector<Uid>& uids) {
@@ -497,7 +837,16 @@ void FolderSync::add_local_keys(FolderInput& in, const std::vector<std::string>&
   }
 }
 
-void FolderSync::print_plan(const Plan& plan) const {
+void FolderSync::print_plan(const Plan& plan) {
+  // The report counts what would be done, so that the run's summary
+  // agrees with the lines below.
+  m_report.downloaded += plan.downloads.size();
+  m_report.uploaded += plan.uploads.size();
+  m_report.flags_changed += plan.local_flags.size();
+  m_report.server_flags_changed += plan.server_flags.size();
+  m_report.deleted += plan.local_deletes.size();
+  m_report.server_deleted += plan.server_deletes.size();
+  m_report.moved += plan.moves.size();
   std::printf(
       "%s: would download %zu, upload %zu, change flags of %zu locally and %zu on the server, "
       "delete %zu locally and %zu on the server, move %zu\n",
@@ -566,6 +915,13 @@ void FolderSync::apply_local(const Plan& plan) {
   for (const auto& del : plan.local_deletes) {
     auto it = m_entries.find(del.name);
     if (it != m_entries.end()) {
+      auto rec = m_base.messages.find(del.uid);
+      if (m_stash != nullptr && rec != m_base.messages.end() && !rec->second.key.empty()) {
+        // Another client may have moved it to a folder synced later.
+        if (std::optional<fs::path> stashed = m_folder.stash(it->second)) {
+          m_stash->add(rec->second.key, *stashed);
+        }
+      }
       m_folder.remove(it->second);
       m_entries.erase(it);
       touched = true;
@@ -674,13 +1030,59 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
       }
       continue;
     }
-    m_client.move(uids, wire->second, 0);
+    FolderEntry* to = nullptr;
+    for (auto& f : m_all) {
+      if (f.name == target) {
+        to = &f;
+      }
+    }
+    std::uint32_t target_validity = 0;
+    if (to != nullptr && to->state) {
+      target_validity = to->state->uidvalidity;
+    } else if (to != nullptr && to->status && to->status->uidvalidity) {
+      target_validity = static_cast<std::uint32_t>(*to->status->uidvalidity);
+    }
+    auto result = m_client.move(uids, wire->second, target_validity);
     count_step();
+    record_moved(to, target_validity, pairs_of(result));
+    if (!expunged_of(result)) {
+      m_report.notices.push_back(
+          "the server has neither MOVE nor UIDPLUS, and other messages in this folder are "
+          "marked \\Deleted: the moved messages stay here marked \\Deleted until another "
+          "client expunges the folder");
+    }
     for (Uid uid : uids) {
       m_next.messages.erase(uid);
     }
     m_report.moved += uids.size();
   }
+}
+
+void FolderSync::record_moved(FolderEntry* to, std::uint32_t validity,
+                              const std::vector<std::pair<Uid, Uid>>& pairs) {
+  // The target's UIDs from [COPYUID] go into the target folder's journal at
+  // once: its next sync (this run's second pass, or a later run after a
+  // crash) adopts them for the moved files, so nothing depends on
+  // recognising the server copy by its header, which a server may rewrite.
+  if (to == nullptr || validity == 0 || pairs.empty() || to->state_path.empty()) {
+    return;
+  }
+  auto journal =
+      state::Journal::open(state::journal_file_for(to->state_path), {{"uidvalidity", validity}});
+  for (const auto& [from_uid, to_uid] : pairs) {
+    auto rec = m_base.messages.find(from_uid);
+    if (rec == m_base.messages.end()) {
+      continue;
+    }
+    auto renamed = m_f.move_names.find(from_uid);
+    std::string name = renamed != m_f.move_names.end() ? renamed->second : rec->second.name;
+    journal.append({{"op", "moved"},
+                    {"uid", to_uid},
+                    {"name", name},
+                    {"flags", rec->second.flags},
+                    {"key", rec->second.key}});
+  }
+  journal.sync();
 }
 
 std::size_t FolderSync::remerge(const std::set<Uid>& modified) {
@@ -691,18 +1093,15 @@ std::size_t FolderSync::remerge(const std::set<Uid>& modified) {
   for (Uid uid : modified) {
     fail(uid);
   }
-  if (!m_f.state) {
-    return 0;
-  }
   state::FolderState base;
-  base.mailbox = m_f.state->mailbox;
-  base.uidvalidity = m_f.state->uidvalidity;
+  base.mailbox = m_base.mailbox;
+  base.uidvalidity = m_base.uidvalidity;
   FolderInput in;
   imap::ModSeq since = 0;
   std::vector<Uid> uids(modified.begin(), modified.end());
   for (const auto& m : m_client.fetch_flags_for(uids)) {
-    auto rec = m_f.state->messages.find(m.uid);
-    if (rec == m_f.state->messages.end() || m_entries.count(rec->second.name) == 0) {
+    auto rec = m_base.messages.find(m.uid);
+    if (rec == m_base.messages.end() || m_entries.count(rec->second.name) == 0) {
       continue;
     }
     base.messages[m.uid] = rec->second;
@@ -758,8 +1157,18 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
   if (uploads.empty()) {
     return;
   }
+  // Every upload is journaled, with what identifies its server copy, before
+  // the first APPEND: a run killed after an APPEND, or a server that does
+  // not say which UID it gave, leaves an intent that a later run resolves
+  // by finding the copy, never by uploading the file again.
+  struct Item {
+    const Upload* upload;
+    const maildir::Entry* entry;
+    state::PendingUpload intent;
+    std::optional<std::chrono::sys_seconds> date;
+  };
+  std::vector<Item> items;
   auto journal = state::Journal::open(m_journal_path, {{"uidvalidity", info.uidvalidity}});
-  std::vector<std::pair<const Upload*, ContentKey>> unconfirmed;
   for (const auto& u : uploads) {
     auto it = m_entries.find(u.name);
     if (it == m_entries.end()) {
@@ -778,6 +1187,8 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
       continue;
     }
     ContentKey key = local_content_key(content);
+    state::PendingUpload intent{u.name,        content_key_text(key), message_id_of(key.header),
+                                key.crlf_size, info.uidnext,          u.flags};
     content.clear();
     content.shrink_to_fit();
     struct stat st {};
@@ -785,54 +1196,79 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
     if (::stat(entry.path.c_str(), &st) == 0) {
       date = std::chrono::sys_seconds(std::chrono::seconds(st.st_mtime));
     }
+    journal.append({{"op", "upload"},
+                    {"name", intent.name},
+                    {"key", intent.key},
+                    {"message_id", intent.message_id},
+                    {"size", intent.size},
+                    {"uidnext", intent.uidnext},
+                    {"flags", intent.flags}});
+    items.push_back({&u, &entry, std::move(intent), date});
+  }
+  if (items.empty()) {
+    return;
+  }
+  journal.sync();
+  count_step();
+
+  std::vector<const Item*> unconfirmed;
+  for (const auto& item : items) {
     std::optional<Uid> uid;
     try {
       uid = m_client.append(
-          m_f.wire, u.flags, date, key.crlf_size,
-          [&](imap::LiteralSink& sink) { write_crlf(entry.path, sink); }, info.uidvalidity);
+          m_f.wire, item.upload->flags, item.date, item.intent.size,
+          [&](imap::LiteralSink& sink) { write_crlf(item.entry->path, sink); }, info.uidvalidity);
     } catch (const imap::CommandFailed& e) {
-      m_report.problems.push_back(entry.path.string() + ": " + e.what());
+      // The server refused it, so it has no copy: the intent is void and
+      // the file is tried again on the next run.
+      m_report.problems.push_back(item.entry->path.string() + ": " + e.what());
+      journal.append({{"op", "upload_refused"}, {"name", item.intent.name}});
+      journal.sync();
       continue;
     }
     count_step();
     ++m_report.uploaded;
     if (uid) {
-      journal.append({{"op", "uploaded"}, {"uid", *uid}, {"name", u.name}});
-      journal.sync();
-      m_next.messages[*uid] = state::MessageRecord{*uid, u.name, u.flags};
+      journal.append({{"op", "uploaded"}, {"uid", *uid}, {"name", item.intent.name}});
+      m_next.messages[*uid] =
+          state::MessageRecord{*uid, item.intent.name, item.upload->flags, item.intent.key};
     } else {
-      unconfirmed.emplace_back(&u, key);
+      unconfirmed.push_back(&item);
     }
   }
+  journal.sync();
   if (unconfirmed.empty()) {
     return;
   }
-  // The server did not say which UIDs it gave (no UIDPLUS): find the new
-  // messages above the UIDNEXT seen before the uploads, by content.
+  // The server did not say which UIDs it gave (no UIDPLUS): look for the
+  // new messages from the UIDNEXT seen before the uploads on.
   std::vector<Uid> fresh;
   for (const auto& m : m_client.fetch_flags()) {
     if (m.uid >= info.uidnext && m_next.messages.count(m.uid) == 0) {
       fresh.push_back(m.uid);
     }
   }
-  std::map<ContentKey, std::vector<Uid>> by_key;
+  std::map<Uid, Candidate> candidates;
   for (const auto& h : m_client.fetch_headers(fresh)) {
-    by_key[server_content_key(h)].push_back(h.uid);
+    ContentKey key = server_content_key(h);
+    candidates[h.uid] = Candidate{content_key_text(key), message_id_of(h.header), key.crlf_size};
   }
-  for (const auto& [u, key] : unconfirmed) {
-    auto it = by_key.find(key);
-    if (it == by_key.end() || it->second.empty()) {
-      // Not found now; the next run pairs it by content.
+  for (const Item* item : unconfirmed) {
+    std::optional<Uid> uid = match_upload(item->intent, candidates);
+    if (!uid) {
+      // Not visible yet (Courier shows a message appended in this session
+      // only to later ones); the state keeps the intent.
+      m_next.pending_uploads.push_back(item->intent);
       m_complete = false;
       continue;
     }
-    Uid uid = it->second.front();
-    it->second.erase(it->second.begin());
-    m_next.messages[uid] = state::MessageRecord{uid, u->name, u->flags};
+    m_next.messages[*uid] =
+        state::MessageRecord{*uid, item->intent.name, item->upload->flags, item->intent.key};
   }
 }
 
-void FolderSync::download(const std::vector<Download>& downloads) {
+void FolderSync::download(const std::vector<Download>& downloads,
+                          const std::map<Uid, ContentKey>& keys) {
   if (downloads.empty()) {
     return;
   }
@@ -852,6 +1288,37 @@ void FolderSync::download(const std::vector<Download>& downloads) {
     count_step();
   }
 
+  // Messages another client moved here from a folder whose files were
+  // stashed in this run: the file moves over, the body is not fetched.
+  std::size_t adopted = 0;
+  if (m_stash != nullptr && !m_stash->empty()) {
+    std::vector<Uid> rest;
+    for (Uid uid : uids) {
+      auto key = keys.find(uid);
+      std::optional<fs::path> stashed;
+      if (key != keys.end()) {
+        stashed = m_stash->take(content_key_text(key->second));
+      }
+      const auto& [name, d] = wanted.at(uid);
+      if (!stashed || !m_folder.adopt(*stashed, name, letters_of(d->flags))) {
+        rest.push_back(uid);
+        continue;
+      }
+      count_step();
+      m_next.messages[uid] =
+          state::MessageRecord{uid, name, d->flags, content_key_text(key->second)};
+      wanted.erase(uid);
+      ++adopted;
+    }
+    uids = std::move(rest);
+    if (adopted > 0) {
+      m_folder.sync_dirs();
+      m_report.notices.push_back(std::to_string(adopted) +
+                                 " message(s) moved here on the server were moved locally, not "
+                                 "downloaded again");
+    }
+  }
+
   // A finished message waits in tmp/ until its batch is complete; then one
   // flush of the file system makes the whole batch durable before any of
   // it is renamed into place (instead of one fsync per message).
@@ -864,7 +1331,7 @@ void FolderSync::download(const std::vector<Download>& downloads) {
   std::optional<DeliverySink> pending;
   std::vector<Finished> batch;
   auto sink_for = [&]() -> imap::LiteralSink* {
-    pending.emplace(m_folder.begin_delivery());
+    pending.emplace(m_folder);
     return &*pending;
   };
   auto done = [&](const imap::FetchData& f) {
@@ -888,21 +1355,44 @@ void FolderSync::download(const std::vector<Download>& downloads) {
     }
     if (!body->streamed) {
       // Small bodies may come as quoted strings, which never reach a sink.
-      pending.emplace(m_folder.begin_delivery());
+      pending.emplace(m_folder);
       pending->write(body->data.data(), body->data.size());
     }
     if (!pending) {
-      throw Error(Scope::Account, "internal error: no delivery for uid " + std::to_string(*f.uid));
+      throw Error(Scope::Fatal, "internal error: no delivery for uid " + std::to_string(*f.uid));
+    }
+    if (pending->failed()) {
+      // The rest of the batch is still read from the server; the folder
+      // fails once the command is complete (see DeliverySink).
+      if (m_download_error.empty()) {
+        m_download_error = pending->error();
+      }
+      m_complete = false;
+      pending.reset();
+      return;
     }
     const Download& d = *it->second.second;
     std::optional<std::chrono::sys_seconds> mtime;
     if (f.internaldate) {
       mtime = imap::parse_internaldate(*f.internaldate);
     }
-    m_report.bytes += pending->delivery().bytes_received();
-    pending->delivery().finish_deferred(mtime);
-    batch.push_back({std::move(pending->delivery()), it->second.first, letters_of(d.flags),
-                     state::MessageRecord{d.uid, it->second.first, d.flags}});
+    m_report.bytes += pending->bytes_received();
+    try {
+      pending->delivery().finish_deferred(mtime);
+    } catch (const Error& e) {
+      if (e.scope() == Scope::Fatal) {
+        throw;
+      }
+      if (m_download_error.empty()) {
+        m_download_error = e.what();
+      }
+      m_complete = false;
+      pending.reset();
+      return;
+    }
+    batch.push_back(
+        {std::move(pending->delivery()), it->second.first, letters_of(d.flags),
+         state::MessageRecord{d.uid, it->second.first, d.flags, content_key_text(pending->key())}});
     pending.reset();
     wanted.erase(it);
   };
@@ -957,40 +1447,102 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
     f.state->mailbox = f.name;
     f.state->uidvalidity = validity;
   }
-  if (validity != f.state->uidvalidity) {
+  std::unordered_map<std::string, const maildir::Entry*> by_name;
+  for (const auto& e : f.scan.entries) {
+    by_name.emplace(e.stable_name, &e);
+  }
+  state::NameIndex names = state::build_name_index(*f.state);
+  std::set<std::string> already_pending;
+  for (const auto& p : f.state->pending_uploads) {
+    already_pending.insert(p.name);
+  }
+  // Upload intents are kept whatever the UIDVALIDITY: they are resolved by
+  // content, not by UID.
+  std::map<std::string, state::PendingUpload> intents;
+  std::map<std::string, std::string> intent_keys;
+  bool same_validity = validity == f.state->uidvalidity;
+  if (!same_validity) {
     // Intents from a UIDVALIDITY the state no longer has: their UIDs mean
     // nothing now. The files they named are ordinary local files, which
     // content matching pairs up.
-    ROAM_WARN(f.name << ": ignoring journal " << journal_path.string()
+    ROAM_WARN(f.name << ": ignoring the UIDs in journal " << journal_path.string()
                      << " from an older UIDVALIDITY");
-  } else {
-    std::unordered_map<std::string, const maildir::Entry*> by_name;
-    for (const auto& e : f.scan.entries) {
-      by_name.emplace(e.stable_name, &e);
+  }
+  std::size_t adopted = 0;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const auto& j = lines[i];
+    std::string op = j.value("op", "");
+    auto uid = j.value("uid", 0u);
+    std::string name = j.value("name", "");
+    if (op == "upload") {
+      state::PendingUpload p;
+      p.name = name;
+      p.key = j.value("key", "");
+      p.message_id = j.value("message_id", "");
+      p.size = j.value("size", std::uint64_t{0});
+      p.uidnext = j.value("uidnext", 0u);
+      p.flags = j.value("flags", std::vector<std::string>{});
+      state::normalize_flags(p.flags);
+      intent_keys[name] = p.key;
+      intents[name] = std::move(p);
+      continue;
     }
-    state::NameIndex names = state::build_name_index(*f.state);
-    std::size_t adopted = 0;
-    for (std::size_t i = 1; i < lines.size(); ++i) {
-      const auto& j = lines[i];
-      std::string op = j.value("op", "");
-      auto uid = j.value("uid", 0u);
-      std::string name = j.value("name", "");
-      auto it = by_name.find(name);
-      if ((op != "download" && op != "uploaded") || uid == 0 || it == by_name.end() ||
-          f.state->messages.count(uid) != 0 || names.count(name) != 0) {
-        continue;
+    if (op == "upload_refused") {
+      intents.erase(name);
+      continue;
+    }
+    if ((op != "download" && op != "uploaded" && op != "moved") || uid == 0 || !same_validity ||
+        f.state->messages.count(uid) != 0 || names.count(name) != 0) {
+      continue;
+    }
+    auto it = by_name.find(name);
+    std::vector<std::string> flags;
+    std::string key = op == "moved" ? j.value("key", "") : intent_keys[name];
+    if (it != by_name.end()) {
+      flags = maildir::imap_flags_from_letters(it->second->letters).imap_flags;
+      if (op == "moved") {
+        // Keywords have no letter; the source record carried them.
+        for (const auto& flag : j.value("flags", std::vector<std::string>{})) {
+          if (!maildir::letter_for_imap_flag(flag)) {
+            flags.push_back(flag);
+          }
+        }
       }
-      std::vector<std::string> flags =
-          maildir::imap_flags_from_letters(it->second->letters).imap_flags;
       state::normalize_flags(flags);
-      f.state->messages[uid] = state::MessageRecord{uid, name, flags};
-      names.emplace(name, uid);
-      ++adopted;
+    } else if (op == "uploaded" && intents.count(name) != 0) {
+      // The file went after its upload: the record makes the next merge
+      // delete the server copy, as the user wanted, instead of
+      // downloading it again.
+      flags = intents[name].flags;
+    } else if (op == "moved") {
+      flags = j.value("flags", std::vector<std::string>{});
+      state::normalize_flags(flags);
+    } else {
+      continue;  // A download that never reached the Maildir.
     }
-    if (adopted > 0) {
-      report.notices.push_back("resumed an interrupted run: " + std::to_string(adopted) +
-                               " message(s) adopted from the journal");
+    if (key.size() != 16) {
+      key.clear();
     }
+    f.state->messages[uid] = state::MessageRecord{uid, name, flags, key};
+    names.emplace(name, uid);
+    intents.erase(name);
+    ++adopted;
+  }
+  std::size_t pending = 0;
+  for (auto& [name, p] : intents) {
+    if (names.count(name) != 0 || already_pending.count(name) != 0 || p.key.size() != 16) {
+      continue;
+    }
+    f.state->pending_uploads.push_back(std::move(p));
+    ++pending;
+  }
+  if (adopted > 0) {
+    report.notices.push_back("resumed an interrupted run: " + std::to_string(adopted) +
+                             " message(s) adopted from the journal");
+  }
+  if (pending > 0) {
+    report.notices.push_back("resumed an interrupted run: " + std::to_string(pending) +
+                             " upload(s) to find on the server before anything is uploaded");
   }
   f.state->uidnext = 0;
   f.state->highestmodseq = 0;
@@ -1001,11 +1553,114 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
   }
 }
 
+// A file that vanished and an unknown file with the same content that
+// appeared are one message that a mail reader renamed (mu4e renames files
+// when it moves them or changes their flags; so do many scripts). In the
+// same folder its record takes the new name, so the next merge sees a flag
+// change at most; in another folder it becomes a server move. Without this
+// the message would be deleted and uploaded again: its UID and its
+// server-only keywords lost, and twice on the server if the deletion is held
+// back. Records without a content key (written by format 1) cannot be
+// recognised this way.
+void recognise_renames(const AccountSettings& s, std::vector<FolderEntry>& folders,
+                       const std::vector<bool>& usable) {
+  struct Vanished {
+    std::size_t folder;
+    Uid uid;
+    bool claimed = false;
+  };
+  std::map<std::string, std::vector<Vanished>> vanished;  // By content key.
+  std::set<std::string> vanished_names;
+  for (std::size_t i = 0; i < folders.size(); ++i) {
+    if (!usable[i] || !folders[i].state || !folders[i].local_exists) {
+      continue;
+    }
+    std::set<std::string> here;
+    for (const auto& e : folders[i].scan.entries) {
+      here.insert(e.stable_name);
+    }
+    for (const auto& [uid, rec] : folders[i].state->messages) {
+      if (here.count(rec.name) == 0 && folders[i].moved_out.count(rec.name) == 0 &&
+          !rec.key.empty()) {
+        vanished[rec.key].push_back({i, uid});
+        vanished_names.insert(rec.name);
+      }
+    }
+  }
+  if (vanished.empty()) {
+    return;
+  }
+  bool pushes = s.policy.direction != Direction::Pull;
+  for (std::size_t i = 0; i < folders.size(); ++i) {
+    FolderEntry& f = folders[i];
+    if (!usable[i] || !f.local_exists) {
+      continue;
+    }
+    state::NameIndex names;
+    std::set<std::string> pending;
+    if (f.state) {
+      names = state::build_name_index(*f.state);
+      for (const auto& p : f.state->pending_uploads) {
+        pending.insert(p.name);
+      }
+    }
+    for (const auto& e : f.scan.entries) {
+      if (names.count(e.stable_name) != 0 || pending.count(e.stable_name) != 0 ||
+          f.moved_in.count(e.stable_name) != 0 || vanished_names.count(e.stable_name) != 0) {
+        continue;
+      }
+      std::string key;
+      try {
+        key = content_key_text(local_content_key(util::read_file(e.path)));
+      } catch (const Error& err) {
+        ROAM_DEBUG(util::k_cat_sync, err.what());
+        continue;
+      }
+      auto it = vanished.find(key);
+      if (it == vanished.end()) {
+        continue;
+      }
+      // The same folder first: a rename there needs nothing on the server.
+      Vanished* match = nullptr;
+      for (auto& v : it->second) {
+        if (!v.claimed && v.folder == i) {
+          match = &v;
+          break;
+        }
+      }
+      for (auto& v : it->second) {
+        if (match == nullptr && !v.claimed && pushes && folders[v.folder].on_server &&
+            f.on_server) {
+          match = &v;
+        }
+      }
+      if (match == nullptr) {
+        continue;
+      }
+      match->claimed = true;
+      FolderEntry& from = folders[match->folder];
+      state::MessageRecord& rec = from.state->messages.at(match->uid);
+      ROAM_DEBUG(util::k_cat_sync, from.name << ": " << rec.name << " was renamed to "
+                                             << e.stable_name << " in " << f.name);
+      if (match->folder == i) {
+        rec.name = e.stable_name;
+        names.emplace(e.stable_name, match->uid);
+        f.renamed = true;
+      } else {
+        from.moved_out[rec.name] = f.name;
+        from.move_names[match->uid] = e.stable_name;
+        f.moved_in.insert(e.stable_name);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 AccountReport sync_account(const AccountSettings& s) {
   AccountReport report;
   report.account = s.name;
+  report.dry_run = s.dry_run;
   auto start = std::chrono::steady_clock::now();
   try {
     util::create_directories(s.state_dir);
@@ -1056,6 +1711,20 @@ AccountReport sync_account(const AccountSettings& s) {
         if (known.count(name) != 0 || (s.select_folder && !s.select_folder(name, delim))) {
           continue;
         }
+        fs::path state_path = state::state_file_for(s.state_dir, name);
+        if (fs::exists(state_path)) {
+          // It was synced before, so it is not new here: it went away on the
+          // server (deleted, or renamed by another client). Creating it
+          // again and uploading its messages would undo that, and copy
+          // them twice after a rename. The local copy stays as it is.
+          report.folders.push_back({});
+          report.folders.back().name = name;
+          report.folders.back().notices.push_back(
+              "no longer on the server (deleted or renamed there); the local copy is kept and "
+              "not uploaded again. To upload it again, remove " +
+              state_path.string() + "; to forget it, remove that file and the local folder");
+          continue;
+        }
         FolderEntry f;
         f.name = name;
         try {
@@ -1081,11 +1750,7 @@ AccountReport sync_account(const AccountSettings& s) {
       try {
         f.path = maildir::folder_path(s.maildir, f.name, f.delimiter, s.layout);
         f.state_path = state::state_file_for(s.state_dir, f.name);
-        f.state = state::load_folder_state(f.state_path);
-        if (f.state && f.state->mailbox != f.name) {
-          throw Error(Scope::Folder, "state file " + f.state_path.string() +
-                                         " belongs to mailbox \"" + f.state->mailbox + "\"");
-        }
+        f.state = state::load_folder_state_for(s.state_dir, f.name);
         maildir::Folder folder(f.path);
         f.local_exists = folder.exists();
         if (f.local_exists) {
@@ -1105,7 +1770,7 @@ AccountReport sync_account(const AccountSettings& s) {
         recover_journal(s, f, reports[i]);
         usable[i] = true;
       } catch (const Error& e) {
-        if (e.scope() == Scope::Account || e.scope() == Scope::Fatal) {
+        if (e.scope() >= Scope::Account) {
           throw;
         }
         reports[i].error = e.what();
@@ -1147,6 +1812,7 @@ AccountReport sync_account(const AccountSettings& s) {
         }
       }
     }
+    recognise_renames(s, folders, usable);
 
     // Phase 2: sync each folder. Folders that received moved files are
     // synced once more at the end, when the server has moved their copies.
@@ -1154,6 +1820,22 @@ AccountReport sync_account(const AccountSettings& s) {
     for (std::size_t i = 0; i < folders.size(); ++i) {
       order.push_back(i);
     }
+    // Folders that lost messages on the server go first: if another client
+    // moved them, their files are stashed before the target folder would
+    // download them again. LIST-STATUS tells: fewer messages than the
+    // records plus the UIDs given out since means something was expunged.
+    auto lost_messages = [&](std::size_t i) {
+      const FolderEntry& f = folders[i];
+      if (!f.state || !f.status || !f.status->messages || !f.status->uidnext ||
+          f.state->uidnext == 0) {
+        return false;
+      }
+      std::uint64_t given =
+          *f.status->uidnext > f.state->uidnext ? *f.status->uidnext - f.state->uidnext : 0;
+      return *f.status->messages < f.state->messages.size() + given;
+    };
+    std::stable_partition(order.begin(), order.end(), lost_messages);
+    Stash stash;
     std::vector<std::size_t> again;
     for (std::size_t i = 0; i < folders.size(); ++i) {
       if (!folders[i].moved_in.empty() && usable[i]) {
@@ -1162,9 +1844,11 @@ AccountReport sync_account(const AccountSettings& s) {
     }
     auto sync_one = [&](std::size_t i) {
       try {
-        FolderSync(s, *client, folders[i], reports[i], wire_names).run();
+        FolderSync(s, *client, folders[i], reports[i], wire_names, folders,
+                   folders.size() > 1 ? &stash : nullptr)
+            .run();
       } catch (const Error& e) {
-        if (e.scope() == Scope::Account || e.scope() == Scope::Fatal) {
+        if (e.scope() >= Scope::Account) {
           reports[i].error = e.what();
           throw;
         }
@@ -1183,11 +1867,14 @@ AccountReport sync_account(const AccountSettings& s) {
         }
         FolderEntry& f = folders[i];
         f.moved_in.clear();
-        f.state = state::load_folder_state(f.state_path);
+        f.state = state::load_folder_state_for(s.state_dir, f.name);
         maildir::Folder folder(f.path);
         f.local_exists = folder.exists();
         f.scan = f.local_exists ? folder.scan() : maildir::ScanResult{};
         f.status.reset();
+        // The moves from the other folders journaled their target UIDs
+        // here ([COPYUID]); adopt them before the merge.
+        recover_journal(s, f, reports[i]);
         sync_one(i);
       }
     } catch (...) {
@@ -1201,7 +1888,7 @@ AccountReport sync_account(const AccountSettings& s) {
     }
     client->logout();
   } catch (const Error& e) {
-    if (e.scope() == Scope::Fatal) {
+    if (e.scope() >= Scope::Usage) {
       throw;
     }
     bool said = std::any_of(report.folders.begin(), report.folders.end(),

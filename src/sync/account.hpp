@@ -25,35 +25,33 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "imap/client.hpp"
 #include "maildir/layout.hpp"
 #include "net/stream.hpp"
 #include "sync/model.hpp"
 
 namespace roam::sync {
 
-enum class TlsMode { Implicit, StartTls, None };
-
-// How to authenticate (imap::AuthMechanism): Auto picks PLAIN or LOGIN;
-// the OAuth mechanisms take the `password` callback's result as the token.
-enum class AuthMechanism { Auto, Login, Plain, XOAuth2, OAuthBearer };
-
 struct AccountSettings {
   std::string name;
   std::string host;
   std::uint16_t port = 993;
-  TlsMode tls = TlsMode::Implicit;
+  net::TlsMode tls = net::TlsMode::Implicit;
   net::TlsOptions tls_options;  // server_name defaults to host.
   bool allow_plaintext = false;
   std::string user;
   // Returns the password; called only when the server asks for it, so a
   // pass_cmd runs only when needed.
   std::function<std::string()> password;
-  AuthMechanism auth = AuthMechanism::Auto;
+  // Auto picks PLAIN or LOGIN; the OAuth mechanisms take the `password`
+  // callback's result as the token.
+  imap::AuthMechanism auth = imap::AuthMechanism::Auto;
   // The largest message body accepted from the server, in bytes
   // (imap::ReaderLimits::max_streamed_literal; `max_message_size`).
   std::uint64_t max_message_size = 1ull << 30;
@@ -67,6 +65,10 @@ struct AccountSettings {
   bool create_folders = true;
   std::chrono::seconds timeout{60};
   bool dry_run = false;
+  // Opens the byte stream to the server in place of a TCP (and TLS)
+  // connection to host:port. Empty in real use; the simulation
+  // (tests/sim) puts its in-process server model here.
+  std::function<std::unique_ptr<net::Stream>()> open_stream;
 };
 
 struct FolderReport {
@@ -93,6 +95,8 @@ struct AccountReport {
   std::vector<FolderReport> folders;
   std::string error;  // An account-level failure (connection, login, lock).
   double seconds = 0;
+  // A dry run: the folder counts say what would have been done.
+  bool dry_run = false;
 
   bool ok() const;
 };

@@ -1,6 +1,7 @@
 #include "sync/planner.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <unordered_map>
 
 #include "maildir/name.hpp"
@@ -59,7 +60,8 @@ Flags letter_difference(const std::string& a, const std::string& b) {
 // results.
 void reconcile(Plan& plan, const Policy& policy, Uid uid, const std::string& name,
                const Flags& server_flags, const std::string& local_letters,
-               const std::string& merged, const state::MessageRecord* old_record) {
+               const std::string& merged, const state::MessageRecord* old_record,
+               const std::string& key) {
   std::string server_letters = letters_of(server_flags);
   std::string local_known = maildir::known_letters(local_letters);
   std::string new_local = pulls(policy) ? merged : local_known;
@@ -87,8 +89,9 @@ void reconcile(Plan& plan, const Policy& policy, Uid uid, const std::string& nam
     plan.server_flags.push_back({uid, letter_difference(new_server, server_letters),
                                  letter_difference(server_letters, new_server)});
   }
-  if (old_record == nullptr || old_record->flags != agreed || old_record->name != name) {
-    plan.updates.push_back({state::MessageRecord{uid, name, agreed}});
+  if (old_record == nullptr || old_record->flags != agreed || old_record->name != name ||
+      old_record->key != key) {
+    plan.updates.push_back({state::MessageRecord{uid, name, agreed, key}});
   }
 }
 
@@ -102,6 +105,66 @@ std::string percent(double ratio) {
 }
 
 }  // namespace
+
+std::string content_key_text(const ContentKey& key) {
+  std::uint64_t hash = 14695981039346656037ull;
+  auto mix = [&](std::string_view bytes) {
+    for (char c : bytes) {
+      hash ^= static_cast<unsigned char>(c);
+      hash *= 1099511628211ull;
+    }
+  };
+  mix(std::to_string(key.crlf_size));
+  mix("\n");
+  mix(key.header);
+  static constexpr char k_hex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i) {
+    out[static_cast<std::size_t>(i)] = k_hex[hash & 0xf];
+    hash >>= 4;
+  }
+  return out;
+}
+
+std::string message_id_of(std::string_view header) {
+  std::size_t pos = 0;
+  while (pos < header.size()) {
+    std::size_t end = header.find('\n', pos);
+    if (end == std::string_view::npos) {
+      end = header.size();
+    }
+    std::string_view line = header.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.empty() || line == "\r") {
+      break;  // The end of the header block.
+    }
+    constexpr std::string_view k_name = "message-id:";
+    if (line.size() < k_name.size() ||
+        !std::equal(k_name.begin(), k_name.end(), line.begin(), [](char a, char b) {
+          return a == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      continue;
+    }
+    std::string value(line.substr(k_name.size()));
+    // Folded continuation lines belong to the value.
+    while (pos < header.size() && (header[pos] == ' ' || header[pos] == '\t')) {
+      std::size_t next = header.find('\n', pos);
+      if (next == std::string_view::npos) {
+        next = header.size();
+      }
+      value += header.substr(pos, next - pos);
+      pos = next + 1;
+    }
+    std::string out;
+    for (char c : value) {
+      if (c != ' ' && c != '\t' && c != '\r') {
+        out += c;
+      }
+    }
+    return out;
+  }
+  return {};
+}
 
 std::string letters_of(const Flags& flags) {
   return maildir::letters_from_imap_flags(flags).letters;
@@ -175,7 +238,7 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
         std::string local_known = maildir::known_letters(lit->second->letters);
         std::string merged = merge_letters(&base, letters_of(sit->second->flags), local_known);
         reconcile(plan, policy, uid, rec.name, sit->second->flags, lit->second->letters, merged,
-                  &rec);
+                  &rec, rec.key);
       } else if (on_server) {
         // The file is gone here: deleted by the user, or moved to another
         // folder. Deletion wins over a flag change on the server.
@@ -247,7 +310,8 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
   // server may have moved their copies already) but are never uploaded.
   std::vector<const LocalMessage*> new_local;
   for (const auto& m : in.local.messages) {
-    if (known_names.count(m.name) != 0 || local_by_name.at(m.name) != &m) {
+    if (known_names.count(m.name) != 0 || local_by_name.at(m.name) != &m ||
+        in.pending_uploads.count(m.name) != 0) {
       continue;
     }
     new_local.push_back(&m);
@@ -279,7 +343,8 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
       ++paired;
       std::string merged =
           merge_letters(nullptr, letters_of(sm->flags), maildir::known_letters(match->letters));
-      reconcile(plan, policy, sm->uid, match->name, sm->flags, match->letters, merged, nullptr);
+      reconcile(plan, policy, sm->uid, match->name, sm->flags, match->letters, merged, nullptr,
+                content_key_text(k->second));
     } else if (pulls(policy)) {
       plan.downloads.push_back({sm->uid, sm->flags});
     }
@@ -300,6 +365,17 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
     } else {
       ++local_only;
     }
+  }
+
+  // Deletions held back by a guard hold back the uploads too: when a
+  // mail reader renamed the files, the uploads would be second copies of
+  // the messages the guard kept (renames that content keys recognised are
+  // not deletions, so they never get here).
+  if (!plan.refused.empty() && !plan.uploads.empty()) {
+    plan.notices.push_back(
+        plural(plan.uploads.size(), "new local message waits", "new local messages wait") +
+        " for the held-back deletions to be resolved before upload");
+    plan.uploads.clear();
   }
 
   // --- What the user should know ---

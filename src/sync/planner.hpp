@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sync/model.hpp"
@@ -25,6 +26,17 @@ struct ContentKey {
     return crlf_size != o.crlf_size ? crlf_size < o.crlf_size : header < o.header;
   }
 };
+
+// The text form of a content key that the state keeps per record
+// (MessageRecord::key): 16 lower-case hex digits of a 64-bit FNV-1a hash of
+// the CRLF size and the header block.
+std::string content_key_text(const ContentKey& key);
+
+// The value of the first Message-ID header in `header` (a header block with
+// LF or CRLF line ends), unfolded and without surrounding blanks; empty when
+// there is none. Used with the size to find an upload the server changed
+// (Cyrus rewrites 8-bit header bytes, so the header block no longer matches).
+std::string message_id_of(std::string_view header);
 
 // Everything the planner looks at for one folder.
 struct FolderInput {
@@ -47,6 +59,9 @@ struct FolderInput {
   // The whole local folder (or its cur/) vanished: nothing is deleted on
   // the server because of it.
   bool local_folder_missing = false;
+  // Files with an upload whose UID is not known yet (FolderState's
+  // pending_uploads): never uploaded again, never deleted.
+  std::set<std::string> pending_uploads;
 };
 
 // Download a server message into the Maildir.

@@ -477,6 +477,73 @@ TEST(TwoWay, MassLocalDeletionIsNotPropagated) {
   EXPECT_NE(plan.refused.find("deleted locally"), std::string::npos);
 }
 
+TEST(TwoWay, HeldBackDeletionsHoldBackUploads) {
+  // 20 of 20 files gone and 20 unknown files there (a mail reader renamed
+  // them, and their records have no content key): the guard keeps the
+  // deletions, so the uploads would be second copies. Both wait.
+  std::vector<state::MessageRecord> records;
+  std::vector<ServerMessage> server;
+  LocalFolder local;
+  for (Uid uid = 1; uid <= 20; ++uid) {
+    records.push_back({uid, "m" + std::to_string(uid), {}});
+    server.push_back({uid, {}});
+    local.messages.push_back({"renamed" + std::to_string(uid), "S"});
+  }
+  auto state = make_state(records);
+  Plan plan = plan_folder(&state, make_server(server), local, both());
+  EXPECT_TRUE(plan.server_deletes.empty());
+  EXPECT_TRUE(plan.uploads.empty());
+  EXPECT_FALSE(plan.refused.empty());
+}
+
+TEST(TwoWay, AFileWithAPendingUploadIsNotUploadedAgain) {
+  auto state = make_state({});
+  FolderInput in;
+  in.state = &state;
+  in.server = make_server({});
+  in.local = LocalFolder{{{"n1", "S"}, {"n2", ""}}};
+  in.pending_uploads = {"n1"};
+  Plan plan = plan_folder(in, both());
+  ASSERT_EQ(plan.uploads.size(), 1u);
+  EXPECT_EQ(plan.uploads[0].name, "n2");
+}
+
+TEST(TwoWay, RecordsKeepTheirContentKey) {
+  auto state = make_state({{1, "a", {}, "0123456789abcdef"}});
+  Plan plan = plan_folder(&state, make_server({{1, {"\\Seen"}}}), LocalFolder{{{"a", ""}}}, both());
+  ASSERT_EQ(plan.updates.size(), 1u);
+  EXPECT_EQ(plan.updates[0].record.key, "0123456789abcdef");
+}
+
+TEST(TwoWay, PairedMessagesGetTheirContentKey) {
+  auto state = make_state({});
+  FolderInput in;
+  in.state = &state;
+  in.server = make_server({{3, {}}});
+  in.local = LocalFolder{{{"n1", ""}}};
+  in.server_keys[3] = {10, "H"};
+  in.local_keys["n1"] = {10, "H"};
+  Plan plan = plan_folder(in, both());
+  ASSERT_EQ(plan.updates.size(), 1u);
+  EXPECT_EQ(plan.updates[0].record.key, content_key_text({10, "H"}));
+}
+
+TEST(ContentKeyText, IsSixteenHexDigitsAndTellsKeysApart) {
+  std::string a = content_key_text({10, "Subject: a\n\n"});
+  EXPECT_EQ(a.size(), 16u);
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(a, content_key_text({10, "Subject: a\n\n"}));
+  EXPECT_NE(a, content_key_text({11, "Subject: a\n\n"}));
+  EXPECT_NE(a, content_key_text({10, "Subject: b\n\n"}));
+}
+
+TEST(MessageIdOf, FindsTheHeaderCaseInsensitivelyAndUnfoldsIt) {
+  EXPECT_EQ(message_id_of("From: x\r\nMessage-ID: <a@b>\r\n\r\n"), "<a@b>");
+  EXPECT_EQ(message_id_of("message-id:\n <long@example.org>\nTo: y\n\n"), "<long@example.org>");
+  EXPECT_EQ(message_id_of("Subject: no id\n\nMessage-ID: <in-body@x>\n"), "");
+  EXPECT_EQ(message_id_of("X-Message-ID: <not@this>\n\n"), "");
+}
+
 TEST(Push, ServerChangesAreNotAppliedLocally) {
   auto state = make_state({{1, "a", {}}});
   Plan plan = plan_folder(&state, make_server({{1, {"\\Seen"}}, {2, {}}}), LocalFolder{{{"a", ""}}},
