@@ -32,6 +32,14 @@
 // read and dropped, its tagged completions are read, and only then is the
 // error rethrown, so the session stays in step and the next folder can be
 // synced.
+//
+// This is the one public header of the Client; its implementation is split
+// by concern, one file per command family (as go-imap's imapclient does):
+// session.cpp (greeting, capabilities, STARTTLS, sending and waiting,
+// pipelining, the connection contract, LOGOUT), sasl.cpp (authentication;
+// the SASL messages themselves are pure functions in sasl.hpp), mailbox.cpp
+// (LIST, SELECT/EXAMINE, CREATE), fetch.cpp (flags, headers, bodies) and
+// write.cpp (APPEND, STORE, EXPUNGE, moves).
 
 #include <chrono>
 #include <cstdint>
@@ -200,10 +208,6 @@ class Client {
   // connection is unusable. Bytes the server sent after its OK are refused.
   void starttls(const net::TlsOptions& options);
 
-  // Authenticates with AUTHENTICATE PLAIN (SASL-IR when offered) or LOGIN:
-  // authenticate(AuthMechanism::Auto, ...).
-  void login(const std::string& user, const std::string& password);
-
   // Authenticates with `mechanism`. `secret` is the password, or the OAuth
   // access token for XOAuth2 and OAuthBearer; it is called once, and only
   // after the server was found to offer the mechanism, so a pass_cmd that
@@ -228,9 +232,6 @@ class Client {
                     std::uint16_t port);
   void authenticate(AuthMechanism mechanism, const std::string& user, const std::string& secret,
                     const std::string& host, std::uint16_t port);
-
-  // ENABLE (RFC 5161); returns what the server enabled.
-  std::vector<std::string> enable(const std::vector<std::string>& extensions);
 
   // LIST "" "*", with SPECIAL-USE attributes and STATUS items when the server
   // offers them. Mailbox names are returned as sent (modified UTF-7). The

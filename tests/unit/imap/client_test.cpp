@@ -53,21 +53,21 @@ TEST(Client, ByeGreetingIsAnAccountError) {
   }
 }
 
-TEST(Client, LoginUsesPlainWithInitialResponse) {
+TEST(Client, AutoAuthenticationUsesPlainWithInitialResponse) {
   // base64("\0alice\0secret")
   Session s({S(k_greeting), C("r1 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n"),
              S("r1 OK [CAPABILITY IMAP4rev1 CONDSTORE ENABLE] Logged in\r\n")});
   s.client->read_greeting();
-  s.client->login("alice", "secret");
+  s.client->authenticate(AuthMechanism::Auto, "alice", std::string("secret"), "", 0);
   EXPECT_TRUE(s.client->capabilities().has("ENABLE"));
   EXPECT_TRUE(s.stream->finished());
 }
 
-TEST(Client, LoginFallsBackToLoginCommandWithQuoting) {
+TEST(Client, AutoAuthenticationFallsBackToLoginCommandWithQuoting) {
   Session s({S("* OK [CAPABILITY IMAP4rev1] hi\r\n"), C("r1 LOGIN alice \"p w\\\"d\"\r\n"),
              S("r1 OK done\r\n")});
   s.client->read_greeting();
-  s.client->login("alice", "p w\"d");
+  s.client->authenticate(AuthMechanism::Auto, "alice", std::string("p w\"d"), "", 0);
   EXPECT_TRUE(s.stream->finished());
 }
 
@@ -76,7 +76,7 @@ TEST(Client, RejectedLoginNamesTheServerAnswer) {
              S("r1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n")});
   s.client->read_greeting();
   try {
-    s.client->login("alice", "wrong");
+    s.client->authenticate(AuthMechanism::Auto, "alice", std::string("wrong"), "", 0);
     FAIL() << "no error";
   } catch (const CommandFailed& e) {
     EXPECT_NE(std::string(e.what()).find("AUTHENTICATIONFAILED"), std::string::npos);
@@ -91,7 +91,7 @@ TEST(Client, TheDebugTraceNeverShowsCredentials) {
     Session s({S("* OK [CAPABILITY IMAP4rev1] hi\r\n"), C("r1 LOGIN alice s3cr3t\r\n"),
                S("r1 OK done\r\n")});
     s.client->read_greeting();
-    s.client->login("alice", "s3cr3t");
+    s.client->authenticate(AuthMechanism::Auto, "alice", std::string("s3cr3t"), "", 0);
   }
   util::set_debug_categories(0);
   std::string trace = testing::internal::GetCapturedStderr();

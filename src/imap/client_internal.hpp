@@ -1,0 +1,42 @@
+#pragma once
+
+// Helpers shared by the files that implement imap::Client (session.cpp,
+// sasl.cpp, mailbox.cpp, fetch.cpp, write.cpp). Not part of the layer's
+// interface: only those files include it.
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "imap/client.hpp"
+#include "imap/response.hpp"
+#include "util/error.hpp"
+
+namespace roam::imap::detail {
+
+// `s` in upper case (ASCII).
+std::string upper(std::string_view s);
+
+// The command name for messages and the redacted trace: "LOGIN", "UID FETCH".
+std::string command_name(std::string_view command);
+
+// A status response for messages: "NO [TRYCREATE] no such mailbox".
+std::string describe(const StatusResponse& r);
+
+// Sorted, deduplicated copy of `uids`; UID 0 does not exist (RFC 3501
+// §2.3.1.1), so one here is a caller's placeholder that must not be sent.
+std::vector<Uid> sorted_uids(const std::vector<Uid>& uids);
+
+// Converts std::invalid_argument from the encoders (a name or flag that no
+// IMAP syntax can carry) into an error of the given scope.
+template <typename F>
+auto encoded(util::Scope scope, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::invalid_argument& e) {
+    throw util::Error(scope, e.what());
+  }
+}
+
+}  // namespace roam::imap::detail

@@ -1,0 +1,216 @@
+// imap::Client, reading messages: flag listings, headers and bodies
+// (UID FETCH, RFC 3501 §6.4.5, §6.4.8; CONDSTORE, RFC 7162 §3.1).
+
+#include "imap/client.hpp"
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "imap/client_internal.hpp"
+#include "imap/encode.hpp"
+#include "util/error.hpp"
+
+namespace roam::imap {
+
+using util::Error;
+using util::Scope;
+
+using detail::sorted_uids;
+
+namespace {
+
+// Sorts flag reports by UID and keeps the last report for each: a message
+// can be reported twice (a solicited and an unsolicited FETCH), and the
+// later report is the newer one.
+std::vector<MessageFlags> latest_per_uid(std::vector<MessageFlags> reports) {
+  std::stable_sort(reports.begin(), reports.end(),
+                   [](const auto& a, const auto& b) { return a.uid < b.uid; });
+  std::vector<MessageFlags> unique;
+  unique.reserve(reports.size());
+  for (auto& m : reports) {
+    if (!unique.empty() && unique.back().uid == m.uid) {
+      unique.back() = std::move(m);
+    } else {
+      unique.push_back(std::move(m));
+    }
+  }
+  return unique;
+}
+
+}  // namespace
+
+std::vector<MessageFlags> Client::fetch_flags(ModSeq changedsince) {
+  return guarded([&] {
+    std::vector<MessageFlags> out;
+    if (m_exists == 0) {
+      return out;
+    }
+    std::string command = "UID FETCH 1:* (UID FLAGS)";
+    if (changedsince != 0) {
+      command += " (CHANGEDSINCE " + std::to_string(changedsince) + ")";
+    }
+    out.reserve(m_exists);
+    run(command, [&](const Response& r) {
+      if (const auto* f = std::get_if<FetchData>(&r)) {
+        // Unsolicited FETCHes without UID (flag updates from other sessions in
+        // RFC 3501 servers) cannot be attributed; the listing is complete
+        // without them, because the solicited FETCH for the same message
+        // carries the newer flags.
+        if (f->uid && f->flags) {
+          out.push_back({*f->uid, *f->flags, f->modseq.value_or(0)});
+        }
+      }
+    });
+    return latest_per_uid(std::move(out));
+  });
+}
+
+std::vector<MessageFlags> Client::fetch_flags_for(const std::vector<Uid>& uids) {
+  return guarded([&] {
+    std::vector<Uid> wanted = sorted_uids(uids);
+    std::vector<MessageFlags> out;
+    if (wanted.empty()) {
+      return out;
+    }
+    std::string prefix = "UID FETCH ";
+    std::string suffix = m_selected_modseq ? " (UID FLAGS MODSEQ)" : " (UID FLAGS)";
+    std::vector<std::string> commands = uid_commands(wanted, prefix, suffix);
+    out.reserve(wanted.size());
+    run_pipelined(commands, [&](const Response& r) {
+      if (const auto* f = std::get_if<FetchData>(&r)) {
+        // A FETCH without UID cannot be attributed (see fetch_flags()); one
+        // for a UID not asked about is an unsolicited update of another message.
+        if (f->uid && f->flags && std::binary_search(wanted.begin(), wanted.end(), *f->uid)) {
+          out.push_back({*f->uid, *f->flags, f->modseq.value_or(0)});
+        }
+      }
+    });
+    return latest_per_uid(std::move(out));
+  });
+}
+
+std::vector<HeaderInfo> Client::fetch_headers_with(const std::vector<std::string>& sets,
+                                                   const std::vector<Uid>* wanted) {
+  const std::string prefix = "UID FETCH ";
+  const std::string suffix = " (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])";
+  std::vector<std::string> commands;
+  for (const auto& set : sets) {
+    commands.push_back(prefix + set + suffix);
+  }
+  std::map<Uid, HeaderInfo> found;
+  run_pipelined(commands, [&](const Response& r) {
+    const auto* f = std::get_if<FetchData>(&r);
+    if (f == nullptr || !f->uid) {
+      return;
+    }
+    if (wanted != nullptr && !std::binary_search(wanted->begin(), wanted->end(), *f->uid)) {
+      return;
+    }
+    auto header = std::find_if(f->sections.begin(), f->sections.end(), [](const BodySection& s) {
+      return s.section == "HEADER" && !s.origin;
+    });
+    auto it = found.find(*f->uid);
+    if (header == f->sections.end()) {
+      // An unsolicited flag update: newer flags for a message already seen.
+      if (it != found.end() && f->flags) {
+        it->second.flags = *f->flags;
+      }
+      return;
+    }
+    HeaderInfo& info = found[*f->uid];
+    info.uid = *f->uid;
+    if (f->flags) {
+      info.flags = *f->flags;
+    }
+    if (f->rfc822_size) {
+      info.rfc822_size = *f->rfc822_size;
+    }
+    info.header = header->nil ? std::string() : header->data;
+  });
+  std::vector<HeaderInfo> out;
+  out.reserve(found.size());
+  for (auto& [uid, info] : found) {
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::vector<HeaderInfo> Client::fetch_headers(const std::vector<Uid>& uids) {
+  return guarded([&]() -> std::vector<HeaderInfo> {
+    std::vector<Uid> wanted = sorted_uids(uids);
+    if (wanted.empty()) {
+      return {};
+    }
+    std::vector<std::string> sets =
+        split_uid_sets(wanted, std::string_view("UID FETCH ").size(),
+                       std::string_view(" (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])").size());
+    return fetch_headers_with(sets, &wanted);
+  });
+}
+
+std::vector<HeaderInfo> Client::fetch_all_headers() {
+  return guarded([&]() -> std::vector<HeaderInfo> {
+    if (m_exists == 0) {
+      return {};
+    }
+    return fetch_headers_with({"1:*"}, nullptr);
+  });
+}
+
+void Client::fetch_bodies(const std::vector<Uid>& uids,
+                          const std::function<LiteralSink*()>& sink_for,
+                          const std::function<void(const FetchData&)>& done,
+                          const std::function<void()>& after_batch) {
+  guarded([&] {
+    std::vector<std::string> commands;
+    const std::size_t per_command = std::max<std::size_t>(1, m_options.fetch_batch);
+    for (std::size_t i = 0; i < uids.size(); i += per_command) {
+      std::size_t end = std::min(uids.size(), i + per_command);
+      std::vector<std::uint32_t> batch(uids.begin() + static_cast<std::ptrdiff_t>(i),
+                                       uids.begin() + static_cast<std::ptrdiff_t>(end));
+      std::sort(batch.begin(), batch.end());
+      commands.push_back("UID FETCH " + format_set(batch) +
+                         " (UID FLAGS INTERNALDATE BODY.PEEK[])");
+    }
+    m_body_sink = sink_for;
+    struct Reset {
+      std::function<LiteralSink*()>& sink;
+      ~Reset() { sink = nullptr; }
+    } reset{m_body_sink};
+
+    auto on_untagged = [&](const Response& r) {
+      const auto* f = std::get_if<FetchData>(&r);
+      if (f == nullptr) {
+        return;
+      }
+      bool has_body = std::any_of(f->sections.begin(), f->sections.end(),
+                                  [](const BodySection& s) { return s.section.empty(); });
+      if (!has_body) {
+        return;  // An unsolicited flag update.
+      }
+      if (!f->uid) {
+        throw Error(Scope::Account, "the server sent a message body without its UID");
+      }
+      if (m_deferred) {
+        // This body, or one before it, did not reach its sink whole: the
+        // call is failing, and the caller must not commit a broken copy.
+        return;
+      }
+      done(*f);
+    };
+
+    // Every completed FETCH, failed or not, ends a batch: the bodies it
+    // delivered are whole and may be made durable while the commands still
+    // in flight are read (and before a failure is thrown).
+    run_pipelined(commands, on_untagged, [&](const StatusResponse&) {
+      if (after_batch) {
+        after_batch();
+      }
+      return false;
+    });
+  });
+}
+
+}  // namespace roam::imap

@@ -1,0 +1,154 @@
+// imap::Client, mailbox commands: LIST, SELECT/EXAMINE and CREATE.
+
+#include "imap/client.hpp"
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "imap/client_internal.hpp"
+#include "imap/encode.hpp"
+#include "util/error.hpp"
+
+namespace roam::imap {
+
+using util::Error;
+using util::Scope;
+
+using detail::encoded;
+using detail::upper;
+
+std::vector<ListedMailbox> Client::list(const std::vector<std::string>& status_items) {
+  return guarded([&] {
+    const Capabilities& caps = capabilities();
+    std::string command = "LIST \"\" \"*\"";
+    std::vector<std::string> returns;
+    if (caps.has("SPECIAL-USE")) {
+      returns.push_back("SPECIAL-USE");
+    }
+    // HIGHESTMODSEQ is a STATUS item only with CONDSTORE (RFC 7162
+    // §3.1.8); without it the server would refuse the whole LIST, or (like
+    // Cyrus with CONDSTORE off) answer with a value nothing else honours.
+    const bool modseq = caps.has("CONDSTORE") || caps.has("QRESYNC");
+    std::vector<std::string> items;
+    for (const auto& item : status_items) {
+      if (modseq || upper(item) != "HIGHESTMODSEQ") {
+        items.push_back(item);
+      }
+    }
+    if (!items.empty() && caps.has("LIST-STATUS")) {
+      std::string text = "STATUS (";
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        text += (i ? " " : "") + items[i];
+      }
+      returns.push_back(text + ")");
+    }
+    if (!returns.empty()) {
+      command += " RETURN (";
+      for (std::size_t i = 0; i < returns.size(); ++i) {
+        command += (i ? " " : "") + returns[i];
+      }
+      command += ")";
+    }
+    std::vector<ListedMailbox> out;
+    std::map<std::string, StatusData> statuses;
+    run(command, [&](const Response& r) {
+      if (const auto* l = std::get_if<ListData>(&r)) {
+        out.push_back({*l, std::nullopt});
+      } else if (const auto* s = std::get_if<StatusData>(&r)) {
+        statuses[s->mailbox] = *s;
+        if (!modseq) {
+          statuses[s->mailbox].highestmodseq.reset();
+        }
+      }
+    });
+    for (auto& m : out) {
+      auto it = statuses.find(m.list.mailbox);
+      if (it != statuses.end()) {
+        m.status = it->second;
+      }
+    }
+    return out;
+  });
+}
+
+MailboxInfo Client::open(const std::string& mailbox, OpenMode mode) {
+  return guarded([&] {
+    MailboxInfo info;
+    // RFC 7162 §3.1: mod-sequences count only once CONDSTORE is advertised
+    // (QRESYNC implies it, §3.2.3) and enabled, here by the SELECT
+    // parameter. Cyrus with CONDSTORE switched off still sends
+    // [HIGHESTMODSEQ n]; trusting it made every run send UNCHANGEDSINCE and
+    // get NO.
+    const Capabilities& caps = capabilities();
+    bool condstore = caps.has("CONDSTORE") || caps.has("QRESYNC");
+    std::string command =
+        (mode == OpenMode::Examine ? "EXAMINE " : "SELECT ") + quote_astring(mailbox);
+    if (condstore) {
+      command += " (CONDSTORE)";
+    }
+    m_exists = 0;
+    // Whatever happens below, the previous mailbox is no longer selected
+    // (RFC 3501 §6.3.1), so its UIDVALIDITY must not vouch for any code.
+    m_selected_uidvalidity = 0;
+    m_permanent_flags.clear();
+    m_selected_modseq = false;
+    bool modseq = false;
+    StatusResponse done = run(command, [&](const Response& r) {
+      if (const auto* s = std::get_if<StatusResponse>(&r); s && s->code) {
+        switch (s->code->kind) {
+          case ResponseCode::Kind::UidValidity:
+            info.uidvalidity = static_cast<std::uint32_t>(s->code->number);
+            break;
+          case ResponseCode::Kind::UidNext:
+            info.uidnext = static_cast<std::uint32_t>(s->code->number);
+            break;
+          case ResponseCode::Kind::HighestModSeq:
+            info.highestmodseq = s->code->number;
+            modseq = true;
+            break;
+          case ResponseCode::Kind::NoModSeq:
+            info.highestmodseq = 0;
+            modseq = false;
+            break;
+          case ResponseCode::Kind::PermanentFlags:
+            info.permanent_flags = s->code->atoms;
+            break;
+          default:
+            break;
+        }
+      }
+    });
+    info.exists = m_exists;
+    if (!condstore || !modseq) {
+      info.highestmodseq = 0;
+    }
+    info.read_only = done.code && done.code->kind == ResponseCode::Kind::ReadOnly;
+    if (info.uidvalidity == 0) {
+      throw Error(Scope::Folder, "the server opened mailbox \"" + mailbox +
+                                     "\" without a UIDVALIDITY; roam cannot sync it safely");
+    }
+    m_selected_uidvalidity = info.uidvalidity;
+    m_permanent_flags = info.permanent_flags;
+    m_selected_modseq = condstore && modseq;
+    return info;
+  });
+}
+
+void Client::create(const std::string& mailbox) {
+  guarded([&] {
+    std::string command =
+        "CREATE " + encoded(Scope::Folder, [&] { return quote_astring(mailbox); });
+    try {
+      run(command);
+    } catch (const CommandFailed& e) {
+      if (e.response().status == StatusResponse::Status::No && e.response().code &&
+          e.response().code->kind == ResponseCode::Kind::AlreadyExists) {
+        return;
+      }
+      throw;
+    }
+  });
+}
+
+}  // namespace roam::imap

@@ -1,0 +1,434 @@
+// imap::Client, commands that change the server: APPEND, UID STORE,
+// UID EXPUNGE and moving messages (UID MOVE, or COPY and STORE).
+
+#include "imap/client.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "imap/client_internal.hpp"
+#include "imap/date.hpp"
+#include "imap/encode.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+namespace roam::imap {
+
+using util::Error;
+using util::Scope;
+
+using detail::encoded;
+using detail::sorted_uids;
+
+namespace {
+
+// The buffer between an APPEND body and the stream: large enough that a
+// message costs few writes, small enough that no message is held whole.
+constexpr std::size_t k_literal_buffer = 64u << 10;
+
+// The largest literal that LITERAL- lets a client send without waiting for
+// the server's "+" (RFC 7888 §5).
+constexpr std::uint64_t k_literal_minus_limit = 4096;
+
+// Writes an APPEND literal to the stream through a 64 KiB buffer, counting
+// the octets against the size the command announced. Nothing reaches the
+// stream until octets arrive for a full buffer or finish() is called, so a
+// body of exactly 64 KiB is still checked whole; the first flush
+// calls `start`, which begins the command (it either returns the command
+// line to send ahead of the octets, or sends it itself and waits for "+"),
+// so a body that fits the buffer is checked before any byte is sent.
+class LiteralWriter : public LiteralSink {
+ public:
+  LiteralWriter(net::Stream& stream, std::uint64_t size, std::function<std::string()> start)
+      : m_stream(stream), m_size(size), m_start(std::move(start)) {
+    m_buf.reserve(k_literal_buffer + 2);
+  }
+
+  void write(const char* data, std::size_t size) override {
+    check_usable();
+    if (static_cast<std::uint64_t>(size) > m_size - m_count) {
+      fail_count(true);
+    }
+    m_count += size;
+    while (size > 0) {
+      if (m_buf.size() == k_literal_buffer) {
+        flush();
+      }
+      std::size_t take = std::min(size, k_literal_buffer - m_buf.size());
+      m_buf.append(data, take);
+      data += take;
+      size -= take;
+    }
+  }
+
+  // Checks the count and sends the rest of the literal and the CRLF that
+  // ends the command.
+  void finish() {
+    check_usable();
+    if (m_count != m_size) {
+      fail_count(false);
+    }
+    m_buf += "\r\n";
+    flush();
+  }
+
+  // True once any part of the command was sent: from then on, an error
+  // leaves the server expecting the rest of the literal.
+  bool started() const { return m_started; }
+
+ private:
+  void check_usable() {
+    if (m_failure) {
+      std::rethrow_exception(m_failure);
+    }
+  }
+
+  [[noreturn]] void fail_count(bool too_long) {
+    std::string message = "the message body is " + std::string(too_long ? "longer" : "shorter") +
+                          " than the " + std::to_string(m_size) +
+                          " octets announced to the server (" + (too_long ? "more than " : "") +
+                          std::to_string(m_count) + "); did the file change while it was uploaded?";
+    if (m_started) {
+      message +=
+          " Octets were already sent and the server waits for the rest of the literal, "
+          "so the connection is unusable";
+    }
+    Error error(m_started ? Scope::Account : Scope::Message, message);
+    m_failure = std::make_exception_ptr(error);
+    throw error;
+  }
+
+  void flush() {
+    std::string prefix;
+    if (!m_started) {
+      m_started = true;
+      try {
+        prefix = m_start();
+      } catch (...) {
+        // A caller that swallows this must not get octets sent to a server
+        // that refused the command or went away.
+        m_failure = std::current_exception();
+        throw;
+      }
+    }
+    try {
+      if (!prefix.empty()) {
+        prefix += m_buf;
+        m_stream.write_all(prefix);
+      } else {
+        m_stream.write_all(m_buf);
+      }
+    } catch (...) {
+      m_failure = std::current_exception();
+      throw;
+    }
+    m_buf.clear();
+  }
+
+  net::Stream& m_stream;
+  std::uint64_t m_size;
+  std::function<std::string()> m_start;
+  std::uint64_t m_count = 0;
+  std::string m_buf;
+  bool m_started = false;
+  std::exception_ptr m_failure;
+};
+
+// The members of a set in the server's order (RFC 4315 §3 pairs COPYUID's
+// sets by position), each range ascending ("12:10" is 10:12). Throws
+// std::invalid_argument for '*', 0, or more than `limit` members.
+std::vector<Uid> members_in_order(const NumberSet& set, std::size_t limit) {
+  std::vector<Uid> out;
+  for (const Range& range : set) {
+    std::vector<Uid> part = expand(NumberSet{range}, limit - std::min(limit, out.size()));
+    out.insert(out.end(), part.begin(), part.end());
+  }
+  return out;
+}
+
+// The UIDs of a [MODIFIED set] code (RFC 7162 §3.1.3).
+void collect_modified(const StatusResponse& status, std::vector<Uid>* modified) {
+  if (!status.code || status.code->kind != ResponseCode::Kind::Modified) {
+    return;
+  }
+  if (modified == nullptr) {
+    return;
+  }
+  try {
+    std::vector<Uid> uids = expand(status.code->set);
+    modified->insert(modified->end(), uids.begin(), uids.end());
+  } catch (const std::invalid_argument& e) {
+    throw Error(Scope::Folder,
+                std::string("the server sent an unusable [MODIFIED] code: ") + e.what());
+  }
+}
+
+}  // namespace
+
+std::optional<Uid> Client::append(const std::string& mailbox, const std::vector<std::string>& flags,
+                                  std::optional<std::chrono::sys_seconds> internaldate,
+                                  std::uint64_t size,
+                                  const std::function<void(LiteralSink&)>& write_body,
+                                  std::uint32_t expected_uidvalidity) {
+  return guarded([&]() -> std::optional<Uid> {
+    if (size == 0) {
+      throw Error(Scope::Message,
+                  "refusing to upload an empty message: a zero-length literal cancels an APPEND");
+    }
+    // Everything that can be refused locally is, before the first byte.
+    std::string command =
+        "APPEND " + encoded(Scope::Folder, [&] { return quote_astring(mailbox); });
+    if (!flags.empty()) {
+      command += " " + encoded(Scope::Message, [&] { return format_flag_list(flags); });
+    }
+    if (internaldate) {
+      command += " \"" + format_internaldate(*internaldate) + "\"";
+    }
+    const Capabilities& caps = capabilities();
+    bool non_sync = caps.has("LITERAL+") || (caps.has("LITERAL-") && size <= k_literal_minus_limit);
+    command += " {" + std::to_string(size) + (non_sync ? "+}" : "}");
+    std::string tag = make_tag();
+
+    auto start = [&]() -> std::string {
+      ROAM_DEBUG(util::k_cat_imap, "C: " << tag << " " << command << " (body not shown)");
+      std::string line = tag + " " + command + "\r\n";
+      if (non_sync) {
+        // The writer sends the line with the first octets.
+        m_outstanding.insert(tag);
+        return line;
+      }
+      write_command(tag, line);
+      std::optional<StatusResponse> refused = read_until_tagged(tag, "APPEND", {}, true);
+      if (refused) {
+        // A tagged answer instead of "+": the server refused the literal
+        // (RFC 3501 §7.5), and the command is over. Even an OK here would be
+        // nonsense, since the message was never sent.
+        throw CommandFailed("APPEND", *refused);
+      }
+      return {};
+    };
+
+    LiteralWriter writer(*m_stream, size, start);
+    try {
+      write_body(writer);
+      writer.finish();
+    } catch (const CommandFailed&) {
+      throw;  // Refused before "+": the connection is fine.
+    } catch (const util::Error& e) {
+      if (writer.started() && e.scope() < Scope::Account) {
+        throw Error(Scope::Account, std::string(e.what()) +
+                                        "; the server is left inside the APPEND literal, so the "
+                                        "connection is unusable");
+      }
+      throw;
+    } catch (const std::exception& e) {
+      if (writer.started()) {
+        throw Error(Scope::Account, std::string(e.what()) +
+                                        "; the server is left inside the APPEND literal, so the "
+                                        "connection is unusable");
+      }
+      throw;
+    }
+
+    // Untagged responses (EXISTS for the new message, and any code in an
+    // untagged OK) are applied but never read for APPENDUID: only this
+    // command's tagged OK may name the new UID (CVE-2021-3578).
+    StatusResponse done = wait(tag, "APPEND");
+    if (!done.code || done.code->kind != ResponseCode::Kind::AppendUid) {
+      return std::nullopt;
+    }
+    if (expected_uidvalidity != 0 && done.code->number != expected_uidvalidity) {
+      ROAM_DEBUG(util::k_cat_imap, "ignoring APPENDUID for UIDVALIDITY " << done.code->number
+                                                                         << ", expected "
+                                                                         << expected_uidvalidity);
+      return std::nullopt;
+    }
+    try {
+      std::vector<Uid> uids = expand(done.code->set, 2);
+      if (uids.size() == 1) {
+        return uids.front();
+      }
+    } catch (const std::invalid_argument&) {
+      // "*", 0 or a range: no single UID to trust.
+    }
+    return std::nullopt;
+  });
+}
+
+void Client::store_flags(const std::vector<Uid>& uids, StoreOp op,
+                         const std::vector<std::string>& flags, ModSeq unchangedsince,
+                         std::vector<Uid>* modified,
+                         const std::function<void(const FetchData&)>& on_fetch) {
+  guarded([&] {
+    if (uids.empty() || flags.empty()) {
+      return;
+    }
+    if (unchangedsince != 0 && !m_selected_modseq) {
+      throw Error(Scope::Folder,
+                  "cannot send UID STORE (UNCHANGEDSINCE " + std::to_string(unchangedsince) +
+                      "): the selected mailbox has no mod-sequences (no CONDSTORE, or NOMODSEQ)");
+    }
+    std::string prefix = "UID STORE ";
+    std::string suffix;
+    if (unchangedsince != 0) {
+      suffix += " (UNCHANGEDSINCE " + std::to_string(unchangedsince) + ")";
+    }
+    suffix += op == StoreOp::Add ? " +FLAGS.SILENT " : " -FLAGS.SILENT ";
+    suffix += encoded(Scope::Message, [&] { return format_flag_list(flags); });
+    std::vector<std::string> commands = uid_commands(uids, prefix, suffix);
+    UntaggedHandler on_untagged;
+    if (on_fetch) {
+      on_untagged = [&](const Response& r) {
+        if (const auto* f = std::get_if<FetchData>(&r)) {
+          on_fetch(*f);
+        }
+      };
+    }
+    run_pipelined(commands, on_untagged, [&](const StatusResponse& status) {
+      collect_modified(status, modified);
+      // RFC 7162 §3.1.3: a NO with MODIFIED reports the messages left alone,
+      // not a failed command.
+      return status.status == StatusResponse::Status::No && status.code &&
+             status.code->kind == ResponseCode::Kind::Modified;
+    });
+  });
+}
+
+void Client::uid_expunge(const std::vector<Uid>& uids) {
+  guarded([&] {
+    if (uids.empty()) {
+      return;
+    }
+    if (!capabilities().has("UIDPLUS")) {
+      throw Error(Scope::Folder, "the server " + m_stream->peer() +
+                                     " lacks UIDPLUS, and a plain EXPUNGE would also remove "
+                                     "messages other clients marked \\Deleted");
+    }
+    std::string prefix = "UID EXPUNGE ";
+    std::vector<std::string> commands = uid_commands(uids, prefix, "");
+    run_pipelined(commands, {});
+  });
+}
+
+MoveResult Client::move(const std::vector<Uid>& uids, const std::string& target_mailbox,
+                        std::uint32_t target_uidvalidity) {
+  return guarded([&]() -> MoveResult {
+    std::vector<Uid> wanted = sorted_uids(uids);
+    if (wanted.empty()) {
+      return {};
+    }
+    const Capabilities& caps = capabilities();
+    bool has_move = caps.has("MOVE");
+    std::string target = encoded(Scope::Folder, [&] { return quote_astring(target_mailbox); });
+
+    std::vector<std::pair<Uid, Uid>> pairs;
+    bool unusable = false;
+    auto take_copyuid = [&](const StatusResponse& status) {
+      if (status.status != StatusResponse::Status::Ok || !status.code ||
+          status.code->kind != ResponseCode::Kind::CopyUid) {
+        return;
+      }
+      const ResponseCode& code = *status.code;
+      if (target_uidvalidity != 0 && code.number != target_uidvalidity) {
+        unusable = true;
+        return;
+      }
+      try {
+        std::vector<Uid> sources = members_in_order(code.set, wanted.size());
+        std::vector<Uid> targets = members_in_order(code.set2, wanted.size());
+        if (sources.size() != targets.size()) {
+          unusable = true;
+          return;
+        }
+        for (std::size_t i = 0; i < sources.size(); ++i) {
+          if (!std::binary_search(wanted.begin(), wanted.end(), sources[i])) {
+            unusable = true;
+            return;
+          }
+          pairs.emplace_back(sources[i], targets[i]);
+        }
+      } catch (const std::invalid_argument&) {
+        unusable = true;
+      }
+    };
+
+    std::string prefix = has_move ? "UID MOVE " : "UID COPY ";
+    std::string suffix = " " + target;
+    std::vector<std::string> commands = uid_commands(wanted, prefix, suffix);
+    UntaggedHandler on_untagged;
+    if (has_move) {
+      // RFC 6851 §4.3: COPYUID comes in an untagged OK before the expunges.
+      on_untagged = [&](const Response& r) {
+        if (const auto* s = std::get_if<StatusResponse>(&r)) {
+          take_copyuid(*s);
+        }
+      };
+    }
+    run_pipelined(commands, on_untagged, [&](const StatusResponse& status) {
+      take_copyuid(status);
+      return false;
+    });
+    MoveResult result;
+    if (!has_move) {
+      // Every copy succeeded (run_pipelined threw otherwise): now the
+      // originals may go, and only they (RFC 4549 §4.2.4).
+      store_flags(wanted, StoreOp::Add, {"\\Deleted"});
+      if (caps.has("UIDPLUS")) {
+        uid_expunge(wanted);
+      } else {
+        result.expunged = expunge_if_only(wanted);
+      }
+    }
+
+    if (unusable) {
+      return result;
+    }
+    std::sort(pairs.begin(), pairs.end());
+    pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
+    for (std::size_t i = 1; i < pairs.size(); ++i) {
+      if (pairs[i].first == pairs[i - 1].first) {
+        return result;  // One source, two targets: no answer to trust.
+      }
+    }
+    result.pairs = std::move(pairs);
+    return result;
+  });
+}
+
+bool Client::expunge_if_only(const std::vector<Uid>& marked) {
+  // Without UIDPLUS the only expunge is the plain one, which removes every
+  // message marked \Deleted, also those another client marked and meant to
+  // keep until it expunges them itself (RFC 4549 §4.2.4). It is safe only
+  // if the \Deleted messages are ours alone. A client marking one between
+  // the SEARCH and the EXPUNGE is a window no IMAP4rev1 command closes.
+  std::vector<Uid> deleted;
+  bool answered = false;
+  run("UID SEARCH DELETED", [&](const Response& r) {
+    if (const auto* search = std::get_if<SearchData>(&r)) {
+      answered = true;
+      deleted.insert(deleted.end(), search->numbers.begin(), search->numbers.end());
+    }
+  });
+  if (!answered) {
+    return false;  // No answer we can read (an ESEARCH, say): assume others.
+  }
+  for (Uid uid : deleted) {
+    if (!std::binary_search(marked.begin(), marked.end(), uid)) {
+      ROAM_DEBUG(util::k_cat_imap, "UID " << uid
+                                          << " is marked \\Deleted by someone else; leaving the "
+                                             "moved messages marked instead of expunging");
+      return false;
+    }
+  }
+  if (!deleted.empty()) {
+    run("EXPUNGE");
+  }
+  return true;
+}
+
+}  // namespace roam::imap
