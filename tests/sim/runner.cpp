@@ -1,0 +1,278 @@
+#include "runner.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "net/stream.hpp"
+#include "sync/account.hpp"
+#include "sync/steps.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+namespace roam::sim {
+
+namespace {
+
+// The child's end of the socketpair, behaving as net::Stream promises: a
+// failure (the model cut the connection) throws util::Error(Scope::Account).
+class FdStream : public net::Stream {
+ public:
+  explicit FdStream(int fd) : m_fd(fd) {}
+  ~FdStream() override { ::close(m_fd); }
+
+  std::size_t read_some(char* buf, std::size_t len) override {
+    for (;;) {
+      ssize_t n = ::recv(m_fd, buf, len, 0);
+      if (n >= 0) {
+        return static_cast<std::size_t>(n);
+      }
+      if (errno != EINTR) {
+        throw util::Error(
+            util::Scope::Account,
+            std::string("sim: read from the server model failed: ") + std::strerror(errno));
+      }
+    }
+  }
+
+  void write_all(std::string_view data) override {
+    while (!data.empty()) {
+      ssize_t n = ::send(m_fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n <= 0) {
+        throw util::Error(
+            util::Scope::Account,
+            std::string("sim: write to the server model failed: ") + std::strerror(errno));
+      }
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+
+  void start_tls(const net::TlsOptions&) override {
+    throw util::Error(util::Scope::Account, "sim: no TLS in the simulation");
+  }
+  bool is_tls() const override { return false; }
+  std::string peer() const override { return "sim-model"; }
+  std::string security() const override { return "plaintext"; }
+
+ private:
+  int m_fd;
+};
+
+std::string summarize(const sync::AccountReport& report) {
+  std::ostringstream out;
+  if (!report.error.empty()) {
+    out << "account error: " << report.error << "\n";
+  }
+  for (const auto& f : report.folders) {
+    out << "folder " << f.name << ": down=" << f.downloaded << " up=" << f.uploaded
+        << " flags=" << f.flags_changed << "/" << f.server_flags_changed << " del=" << f.deleted
+        << "/" << f.server_deleted << " moved=" << f.moved
+        << (f.skipped_unchanged ? " skipped" : "");
+    if (!f.error.empty()) {
+      out << " ERROR: " << f.error;
+    }
+    out << "\n";
+    for (const auto& p : f.problems) {
+      out << "  problem: " << p << "\n";
+    }
+    for (const auto& n : f.notices) {
+      out << "  notice: " << n << "\n";
+    }
+  }
+  return out.str();
+}
+
+[[noreturn]] void child(int fd, const RunOptions& o, const std::filesystem::path& report_path) {
+  if (!o.verbose) {
+    int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 2);
+  }
+  util::set_log_level(o.verbose ? util::Level::Info : util::Level::Error);
+  sync::AccountSettings s;
+  s.name = "sim";
+  s.host = "127.0.0.1";
+  s.tls = net::TlsMode::None;
+  s.user = "sim";
+  s.password = [] { return std::string("secret"); };
+  s.maildir = o.maildir;
+  s.state_dir = o.state_dir;
+  s.policy.direction = sync::Direction::Both;
+  // Random histories delete many messages of small folders; the guard
+  // (tested on its own in the unit tests) would only stop them half way.
+  s.policy.allow_mass_delete = true;
+  s.open_stream = [fd]() -> std::unique_ptr<net::Stream> { return std::make_unique<FdStream>(fd); };
+  sync::set_stop_after_steps(o.stop_after_steps);
+  int code = 3;
+  std::string text;
+  try {
+    sync::AccountReport report = sync::sync_account(s);
+    code = report.ok() ? 0 : 1;
+    text = summarize(report);
+  } catch (const std::exception& e) {
+    text = std::string("sync_account threw: ") + e.what() + "\n";
+  }
+  {
+    std::ofstream out(report_path);
+    out << text << "steps " << sync::steps_counted() << "\n";
+  }
+  std::fflush(nullptr);
+  std::_Exit(code);
+}
+
+std::string printable(std::string_view data) {
+  std::string out;
+  for (char c : data.substr(0, 400)) {
+    if (c == '\r') {
+      continue;
+    }
+    out += (c == '\n' || (c >= ' ' && c < 127)) ? c : '?';
+  }
+  if (data.size() > 400) {
+    out += "...\n";
+  }
+  return out;
+}
+
+// Serves the child until it hangs up. poll() on both directions, so that
+// neither side blocks on a full socket buffer while the other writes too.
+bool serve(ServerModel& model, int fd, const RunOptions& o) {
+  Session session(model);
+  std::string out = session.take_output();
+  std::uint64_t sent = 0;
+  bool cut = false;
+  bool reading = true;
+  char buf[65536];
+  while (reading || !out.empty()) {
+    pollfd p{fd, static_cast<short>((reading ? POLLIN : 0) | (out.empty() ? 0 : POLLOUT)), 0};
+    int ready = ::poll(&p, 1, 30000);
+    if (ready < 0 && errno == EINTR) {
+      continue;
+    }
+    if (ready <= 0) {
+      std::cerr << "sim: the child stalled for 30 s; giving up on it\n";
+      break;
+    }
+    if (!out.empty() && (p.revents & (POLLOUT | POLLERR | POLLHUP))) {
+      std::size_t len = out.size();
+      if (o.cut_after_bytes != 0 && sent + len >= o.cut_after_bytes) {
+        len = o.cut_after_bytes - sent;
+        cut = true;
+      }
+      ssize_t n = len == 0 ? 0 : ::send(fd, out.data(), len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        break;  // The child is gone.
+      }
+      if (n > 0) {
+        if (o.verbose) {
+          std::cerr << "S: "
+                    << printable(std::string_view(out).substr(0, static_cast<std::size_t>(n)));
+        }
+        out.erase(0, static_cast<std::size_t>(n));
+        sent += static_cast<std::uint64_t>(n);
+      }
+      if (cut && sent >= o.cut_after_bytes) {
+        if (o.verbose) {
+          std::cerr << "sim: connection cut after " << sent << " bytes\n";
+        }
+        break;
+      }
+    }
+    if (reading && (p.revents & (POLLIN | POLLERR | POLLHUP))) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        continue;
+      }
+      if (n <= 0) {
+        reading = false;
+        out.clear();
+        continue;
+      }
+      if (o.verbose) {
+        std::cerr << "C: " << printable(std::string_view(buf, static_cast<std::size_t>(n)));
+      }
+      session.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+      out += session.take_output();
+      if (session.closed()) {
+        reading = false;
+      }
+    }
+  }
+  return cut;
+}
+
+}  // namespace
+
+std::string RunResult::describe() const {
+  switch (end) {
+    case End::Ok:
+      return "ok";
+    case End::NotOk:
+      return "not ok";
+    case End::Killed:
+      return "killed";
+    case End::Crashed:
+      return "CRASHED";
+  }
+  return "?";
+}
+
+RunResult run_roam(ServerModel& model, const RunOptions& o) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    throw std::runtime_error("socketpair failed");
+  }
+  std::filesystem::path report_path = o.state_dir.parent_path() / "report.txt";
+  std::filesystem::remove(report_path);
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    throw std::runtime_error("fork failed");
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    child(fds[1], o, report_path);
+  }
+  ::close(fds[1]);
+  RunResult result;
+  result.cut = serve(model, fds[0], o);
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  std::ifstream in(report_path);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("steps ", 0) == 0) {
+      result.steps = std::stoull(line.substr(6));
+    } else {
+      result.summary += line + "\n";
+    }
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    result.end = RunResult::End::Ok;
+  } else if (WIFEXITED(status) && WEXITSTATUS(status) == 1) {
+    result.end = RunResult::End::NotOk;
+  } else if (WIFEXITED(status) && WEXITSTATUS(status) == 100) {
+    result.end = RunResult::End::Killed;
+  } else {
+    result.end = RunResult::End::Crashed;
+    result.summary += WIFSIGNALED(status)
+                          ? "killed by signal " + std::to_string(WTERMSIG(status)) + "\n"
+                          : "exit status " + std::to_string(WEXITSTATUS(status)) + "\n";
+  }
+  return result;
+}
+
+}  // namespace roam::sim

@@ -1,0 +1,45 @@
+#pragma once
+
+// Runs the real executor, roam::sync::sync_account, in a forked child
+// process against the server model, which stays in this (the parent)
+// process and serves the child over a socketpair until it hangs up.
+//
+// Why a child process: a kill at step N must be a real kill (no destructors,
+// no buffered state flushed, the account lock released by the kernel), which
+// is what roam::sync::set_stop_after_steps does with std::_Exit. In-process,
+// the only way to stop the executor would be an exception, which unwinds
+// and runs exactly the cleanup a crash would skip. The server state must
+// outlive the kill, so it lives in the parent.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "server_model.hpp"
+
+namespace roam::sim {
+
+struct RunOptions {
+  std::filesystem::path maildir;
+  std::filesystem::path state_dir;
+  std::uint64_t stop_after_steps = 0;  // 0 = run to the end.
+  // Close the connection after this many server-to-client bytes (0 = never).
+  // Commands the server already received are still carried out, so a reply
+  // can be lost after its effect (an APPEND whose APPENDUID never arrives).
+  std::uint64_t cut_after_bytes = 0;
+  bool verbose = false;  // Let the child's log through; print the wire trace.
+};
+
+struct RunResult {
+  enum class End { Ok, NotOk, Killed, Crashed } end = End::Crashed;
+  std::string summary;  // The child's report, one line per folder.
+  bool cut = false;     // The connection was cut by the model.
+  // Steps (roam::sync::count_step) the child made before it ended; 0 when
+  // it was killed, which ends it before it can say.
+  std::uint64_t steps = 0;
+  std::string describe() const;
+};
+
+RunResult run_roam(ServerModel& model, const RunOptions& options);
+
+}  // namespace roam::sim
