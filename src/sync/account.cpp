@@ -759,12 +759,18 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
     }
     c.message_id = message_ids[uid];
   }
-  std::vector<state::PendingUpload> still;
+  // Every intent here was made by an earlier session, and a server shows
+  // a message appended in one session to every later one (Courier hides it
+  // only from the session that appended it). So an intent whose copy is
+  // not among the UIDs given out since is one whose APPEND never took
+  // effect (the run was killed before it was sent, or the reply was a
+  // refusal that was lost): the file is uploaded again, once.
   std::size_t found = 0;
+  std::size_t void_intents = 0;
   for (auto& p : m_base.pending_uploads) {
     std::optional<Uid> uid = match_upload(p, candidates);
     if (!uid) {
-      still.push_back(std::move(p));
+      ++void_intents;
       continue;
     }
     // The record's flags are the ones it was appended with: what both
@@ -772,16 +778,15 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
     m_base.messages[*uid] = state::MessageRecord{*uid, p.name, p.flags, p.key};
     ++found;
   }
-  m_base.pending_uploads = std::move(still);
+  m_base.pending_uploads.clear();
   if (found > 0) {
     m_report.notices.push_back(std::to_string(found) +
                                " earlier upload(s) found on the server and recorded");
   }
-  if (!m_base.pending_uploads.empty()) {
-    m_report.notices.push_back(
-        std::to_string(m_base.pending_uploads.size()) +
-        " uploaded message(s) are not visible on the server yet; they are not uploaded again, "
-        "and a later run records them");
+  if (void_intents > 0) {
+    m_report.notices.push_back(std::to_string(void_intents) +
+                               " upload(s) of an interrupted run never reached the server; "
+                               "they are uploaded now");
   }
 }
 
