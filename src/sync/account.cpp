@@ -521,8 +521,8 @@ void FolderSync::run() {
   if (pushes && info.read_only) {
     policy.direction = Direction::Pull;
     m_report.notices.push_back(
-        "the server lets roam only read this folder; local changes to it stay local (and are "
-        "not undone) until the server allows writing");
+        "the folder is read-only on the server; local changes to it stay local (and are not "
+        "undone) until the server allows writing");
   }
 
   bool same_validity = m_f.state && m_f.state->uidvalidity == info.uidvalidity;
@@ -1660,6 +1660,130 @@ void recognise_renames(const AccountSettings& s, std::vector<FolderEntry>& folde
   }
 }
 
+// A local folder that roam synced before and that the server no longer has.
+struct VanishedFolder {
+  std::string name;
+  char delimiter = '/';
+  fs::path state_path;
+};
+
+// A folder that vanished on the server while a new one appeared holding its
+// messages was renamed there by another client (IMAP RENAME). The local
+// folder and its state follow the new name, so nothing is downloaded or
+// uploaded again and no message ends up in both. Any other vanished folder
+// is kept locally and never re-created on the server (creating it again
+// would undo a deletion, and after a rename copy every message twice); the
+// notice says how to get either behaviour. Content keys decide: the new
+// folder is opened read-only and its header listing compared with the
+// vanished folder's records; most of its messages must be known there.
+void follow_folder_renames(const AccountSettings& s, imap::Client& client,
+                           const std::vector<FolderEntry>& folders,
+                           const std::vector<VanishedFolder>& vanished, AccountReport& report) {
+  struct Origin {
+    const VanishedFolder* folder;
+    std::multiset<std::string> keys;
+    bool claimed = false;
+  };
+  std::vector<Origin> candidates;
+  for (const auto& v : vanished) {
+    Origin c{&v, {}};
+    try {
+      if (auto st = state::load_folder_state_for(s.state_dir, v.name)) {
+        for (const auto& [uid, rec] : st->messages) {
+          if (!rec.key.empty()) {
+            c.keys.insert(rec.key);
+          }
+        }
+      }
+    } catch (const Error& e) {
+      ROAM_DEBUG(util::k_cat_sync, e.what());
+    }
+    candidates.push_back(std::move(c));
+  }
+  auto has_keys = [](const Origin& c) { return !c.keys.empty(); };
+  if (!s.dry_run && std::any_of(candidates.begin(), candidates.end(), has_keys)) {
+    for (const auto& n : folders) {
+      fs::path path;
+      try {
+        path = maildir::folder_path(s.maildir, n.name, n.delimiter, s.layout);
+      } catch (const Error&) {
+        continue;
+      }
+      if (!n.on_server || fs::exists(state::state_file_for(s.state_dir, n.name)) ||
+          fs::exists(path) || (n.status && n.status->messages && *n.status->messages == 0)) {
+        continue;
+      }
+      std::multiset<std::string> keys;
+      try {
+        client.open(n.wire, imap::OpenMode::Examine);
+        for (const auto& h : client.fetch_all_headers()) {
+          keys.insert(content_key_text(server_content_key(h)));
+        }
+      } catch (const imap::CommandFailed& e) {
+        ROAM_DEBUG(util::k_cat_sync, e.what());
+        continue;
+      }
+      Origin* best = nullptr;
+      std::size_t best_matches = 0;
+      for (auto& c : candidates) {
+        if (c.claimed || c.keys.empty()) {
+          continue;
+        }
+        std::size_t matches = 0;
+        for (const auto& k : keys) {
+          if (c.keys.count(k) != 0) {
+            ++matches;
+          }
+        }
+        if (matches > best_matches) {
+          best = &c;
+          best_matches = matches;
+        }
+      }
+      if (best == nullptr || best_matches * 2 <= keys.size()) {
+        continue;
+      }
+      const VanishedFolder& v = *best->folder;
+      fs::path from = maildir::folder_path(s.maildir, v.name, v.delimiter, s.layout);
+      // The folder first, then its state: a crash in between leaves the
+      // files under the new name without a state, which the next run pairs
+      // by content (nothing copied), and a stale state for the old name,
+      // which nothing uses.
+      util::create_directories(path.parent_path());
+      if (::rename(from.c_str(), path.c_str()) != 0) {
+        ROAM_WARN(util::errno_message("cannot rename " + from.string() + " to " + path.string()));
+        continue;
+      }
+      std::optional<state::FolderState> st = state::load_folder_state_for(s.state_dir, v.name);
+      if (st) {
+        st->mailbox = n.name;
+        st->uidnext = 0;
+        st->highestmodseq = 0;
+        state::save_folder_state(state::state_file_for(s.state_dir, n.name), *st);
+      }
+      fs::remove(state::journal_file_for(v.state_path));
+      fs::remove(v.state_path);
+      best->claimed = true;
+      report.folders.push_back({});
+      report.folders.back().name = v.name;
+      report.folders.back().notices.push_back("renamed on the server to " + n.name +
+                                              "; the local folder was renamed too (" +
+                                              path.string() + ")");
+    }
+  }
+  for (const auto& c : candidates) {
+    if (c.claimed) {
+      continue;
+    }
+    report.folders.push_back({});
+    report.folders.back().name = c.folder->name;
+    report.folders.back().notices.push_back(
+        "no longer on the server (deleted or renamed there); the local copy is kept and not "
+        "uploaded again. To upload it again, remove " +
+        c.folder->state_path.string() + "; to forget it, remove that file and the local folder");
+  }
+}
+
 }  // namespace
 
 AccountReport sync_account(const AccountSettings& s) {
@@ -1699,16 +1823,23 @@ AccountReport sync_account(const AccountSettings& s) {
       f.status = lm.status;
       folders.push_back(std::move(f));
     }
-    if (s.policy.direction != Direction::Pull && s.create_folders) {
+    // Local folders the server lacks: new ones (created on the server when
+    // `create` allows), or ones roam synced before, which went away on the
+    // server (their state file exists).
+    std::vector<VanishedFolder> vanished;
+    {
+      bool creates = s.policy.direction != Direction::Pull && s.create_folders;
       std::set<std::string> known;
       for (const auto& f : folders) {
         known.insert(f.name);
       }
       maildir::LocalFolders local = maildir::list_local_folders(s.maildir, s.layout);
       for (const auto& skipped : local.skipped) {
-        report.folders.push_back({});
-        report.folders.back().name = skipped;
-        report.folders.back().notices.push_back("local folder skipped");
+        if (creates) {
+          report.folders.push_back({});
+          report.folders.back().name = skipped;
+          report.folders.back().notices.push_back("local folder skipped");
+        }
       }
       char delim = server_delimiter.value_or('/');
       for (std::string name : local.names) {
@@ -1718,16 +1849,10 @@ AccountReport sync_account(const AccountSettings& s) {
         }
         fs::path state_path = state::state_file_for(s.state_dir, name);
         if (fs::exists(state_path)) {
-          // It was synced before, so it is not new here: it went away on the
-          // server (deleted, or renamed by another client). Creating it
-          // again and uploading its messages would undo that, and copy
-          // them twice after a rename. The local copy stays as it is.
-          report.folders.push_back({});
-          report.folders.back().name = name;
-          report.folders.back().notices.push_back(
-              "no longer on the server (deleted or renamed there); the local copy is kept and "
-              "not uploaded again. To upload it again, remove " +
-              state_path.string() + "; to forget it, remove that file and the local folder");
+          vanished.push_back({name, delim, state_path});
+          continue;
+        }
+        if (!creates) {
           continue;
         }
         FolderEntry f;
@@ -1742,6 +1867,7 @@ AccountReport sync_account(const AccountSettings& s) {
         folders.push_back(std::move(f));
       }
     }
+    follow_folder_renames(s, *client, folders, vanished, report);
 
     // Phase 1: state and Maildir of every folder, so that moves between
     // folders can be recognised before anything is deleted.
