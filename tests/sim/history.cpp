@@ -27,6 +27,7 @@ const std::vector<Feature> k_features = {
     {"uidvalidity", "a folder's UIDVALIDITY is reset between runs (UIDs renumbered)"},
     {"srvfolders", "another IMAP client renames or deletes a folder"},
     {"localfolders", "the mail client creates a new folder with mail in it"},
+    {"mark-deleted", "another IMAP client marks messages \\Deleted and leaves them"},
     {"no-uidplus", "no UIDPLUS, no APPENDUID/COPYUID codes"},
     {"no-move", "no MOVE"},
     {"no-condstore", "no CONDSTORE"},
@@ -268,6 +269,8 @@ class Sim {
   RunResult run_once(const std::string& label, std::uint64_t stop, std::uint64_t cut);
   void check_after_run(const std::string& label);
   void check_final();
+  std::map<int, std::string> flag_expectations();
+  void check_flags(const std::string& label, const std::map<int, std::string>& expected);
 
   HistoryOptions m_o;
   Rng m_rng;
@@ -279,9 +282,18 @@ class Sim {
   int m_names = 0;
   int m_new_folders = 0;
   std::map<int, Fate> m_fates;
+  // Folders another client removed from the server after roam synced them.
   std::set<std::string> m_server_gone;
+  // Server folders that existed when an undisturbed run completed.
+  std::set<std::string> m_synced_folders;
   std::set<int> m_moved_local;
   std::set<int> m_moved_server;
+  // Flag changes and UIDVALIDITY resets since the last undisturbed run.
+  std::set<int> m_flagged_local;
+  std::set<int> m_flagged_server;
+  std::set<std::string> m_reset_folders;
+  // The last run was undisturbed and ended ok.
+  bool m_last_clean = false;
   // The most steps a completed run took: kills are spread over that range.
   std::uint64_t m_max_steps = 0;
   std::uint64_t m_last_steps = 0;
@@ -454,6 +466,15 @@ void Sim::other_client() {
       }
       mb.touch(*m);
       event("server: " + std::string(had ? "-" : "+") + flag + " on " + tag);
+      m_flagged_server.insert(ref.id);
+    } else if (op < 8 && on("mark-deleted") && chance(30)) {
+      // A client that marks now and expunges later (or never): roam must
+      // not expunge what it did not mark itself.
+      Message* m = mb.find(ref.uid);
+      m->flags.insert("\\Deleted");
+      mb.touch(*m);
+      m_fates[ref.id].deleted = true;
+      event("server: +\\Deleted (no expunge) on " + tag);
     } else if (op < 8) {
       m_server.expunge(ref.folder, ref.uid);
       m_fates[ref.id].deleted = true;
@@ -471,6 +492,7 @@ void Sim::other_client() {
       event("server: move " + tag + " to " + to);
     } else if (op == 10 && on("uidvalidity")) {
       m_server.reset_uidvalidity(ref.folder);
+      m_reset_folders.insert(ref.folder);
       event("server: UIDVALIDITY of " + ref.folder + " reset to " + std::to_string(mb.uidvalidity));
     } else if (op == 11 && on("srvfolders") && ref.folder != "INBOX") {
       std::string from = ref.folder;
@@ -480,6 +502,9 @@ void Sim::other_client() {
         for (auto& [id, fate] : m_fates) {
           if (fate.folder == from) {
             fate.folder = to;
+            // A folder roam never synced is, to roam, a local folder to
+            // create on the server: its files rightly go up again.
+            fate.anywhere = fate.anywhere || m_synced_folders.count(from) == 0;
           }
         }
         event("server: rename folder " + from + " to " + to);
@@ -490,7 +515,9 @@ void Sim::other_client() {
         m_server.remove(from);
         event("server: delete folder " + from);
       }
-      m_server_gone.insert(from);
+      if (m_synced_folders.count(from) != 0) {
+        m_server_gone.insert(from);
+      }
     }
   }
 }
@@ -553,6 +580,7 @@ void Sim::mail_client() {
       }
       fs::rename(f.path, cur_dir / (f.stable + ":2," + letters));
       event("local: " + std::string(at == std::string::npos ? "+" : "-") + letter + " on " + tag);
+      m_flagged_local.insert(f.id);
     } else if (op < 8) {
       if (f.subdir == "new") {
         fs::rename(f.path, cur_dir / (f.stable + ":2,"));
@@ -576,7 +604,10 @@ void Sim::mail_client() {
       fs::rename(f.path, m_maildir / to / "cur" / name);
       Fate& fate = m_fates[f.id];
       fate.folder = to;
-      fate.anywhere = fate.anywhere || m_moved_server.count(f.id) != 0 || !fate.synced;
+      // Out of a read-only folder the server copy cannot go: roam can only
+      // upload into the target, and the message is then in both.
+      fate.anywhere = fate.anywhere || m_moved_server.count(f.id) != 0 || !fate.synced ||
+                      m_server.quirks.read_only.count(f.folder) != 0;
       m_moved_local.insert(f.id);
       event("local: move " + tag + " to " + to + "/cur/" + name);
     } else if (op == 15 && f.subdir == "cur" && f.letters.empty() && chance(50)) {
@@ -633,11 +664,18 @@ RunResult Sim::run_once(const std::string& label, std::uint64_t stop, std::uint6
     m_max_steps = std::max(m_max_steps, res.steps);
     m_last_steps = res.steps;
   }
-  if (!disturbed && res.end == RunResult::End::Ok) {
+  m_last_clean = !disturbed && res.end == RunResult::End::Ok;
+  if (m_last_clean) {
     m_moved_local.clear();
     m_moved_server.clear();
+    m_flagged_local.clear();
+    m_flagged_server.clear();
+    m_reset_folders.clear();
     for (auto& [id, fate] : m_fates) {
       fate.synced = true;
+    }
+    for (const auto& [name, mb] : m_server.mailboxes) {
+      m_synced_folders.insert(name);
     }
   }
   check_after_run(label);
@@ -693,6 +731,10 @@ void Sim::check_final() {
   }
   std::vector<LocalFile> files = scan_local(m_maildir);
   for (const auto& f : files) {
+    // A 'T' file mirrors a server message marked \\Deleted (skipped above).
+    if (f.letters.find('T') != std::string::npos) {
+      continue;
+    }
     local_at[f.id].insert(f.folder);
     local_msg[{f.folder, f.id}] = f;
   }
@@ -723,7 +765,8 @@ void Sim::check_final() {
     if (it == local_msg.end()) {
       // Downloads work in a read-only folder too, but a message the user
       // deleted locally stays there.
-      if (local_set.count(folder) != 0 && !(read_only && m_fates[id].deleted)) {
+      if (local_set.count(folder) != 0 &&
+          !(read_only && (m_fates[id].deleted || m_fates[id].anywhere))) {
         fail("m" + std::to_string(id) + " is in server folder " + folder + " but not locally");
       }
       continue;
@@ -775,6 +818,63 @@ void Sim::check_final() {
   }
 }
 
+// The flags a run must leave on both sides, for the messages whose flags
+// only one side changed since the last undisturbed run (the flag-by-flag
+// merge of docs/sync-semantics.md then takes that side's flags whole). Only
+// when that last run was undisturbed, so that the base is what both sides
+// agreed on; not for messages moved, deleted or new since, nor in folders
+// whose UIDVALIDITY changed (the union rule) or that are read-only.
+std::map<int, std::string> Sim::flag_expectations() {
+  std::map<int, std::string> out;
+  if (!m_last_clean) {
+    return out;
+  }
+  auto usable = [&](int id) {
+    const Fate& fate = m_fates[id];
+    return fate.synced && !fate.deleted && m_moved_local.count(id) == 0 &&
+           m_moved_server.count(id) == 0 && m_reset_folders.count(fate.folder) == 0 &&
+           m_server.quirks.read_only.count(fate.folder) == 0;
+  };
+  for (const auto& f : scan_local(m_maildir)) {
+    if (m_flagged_local.count(f.id) != 0 && m_flagged_server.count(f.id) == 0 && usable(f.id)) {
+      out[f.id] = known_letters(f.letters);
+    }
+  }
+  for (const auto& [name, mb] : m_server.mailboxes) {
+    for (const auto& m : mb.messages) {
+      int id = id_of(m.raw);
+      if (m_flagged_server.count(id) != 0 && m_flagged_local.count(id) == 0 && usable(id)) {
+        out[id] = letters_of(m.flags);
+      }
+    }
+  }
+  return out;
+}
+
+void Sim::check_flags(const std::string& label, const std::map<int, std::string>& expected) {
+  std::map<int, std::string> server;
+  std::map<int, std::string> local;
+  for (const auto& [name, mb] : m_server.mailboxes) {
+    for (const auto& m : mb.messages) {
+      server[id_of(m.raw)] = letters_of(m.flags);
+    }
+  }
+  for (const auto& f : scan_local(m_maildir)) {
+    local[f.id] = known_letters(f.letters);
+  }
+  for (const auto& [id, letters] : expected) {
+    std::string tag = "m" + std::to_string(id);
+    if (server.count(id) != 0 && server[id] != letters) {
+      fail(label + ": " + tag + " has flags " + server[id] + " on the server, expected " + letters +
+           " (changed on one side only)");
+    }
+    if (local.count(id) != 0 && local[id] != letters) {
+      fail(label + ": " + tag + " has letters " + local[id] + " locally, expected " + letters +
+           " (changed on one side only)");
+    }
+  }
+}
+
 HistoryResult Sim::run() {
   std::error_code ec;
   fs::remove_all(m_o.work_dir, ec);
@@ -802,7 +902,11 @@ HistoryResult Sim::run() {
     if (on("cut") && chance(40)) {
       cut = 1 + pick(bytes);
     }
-    run_once("run " + std::to_string(r), stop, cut);
+    std::map<int, std::string> expected = flag_expectations();
+    RunResult res = run_once("run " + std::to_string(r), stop, cut);
+    if (res.end == RunResult::End::Ok && !res.cut) {
+      check_flags("run " + std::to_string(r), expected);
+    }
   }
   if (m_r.ok) {
     RunResult a = run_once("final run", 0, 0);

@@ -831,15 +831,40 @@ void Session::cmd_append(const std::string& tag, const std::vector<Token>& args)
 
 void Session::cmd_search(const std::string& tag, const std::vector<Token>& args,
                          const std::string& line) {
+  // The search keys are ANDed (RFC 3501 §6.4.4); only flag keys and UID
+  // sets are modelled, which is all roam uses.
   Mailbox& mb = m_model.mailboxes.at(m_selected);
-  std::vector<std::pair<std::size_t, Message*>> found;
-  if (args.size() == 1 && upper(args[0].text) == "ALL") {
-    found = match(mb, "1:*");
-  } else if (args.size() == 2 && upper(args[0].text) == "UID") {
-    found = match(mb, args[1].text);
-  } else {
-    bad(tag, line, "unmodelled SEARCH");
-    return;
+  std::vector<std::pair<std::size_t, Message*>> found = match(mb, "1:*");
+  static const std::map<std::string, std::pair<std::string, bool>> k_flag_keys = {
+      {"DELETED", {"\\Deleted", true}},   {"UNDELETED", {"\\Deleted", false}},
+      {"SEEN", {"\\Seen", true}},         {"UNSEEN", {"\\Seen", false}},
+      {"FLAGGED", {"\\Flagged", true}},   {"UNFLAGGED", {"\\Flagged", false}},
+      {"ANSWERED", {"\\Answered", true}}, {"DRAFT", {"\\Draft", true}}};
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string key = upper(args[i].text);
+    if (args[i].kind != Token::Kind::Atom) {
+      bad(tag, line, "unmodelled SEARCH");
+      return;
+    }
+    if (key == "ALL") {
+      continue;
+    }
+    if (key == "UID" && i + 1 < args.size()) {
+      auto in_set = match(mb, args[++i].text);
+      std::erase_if(found, [&](const auto& f) {
+        return std::none_of(in_set.begin(), in_set.end(),
+                            [&](const auto& g) { return g.second == f.second; });
+      });
+      continue;
+    }
+    auto it = k_flag_keys.find(key);
+    if (it == k_flag_keys.end()) {
+      bad(tag, line, "unmodelled SEARCH");
+      return;
+    }
+    const auto& [flag, wanted] = it->second;
+    std::erase_if(found,
+                  [&](const auto& f) { return (f.second->flags.count(flag) != 0) != wanted; });
   }
   m_out += "* SEARCH";
   for (auto [seq, m] : found) {
