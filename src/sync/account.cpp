@@ -1533,6 +1533,10 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
     intents.erase(name);
     ++adopted;
   }
+  // An adopted upload settles an intent the state kept from an earlier run
+  // for the same file.
+  std::erase_if(f.state->pending_uploads,
+                [&](const state::PendingUpload& p) { return names.count(p.name) != 0; });
   std::size_t pending = 0;
   for (auto& [name, p] : intents) {
     if (names.count(name) != 0 || already_pending.count(name) != 0 || p.key.size() != 16) {
