@@ -1,0 +1,309 @@
+#include "sync/executor.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <unordered_map>
+
+#include "imap/client.hpp"
+#include "imap/date.hpp"
+#include "imap/utf7.hpp"
+#include "maildir/folder.hpp"
+#include "maildir/name.hpp"
+#include "state/folder_state.hpp"
+#include "state/journal.hpp"
+#include "state/lock.hpp"
+#include "sync/planner.hpp"
+#include "sync/steps.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/log.hpp"
+
+namespace roam::sync {
+
+using util::Error;
+using util::Scope;
+namespace fs = std::filesystem;
+
+void FolderSync::apply_local(const Plan& plan) {
+  bool touched = false;
+  for (const auto& change : plan.local_flags) {
+    auto it = m_entries.find(change.name);
+    if (it == m_entries.end()) {
+      fail(change.uid);
+      continue;
+    }
+    std::optional<maildir::Entry> renamed;
+    try {
+      renamed = m_folder.set_flags(it->second, maildir::known_letters(change.to_letters));
+    } catch (const Error& e) {
+      if (e.scope() != Scope::Message) {
+        throw;
+      }
+      m_report.notices.push_back(e.what());
+      fail(change.uid);
+      continue;
+    }
+    touched = true;
+    count_step();
+    if (!renamed) {
+      // The mail reader moved or deleted the file meanwhile; the next run
+      // sees the new situation.
+      fail(change.uid);
+      continue;
+    }
+    it->second = *renamed;
+    ++m_report.flags_changed;
+  }
+  for (const auto& del : plan.local_deletes) {
+    auto it = m_entries.find(del.name);
+    if (it != m_entries.end()) {
+      auto rec = m_base.messages.find(del.uid);
+      if (m_stash != nullptr && rec != m_base.messages.end() && !rec->second.key.empty()) {
+        // Another client may have moved it to a folder synced later.
+        if (std::optional<fs::path> stashed = m_folder.stash(it->second)) {
+          m_stash->add(rec->second.key, *stashed);
+        }
+      }
+      m_folder.remove(it->second);
+      m_entries.erase(it);
+      touched = true;
+      count_step();
+    }
+    m_next.messages.erase(del.uid);
+    ++m_report.deleted;
+  }
+  if (touched) {
+    m_folder.sync_dirs();
+  }
+}
+
+void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
+  // Flag changes, batched by flag set: one command for all messages that
+  // gain the same flags, one for all that lose the same flags. Each command
+  // carries UNCHANGEDSINCE the listing's HIGHESTMODSEQ, so a message changed
+  // on the server since we looked is not overwritten: it comes back in
+  // [MODIFIED], keeps its old record, and the next run merges the new
+  // change (RFC 7162 §3.1.3). A message that gains and loses flags gets two
+  // commands; the second cannot carry the condition (the first one changed
+  // its modseq), which is safe because ±FLAGS never touches other flags.
+  std::map<Flags, std::vector<Uid>> adds;
+  std::map<std::pair<Flags, bool>, std::vector<Uid>> removes;
+  for (const auto& f : plan.server_flags) {
+    if (!f.add.empty()) {
+      adds[f.add].push_back(f.uid);
+    }
+    if (!f.remove.empty()) {
+      removes[{f.remove, !f.add.empty()}].push_back(f.uid);
+    }
+  }
+  imap::ModSeq since = info.highestmodseq;
+  std::vector<Uid> modified;
+  for (const auto& [flags, uids] : adds) {
+    m_client.store_flags(uids, imap::StoreOp::Add, flags, since, &modified);
+    count_step();
+  }
+  std::set<Uid> failed_add(modified.begin(), modified.end());
+  for (const auto& [key, uids] : removes) {
+    std::vector<Uid> todo;
+    for (Uid uid : uids) {
+      if (failed_add.count(uid) == 0) {
+        todo.push_back(uid);
+      }
+    }
+    if (todo.empty()) {
+      continue;
+    }
+    m_client.store_flags(todo, imap::StoreOp::Remove, key.first, key.second ? 0 : since, &modified);
+    count_step();
+  }
+  std::set<Uid> modified_set(modified.begin(), modified.end());
+  std::size_t remerged = modified_set.empty() ? 0 : remerge(modified_set);
+  if (remerged < modified_set.size()) {
+    m_report.notices.push_back(std::to_string(modified_set.size() - remerged) +
+                               " message(s) kept changing on the server during the sync; their "
+                               "flags are merged on the next run");
+  }
+  m_report.server_flags_changed += plan.server_flags.size() - modified_set.size() + remerged;
+
+  // Deletions: \Deleted on exactly these messages, then UID EXPUNGE of
+  // exactly these UIDs (never a bare EXPUNGE, which would also remove what
+  // other clients marked).
+  std::vector<Uid> mark;
+  std::vector<Uid> expunge;
+  for (const auto& d : plan.server_deletes) {
+    mark.push_back(d.uid);
+    if (d.expunge) {
+      expunge.push_back(d.uid);
+    }
+  }
+  if (!mark.empty()) {
+    m_client.store_flags(mark, imap::StoreOp::Add, {"\\Deleted"}, 0, nullptr);
+    count_step();
+  }
+  if (!expunge.empty()) {
+    try {
+      m_client.uid_expunge(expunge);
+      count_step();
+      for (Uid uid : expunge) {
+        m_next.messages.erase(uid);
+      }
+      m_report.server_deleted += expunge.size();
+    } catch (const imap::CommandFailed&) {
+      throw;
+    } catch (const Error& e) {
+      if (e.scope() != Scope::Folder) {
+        throw;
+      }
+      m_report.notices.push_back(std::string(e.what()) + "; the messages stay marked \\Deleted");
+      m_complete = false;
+    }
+  }
+
+  // Moves, grouped by target folder.
+  std::map<std::string, std::vector<Uid>> by_target;
+  for (const auto& m : plan.moves) {
+    by_target[m.target].push_back(m.uid);
+  }
+  for (const auto& [target, uids] : by_target) {
+    auto wire = m_wire_names.find(target);
+    if (wire == m_wire_names.end()) {
+      for (Uid uid : uids) {
+        fail(uid);
+      }
+      continue;
+    }
+    FolderEntry* to = nullptr;
+    for (auto& f : m_all) {
+      if (f.name == target) {
+        to = &f;
+      }
+    }
+    std::uint32_t target_validity = 0;
+    if (to != nullptr && to->state) {
+      target_validity = to->state->uidvalidity;
+    } else if (to != nullptr && to->status && to->status->uidvalidity) {
+      target_validity = static_cast<std::uint32_t>(*to->status->uidvalidity);
+    }
+    auto result = m_client.move(uids, wire->second, target_validity);
+    count_step();
+    record_moved(to, target_validity, result.pairs);
+    if (!result.expunged) {
+      m_report.notices.push_back(
+          "the server has neither MOVE nor UIDPLUS, and other messages in this folder are "
+          "marked \\Deleted: the moved messages stay here marked \\Deleted until another "
+          "client expunges the folder");
+    }
+    for (Uid uid : uids) {
+      m_next.messages.erase(uid);
+    }
+    m_report.moved += uids.size();
+  }
+}
+
+void FolderSync::record_moved(FolderEntry* to, std::uint32_t validity,
+                              const std::vector<std::pair<Uid, Uid>>& pairs) {
+  // The target's UIDs from [COPYUID] go into the target folder's journal at
+  // once: its next sync (this run's second pass, or a later run after a
+  // crash) adopts them for the moved files, so nothing depends on
+  // recognising the server copy by its header, which a server may rewrite.
+  if (to == nullptr || validity == 0 || pairs.empty() || to->state_path.empty()) {
+    return;
+  }
+  auto journal =
+      state::Journal::open(state::journal_file_for(to->state_path), {{"uidvalidity", validity}});
+  for (const auto& [from_uid, to_uid] : pairs) {
+    auto rec = m_base.messages.find(from_uid);
+    if (rec == m_base.messages.end()) {
+      continue;
+    }
+    auto renamed = m_f.move_names.find(from_uid);
+    std::string name = renamed != m_f.move_names.end() ? renamed->second : rec->second.name;
+    journal.append({{"op", "moved"},
+                    {"uid", to_uid},
+                    {"name", name},
+                    {"flags", rec->second.flags},
+                    {"key", rec->second.key}});
+  }
+  journal.sync();
+}
+
+std::size_t FolderSync::remerge(const std::set<Uid>& modified) {
+  // These messages changed on the server after the listing, so the STORE
+  // was refused for them ([MODIFIED]). Merge again against their current
+  // flags and retry once, conditionally again; what changes yet again keeps
+  // its old record and is merged by the next run.
+  for (Uid uid : modified) {
+    fail(uid);
+  }
+  state::FolderState base;
+  base.mailbox = m_base.mailbox;
+  base.uidvalidity = m_base.uidvalidity;
+  FolderInput in;
+  imap::ModSeq since = 0;
+  std::vector<Uid> uids(modified.begin(), modified.end());
+  for (const auto& m : m_client.fetch_flags_for(uids)) {
+    auto rec = m_base.messages.find(m.uid);
+    if (rec == m_base.messages.end() || m_entries.count(rec->second.name) == 0) {
+      continue;
+    }
+    base.messages[m.uid] = rec->second;
+    in.server.messages.push_back({m.uid, normalize_server_flags(m.flags)});
+    const maildir::Entry& entry = m_entries.at(rec->second.name);
+    in.local.messages.push_back({entry.stable_name, entry.letters});
+    since = since == 0 ? m.modseq : std::min(since, m.modseq);
+  }
+  in.state = &base;
+  Plan plan = plan_folder(in, m_s.policy);
+  std::set<Uid> failed_again;
+  for (const auto& change : plan.local_flags) {
+    auto it = m_entries.find(change.name);
+    auto renamed = m_folder.set_flags(it->second, maildir::known_letters(change.to_letters));
+    count_step();
+    if (!renamed) {
+      failed_again.insert(change.uid);
+      continue;
+    }
+    it->second = *renamed;
+  }
+  if (!plan.local_flags.empty()) {
+    m_folder.sync_dirs();
+  }
+  std::vector<Uid> again;
+  for (const auto& f : plan.server_flags) {
+    if (!f.add.empty()) {
+      m_client.store_flags({f.uid}, imap::StoreOp::Add, f.add, since, &again);
+      count_step();
+    }
+    if (!f.remove.empty() && std::find(again.begin(), again.end(), f.uid) == again.end()) {
+      m_client.store_flags({f.uid}, imap::StoreOp::Remove, f.remove, f.add.empty() ? since : 0,
+                           &again);
+      count_step();
+    }
+  }
+  failed_again.insert(again.begin(), again.end());
+  std::size_t done = 0;
+  for (const auto& [uid, rec] : base.messages) {
+    if (failed_again.count(uid) != 0) {
+      continue;
+    }
+    auto update = std::find_if(plan.updates.begin(), plan.updates.end(),
+                               [&](const UpdateRecord& u) { return u.record.uid == uid; });
+    m_overrides[uid] = update != plan.updates.end() ? update->record : rec;
+    m_failed.erase(uid);
+    ++done;
+  }
+  return done;
+}
+
+}  // namespace roam::sync

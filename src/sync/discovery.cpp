@@ -1,0 +1,296 @@
+#include "sync/executor.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <unordered_map>
+
+#include "imap/client.hpp"
+#include "imap/date.hpp"
+#include "imap/utf7.hpp"
+#include "maildir/folder.hpp"
+#include "maildir/name.hpp"
+#include "state/folder_state.hpp"
+#include "state/journal.hpp"
+#include "state/lock.hpp"
+#include "sync/planner.hpp"
+#include "sync/steps.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/log.hpp"
+
+namespace roam::sync {
+
+using util::Error;
+using util::Scope;
+namespace fs = std::filesystem;
+
+// A file that vanished and an unknown file with the same content that
+// appeared are one message that a mail reader renamed (mu4e renames files
+// when it moves them or changes their flags; so do many scripts). In the
+// same folder its record takes the new name, so the next merge sees a flag
+// change at most; in another folder it becomes a server move. Without this
+// the message would be deleted and uploaded again: its UID and its
+// server-only keywords lost, and twice on the server if the deletion is held
+// back. Records without a content key (written by format 1) cannot be
+// recognised this way.
+void recognise_renames(Direction direction, std::vector<FolderEntry>& folders,
+                       const std::vector<bool>& usable, const KeyReader& key_of) {
+  struct Vanished {
+    std::size_t folder;
+    Uid uid;
+    bool claimed = false;
+  };
+  std::map<std::string, std::vector<Vanished>> vanished;  // By content key.
+  std::set<std::string> vanished_names;
+  for (std::size_t i = 0; i < folders.size(); ++i) {
+    if (!usable[i] || !folders[i].state || !folders[i].local_exists) {
+      continue;
+    }
+    std::set<std::string> here;
+    for (const auto& e : folders[i].scan.entries) {
+      here.insert(e.stable_name);
+    }
+    for (const auto& [uid, rec] : folders[i].state->messages) {
+      if (here.count(rec.name) == 0 && folders[i].moved_out.count(rec.name) == 0 &&
+          !rec.key.empty()) {
+        vanished[rec.key].push_back({i, uid});
+        vanished_names.insert(rec.name);
+      }
+    }
+  }
+  if (vanished.empty()) {
+    return;
+  }
+  bool pushes = direction != Direction::Pull;
+  for (std::size_t i = 0; i < folders.size(); ++i) {
+    FolderEntry& f = folders[i];
+    if (!usable[i] || !f.local_exists) {
+      continue;
+    }
+    state::NameIndex names;
+    std::set<std::string> pending;
+    if (f.state) {
+      names = state::build_name_index(*f.state);
+      for (const auto& p : f.state->pending_uploads) {
+        pending.insert(p.name);
+      }
+    }
+    for (const auto& e : f.scan.entries) {
+      if (names.count(e.stable_name) != 0 || pending.count(e.stable_name) != 0 ||
+          f.moved_in.count(e.stable_name) != 0 || vanished_names.count(e.stable_name) != 0) {
+        continue;
+      }
+      std::optional<std::string> key = key_of(e);
+      if (!key) {
+        continue;
+      }
+      auto it = vanished.find(*key);
+      if (it == vanished.end()) {
+        continue;
+      }
+      // The same folder first: a rename there needs nothing on the server.
+      Vanished* match = nullptr;
+      for (auto& v : it->second) {
+        if (!v.claimed && v.folder == i) {
+          match = &v;
+          break;
+        }
+      }
+      for (auto& v : it->second) {
+        if (match == nullptr && !v.claimed && pushes && folders[v.folder].on_server &&
+            f.on_server) {
+          match = &v;
+        }
+      }
+      if (match == nullptr) {
+        continue;
+      }
+      match->claimed = true;
+      FolderEntry& from = folders[match->folder];
+      state::MessageRecord& rec = from.state->messages.at(match->uid);
+      ROAM_DEBUG(util::k_cat_sync, from.name << ": " << rec.name << " was renamed to "
+                                             << e.stable_name << " in " << f.name);
+      if (match->folder == i) {
+        rec.name = e.stable_name;
+        names.emplace(e.stable_name, match->uid);
+        f.renamed = true;
+      } else {
+        from.moved_out[rec.name] = f.name;
+        from.move_names[match->uid] = e.stable_name;
+        f.moved_in.insert(e.stable_name);
+      }
+    }
+  }
+}
+
+// A folder that vanished on the server while a new one appeared holding its
+// messages was renamed there by another client (IMAP RENAME). The local
+// folder and its state follow the new name, so nothing is downloaded or
+// uploaded again and no message ends up in both. Any other vanished folder
+// is kept locally and never re-created on the server (creating it again
+// would undo a deletion, and after a rename copy every message twice); the
+// notice says how to get either behaviour. Content keys decide: the new
+// folder is opened read-only and its header listing compared with the
+// vanished folder's records; most of its messages must be known there.
+void follow_folder_renames(const AccountSettings& s, imap::Client& client,
+                           const std::vector<FolderEntry>& folders,
+                           const std::vector<VanishedFolder>& vanished, AccountReport& report) {
+  struct Origin {
+    const VanishedFolder* folder;
+    std::multiset<std::string> keys;
+    bool claimed = false;
+  };
+  std::vector<Origin> candidates;
+  for (const auto& v : vanished) {
+    Origin c{&v, {}};
+    try {
+      if (auto st = state::load_folder_state_for(s.state_dir, v.name)) {
+        for (const auto& [uid, rec] : st->messages) {
+          if (!rec.key.empty()) {
+            c.keys.insert(rec.key);
+          }
+        }
+      }
+    } catch (const Error& e) {
+      ROAM_DEBUG(util::k_cat_sync, e.what());
+    }
+    candidates.push_back(std::move(c));
+  }
+  auto has_keys = [](const Origin& c) { return !c.keys.empty(); };
+  if (!s.dry_run && std::any_of(candidates.begin(), candidates.end(), has_keys)) {
+    for (const auto& n : folders) {
+      fs::path path;
+      try {
+        path = maildir::folder_path(s.maildir, n.name, n.delimiter, s.layout);
+      } catch (const Error&) {
+        continue;
+      }
+      if (!n.on_server || fs::exists(state::state_file_for(s.state_dir, n.name)) ||
+          fs::exists(path) || (n.status && n.status->messages && *n.status->messages == 0)) {
+        continue;
+      }
+      std::multiset<std::string> keys;
+      try {
+        client.open(n.wire, imap::OpenMode::Examine);
+        for (const auto& h : client.fetch_all_headers()) {
+          keys.insert(content_key_text(server_content_key(h)));
+        }
+      } catch (const imap::CommandFailed& e) {
+        ROAM_DEBUG(util::k_cat_sync, e.what());
+        continue;
+      }
+      Origin* best = nullptr;
+      std::size_t best_matches = 0;
+      for (auto& c : candidates) {
+        if (c.claimed || c.keys.empty()) {
+          continue;
+        }
+        std::size_t matches = 0;
+        for (const auto& k : keys) {
+          if (c.keys.count(k) != 0) {
+            ++matches;
+          }
+        }
+        if (matches > best_matches) {
+          best = &c;
+          best_matches = matches;
+        }
+      }
+      if (best == nullptr || best_matches * 2 <= keys.size()) {
+        continue;
+      }
+      const VanishedFolder& v = *best->folder;
+      fs::path from = maildir::folder_path(s.maildir, v.name, v.delimiter, s.layout);
+      // The folder first, then its state: a crash in between leaves the
+      // files under the new name without a state, which the next run pairs
+      // by content (nothing copied), and a stale state for the old name,
+      // which nothing uses.
+      util::create_directories(path.parent_path());
+      if (::rename(from.c_str(), path.c_str()) != 0) {
+        ROAM_WARN(util::errno_message("cannot rename " + from.string() + " to " + path.string()));
+        continue;
+      }
+      std::optional<state::FolderState> st = state::load_folder_state_for(s.state_dir, v.name);
+      if (st) {
+        st->mailbox = n.name;
+        st->uidnext = 0;
+        st->highestmodseq = 0;
+        state::save_folder_state(state::state_file_for(s.state_dir, n.name), *st);
+      }
+      fs::remove(state::journal_file_for(v.state_path));
+      fs::remove(v.state_path);
+      best->claimed = true;
+      report.folders.push_back({});
+      report.folders.back().name = v.name;
+      report.folders.back().notices.push_back("renamed on the server to " + n.name +
+                                              "; the local folder was renamed too (" +
+                                              path.string() + ")");
+    }
+  }
+  for (const auto& c : candidates) {
+    if (c.claimed) {
+      continue;
+    }
+    report.folders.push_back({});
+    report.folders.back().name = c.folder->name;
+    report.folders.back().notices.push_back(
+        "no longer on the server (deleted or renamed there); the local copy is kept and not "
+        "uploaded again. To upload it again, remove " +
+        c.folder->state_path.string() + "; to forget it, remove that file and the local folder");
+  }
+}
+
+}  // namespace roam::sync
+
+namespace roam::sync {
+
+bool server_unchanged(const state::FolderState& state, const imap::StatusData& status) {
+  // Without CONDSTORE a flag change leaves no trace in STATUS, so only a
+  // known, unchanged HIGHESTMODSEQ proves that nothing changed on the
+  // server. An unchanged UIDNEXT rules out new messages, and then an
+  // unchanged count rules out expunges.
+  return status.uidvalidity && status.uidnext && status.highestmodseq && status.messages &&
+         *status.uidvalidity == state.uidvalidity && *status.uidnext == state.uidnext &&
+         *status.highestmodseq != 0 && *status.highestmodseq == state.highestmodseq &&
+         *status.messages == state.messages.size();
+}
+
+bool local_unchanged(const state::FolderState& state, const std::vector<maildir::Entry>& entries) {
+  if (entries.size() != state.messages.size()) {
+    return false;
+  }
+  state::NameIndex names = state::build_name_index(state);
+  for (const auto& e : entries) {
+    auto it = names.find(e.stable_name);
+    if (it == names.end()) {
+      return false;
+    }
+    if (maildir::known_letters(e.letters) != letters_of(state.messages.at(it->second).flags)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool lost_messages(const state::FolderState& state, const imap::StatusData& status) {
+  // UIDs given out since the commit bound the messages that can have
+  // arrived; fewer messages than the records plus those means some went.
+  if (!status.messages || !status.uidnext || state.uidnext == 0) {
+    return false;
+  }
+  std::uint64_t given = *status.uidnext > state.uidnext ? *status.uidnext - state.uidnext : 0;
+  return *status.messages < state.messages.size() + given;
+}
+
+}  // namespace roam::sync

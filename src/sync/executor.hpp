@@ -1,0 +1,221 @@
+#pragma once
+
+// The executor's internals, shared by its files (src/sync/*.cpp) and by
+// nothing else: the public interface is account.hpp. The executor gathers
+// what the planner needs, asks it for a plan and applies the plan:
+//
+//   account.cpp     the run: connect, list, load and scan, order, sync each
+//                   folder, reconnect after a broken connection
+//   discovery.cpp   which folders take part; files renamed or moved by a
+//                   mail reader; folders renamed or deleted on the server
+//   folder_sync.cpp one folder: listing, merge base, plan, commit
+//   apply.cpp       local renames and deletions; server flags, deletions,
+//                   moves
+//   transfer.cpp    uploads and downloads (the body path)
+//   recovery.cpp    what an interrupted run left in a journal
+//   identity.cpp    content keys and matching uploads to server copies
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <unordered_map>
+
+#include "imap/client.hpp"
+#include "imap/date.hpp"
+#include "imap/utf7.hpp"
+#include "maildir/folder.hpp"
+#include "maildir/name.hpp"
+#include "state/folder_state.hpp"
+#include "state/journal.hpp"
+#include "state/lock.hpp"
+#include "sync/planner.hpp"
+#include "sync/steps.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/log.hpp"
+
+#include "sync/account.hpp"
+#include "sync/discovery.hpp"
+
+namespace roam::sync {
+
+using util::Error;
+using util::Scope;
+namespace fs = std::filesystem;
+
+// A folder as this run sees it: its names on both sides and its paths.
+struct FolderEntry {
+  std::string name;  // UTF-8, with the server's delimiter.
+  std::string wire;  // The server's name (modified UTF-7).
+  std::optional<char> delimiter;
+  std::optional<imap::StatusData> status;
+  fs::path path;
+  fs::path state_path;
+  std::optional<state::FolderState> state;
+  maildir::ScanResult scan;
+  bool local_exists = false;
+  bool on_server = true;
+  std::map<std::string, std::string> moved_out;
+  std::set<std::string> moved_in;
+  // Messages moved out under a new name (a mail reader that renames on
+  // moves): UID here -> stable name in the target folder.
+  std::map<Uid, std::string> move_names;
+  // True when records were renamed in memory (recognise_renames): the
+  // folder must not be skipped, so that the new names are committed.
+  bool renamed = false;
+};
+
+// The base of every content key (see ContentKey) of a local file's bytes,
+// and of a server header listing.
+ContentKey local_content_key(const std::string& content);
+ContentKey server_content_key(const imap::HeaderInfo& h);
+
+// A server message that may be the copy of an upload whose UID is not
+// known: its content key and Message-ID.
+struct Candidate {
+  std::string key;
+  std::string message_id;
+  std::uint64_t size = 0;
+  bool taken = false;
+};
+
+std::optional<Uid> match_upload(const state::PendingUpload& upload,
+                                std::map<Uid, Candidate>& candidates);
+
+// The local files of messages the server expunged during this run, kept as
+// hard links in their folder's tmp/ (maildir::Folder::stash) until the run
+// ends. When another client moved a message between server folders, the
+// target folder finds its file here by content key and moves it over
+// instead of downloading the body again. What is left is removed at the
+// end of the run (and by clean_tmp after a crash).
+class Stash {
+ public:
+  Stash() = default;
+  Stash(const Stash&) = delete;
+  Stash& operator=(const Stash&) = delete;
+  ~Stash() {
+    for (auto& [key, paths] : m_by_key) {
+      for (const auto& path : paths) {
+        ::unlink(path.c_str());
+      }
+    }
+  }
+
+  void add(const std::string& key, fs::path path) { m_by_key[key].push_back(std::move(path)); }
+  bool empty() const { return m_by_key.empty(); }
+
+  // Takes a stashed file with this content key, if there is one.
+  std::optional<fs::path> take(const std::string& key) {
+    auto it = m_by_key.find(key);
+    if (it == m_by_key.end()) {
+      return std::nullopt;
+    }
+    fs::path path = std::move(it->second.back());
+    it->second.pop_back();
+    if (it->second.empty()) {
+      m_by_key.erase(it);
+    }
+    return path;
+  }
+
+ private:
+  std::map<std::string, std::vector<fs::path>> m_by_key;
+};
+
+// Everything one folder's sync works with.
+class FolderSync {
+ public:
+  FolderSync(const AccountSettings& settings, imap::Client& client, FolderEntry& folder,
+             FolderReport& report, const std::map<std::string, std::string>& wire_names,
+             std::vector<FolderEntry>& all, Stash* stash)
+      : m_all(all),
+        m_stash(stash),
+        m_s(settings),
+        m_client(client),
+        m_f(folder),
+        m_report(report),
+        m_wire_names(wire_names),
+        m_journal_path(state::journal_file_for(folder.state_path)),
+        m_folder(folder.path) {}
+
+  void run();
+
+ private:
+  bool unchanged() const;
+  void add_server_keys(FolderInput& in, const std::vector<Uid>& uids);
+  std::size_t carry_over(const state::FolderState& old, const FolderInput& in);
+  imap::ModSeq modseq_after_writes(const Plan& plan, const imap::MailboxInfo& info);
+  void resolve_pending(FolderInput& in, std::map<Uid, std::string>& message_ids, bool any_uid);
+  void add_local_keys(FolderInput& in, const std::vector<std::string>& names);
+  void print_plan(const Plan& plan);
+  void apply_local(const Plan& plan);
+  void apply_server(const Plan& plan, const imap::MailboxInfo& info);
+  std::size_t remerge(const std::set<Uid>& modified);
+  void record_moved(FolderEntry* to, std::uint32_t validity,
+                    const std::vector<std::pair<Uid, Uid>>& pairs);
+  void upload(const std::vector<Upload>& uploads, const imap::MailboxInfo& info);
+  void download(const std::vector<Download>& downloads, const std::map<Uid, ContentKey>& keys);
+  void commit_state();
+  void fail(Uid uid) { m_failed.insert(uid); }
+
+  std::vector<FolderEntry>& m_all;  // Every folder of the run (move targets).
+  Stash* m_stash;                   // Null when the account has one folder.
+  const AccountSettings& m_s;
+  imap::Client& m_client;
+  FolderEntry& m_f;
+  FolderReport& m_report;
+  const std::map<std::string, std::string>& m_wire_names;
+  fs::path m_journal_path;
+  maildir::Folder m_folder;
+  state::FolderState m_base;  // The base of the merge (the state, under this UIDVALIDITY).
+  state::FolderState m_next;  // The state being built by this run.
+  std::map<std::string, maildir::Entry> m_entries;  // Local files by stable name.
+  std::set<Uid> m_failed;  // Messages whose actions failed: their records stay as they were.
+  std::map<Uid, state::MessageRecord> m_overrides;  // Records settled by a re-merge.
+  bool m_complete = true;  // False when anything was left for the next run.
+  // The first local error while bodies were streamed (tmp/ not writable, a
+  // full disk); the folder fails with it once the state is committed.
+  std::string m_download_error;
+};
+
+// Resolves what an interrupted run left in a folder's journal: downloads
+// whose file exists and uploads whose UID the server gave are adopted into
+// the state, which is then committed and the journal removed.
+void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& report);
+
+// A local folder that roam synced before and that the server no longer has.
+struct VanishedFolder {
+  std::string name;
+  char delimiter = '/';
+  fs::path state_path;
+};
+
+// Files renamed or moved by a mail reader, recognised by content key: a
+// record whose file vanished and an unknown file whose key (`key_of`, the
+// text form; nothing if unreadable) equals the record's are one message.
+// In the same folder the record takes the new name (FolderEntry::renamed);
+// in another folder, when `direction` lets changes reach the server, the
+// pair becomes a move (moved_out, move_names, moved_in). Pure apart from
+// `key_of`, which is called only when some record vanished.
+using KeyReader = std::function<std::optional<std::string>(const maildir::Entry&)>;
+void recognise_renames(Direction direction, std::vector<FolderEntry>& folders,
+                       const std::vector<bool>& usable, const KeyReader& key_of);
+
+// Folders renamed on the server, followed locally (see discovery.cpp).
+void follow_folder_renames(const AccountSettings& s, imap::Client& client,
+                           const std::vector<FolderEntry>& folders,
+                           const std::vector<VanishedFolder>& vanished, AccountReport& report);
+
+}  // namespace roam::sync

@@ -1,0 +1,450 @@
+#include "sync/executor.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <unordered_map>
+
+#include "imap/client.hpp"
+#include "imap/date.hpp"
+#include "imap/utf7.hpp"
+#include "maildir/folder.hpp"
+#include "maildir/name.hpp"
+#include "state/folder_state.hpp"
+#include "state/journal.hpp"
+#include "state/lock.hpp"
+#include "sync/planner.hpp"
+#include "sync/steps.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/log.hpp"
+
+namespace roam::sync {
+
+using util::Error;
+using util::Scope;
+namespace fs = std::filesystem;
+
+bool FolderSync::unchanged() const {
+  if (!m_f.state || !m_f.status || !m_f.state->pending_uploads.empty() || m_f.renamed ||
+      !m_f.moved_in.empty() || !m_f.moved_out.empty() ||
+      !server_unchanged(*m_f.state, *m_f.status)) {
+    return false;
+  }
+  // Local changes matter unless the mode is pull, where nothing goes up.
+  return m_s.policy.direction == Direction::Pull || local_unchanged(*m_f.state, m_f.scan.entries);
+}
+
+void FolderSync::run() {
+  if (!m_s.dry_run && !m_f.state_path.empty() && fs::exists(m_journal_path)) {
+    // A move from a folder synced earlier in this run journaled the target
+    // UIDs here ([COPYUID]); adopt them before anything else.
+    recover_journal(m_s, m_f, m_report);
+  }
+  if (!m_s.dry_run && unchanged()) {
+    m_report.skipped_unchanged = true;
+    return;
+  }
+  bool pushes = m_s.policy.direction != Direction::Pull;
+  if (!m_f.on_server) {
+    if (!pushes || !m_s.create_folders) {
+      return;
+    }
+    if (m_s.dry_run) {
+      std::printf("%s: would create the folder on the server and upload %zu message(s)\n",
+                  m_f.name.c_str(), m_f.scan.entries.size());
+      return;
+    }
+    m_client.create(m_f.wire);
+    count_step();
+    m_report.notices.push_back("created on the server");
+    m_f.on_server = true;
+  }
+  bool local_missing = !m_f.local_exists && m_f.state && !m_f.state->messages.empty();
+  if (local_missing && pushes && !m_s.policy.allow_mass_delete) {
+    // A vanished folder is far more often an accident (a wrong rm, an
+    // unmounted disk) than a wish to empty the server folder. It is left
+    // alone, not even recreated, so that every run keeps refusing.
+    throw Error(Scope::Folder,
+                "the local folder " + m_folder.path().string() +
+                    " (or its cur/) is gone; roam deletes nothing on the server because of that. "
+                    "Restore it; or remove " +
+                    m_f.state_path.string() +
+                    " to download the folder again; or run with --force to delete its " +
+                    std::to_string(m_f.state->messages.size()) + " message(s) on the server");
+  }
+  if (!m_s.dry_run && m_s.policy.direction != Direction::Push) {
+    maildir::FolderRole role =
+        maildir::folder_role(maildir::split_folder_name(m_f.name, m_f.delimiter, m_s.layout));
+    m_folder.ensure_exists(m_s.layout, role);
+    m_folder.clean_tmp();
+  }
+
+  imap::MailboxInfo info =
+      m_client.open(m_f.wire, pushes ? imap::OpenMode::Select : imap::OpenMode::Examine);
+  LocalFolder local;
+  m_entries.clear();
+  for (const auto& e : m_f.scan.entries) {
+    if (m_entries.emplace(e.stable_name, e).second) {
+      local.messages.push_back({e.stable_name, e.letters});
+    }
+  }
+
+  // A folder the server opened read-only (an ACL, a shared folder) cannot
+  // take roam's changes: it is synced as in pull mode, so server changes
+  // come down while local changes stay local and pending, never reverted.
+  Policy policy = m_s.policy;
+  if (pushes && info.read_only) {
+    policy.direction = Direction::Pull;
+    m_report.notices.push_back(
+        "the folder is read-only on the server; local changes to it stay local (and are not "
+        "undone) until the server allows writing");
+  }
+
+  bool same_validity = m_f.state && m_f.state->uidvalidity == info.uidvalidity;
+  bool had_records = m_f.state && !m_f.state->messages.empty();
+  bool has_pending = m_f.state && !m_f.state->pending_uploads.empty();
+  FolderInput in;
+  in.local = local;
+  in.moved_out = m_f.moved_out;
+  in.moved_in = m_f.moved_in;
+  in.local_folder_missing = local_missing;
+  in.server.uidvalidity = info.uidvalidity;
+  in.server.uidnext = info.uidnext;
+  in.server.highestmodseq = info.highestmodseq;
+  std::map<Uid, std::string> message_ids;  // Of the messages whose headers were fetched.
+  if (same_validity || (local.messages.empty() && !has_pending)) {
+    for (auto& m : m_client.fetch_flags()) {
+      in.server.messages.push_back({m.uid, normalize_server_flags(std::move(m.flags))});
+    }
+  } else {
+    // The old UIDs mean nothing (or there never were any) but the Maildir
+    // holds files: match everything by content, so nothing is copied twice.
+    for (const auto& h : m_client.fetch_all_headers()) {
+      in.server.messages.push_back({h.uid, normalize_server_flags(h.flags)});
+      in.server_keys[h.uid] = server_content_key(h);
+      message_ids[h.uid] = message_id_of(h.header);
+    }
+    std::sort(in.server.messages.begin(), in.server.messages.end(),
+              [](const auto& a, const auto& b) { return a.uid < b.uid; });
+    std::vector<std::string> names;
+    for (const auto& m : local.messages) {
+      names.push_back(m.name);
+    }
+    add_local_keys(in, names);
+  }
+
+  // The base of the three-way merge. After a UIDVALIDITY change the old
+  // records are carried over to the new UIDs by content key, so that what
+  // the user did since the last run (deletions, flag changes, moves) is
+  // still a change against the base and is not undone.
+  if (same_validity) {
+    m_base = std::move(*m_f.state);
+    m_f.state.reset();
+  } else {
+    m_base = state::FolderState{};
+    if (m_f.state) {
+      m_base.pending_uploads = m_f.state->pending_uploads;
+    }
+    if (had_records) {
+      std::size_t carried = carry_over(*m_f.state, in);
+      m_report.notices.push_back(
+          "UIDVALIDITY changed from " + std::to_string(m_f.state->uidvalidity) + " to " +
+          std::to_string(info.uidvalidity) + "; " + std::to_string(carried) + " of " +
+          std::to_string(m_f.state->messages.size()) +
+          " known messages recognised by content (their local changes are kept), the rest "
+          "matched by content");
+    }
+  }
+  m_base.mailbox = m_f.name;
+  m_base.uidvalidity = info.uidvalidity;
+  resolve_pending(in, message_ids, !same_validity);
+  in.state = &m_base;
+  for (const auto& p : m_base.pending_uploads) {
+    in.pending_uploads.insert(p.name);
+  }
+
+  Plan plan = plan_folder(in, policy);
+  if (plan.wants_content_keys() && in.server_keys.empty()) {
+    // New messages on both sides: some may be the same message (an upload
+    // whose reply was lost, a move). Look before copying anything.
+    std::vector<Uid> uids;
+    for (const auto& d : plan.downloads) {
+      uids.push_back(d.uid);
+    }
+    std::vector<std::string> names = plan.moved_in_unpaired;
+    for (const auto& u : plan.uploads) {
+      names.push_back(u.name);
+    }
+    add_server_keys(in, uids);
+    add_local_keys(in, names);
+    plan = plan_folder(in, policy);
+  }
+  m_report.notices.insert(m_report.notices.end(), plan.notices.begin(), plan.notices.end());
+
+  if (m_s.dry_run) {
+    print_plan(plan);
+    return;
+  }
+  m_next = m_base;
+  // Until the run completes, the counters must not let the next run skip
+  // this folder.
+  m_next.uidnext = 0;
+  m_next.highestmodseq = 0;
+
+  apply_local(plan);
+  apply_server(plan, info);
+  upload(plan.uploads, info);
+  // Records for the messages whose actions all succeeded.
+  for (const auto& u : plan.updates) {
+    if (m_failed.count(u.record.uid) == 0) {
+      m_next.messages[u.record.uid] = u.record;
+    } else {
+      m_complete = false;
+    }
+  }
+  for (const auto& [uid, record] : m_overrides) {
+    m_next.messages[uid] = record;
+  }
+  for (const auto& d : plan.drops) {
+    m_next.messages.erase(d.uid);
+  }
+  if (!same_validity && !plan.downloads.empty()) {
+    // The journal's intents must refer to a state on disk with the new
+    // UIDVALIDITY.
+    commit_state();
+  }
+  if (m_stash != nullptr && !m_stash->empty() && !plan.downloads.empty()) {
+    // Files the server moved here from a folder synced before may be in the
+    // stash; their content keys say which.
+    std::vector<Uid> uids;
+    for (const auto& d : plan.downloads) {
+      if (in.server_keys.count(d.uid) == 0) {
+        uids.push_back(d.uid);
+      }
+    }
+    add_server_keys(in, uids);
+  }
+  download(plan.downloads, in.server_keys);
+  if (m_complete && plan.refused.empty()) {
+    m_next.uidnext = info.uidnext;
+    m_next.highestmodseq = modseq_after_writes(plan, info);
+  }
+  commit_state();
+  if (!m_download_error.empty()) {
+    throw Error(Scope::Folder, m_download_error +
+                                   "; the messages not yet downloaded follow on "
+                                   "the next run");
+  }
+  if (!plan.refused.empty()) {
+    throw Error(Scope::Folder, plan.refused);
+  }
+}
+
+std::size_t FolderSync::carry_over(const state::FolderState& old, const FolderInput& in) {
+  std::map<std::string, std::vector<Uid>> by_key;
+  for (const auto& [uid, key] : in.server_keys) {
+    by_key[content_key_text(key)].push_back(uid);
+  }
+  std::map<Uid, const ServerMessage*> listed;
+  for (const auto& m : in.server.messages) {
+    listed.emplace(m.uid, &m);
+  }
+  std::size_t carried = 0;
+  for (const auto& [old_uid, rec] : old.messages) {
+    auto it = rec.key.empty() ? by_key.end() : by_key.find(rec.key);
+    if (it == by_key.end() || it->second.empty()) {
+      continue;
+    }
+    Uid uid = it->second.front();
+    it->second.erase(it->second.begin());
+    if (listed.count(uid) == 0) {
+      continue;
+    }
+    state::MessageRecord moved = rec;
+    moved.uid = uid;
+    m_base.messages.emplace(uid, std::move(moved));
+    ++carried;
+  }
+  return carried;
+}
+
+void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& message_ids,
+                                 bool any_uid) {
+  if (m_base.pending_uploads.empty()) {
+    return;
+  }
+  Uid from = std::numeric_limits<Uid>::max();
+  for (const auto& p : m_base.pending_uploads) {
+    from = std::min(from, p.uidnext);
+  }
+  std::vector<Uid> need_headers;
+  std::map<Uid, Candidate> candidates;
+  for (const auto& m : in.server.messages) {
+    if (m_base.messages.count(m.uid) != 0 || (!any_uid && m.uid < from)) {
+      continue;
+    }
+    candidates[m.uid];
+    if (in.server_keys.count(m.uid) == 0) {
+      need_headers.push_back(m.uid);
+    }
+  }
+  if (!need_headers.empty()) {
+    for (const auto& h : m_client.fetch_headers(need_headers)) {
+      in.server_keys[h.uid] = server_content_key(h);
+      message_ids[h.uid] = message_id_of(h.header);
+    }
+  }
+  for (auto& [uid, c] : candidates) {
+    auto key = in.server_keys.find(uid);
+    if (key != in.server_keys.end()) {
+      c.key = content_key_text(key->second);
+      c.size = key->second.crlf_size;
+    }
+    c.message_id = message_ids[uid];
+  }
+  // Every intent here was made by an earlier session, and a server shows
+  // a message appended in one session to every later one (Courier hides it
+  // only from the session that appended it). So an intent whose copy is
+  // not among the UIDs given out since is one whose APPEND never took
+  // effect (the run was killed before it was sent, or the reply was a
+  // refusal that was lost): the file is uploaded again, once.
+  std::size_t found = 0;
+  std::size_t void_intents = 0;
+  for (auto& p : m_base.pending_uploads) {
+    std::optional<Uid> uid = match_upload(p, candidates);
+    if (!uid) {
+      ++void_intents;
+      continue;
+    }
+    // The record's flags are the ones it was appended with: what both
+    // sides agreed on at that moment. Changes since then merge as usual.
+    m_base.messages[*uid] = state::MessageRecord{*uid, p.name, p.flags, p.key};
+    ++found;
+  }
+  m_base.pending_uploads.clear();
+  if (found > 0) {
+    m_report.notices.push_back(std::to_string(found) +
+                               " earlier upload(s) found on the server and recorded");
+  }
+  if (void_intents > 0) {
+    m_report.notices.push_back(std::to_string(void_intents) +
+                               " upload(s) of an interrupted run never reached the server; "
+                               "they are uploaded now");
+  }
+}
+
+imap::ModSeq FolderSync::modseq_after_writes(const Plan& plan, const imap::MailboxInfo& info) {
+  // roam's own STOREs raise HIGHESTMODSEQ. Recording the value from before
+  // them would make the next run see a change that is its own and list the
+  // folder again. The value after them is safe to record only if every
+  // change since the listing is one of ours, with the flags roam set:
+  // one CHANGEDSINCE fetch shows that. Expunges and appends give no such
+  // proof (an expunge raises the value without a message to show), so
+  // after those the old value stays and the next run lists the folder.
+  if (info.highestmodseq == 0 || plan.server_flags.empty() || !plan.server_deletes.empty() ||
+      !plan.moves.empty() || m_report.uploaded > 0) {
+    return info.highestmodseq;
+  }
+  std::set<Uid> stored;
+  for (const auto& f : plan.server_flags) {
+    stored.insert(f.uid);
+  }
+  imap::ModSeq highest = info.highestmodseq;
+  for (const auto& m : m_client.fetch_flags(info.highestmodseq)) {
+    auto rec = m_next.messages.find(m.uid);
+    if (stored.count(m.uid) == 0 || rec == m_next.messages.end() ||
+        normalize_server_flags(m.flags) != rec->second.flags || m.modseq == 0) {
+      return info.highestmodseq;
+    }
+    highest = std::max(highest, m.modseq);
+  }
+  return highest;
+}
+
+void FolderSync::add_server_keys(FolderInput& in, const std::vector<Uid>& uids) {
+  if (uids.empty()) {
+    return;
+  }
+  for (const auto& h : m_client.fetch_headers(uids)) {
+    in.server_keys[h.uid] = server_content_key(h);
+  }
+}
+
+void FolderSync::add_local_keys(FolderInput& in, const std::vector<std::string>& names) {
+  for (const auto& name : names) {
+    auto it = m_entries.find(name);
+    if (it == m_entries.end()) {
+      continue;
+    }
+    try {
+      in.local_keys[name] = local_content_key(util::read_file(it->second.path));
+    } catch (const Error& e) {
+      // Unreadable: it cannot be matched (nor uploaded, which says why).
+      ROAM_DEBUG(util::k_cat_sync, e.what());
+    }
+  }
+}
+
+void FolderSync::print_plan(const Plan& plan) {
+  // The report counts what would be done, so that the run's summary
+  // agrees with the lines below.
+  m_report.downloaded += plan.downloads.size();
+  m_report.uploaded += plan.uploads.size();
+  m_report.flags_changed += plan.local_flags.size();
+  m_report.server_flags_changed += plan.server_flags.size();
+  m_report.deleted += plan.local_deletes.size();
+  m_report.server_deleted += plan.server_deletes.size();
+  m_report.moved += plan.moves.size();
+  std::printf(
+      "%s: would download %zu, upload %zu, change flags of %zu locally and %zu on the server, "
+      "delete %zu locally and %zu on the server, move %zu\n",
+      m_f.name.c_str(), plan.downloads.size(), plan.uploads.size(), plan.local_flags.size(),
+      plan.server_flags.size(), plan.local_deletes.size(), plan.server_deletes.size(),
+      plan.moves.size());
+  for (const auto& d : plan.downloads) {
+    std::printf("  download uid %u (%s)\n", d.uid, letters_of(d.flags).c_str());
+  }
+  for (const auto& u : plan.uploads) {
+    std::printf("  upload %s (%s)\n", u.name.c_str(), letters_of(u.flags).c_str());
+  }
+  for (const auto& f : plan.local_flags) {
+    std::printf("  flags %s: %s -> %s\n", f.name.c_str(), f.from_letters.c_str(),
+                f.to_letters.c_str());
+  }
+  for (const auto& f : plan.server_flags) {
+    std::printf("  server flags uid %u: +%s -%s\n", f.uid, letters_of(f.add).c_str(),
+                letters_of(f.remove).c_str());
+  }
+  for (const auto& d : plan.local_deletes) {
+    std::printf("  delete %s (uid %u expunged on the server)\n", d.name.c_str(), d.uid);
+  }
+  for (const auto& d : plan.server_deletes) {
+    std::printf("  %s uid %u on the server (deleted locally)\n",
+                d.expunge ? "expunge" : "mark deleted", d.uid);
+  }
+  for (const auto& m : plan.moves) {
+    std::printf("  move uid %u to %s\n", m.uid, m.target.c_str());
+  }
+  if (!plan.refused.empty()) {
+    std::printf("  refused: %s\n", plan.refused.c_str());
+  }
+}
+
+void FolderSync::commit_state() {
+  state::save_folder_state(m_f.state_path, m_next);
+  count_step();
+  state::Journal::remove(m_journal_path);
+}
+
+}  // namespace roam::sync

@@ -1,0 +1,440 @@
+#include "sync/executor.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <unordered_map>
+
+#include "imap/client.hpp"
+#include "imap/date.hpp"
+#include "imap/utf7.hpp"
+#include "maildir/folder.hpp"
+#include "maildir/name.hpp"
+#include "state/folder_state.hpp"
+#include "state/journal.hpp"
+#include "state/lock.hpp"
+#include "sync/planner.hpp"
+#include "sync/steps.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/log.hpp"
+
+namespace roam::sync {
+
+using util::Error;
+using util::Scope;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Adapts a Maildir delivery to the IMAP reader's literal sink. A local
+// failure (tmp/ not writable, a full disk) must not reach the IMAP reader:
+// the server is still sending the body, and an exception there would leave
+// the rest of it to be read as responses to the next command. So the sink
+// remembers the first error, swallows the remaining octets, and the caller
+// reports the error once the FETCH is complete.
+class DeliverySink : public imap::LiteralSink {
+ public:
+  explicit DeliverySink(maildir::Folder& folder) {
+    try {
+      m_delivery.emplace(folder.begin_delivery());
+    } catch (const Error& e) {
+      remember(e);
+    }
+  }
+
+  void write(const char* data, std::size_t size) override {
+    m_received += size;
+    capture_header(data, size);
+    if (!m_delivery) {
+      return;
+    }
+    try {
+      m_delivery->write(data, size);
+    } catch (const Error& e) {
+      remember(e);
+      m_delivery.reset();  // Its destructor removes the file from tmp/.
+    }
+  }
+
+  bool failed() const { return !m_delivery; }
+  const std::string& error() const { return m_error; }
+  maildir::Delivery& delivery() { return *m_delivery; }
+  std::uint64_t bytes_received() const { return m_received; }
+
+  // The content key of the octets received (the server sends CRLF line
+  // ends, so their count is the CRLF size).
+  ContentKey key() const {
+    ContentKey key;
+    key.crlf_size = m_received;
+    for (char c : m_header) {
+      if (c != '\r') {
+        key.header += c;
+      }
+    }
+    return key;
+  }
+
+ private:
+  void remember(const Error& e) {
+    if (e.scope() == Scope::Fatal) {
+      throw;
+    }
+    if (m_error.empty()) {
+      m_error = e.what();
+    }
+  }
+
+  // Keeps the header block (up to and including the empty line that ends
+  // it) for the content key; bounded, as a header can be endless.
+  void capture_header(const char* data, std::size_t size) {
+    if (m_header_done) {
+      return;
+    }
+    constexpr std::size_t k_max_header = 1u << 20;
+    for (std::size_t i = 0; i < size && !m_header_done; ++i) {
+      m_header += data[i];
+      std::size_t n = m_header.size();
+      if ((n >= 4 && m_header.compare(n - 4, 4, "\r\n\r\n") == 0) ||
+          (n >= 2 && m_header.compare(n - 2, 2, "\n\n") == 0) || n >= k_max_header) {
+        m_header_done = true;
+      }
+    }
+  }
+
+  std::optional<maildir::Delivery> m_delivery;
+  std::string m_error;
+  std::uint64_t m_received = 0;
+  std::string m_header;
+  bool m_header_done = false;
+};
+
+// Why a local file cannot be uploaded, or empty if it can: RFC 5322 needs a
+// header block, and an empty file is more likely a half-written one.
+std::string unfit_for_upload(const std::string& content) {
+  if (content.empty()) {
+    return "the file is empty";
+  }
+  std::size_t colon = content.find(':');
+  std::size_t line_end = content.find('\n');
+  if (colon == std::string::npos || (line_end != std::string::npos && colon > line_end) ||
+      content[0] == '\n' || content[0] == ' ' || content[0] == '\t') {
+    return "the file has no header block (it does not start with a \"Name: value\" line)";
+  }
+  return {};
+}
+
+// Streams a file to an APPEND literal with every bare LF sent as CRLF.
+void write_crlf(const fs::path& path, imap::LiteralSink& sink) {
+  util::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    throw Error(Scope::Account, util::errno_message("cannot open " + path.string()));
+  }
+  char in[65536];
+  std::string out;
+  char last = '\0';
+  for (;;) {
+    ssize_t n = ::read(fd.get(), in, sizeof in);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      // Bytes were already promised to the server; the session cannot go on.
+      throw Error(Scope::Account, util::errno_message("cannot read " + path.string()));
+    }
+    if (n == 0) {
+      break;
+    }
+    out.clear();
+    for (ssize_t i = 0; i < n; ++i) {
+      char c = in[i];
+      if (c == '\n' && last != '\r') {
+        out += '\r';
+      }
+      out += c;
+      last = c;
+    }
+    sink.write(out.data(), out.size());
+  }
+}
+
+}  // namespace
+
+void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxInfo& info) {
+  if (uploads.empty()) {
+    return;
+  }
+  // Every upload is journaled, with what identifies its server copy, before
+  // the first APPEND: a run killed after an APPEND, or a server that does
+  // not say which UID it gave, leaves an intent that a later run resolves
+  // by finding the copy, never by uploading the file again.
+  struct Item {
+    const Upload* upload;
+    const maildir::Entry* entry;
+    state::PendingUpload intent;
+    std::optional<std::chrono::sys_seconds> date;
+  };
+  std::vector<Item> items;
+  auto journal = state::Journal::open(m_journal_path, {{"uidvalidity", info.uidvalidity}});
+  for (const auto& u : uploads) {
+    auto it = m_entries.find(u.name);
+    if (it == m_entries.end()) {
+      continue;
+    }
+    const maildir::Entry& entry = it->second;
+    std::string content;
+    try {
+      content = util::read_file(entry.path);
+    } catch (const Error& e) {
+      m_report.problems.push_back(std::string(e.what()) + "; not uploaded");
+      continue;
+    }
+    if (std::string why = unfit_for_upload(content); !why.empty()) {
+      m_report.problems.push_back(entry.path.string() + ": " + why + "; not uploaded");
+      continue;
+    }
+    ContentKey key = local_content_key(content);
+    state::PendingUpload intent{u.name,        content_key_text(key), message_id_of(key.header),
+                                key.crlf_size, info.uidnext,          u.flags};
+    content.clear();
+    content.shrink_to_fit();
+    struct stat st {};
+    std::optional<std::chrono::sys_seconds> date;
+    if (::stat(entry.path.c_str(), &st) == 0) {
+      date = std::chrono::sys_seconds(std::chrono::seconds(st.st_mtime));
+    }
+    journal.append({{"op", "upload"},
+                    {"name", intent.name},
+                    {"key", intent.key},
+                    {"message_id", intent.message_id},
+                    {"size", intent.size},
+                    {"uidnext", intent.uidnext},
+                    {"flags", intent.flags}});
+    items.push_back({&u, &entry, std::move(intent), date});
+  }
+  if (items.empty()) {
+    return;
+  }
+  journal.sync();
+  count_step();
+
+  std::vector<const Item*> unconfirmed;
+  for (const auto& item : items) {
+    std::optional<Uid> uid;
+    try {
+      uid = m_client.append(
+          m_f.wire, item.upload->flags, item.date, item.intent.size,
+          [&](imap::LiteralSink& sink) { write_crlf(item.entry->path, sink); }, info.uidvalidity);
+    } catch (const imap::CommandFailed& e) {
+      // The server refused it, so it has no copy: the intent is void and
+      // the file is tried again on the next run.
+      m_report.problems.push_back(item.entry->path.string() + ": " + e.what());
+      journal.append({{"op", "upload_refused"}, {"name", item.intent.name}});
+      journal.sync();
+      continue;
+    }
+    count_step();
+    ++m_report.uploaded;
+    if (uid) {
+      journal.append({{"op", "uploaded"}, {"uid", *uid}, {"name", item.intent.name}});
+      m_next.messages[*uid] =
+          state::MessageRecord{*uid, item.intent.name, item.upload->flags, item.intent.key};
+    } else {
+      unconfirmed.push_back(&item);
+    }
+  }
+  journal.sync();
+  if (unconfirmed.empty()) {
+    return;
+  }
+  // The server did not say which UIDs it gave (no UIDPLUS): look for the
+  // new messages from the UIDNEXT seen before the uploads on.
+  std::vector<Uid> fresh;
+  for (const auto& m : m_client.fetch_flags()) {
+    if (m.uid >= info.uidnext && m_next.messages.count(m.uid) == 0) {
+      fresh.push_back(m.uid);
+    }
+  }
+  std::map<Uid, Candidate> candidates;
+  for (const auto& h : m_client.fetch_headers(fresh)) {
+    ContentKey key = server_content_key(h);
+    candidates[h.uid] = Candidate{content_key_text(key), message_id_of(h.header), key.crlf_size};
+  }
+  for (const Item* item : unconfirmed) {
+    std::optional<Uid> uid = match_upload(item->intent, candidates);
+    if (!uid) {
+      // Not visible yet (Courier shows a message appended in this session
+      // only to later ones); the state keeps the intent.
+      m_next.pending_uploads.push_back(item->intent);
+      m_complete = false;
+      continue;
+    }
+    m_next.messages[*uid] =
+        state::MessageRecord{*uid, item->intent.name, item->upload->flags, item->intent.key};
+  }
+}
+
+void FolderSync::download(const std::vector<Download>& downloads,
+                          const std::map<Uid, ContentKey>& keys) {
+  if (downloads.empty()) {
+    return;
+  }
+  // Choose every file name first and make the choices durable: a run killed
+  // after a file reached the Maildir finds it again by this name.
+  std::unordered_map<Uid, std::pair<std::string, const Download*>> wanted;
+  std::vector<Uid> uids;
+  {
+    auto journal = state::Journal::open(m_journal_path, {{"uidvalidity", m_next.uidvalidity}});
+    for (const auto& d : downloads) {
+      std::string name = maildir::new_stable_name();
+      journal.append({{"op", "download"}, {"uid", d.uid}, {"name", name}});
+      wanted.emplace(d.uid, std::make_pair(name, &d));
+      uids.push_back(d.uid);
+    }
+    journal.sync();
+    count_step();
+  }
+
+  // Messages another client moved here from a folder whose files were
+  // stashed in this run: the file moves over, the body is not fetched.
+  std::size_t adopted = 0;
+  if (m_stash != nullptr && !m_stash->empty()) {
+    std::vector<Uid> rest;
+    for (Uid uid : uids) {
+      auto key = keys.find(uid);
+      std::optional<fs::path> stashed;
+      if (key != keys.end()) {
+        stashed = m_stash->take(content_key_text(key->second));
+      }
+      const auto& [name, d] = wanted.at(uid);
+      if (!stashed || !m_folder.adopt(*stashed, name, letters_of(d->flags))) {
+        rest.push_back(uid);
+        continue;
+      }
+      count_step();
+      m_next.messages[uid] =
+          state::MessageRecord{uid, name, d->flags, content_key_text(key->second)};
+      wanted.erase(uid);
+      ++adopted;
+    }
+    uids = std::move(rest);
+    if (adopted > 0) {
+      m_folder.sync_dirs();
+      m_report.notices.push_back(std::to_string(adopted) +
+                                 " message(s) moved here on the server were moved locally, not "
+                                 "downloaded again");
+    }
+  }
+
+  // A finished message waits in tmp/ until its batch is complete; then one
+  // flush of the file system makes the whole batch durable before any of
+  // it is renamed into place (instead of one fsync per message).
+  struct Finished {
+    maildir::Delivery delivery;
+    std::string name;
+    std::string letters;
+    state::MessageRecord record;
+  };
+  std::optional<DeliverySink> pending;
+  std::vector<Finished> batch;
+  auto sink_for = [&]() -> imap::LiteralSink* {
+    pending.emplace(m_folder);
+    return &*pending;
+  };
+  auto done = [&](const imap::FetchData& f) {
+    auto it = wanted.find(*f.uid);
+    const imap::BodySection* body = nullptr;
+    for (const auto& s : f.sections) {
+      if (s.section.empty()) {
+        body = &s;
+      }
+    }
+    if (it == wanted.end() || body == nullptr) {
+      pending.reset();  // A body nobody asked for: drop it.
+      return;
+    }
+    if (body->nil) {
+      m_report.notices.push_back("the server has no body for uid " + std::to_string(*f.uid) +
+                                 "; skipped");
+      m_complete = false;
+      pending.reset();
+      return;
+    }
+    if (!body->streamed) {
+      // Small bodies may come as quoted strings, which never reach a sink.
+      pending.emplace(m_folder);
+      pending->write(body->data.data(), body->data.size());
+    }
+    if (!pending) {
+      throw Error(Scope::Fatal, "internal error: no delivery for uid " + std::to_string(*f.uid));
+    }
+    if (pending->failed()) {
+      // The rest of the batch is still read from the server; the folder
+      // fails once the command is complete (see DeliverySink).
+      if (m_download_error.empty()) {
+        m_download_error = pending->error();
+      }
+      m_complete = false;
+      pending.reset();
+      return;
+    }
+    const Download& d = *it->second.second;
+    std::optional<std::chrono::sys_seconds> mtime;
+    if (f.internaldate) {
+      mtime = imap::parse_internaldate(*f.internaldate);
+    }
+    m_report.bytes += pending->bytes_received();
+    try {
+      pending->delivery().finish_deferred(mtime);
+    } catch (const Error& e) {
+      if (e.scope() == Scope::Fatal) {
+        throw;
+      }
+      if (m_download_error.empty()) {
+        m_download_error = e.what();
+      }
+      m_complete = false;
+      pending.reset();
+      return;
+    }
+    batch.push_back(
+        {std::move(pending->delivery()), it->second.first, letters_of(d.flags),
+         state::MessageRecord{d.uid, it->second.first, d.flags, content_key_text(pending->key())}});
+    pending.reset();
+    wanted.erase(it);
+  };
+  auto after_batch = [&]() {
+    if (batch.empty()) {
+      return;
+    }
+    m_folder.sync_data();
+    for (auto& f : batch) {
+      f.delivery.commit(f.name, f.letters);
+      count_step();
+    }
+    m_folder.sync_dirs();
+    for (auto& f : batch) {
+      m_next.messages[f.record.uid] = std::move(f.record);
+      ++m_report.downloaded;
+    }
+    batch.clear();
+  };
+  m_client.fetch_bodies(uids, sink_for, done, after_batch);
+  after_batch();
+  if (!wanted.empty()) {
+    // Expunged between the listing and the fetch; the next run will see it.
+    m_complete = false;
+  }
+}
+
+}  // namespace roam::sync
