@@ -306,17 +306,34 @@ AccountReport sync_account(const AccountSettings& s) {
         again.push_back(i);
       }
     }
+    // One connection contract: a connection whose reply was not read to
+    // the end is never used again (imap::Client refuses it). The folder
+    // that broke it fails, and the others go on over a new connection; a
+    // few times at most, so that a server that drops every connection ends
+    // the account instead of being retried for ever.
+    constexpr int k_max_reconnects = 3;
+    int reconnects = 0;
     auto sync_one = [&](std::size_t i) {
       try {
         FolderSync(s, *client, folders[i], reports[i], wire_names, folders,
                    folders.size() > 1 ? &stash : nullptr)
             .run();
       } catch (const Error& e) {
-        if (e.scope() >= Scope::Account) {
-          reports[i].error = e.what();
+        reports[i].error = e.what();
+        if (e.scope() >= Scope::Usage) {
           throw;
         }
-        reports[i].error = e.what();
+        if (!client->usable() && reconnects < k_max_reconnects) {
+          ++reconnects;
+          client.reset();
+          client = connect_account(s);
+          reports[i].notices.push_back(
+              "the connection was dropped after this error; the other folders use a new one");
+          return;
+        }
+        if (e.scope() == Scope::Account) {
+          throw;
+        }
       }
     };
     try {
