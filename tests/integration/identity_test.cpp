@@ -8,9 +8,9 @@
 // carry the ctest label `identity` (besides `integration`) so that they can
 // be run alone with `ctest -L identity`. A test whose defect is not fixed
 // yet is named DISABLED_*, which gtest skips; the fixer removes the prefix.
-// All of them failed against e6f2c66; e605c86 and 47b962d fixed all but the
-// one still disabled. To run them all anyway (with the fixture's server up,
-// e.g. after `tests/dovecot/dovecot-ctl start build/dovecot-it`):
+// All of them failed against e6f2c66; e605c86, 47b962d and 903158b fixed
+// them. To run disabled tests anyway (with the fixture's server up, e.g.
+// after `tests/dovecot/dovecot-ctl start build/dovecot-it`):
 //   ROAM_TEST_DOVECOT_DIR=build/dovecot-it build/tests/integration/identity_tests
 //     --gtest_also_run_disabled_tests
 //
@@ -515,11 +515,7 @@ TEST(Identity, ServerSideMoveIsNotDownloadedAgain) {
   expect_further_run_changes_nothing(account);
 }
 
-// Disabled until fixed (as of 2e9bcda). Today roam keeps Work locally and does not
-// re-create it on the server (good), but downloads Projects' 15 messages as new ("local: 15
-// new (2.3 kB)"), so each message is twice in the Maildir, and the note ("Work: no longer on
-// the server (deleted or renamed there)") does not say where it went.
-TEST(Identity, DISABLED_ServerSideFolderRenameUploadsAndDuplicatesNothing) {
+TEST(Identity, ServerSideFolderRenameUploadsAndDuplicatesNothing) {
   const auto& server = TestServer::instance();
   const auto account = make_two_way_account();
   server.create_mailbox(account.user, "Work");
