@@ -286,6 +286,7 @@ class Sim {
   std::set<std::string> m_server_gone;
   // Server folders that existed when an undisturbed run completed.
   std::set<std::string> m_synced_folders;
+  std::set<std::string> m_server_maybe_gone;
   std::set<int> m_moved_local;
   std::set<int> m_moved_server;
   // Flag changes and UIDVALIDITY resets since the last undisturbed run.
@@ -487,12 +488,22 @@ void Sim::other_client() {
       m_server.move(ref.folder, ref.uid, to);
       Fate& fate = m_fates[ref.id];
       fate.folder = to;
-      fate.anywhere = fate.anywhere || m_moved_local.count(ref.id) != 0 || !fate.synced;
+      fate.anywhere = fate.anywhere || m_moved_local.count(ref.id) != 0 || !fate.synced ||
+                      m_reset_folders.count(ref.folder) != 0;
       m_moved_server.insert(ref.id);
       event("server: move " + tag + " to " + to);
     } else if (op == 10 && on("uidvalidity")) {
       m_server.reset_uidvalidity(ref.folder);
       m_reset_folders.insert(ref.folder);
+      // A move out of a folder whose UIDs were renumbered is not recognised
+      // (the old UIDs mean nothing); the local copy is kept and uploaded, as
+      // docs/sync-semantics.md says of files without a server match.
+      for (int id : m_moved_local) {
+        m_fates[id].anywhere = true;
+      }
+      for (int id : m_moved_server) {
+        m_fates[id].anywhere = true;
+      }
       event("server: UIDVALIDITY of " + ref.folder + " reset to " + std::to_string(mb.uidvalidity));
     } else if (op == 11 && on("srvfolders") && ref.folder != "INBOX") {
       std::string from = ref.folder;
@@ -515,9 +526,10 @@ void Sim::other_client() {
         m_server.remove(from);
         event("server: delete folder " + from);
       }
-      if (m_synced_folders.count(from) != 0) {
-        m_server_gone.insert(from);
-      }
+      // A folder no undisturbed run saw may still be known to roam from a
+      // killed one: then either outcome (kept local-only, or created on
+      // the server again) is right.
+      (m_synced_folders.count(from) != 0 ? m_server_gone : m_server_maybe_gone).insert(from);
     }
   }
 }
@@ -607,7 +619,8 @@ void Sim::mail_client() {
       // Out of a read-only folder the server copy cannot go: roam can only
       // upload into the target, and the message is then in both.
       fate.anywhere = fate.anywhere || m_moved_server.count(f.id) != 0 || !fate.synced ||
-                      m_server.quirks.read_only.count(f.folder) != 0;
+                      m_server.quirks.read_only.count(f.folder) != 0 ||
+                      m_reset_folders.count(f.folder) != 0;
       m_moved_local.insert(f.id);
       event("local: move " + tag + " to " + to + "/cur/" + name);
     } else if (op == 15 && f.subdir == "cur" && f.letters.empty() && chance(50)) {
@@ -751,7 +764,8 @@ void Sim::check_final() {
     }
   }
   for (const auto& name : locals) {
-    if (m_server.mailboxes.count(name) == 0 && m_server_gone.count(name) == 0) {
+    if (m_server.mailboxes.count(name) == 0 && m_server_gone.count(name) == 0 &&
+        m_server_maybe_gone.count(name) == 0) {
       fail("local folder " + name + " is not on the server");
     }
   }
@@ -783,7 +797,8 @@ void Sim::check_final() {
   for (const auto& [key, f] : local_msg) {
     const auto& [folder, id] = key;
     bool read_only = m_server.quirks.read_only.count(folder) != 0;
-    if (server_msg.count(key) == 0 && !read_only && m_server_gone.count(folder) == 0) {
+    if (server_msg.count(key) == 0 && !read_only && m_server_gone.count(folder) == 0 &&
+        !(m_server_maybe_gone.count(folder) != 0 && m_server.mailboxes.count(folder) == 0)) {
       fail("m" + std::to_string(id) + " is in local folder " + folder + " but not on the server");
     }
   }
@@ -836,14 +851,16 @@ std::map<int, std::string> Sim::flag_expectations() {
            m_server.quirks.read_only.count(fate.folder) == 0;
   };
   for (const auto& f : scan_local(m_maildir)) {
-    if (m_flagged_local.count(f.id) != 0 && m_flagged_server.count(f.id) == 0 && usable(f.id)) {
+    if (m_flagged_local.count(f.id) != 0 && m_flagged_server.count(f.id) == 0 && usable(f.id) &&
+        f.folder == m_fates[f.id].folder) {
       out[f.id] = known_letters(f.letters);
     }
   }
   for (const auto& [name, mb] : m_server.mailboxes) {
     for (const auto& m : mb.messages) {
       int id = id_of(m.raw);
-      if (m_flagged_server.count(id) != 0 && m_flagged_local.count(id) == 0 && usable(id)) {
+      if (m_flagged_server.count(id) != 0 && m_flagged_local.count(id) == 0 && usable(id) &&
+          name == m_fates[id].folder) {
         out[id] = letters_of(m.flags);
       }
     }
@@ -854,13 +871,19 @@ std::map<int, std::string> Sim::flag_expectations() {
 void Sim::check_flags(const std::string& label, const std::map<int, std::string>& expected) {
   std::map<int, std::string> server;
   std::map<int, std::string> local;
+  // Only the copy in the message's own folder: a folder renamed on the
+  // server leaves an old local copy behind.
   for (const auto& [name, mb] : m_server.mailboxes) {
     for (const auto& m : mb.messages) {
-      server[id_of(m.raw)] = letters_of(m.flags);
+      if (name == m_fates[id_of(m.raw)].folder) {
+        server[id_of(m.raw)] = letters_of(m.flags);
+      }
     }
   }
   for (const auto& f : scan_local(m_maildir)) {
-    local[f.id] = known_letters(f.letters);
+    if (f.folder == m_fates[f.id].folder) {
+      local[f.id] = known_letters(f.letters);
+    }
   }
   for (const auto& [id, letters] : expected) {
     std::string tag = "m" + std::to_string(id);

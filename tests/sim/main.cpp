@@ -27,8 +27,8 @@ namespace {
 // (README.md lists both with failing seeds); the ctest entry sim.bounded
 // runs these.
 const char* const k_default_quirks =
-    "kill,cut,localmove,uidvalidity,localfolders,no-uidplus,no-move,no-condstore,courier,"
-    "no-literal-plus,no-list-status";
+    "localmove,mu4e,srvmove,uidvalidity,srvfolders,localfolders,mark-deleted,no-uidplus,no-move,"
+    "no-condstore,stray-modseq,rewrite-8bit,courier,readonly,no-literal-plus,no-list-status";
 
 std::set<std::string> split(const std::string& text) {
   std::set<std::string> out;
@@ -99,8 +99,11 @@ int main(int argc, char** argv) {
     }
   } else if (quirks == "default") {
     o.allowed = split(k_default_quirks);
-    o.exclusive = {
-        {"no-uidplus", "no-move"}, {"no-uidplus", "uidvalidity"}, {"no-uidplus", "courier"}};
+    o.exclusive = {{"rewrite-8bit", "uidvalidity"},
+                   {"readonly", "localmove"},
+                   {"readonly", "mu4e"},
+                   {"no-uidplus", "courier"},
+                   {"no-uidplus", "rewrite-8bit"}};
   } else if (quirks != "none") {
     o.allowed = split(quirks);
   }
