@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "state/journal_entry.hpp"
 #include "util/fs.hpp"
 
 namespace roam::state {
@@ -50,6 +51,8 @@ class Journal {
   // until sync() or the destructor. Throws util::Error if `entry` is not an object,
   // contains invalid UTF-8, or an earlier write failed.
   void append(const nlohmann::json& entry);
+  // Buffers one of the sync layer's typed entries.
+  void append(const JournalEntry& entry) { append(to_json(entry)); }
 
   // Writes the buffered entries and waits until they are on disk
   // (fdatasync). Call it where durability matters, e.g. before uploading a

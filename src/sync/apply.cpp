@@ -229,11 +229,7 @@ void FolderSync::record_moved(FolderEntry* to, std::uint32_t validity,
     }
     auto renamed = m_f.move_names.find(from_uid);
     std::string name = renamed != m_f.move_names.end() ? renamed->second : rec->second.name;
-    journal.append({{"op", "moved"},
-                    {"uid", to_uid},
-                    {"name", name},
-                    {"flags", rec->second.flags},
-                    {"key", rec->second.key}});
+    journal.append(state::MovedEntry{to_uid, name, rec->second.flags, rec->second.key});
   }
   journal.sync();
 }

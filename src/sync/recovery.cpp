@@ -50,7 +50,15 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
     }
     return;
   }
-  std::uint32_t validity = lines.front().value("uidvalidity", 0u);
+  const nlohmann::json& header = lines.front();
+  auto found = header.find("uidvalidity");
+  if (found == header.end() || !found->is_number_unsigned() ||
+      found->get<std::uint64_t>() > std::numeric_limits<std::uint32_t>::max()) {
+    throw Error(Scope::Folder, "journal " + journal_path.string() +
+                                   " has no valid uidvalidity in its header; remove it to let "
+                                   "the next run re-match the folder's messages by content");
+  }
+  auto validity = static_cast<std::uint32_t>(found->get<std::uint64_t>());
   if (!f.state) {
     f.state = state::FolderState{};
     f.state->mailbox = f.name;
@@ -68,7 +76,6 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
   // Upload intents are kept whatever the UIDVALIDITY: they are resolved by
   // content, not by UID.
   std::map<std::string, state::PendingUpload> intents;
-  std::map<std::string, std::string> intent_keys;
   bool same_validity = validity == f.state->uidvalidity;
   if (!same_validity) {
     // Intents from a UIDVALIDITY the state no longer has: their UIDs mean
@@ -77,65 +84,67 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
     ROAM_WARN(f.name << ": ignoring the UIDs in journal " << journal_path.string()
                      << " from an older UIDVALIDITY");
   }
+  // A message both sides hold, found in the journal: adopted unless the
+  // state knows its UID or name already (the journal may describe work
+  // that was committed before the crash).
   std::size_t adopted = 0;
-  for (std::size_t i = 1; i < lines.size(); ++i) {
-    const auto& j = lines[i];
-    std::string op = j.value("op", "");
-    auto uid = j.value("uid", 0u);
-    std::string name = j.value("name", "");
-    if (op == "upload") {
-      state::PendingUpload p;
-      p.name = name;
-      p.key = j.value("key", "");
-      p.message_id = j.value("message_id", "");
-      p.size = j.value("size", std::uint64_t{0});
-      p.uidnext = j.value("uidnext", 0u);
-      p.flags = j.value("flags", std::vector<std::string>{});
-      state::normalize_flags(p.flags);
-      intent_keys[name] = p.key;
-      intents[name] = std::move(p);
-      continue;
-    }
-    if (op == "upload_refused") {
-      intents.erase(name);
-      continue;
-    }
-    if ((op != "download" && op != "uploaded" && op != "moved") || uid == 0 || !same_validity ||
-        f.state->messages.count(uid) != 0 || names.count(name) != 0) {
-      continue;
-    }
-    auto it = by_name.find(name);
-    std::vector<std::string> flags;
-    std::string key = op == "moved" ? j.value("key", "") : intent_keys[name];
-    if (it != by_name.end()) {
-      flags = maildir::imap_flags_from_letters(it->second->letters).imap_flags;
-      if (op == "moved") {
-        // Keywords have no letter; the source record carried them.
-        for (const auto& flag : j.value("flags", std::vector<std::string>{})) {
-          if (!maildir::letter_for_imap_flag(flag)) {
-            flags.push_back(flag);
-          }
-        }
-      }
-      state::normalize_flags(flags);
-    } else if (op == "uploaded" && intents.count(name) != 0) {
-      // The file went after its upload: the record makes the next merge
-      // delete the server copy, as the user wanted, instead of
-      // downloading it again.
-      flags = intents[name].flags;
-    } else if (op == "moved") {
-      flags = j.value("flags", std::vector<std::string>{});
-      state::normalize_flags(flags);
-    } else {
-      continue;  // A download that never reached the Maildir.
-    }
-    if (key.size() != 16) {
-      key.clear();
-    }
+  auto adopt = [&](std::uint32_t uid, const std::string& name,
+                   const std::vector<std::string>& flags, const std::string& key) {
     f.state->messages[uid] = state::MessageRecord{uid, name, flags, key};
     names.emplace(name, uid);
     intents.erase(name);
     ++adopted;
+  };
+  auto known = [&](std::uint32_t uid, const std::string& name) {
+    return !same_validity || f.state->messages.count(uid) != 0 || names.count(name) != 0;
+  };
+  // The flags of a file as found now (its letters), plus `keywords` (flags
+  // without a letter, which only the record carried).
+  auto file_flags = [&](const maildir::Entry& e, const std::vector<std::string>& keywords) {
+    std::vector<std::string> flags = maildir::imap_flags_from_letters(e.letters).imap_flags;
+    for (const auto& flag : keywords) {
+      if (!maildir::letter_for_imap_flag(flag)) {
+        flags.push_back(flag);
+      }
+    }
+    state::normalize_flags(flags);
+    return flags;
+  };
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    state::JournalEntry entry = state::entry_from_json(lines[i], journal_path, i + 1);
+    if (auto* up = std::get_if<state::UploadEntry>(&entry)) {
+      intents[up->upload.name] = up->upload;
+    } else if (auto* refused = std::get_if<state::UploadRefusedEntry>(&entry)) {
+      intents.erase(refused->name);
+    } else if (auto* down = std::get_if<state::DownloadEntry>(&entry)) {
+      auto it = by_name.find(down->name);
+      // A download whose file never reached the Maildir is simply repeated.
+      if (!known(down->uid, down->name) && it != by_name.end()) {
+        adopt(down->uid, down->name, file_flags(*it->second, {}), "");
+      }
+    } else if (auto* uploaded = std::get_if<state::UploadedEntry>(&entry)) {
+      auto intent = intents.find(uploaded->name);
+      std::string key = intent != intents.end() ? intent->second.key : "";
+      auto it = by_name.find(uploaded->name);
+      if (known(uploaded->uid, uploaded->name)) {
+        continue;
+      }
+      if (it != by_name.end()) {
+        adopt(uploaded->uid, uploaded->name, file_flags(*it->second, {}), key);
+      } else if (intent != intents.end()) {
+        // The file went after its upload: the record makes the next merge
+        // delete the server copy, as the user wanted, instead of
+        // downloading it again.
+        adopt(uploaded->uid, uploaded->name, intent->second.flags, key);
+      }
+    } else if (auto* moved = std::get_if<state::MovedEntry>(&entry)) {
+      if (known(moved->uid, moved->name)) {
+        continue;
+      }
+      auto it = by_name.find(moved->name);
+      adopt(moved->uid, moved->name, it != by_name.end() ? file_flags(*it->second, moved->flags) : moved->flags,
+            moved->key);
+    }
   }
   // An adopted upload settles an intent the state kept from an earlier run
   // for the same file.
@@ -143,7 +152,7 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
                 [&](const state::PendingUpload& p) { return names.count(p.name) != 0; });
   std::size_t pending = 0;
   for (auto& [name, p] : intents) {
-    if (names.count(name) != 0 || already_pending.count(name) != 0 || p.key.size() != 16) {
+    if (names.count(name) != 0 || already_pending.count(name) != 0) {
       continue;
     }
     f.state->pending_uploads.push_back(std::move(p));

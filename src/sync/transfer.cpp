@@ -213,13 +213,7 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
     if (::stat(entry.path.c_str(), &st) == 0) {
       date = std::chrono::sys_seconds(std::chrono::seconds(st.st_mtime));
     }
-    journal.append({{"op", "upload"},
-                    {"name", intent.name},
-                    {"key", intent.key},
-                    {"message_id", intent.message_id},
-                    {"size", intent.size},
-                    {"uidnext", intent.uidnext},
-                    {"flags", intent.flags}});
+    journal.append(state::UploadEntry{intent});
     items.push_back({&u, &entry, std::move(intent), date});
   }
   if (items.empty()) {
@@ -239,14 +233,14 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
       // The server refused it, so it has no copy: the intent is void and
       // the file is tried again on the next run.
       m_report.problems.push_back(item.entry->path.string() + ": " + e.what());
-      journal.append({{"op", "upload_refused"}, {"name", item.intent.name}});
+      journal.append(state::UploadRefusedEntry{item.intent.name});
       journal.sync();
       continue;
     }
     count_step();
     ++m_report.uploaded;
     if (uid) {
-      journal.append({{"op", "uploaded"}, {"uid", *uid}, {"name", item.intent.name}});
+      journal.append(state::UploadedEntry{*uid, item.intent.name});
       m_next.messages[*uid] =
           state::MessageRecord{*uid, item.intent.name, item.upload->flags, item.intent.key};
     } else {
@@ -297,7 +291,7 @@ void FolderSync::download(const std::vector<Download>& downloads,
     auto journal = state::Journal::open(m_journal_path, {{"uidvalidity", m_next.uidvalidity}});
     for (const auto& d : downloads) {
       std::string name = maildir::new_stable_name();
-      journal.append({{"op", "download"}, {"uid", d.uid}, {"name", name}});
+      journal.append(state::DownloadEntry{d.uid, name});
       wanted.emplace(d.uid, std::make_pair(name, &d));
       uids.push_back(d.uid);
     }

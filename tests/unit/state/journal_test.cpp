@@ -203,3 +203,68 @@ TEST(Journal, OpenFailsWithAClearErrorForAMissingDirectory) {
 
 }  // namespace
 }  // namespace roam::state
+
+namespace roam::state {
+namespace {
+
+TEST(JournalEntry, EveryKindRoundTrips) {
+  const std::vector<JournalEntry> entries = {
+      DownloadEntry{7, "1700000000.M1P2.host"},
+      UploadEntry{PendingUpload{"n", "0123456789abcdef", "<m@x>", 512, 40, {"\\Seen"}}},
+      UploadedEntry{41, "n"},
+      UploadRefusedEntry{"n"},
+      MovedEntry{9, "moved", {"$label1", "\\Seen"}, "0123456789abcdef"},
+      MovedEntry{10, "no-key", {}, ""},
+  };
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    nlohmann::json object = to_json(entries[i]);
+    EXPECT_EQ(entry_from_json(object, "j", 2), entries[i]) << object.dump();
+  }
+}
+
+struct BadEntry {
+  const char* label;
+  const char* json;
+  const char* expected;
+};
+
+class BadJournalEntryTest : public ::testing::TestWithParam<BadEntry> {};
+
+TEST_P(BadJournalEntryTest, IsAFolderErrorNamingJournalAndLine) {
+  try {
+    entry_from_json(nlohmann::json::parse(GetParam().json), "/state/folder-X.json.journal", 4);
+    FAIL() << "accepted " << GetParam().json;
+  } catch (const util::Error& e) {
+    std::string message = e.what();
+    EXPECT_EQ(e.scope(), util::Scope::Folder);
+    EXPECT_NE(message.find("/state/folder-X.json.journal line 4"), std::string::npos) << message;
+    EXPECT_NE(message.find(GetParam().expected), std::string::npos) << message;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, BadJournalEntryTest,
+    ::testing::Values(
+        BadEntry{"no_op", R"({"uid":1,"name":"a"})", "no \"op\""},
+        BadEntry{"unknown_op", R"({"op":"teleport"})", "unknown \"op\""},
+        BadEntry{"uid_as_string", R"({"op":"download","uid":"7","name":"a"})",
+                 "\"uid\" is not a number"},
+        BadEntry{"uid_zero", R"({"op":"uploaded","uid":0,"name":"a"})", "uid 0"},
+        BadEntry{"uid_too_large", R"({"op":"uploaded","uid":4294967296,"name":"a"})",
+                 "\"uid\" is not a number"},
+        BadEntry{"name_with_slash", R"({"op":"download","uid":3,"name":"../../etc/passwd"})",
+                 "cannot be a Maildir file name"},
+        BadEntry{"upload_without_key",
+                 R"({"op":"upload","name":"a","message_id":"","size":1,)"
+                 R"("uidnext":1,"flags":[]})",
+                 "no \"key\""},
+        BadEntry{"moved_bad_key", R"({"op":"moved","uid":3,"name":"a","flags":[],"key":"XYZ"})",
+                 "16 lower-case hex digits"},
+        BadEntry{"flags_not_array", R"({"op":"moved","uid":3,"name":"a","flags":"S","key":""})",
+                 "\"flags\" is not an array"}),
+    [](const ::testing::TestParamInfo<BadEntry>& param_info) {
+      return std::string(param_info.param.label);
+    });
+
+}  // namespace
+}  // namespace roam::state
