@@ -48,6 +48,52 @@ Exit status: 0 when everything synced, 1 when a folder or account failed,
 2 for bad usage or configuration, 3 for an internal error.
 )";
 
+// Prints what a dry run would do, one line per folder and one per action.
+class PrintingReporter : public sync::Reporter {
+ public:
+  void would_create(std::string_view folder, std::size_t messages) override {
+    std::cout << folder << ": would create the folder on the server and upload " << messages
+              << " message(s)\n";
+  }
+
+  void would_apply(std::string_view folder, const sync::Plan& plan) override {
+    using sync::letters_of;
+    std::cout << folder << ": would download " << plan.downloads.size() << ", upload "
+              << plan.uploads.size() << ", change flags of " << plan.local_flags.size()
+              << " locally and " << plan.server_flags.size() << " on the server, delete "
+              << plan.local_deletes.size() << " locally and " << plan.server_deletes.size()
+              << " on the server, move " << plan.moves.size() << "\n";
+    for (const auto& d : plan.downloads) {
+      std::cout << "  download uid " << d.uid << " (" << letters_of(d.flags) << ")\n";
+    }
+    for (const auto& u : plan.uploads) {
+      std::cout << "  upload " << u.name << " (" << letters_of(u.flags) << ")\n";
+    }
+    for (const auto& f : plan.local_flags) {
+      std::cout << "  flags " << f.name << ": " << f.from_letters << " -> " << f.to_letters << "\n";
+    }
+    for (const auto& f : plan.server_flags) {
+      std::cout << "  server flags uid " << f.uid << ": +" << letters_of(f.add) << " -"
+                << letters_of(f.remove) << "\n";
+    }
+    for (const auto& d : plan.local_deletes) {
+      std::cout << "  delete " << d.name << " (uid " << d.uid << " expunged on the server)\n";
+    }
+    for (const auto& d : plan.server_deletes) {
+      std::cout << "  " << (d.expunge ? "expunge" : "mark deleted") << " uid " << d.uid
+                << " on the server (deleted locally)\n";
+    }
+    for (const auto& m : plan.moves) {
+      std::cout << "  move uid " << m.uid << " to " << m.target << "\n";
+    }
+    if (!plan.refused.empty()) {
+      std::cout << "  refused: " << plan.refused << "\n";
+    }
+  }
+};
+
+PrintingReporter g_printing_reporter;
+
 sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool force) {
   sync::AccountSettings s;
   s.name = a.name;
@@ -76,6 +122,7 @@ sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool fo
   s.create_folders = a.create;
   s.timeout = a.timeout;
   s.dry_run = dry_run;
+  s.reporter = &g_printing_reporter;
   return s;
 }
 

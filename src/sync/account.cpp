@@ -308,30 +308,29 @@ AccountReport sync_account(const AccountSettings& s) {
     }
     // One connection contract: a connection whose reply was not read to
     // the end is never used again (imap::Client refuses it). The folder
-    // that broke it fails, and the others go on over a new connection; a
+    // that broke it fails, and the next folder gets a new connection; a
     // few times at most, so that a server that drops every connection ends
-    // the account instead of being retried for ever.
+    // the account instead of being retried for ever. The new connection is
+    // made only when a folder needs it.
     constexpr int k_max_reconnects = 3;
     int reconnects = 0;
     auto sync_one = [&](std::size_t i) {
+      if (!client->usable()) {
+        if (reconnects == k_max_reconnects) {
+          throw Error(Scope::Account, "the connection broke " + std::to_string(reconnects + 1) +
+                                          " times in this run; roam gives up on the account");
+        }
+        ++reconnects;
+        client.reset();
+        client = connect_account(s);
+      }
       try {
         FolderSync(s, *client, folders[i], reports[i], wire_names, folders,
                    folders.size() > 1 ? &stash : nullptr)
             .run();
       } catch (const Error& e) {
         reports[i].error = e.what();
-        if (e.scope() >= Scope::Usage) {
-          throw;
-        }
-        if (!client->usable() && reconnects < k_max_reconnects) {
-          ++reconnects;
-          client.reset();
-          client = connect_account(s);
-          reports[i].notices.push_back(
-              "the connection was dropped after this error; the other folders use a new one");
-          return;
-        }
-        if (e.scope() == Scope::Account) {
+        if (e.scope() >= Scope::Usage || (e.scope() == Scope::Account && client->usable())) {
           throw;
         }
       }
@@ -367,7 +366,9 @@ AccountReport sync_account(const AccountSettings& s) {
     for (auto& r : reports) {
       report.folders.push_back(std::move(r));
     }
-    client->logout();
+    if (client->usable()) {
+      client->logout();
+    }
   } catch (const Error& e) {
     if (e.scope() >= Scope::Usage) {
       throw;

@@ -35,8 +35,20 @@
 #include "maildir/layout.hpp"
 #include "net/stream.hpp"
 #include "sync/model.hpp"
+#include "sync/planner.hpp"
 
 namespace roam::sync {
+
+// Where a dry run says what it would do, folder by folder. The sync layer
+// prints nothing itself; the command line implements this.
+class Reporter {
+ public:
+  virtual ~Reporter() = default;
+  // A local folder the server lacks would be created there and filled.
+  virtual void would_create(std::string_view folder, std::size_t messages) = 0;
+  // The plan for a folder that a real run would apply.
+  virtual void would_apply(std::string_view folder, const Plan& plan) = 0;
+};
 
 struct AccountSettings {
   std::string name;
@@ -65,6 +77,8 @@ struct AccountSettings {
   bool create_folders = true;
   std::chrono::seconds timeout{60};
   bool dry_run = false;
+  // Told what a dry run would do; may be null.
+  Reporter* reporter = nullptr;
   // Opens the byte stream to the server in place of a TCP (and TLS)
   // connection to host:port. Empty in real use; the simulation
   // (tests/sim) puts its in-process server model here.

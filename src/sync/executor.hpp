@@ -159,7 +159,7 @@ class FolderSync {
   imap::ModSeq modseq_after_writes(const Plan& plan, const imap::MailboxInfo& info);
   void resolve_pending(FolderInput& in, std::map<Uid, std::string>& message_ids, bool any_uid);
   void add_local_keys(FolderInput& in, const std::vector<std::string>& names);
-  void print_plan(const Plan& plan);
+  void report_plan(const Plan& plan);
   void apply_local(const Plan& plan);
   void apply_server(const Plan& plan, const imap::MailboxInfo& info);
   std::size_t remerge(const std::set<Uid>& modified);

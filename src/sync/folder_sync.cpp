@@ -61,8 +61,9 @@ void FolderSync::run() {
       return;
     }
     if (m_s.dry_run) {
-      std::printf("%s: would create the folder on the server and upload %zu message(s)\n",
-                  m_f.name.c_str(), m_f.scan.entries.size());
+      if (m_s.reporter != nullptr) {
+        m_s.reporter->would_create(m_f.name, m_f.scan.entries.size());
+      }
       return;
     }
     m_client.create(m_f.wire);
@@ -193,7 +194,7 @@ void FolderSync::run() {
   m_report.notices.insert(m_report.notices.end(), plan.notices.begin(), plan.notices.end());
 
   if (m_s.dry_run) {
-    print_plan(plan);
+    report_plan(plan);
     return;
   }
   m_next = m_base;
@@ -396,7 +397,7 @@ void FolderSync::add_local_keys(FolderInput& in, const std::vector<std::string>&
   }
 }
 
-void FolderSync::print_plan(const Plan& plan) {
+void FolderSync::report_plan(const Plan& plan) {
   // The report counts what would be done, so that the run's summary
   // agrees with the lines below.
   m_report.downloaded += plan.downloads.size();
@@ -406,38 +407,8 @@ void FolderSync::print_plan(const Plan& plan) {
   m_report.deleted += plan.local_deletes.size();
   m_report.server_deleted += plan.server_deletes.size();
   m_report.moved += plan.moves.size();
-  std::printf(
-      "%s: would download %zu, upload %zu, change flags of %zu locally and %zu on the server, "
-      "delete %zu locally and %zu on the server, move %zu\n",
-      m_f.name.c_str(), plan.downloads.size(), plan.uploads.size(), plan.local_flags.size(),
-      plan.server_flags.size(), plan.local_deletes.size(), plan.server_deletes.size(),
-      plan.moves.size());
-  for (const auto& d : plan.downloads) {
-    std::printf("  download uid %u (%s)\n", d.uid, letters_of(d.flags).c_str());
-  }
-  for (const auto& u : plan.uploads) {
-    std::printf("  upload %s (%s)\n", u.name.c_str(), letters_of(u.flags).c_str());
-  }
-  for (const auto& f : plan.local_flags) {
-    std::printf("  flags %s: %s -> %s\n", f.name.c_str(), f.from_letters.c_str(),
-                f.to_letters.c_str());
-  }
-  for (const auto& f : plan.server_flags) {
-    std::printf("  server flags uid %u: +%s -%s\n", f.uid, letters_of(f.add).c_str(),
-                letters_of(f.remove).c_str());
-  }
-  for (const auto& d : plan.local_deletes) {
-    std::printf("  delete %s (uid %u expunged on the server)\n", d.name.c_str(), d.uid);
-  }
-  for (const auto& d : plan.server_deletes) {
-    std::printf("  %s uid %u on the server (deleted locally)\n",
-                d.expunge ? "expunge" : "mark deleted", d.uid);
-  }
-  for (const auto& m : plan.moves) {
-    std::printf("  move uid %u to %s\n", m.uid, m.target.c_str());
-  }
-  if (!plan.refused.empty()) {
-    std::printf("  refused: %s\n", plan.refused.c_str());
+  if (m_s.reporter != nullptr) {
+    m_s.reporter->would_apply(m_f.name, plan);
   }
 }
 

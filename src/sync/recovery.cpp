@@ -142,8 +142,8 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
         continue;
       }
       auto it = by_name.find(moved->name);
-      adopt(moved->uid, moved->name, it != by_name.end() ? file_flags(*it->second, moved->flags) : moved->flags,
-            moved->key);
+      adopt(moved->uid, moved->name,
+            it != by_name.end() ? file_flags(*it->second, moved->flags) : moved->flags, moved->key);
     }
   }
   // An adopted upload settles an intent the state kept from an earlier run
