@@ -27,6 +27,7 @@ const std::vector<Feature> k_features = {
     {"uidvalidity", "a folder's UIDVALIDITY is reset between runs (UIDs renumbered)"},
     {"srvfolders", "another IMAP client renames or deletes a folder"},
     {"localfolders", "the mail client creates a new folder with mail in it"},
+    {"prefilled", "some messages are on both sides before the first run (a lost state directory)"},
     {"mark-deleted", "another IMAP client marks messages \\Deleted and leaves them"},
     {"no-uidplus", "no UIDPLUS, no APPENDUID/COPYUID codes"},
     {"no-move", "no MOVE"},
@@ -371,7 +372,14 @@ std::vector<Sim::ServerRef> Sim::server_messages() {
 void Sim::setup() {
   for (const auto& f : all_features()) {
     std::string name = f.name;
-    if (m_o.forced.count(name) != 0 || (m_o.allowed.count(name) != 0 && chance(50))) {
+    // Drawn for every feature, allowed or not, so that a seed gives the
+    // same history under any --quirks (only the features differ): a failure
+    // can then be narrowed down with --drop.
+    bool drawn = chance(50);
+    if (m_o.dropped.count(name) != 0) {
+      continue;
+    }
+    if (m_o.forced.count(name) != 0 || (m_o.allowed.count(name) != 0 && drawn)) {
       m_r.features.insert(name);
     }
   }
@@ -418,16 +426,23 @@ void Sim::setup() {
     std::string text = new_message(id, chance(15));
     std::set<std::string> flags = random_flags();
     m_fates[id].folder = folder;
+    // 0-5: on the server only; 6-7: in the Maildir only; 8-9: on the
+    // server, and with "prefilled" in the Maildir as well, as after a lost
+    // state directory. A read-only folder gets everything on the server,
+    // since nothing could be uploaded into it.
     int where = static_cast<int>(pick(10));
-    if (where < 7 || on("readonly")) {
+    bool both = where >= 8 && on("prefilled");
+    bool server = where < 6 || where >= 8 || on("readonly");
+    bool local = (where >= 6 && where < 8) || both;
+    if (server) {
       m_server.deliver(folder, to_crlf(text), flags, internaldate(id));
       event("setup: m" + std::to_string(id) + " on the server in " + folder);
     }
-    if (where >= 7) {
+    if (local) {
       write_local(folder, "pre" + std::to_string(id) + ".sim:2," + letters_of(flags), true, id,
                   text);
       event("setup: m" + std::to_string(id) + " in the Maildir in " + folder +
-            (where < 7 || on("readonly") ? " as well" : ""));
+            (server ? " as well" : ""));
     }
   }
 }
@@ -482,8 +497,11 @@ void Sim::other_client() {
       event("server: expunge " + tag);
     } else if (op < 10 && on("srvmove") && folders.size() > 1) {
       std::string to = folders[pick(folders.size())];
-      if (to == ref.folder) {
-        continue;
+      bool there = std::any_of(msgs.begin(), msgs.end(), [&](const ServerRef& other) {
+        return other.id == ref.id && other.folder == to;
+      });
+      if (to == ref.folder || there) {
+        continue;  // Two copies in one folder would be the other client's doing.
       }
       m_server.move(ref.folder, ref.uid, to);
       Fate& fate = m_fates[ref.id];

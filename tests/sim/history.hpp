@@ -31,6 +31,8 @@ struct HistoryOptions {
   std::set<std::string> allowed;
   // Features switched on in every history (--force=...).
   std::set<std::string> forced;
+  // Features never switched on (--drop=...), to narrow a failing seed down.
+  std::set<std::string> dropped;
   // Pairs of features never on together (the second is switched off):
   // combinations that fail today although each passes alone.
   std::vector<std::pair<std::string, std::string>> exclusive;

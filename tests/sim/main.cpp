@@ -27,7 +27,9 @@ namespace {
 // (README.md lists both with failing seeds); the ctest entry sim.bounded
 // runs these.
 const char* const k_default_quirks =
-    "localmove,mu4e,srvmove,uidvalidity,srvfolders,localfolders,mark-deleted,no-uidplus,no-move,"
+    "kill,cut,prefilled,localmove,mu4e,srvmove,uidvalidity,srvfolders,localfolders,mark-deleted,no-"
+    "uidplus,"
+    "no-move,"
     "no-condstore,stray-modseq,rewrite-8bit,courier,readonly,no-literal-plus,no-list-status";
 
 std::set<std::string> split(const std::string& text) {
@@ -43,7 +45,7 @@ std::set<std::string> split(const std::string& text) {
 
 void usage() {
   std::cerr << "usage: roam_sim [--seeds=N] [--first-seed=S] [--seed=S] [--verbose]\n"
-               "                [--quirks=LIST|default|all|none] [--force=LIST]\n"
+               "                [--quirks=LIST|default|all|none] [--force=LIST] [--drop=LIST]\n"
                "                [--max-seconds=T] [--work-dir=DIR] [--list]\n";
 }
 
@@ -57,6 +59,7 @@ int main(int argc, char** argv) {
   double max_seconds = 0;
   std::string quirks = "default";
   std::string forced;
+  std::string dropped;
   std::filesystem::path work;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -75,6 +78,8 @@ int main(int argc, char** argv) {
       quirks = v;
     } else if (key == "--force") {
       forced = v;
+    } else if (key == "--drop") {
+      dropped = v;
     } else if (key == "--max-seconds") {
       max_seconds = std::strtod(v, nullptr);
     } else if (key == "--work-dir") {
@@ -103,11 +108,14 @@ int main(int argc, char** argv) {
                    {"readonly", "localmove"},
                    {"readonly", "mu4e"},
                    {"no-uidplus", "courier"},
-                   {"no-uidplus", "rewrite-8bit"}};
+                   {"no-uidplus", "rewrite-8bit"},
+                   {"kill", "prefilled"},
+                   {"cut", "prefilled"}};
   } else if (quirks != "none") {
     o.allowed = split(quirks);
   }
   o.forced = split(forced);
+  o.dropped = split(dropped);
   std::set<std::string> known;
   for (const auto& f : roam::sim::all_features()) {
     known.insert(f.name);
@@ -157,8 +165,11 @@ int main(int argc, char** argv) {
         std::printf("  FAILURE: %s\n", f.c_str());
       }
       if (!r.ok) {
-        std::printf("  replay: roam_sim --seed=%llu --quirks=%s --verbose\n  files kept in %s\n",
-                    static_cast<unsigned long long>(seed), quirks.c_str(), o.work_dir.c_str());
+        std::string extra = (forced.empty() ? "" : " --force=" + forced) +
+                            (dropped.empty() ? "" : " --drop=" + dropped);
+        std::printf("  replay: roam_sim --seed=%llu --quirks=%s%s --verbose\n  files kept in %s\n",
+                    static_cast<unsigned long long>(seed), quirks.c_str(), extra.c_str(),
+                    o.work_dir.c_str());
         ++failed;
         failing += " " + std::to_string(seed);
       }

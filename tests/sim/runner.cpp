@@ -13,6 +13,7 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <vector>
 
 #include "net/stream.hpp"
 #include "sync/account.hpp"
@@ -95,7 +96,8 @@ std::string summarize(const sync::AccountReport& report) {
   return out.str();
 }
 
-[[noreturn]] void child(int fd, const RunOptions& o, const std::filesystem::path& report_path) {
+[[noreturn]] void child(const std::vector<int>& fds, const RunOptions& o,
+                        const std::filesystem::path& report_path) {
   if (!o.verbose) {
     int null = ::open("/dev/null", O_WRONLY);
     ::dup2(null, 2);
@@ -113,7 +115,13 @@ std::string summarize(const sync::AccountReport& report) {
   // Random histories delete many messages of small folders; the guard
   // (tested on its own in the unit tests) would only stop them half way.
   s.policy.allow_mass_delete = true;
-  s.open_stream = [fd]() -> std::unique_ptr<net::Stream> { return std::make_unique<FdStream>(fd); };
+  auto next = std::make_shared<std::size_t>(0);
+  s.open_stream = [fds, next]() -> std::unique_ptr<net::Stream> {
+    if (*next == fds.size()) {
+      throw util::Error(util::Scope::Account, "sim: the model has no more connections to offer");
+    }
+    return std::make_unique<FdStream>(fds[(*next)++]);
+  };
   sync::set_stop_after_steps(o.stop_after_steps);
   int code = 3;
   std::string text;
@@ -146,18 +154,45 @@ std::string printable(std::string_view data) {
   return out;
 }
 
-// Serves the child until it hangs up. poll() on both directions, so that
-// neither side blocks on a full socket buffer while the other writes too.
-bool serve(ServerModel& model, int fd, const RunOptions& o) {
-  Session session(model);
-  std::string out = session.take_output();
+// One connection the child may open. roam reconnects after a connection
+// error, so a run gets several, each with a session of its own.
+struct Connection {
+  int fd = -1;
+  std::unique_ptr<Session> session;
+  std::string out;
   std::uint64_t sent = 0;
-  bool cut = false;
   bool reading = true;
+  bool active() const { return fd >= 0 && (reading || !out.empty()); }
+};
+
+// Serves the child until it hangs up on every connection. poll() on both
+// directions, so that neither side blocks on a full socket buffer while the
+// other writes too. The cut applies to the first connection only: a
+// reconnect after it gets a sound one.
+bool serve(ServerModel& model, const std::vector<int>& fds, const RunOptions& o) {
+  std::vector<Connection> conns(fds.size());
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    conns[i].fd = fds[i];
+    conns[i].session = std::make_unique<Session>(model);
+    conns[i].out = conns[i].session->take_output();
+  }
+  bool cut = false;
   char buf[65536];
-  while (reading || !out.empty()) {
-    pollfd p{fd, static_cast<short>((reading ? POLLIN : 0) | (out.empty() ? 0 : POLLOUT)), 0};
-    int ready = ::poll(&p, 1, 30000);
+  for (;;) {
+    std::vector<pollfd> polls;
+    std::vector<std::size_t> which;
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+      if (conns[i].active()) {
+        short events = static_cast<short>((conns[i].reading ? POLLIN : 0) |
+                                          (conns[i].out.empty() ? 0 : POLLOUT));
+        polls.push_back({conns[i].fd, events, 0});
+        which.push_back(i);
+      }
+    }
+    if (polls.empty()) {
+      break;
+    }
+    int ready = ::poll(polls.data(), polls.size(), 30000);
     if (ready < 0 && errno == EINTR) {
       continue;
     }
@@ -165,49 +200,64 @@ bool serve(ServerModel& model, int fd, const RunOptions& o) {
       std::cerr << "sim: the child stalled for 30 s; giving up on it\n";
       break;
     }
-    if (!out.empty() && (p.revents & (POLLOUT | POLLERR | POLLHUP))) {
-      std::size_t len = out.size();
-      if (o.cut_after_bytes != 0 && sent + len >= o.cut_after_bytes) {
-        len = o.cut_after_bytes - sent;
-        cut = true;
-      }
-      ssize_t n = len == 0 ? 0 : ::send(fd, out.data(), len, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n < 0 && errno != EAGAIN && errno != EINTR) {
-        break;  // The child is gone.
-      }
-      if (n > 0) {
-        if (o.verbose) {
-          std::cerr << "S: "
-                    << printable(std::string_view(out).substr(0, static_cast<std::size_t>(n)));
+    for (std::size_t k = 0; k < polls.size(); ++k) {
+      Connection& c = conns[which[k]];
+      short revents = polls[k].revents;
+      bool cuttable = which[k] == 0 && o.cut_after_bytes != 0;
+      if (!c.out.empty() && (revents & (POLLOUT | POLLERR | POLLHUP))) {
+        std::size_t len = c.out.size();
+        if (cuttable && c.sent + len >= o.cut_after_bytes) {
+          len = static_cast<std::size_t>(o.cut_after_bytes - c.sent);
         }
-        out.erase(0, static_cast<std::size_t>(n));
-        sent += static_cast<std::uint64_t>(n);
-      }
-      if (cut && sent >= o.cut_after_bytes) {
-        if (o.verbose) {
-          std::cerr << "sim: connection cut after " << sent << " bytes\n";
+        ssize_t n = len == 0 ? 0 : ::send(c.fd, c.out.data(), len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+          c.reading = false;  // The child is gone.
+          c.out.clear();
+          continue;
         }
-        break;
+        if (n > 0) {
+          if (o.verbose) {
+            std::cerr << "S" << which[k] << ": "
+                      << printable(std::string_view(c.out).substr(0, static_cast<std::size_t>(n)));
+          }
+          c.out.erase(0, static_cast<std::size_t>(n));
+          c.sent += static_cast<std::uint64_t>(n);
+        }
+        if (cuttable && c.sent >= o.cut_after_bytes) {
+          if (o.verbose) {
+            std::cerr << "sim: connection cut after " << c.sent << " bytes\n";
+          }
+          cut = true;
+          ::close(c.fd);
+          c.fd = -1;
+          continue;
+        }
+      }
+      if (c.reading && (revents & (POLLIN | POLLERR | POLLHUP))) {
+        ssize_t n = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+          continue;
+        }
+        if (n <= 0) {
+          c.reading = false;
+          c.out.clear();
+          continue;
+        }
+        if (o.verbose) {
+          std::cerr << "C" << which[k] << ": "
+                    << printable(std::string_view(buf, static_cast<std::size_t>(n)));
+        }
+        c.session->feed(std::string_view(buf, static_cast<std::size_t>(n)));
+        c.out += c.session->take_output();
+        if (c.session->closed()) {
+          c.reading = false;
+        }
       }
     }
-    if (reading && (p.revents & (POLLIN | POLLERR | POLLHUP))) {
-      ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-      if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        continue;
-      }
-      if (n <= 0) {
-        reading = false;
-        out.clear();
-        continue;
-      }
-      if (o.verbose) {
-        std::cerr << "C: " << printable(std::string_view(buf, static_cast<std::size_t>(n)));
-      }
-      session.feed(std::string_view(buf, static_cast<std::size_t>(n)));
-      out += session.take_output();
-      if (session.closed()) {
-        reading = false;
-      }
+  }
+  for (auto& c : conns) {
+    if (c.fd >= 0) {
+      ::close(c.fd);
     }
   }
   return cut;
@@ -230,9 +280,17 @@ std::string RunResult::describe() const {
 }
 
 RunResult run_roam(ServerModel& model, const RunOptions& o) {
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-    throw std::runtime_error("socketpair failed");
+  // More connections than roam's reconnects (three) need.
+  constexpr std::size_t k_connections = 5;
+  std::vector<int> parent_fds;
+  std::vector<int> child_fds;
+  for (std::size_t i = 0; i < k_connections; ++i) {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+      throw std::runtime_error("socketpair failed");
+    }
+    parent_fds.push_back(fds[0]);
+    child_fds.push_back(fds[1]);
   }
   std::filesystem::path report_path = o.state_dir.parent_path() / "report.txt";
   std::filesystem::remove(report_path);
@@ -242,13 +300,16 @@ RunResult run_roam(ServerModel& model, const RunOptions& o) {
     throw std::runtime_error("fork failed");
   }
   if (pid == 0) {
-    ::close(fds[0]);
-    child(fds[1], o, report_path);
+    for (int fd : parent_fds) {
+      ::close(fd);
+    }
+    child(child_fds, o, report_path);
   }
-  ::close(fds[1]);
+  for (int fd : child_fds) {
+    ::close(fd);
+  }
   RunResult result;
-  result.cut = serve(model, fds[0], o);
-  ::close(fds[0]);
+  result.cut = serve(model, parent_fds, o);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
