@@ -37,20 +37,15 @@
 
 #include "dovecot.hpp"
 #include "maildir_helpers.hpp"
+#include "two_way_helpers.hpp"
 
 namespace roam::it {
 namespace {
 
 namespace fs = std::filesystem;
 
-// --- Helpers (the ones shared with other tests are in maildir_helpers.hpp) ---
-
-// An account in two-way mode unless `extra_lines` say otherwise.
-Account make_two_way_account(const std::vector<std::string>& extra_lines = {}) {
-  std::vector<std::string> lines{"sync = both"};
-  lines.insert(lines.end(), extra_lines.begin(), extra_lines.end());
-  return make_account(lines);
-}
+// --- Helpers (the ones shared with other tests are in maildir_helpers.hpp and
+// two_way_helpers.hpp) ---
 
 // The same message as a mail reader writes it: LF line ends.
 std::string local_message(const std::string& id, const std::string& body = "Hello.\n") {
@@ -83,194 +78,6 @@ std::int64_t mtime_of(const fs::path& path) {
     throw std::runtime_error("stat " + path.string() + " failed");
   }
   return static_cast<std::int64_t>(st.st_mtim.tv_sec);
-}
-
-// One message of a server mailbox, with what doveadm says about it.
-struct ServerCopy {
-  std::uint32_t uid = 0;
-  std::vector<std::string> flags;  // Sorted, without \Recent.
-  std::uint64_t virtual_size = 0;  // With CRLF line ends (RFC822.SIZE).
-  std::int64_t received = 0;       // INTERNALDATE, Unix time.
-  std::string text;                // Header and body as stored (LF).
-};
-
-std::vector<std::string> parse_flags(const std::string& text) {
-  std::vector<std::string> flags;
-  std::istringstream words(text);
-  std::string flag;
-  while (words >> flag) {
-    if (flag != "\\Recent") {
-      flags.push_back(flag);
-    }
-  }
-  std::sort(flags.begin(), flags.end());
-  return flags;
-}
-
-std::vector<std::string> sorted(std::vector<std::string> flags) {
-  std::sort(flags.begin(), flags.end());
-  return flags;
-}
-
-// Every message of `mailbox` in one doveadm call, by ascending UID. The test
-// messages are ASCII, so JSON output loses nothing.
-std::vector<ServerCopy> server_messages(const std::string& user, const std::string& mailbox) {
-  const auto& server = TestServer::instance();
-  const auto json =
-      nlohmann::json::parse(server
-                                .doveadm({"-f", "json", "fetch", "-u", user,
-                                          "uid flags size.virtual date.received.unixtime text",
-                                          "mailbox", mailbox, "all"})
-                                .out);
-  std::vector<ServerCopy> messages;
-  for (const auto& row : json) {
-    ServerCopy copy;
-    copy.uid = detail::to_uint32(row.at("uid"));
-    copy.flags = parse_flags(row.at("flags").get<std::string>());
-    copy.virtual_size = std::stoull(row.at("size.virtual").get<std::string>());
-    copy.received = std::stoll(row.at("date.received.unixtime").get<std::string>());
-    copy.text = row.at("text").get<std::string>();
-    messages.push_back(std::move(copy));
-  }
-  std::sort(messages.begin(), messages.end(),
-            [](const ServerCopy& a, const ServerCopy& b) { return a.uid < b.uid; });
-  return messages;
-}
-
-std::vector<ServerCopy> server_with_id(const std::string& user, const std::string& mailbox,
-                                       const std::string& id) {
-  std::vector<ServerCopy> found;
-  for (auto& copy : server_messages(user, mailbox)) {
-    if (copy.text.find("Message-ID: <" + id + "@roam.test>") != std::string::npos) {
-      found.push_back(std::move(copy));
-    }
-  }
-  return found;
-}
-
-// The single server copy of message `id`; fails the test when there is none
-// or more than one.
-std::optional<ServerCopy> server_copy(const std::string& user, const std::string& mailbox,
-                                      const std::string& id) {
-  auto found = server_with_id(user, mailbox, id);
-  EXPECT_EQ(found.size(), 1U) << "message " << id << " in server mailbox " << mailbox;
-  if (found.size() != 1) {
-    return std::nullopt;
-  }
-  return found.front();
-}
-
-// Message-IDs (the <id> part before "@roam.test") of a set of texts, sorted,
-// duplicates kept: equal lists mean every message is there exactly once.
-std::vector<std::string> ids_in(const std::vector<std::string>& texts) {
-  std::vector<std::string> ids;
-  for (const auto& text : texts) {
-    const auto start = text.find("Message-ID: <");
-    if (start == std::string::npos) {
-      ids.push_back("?");
-      continue;
-    }
-    const auto from = start + std::string_view("Message-ID: <").size();
-    ids.push_back(text.substr(from, text.find('@', from) - from));
-  }
-  std::sort(ids.begin(), ids.end());
-  return ids;
-}
-
-std::vector<std::string> server_ids(const std::string& user, const std::string& mailbox) {
-  std::vector<std::string> texts;
-  for (const auto& copy : server_messages(user, mailbox)) {
-    texts.push_back(copy.text);
-  }
-  return ids_in(texts);
-}
-
-std::vector<std::string> local_ids(const fs::path& folder) {
-  std::vector<std::string> texts;
-  for (const auto& file : local_files(folder)) {
-    texts.push_back(file.content);
-  }
-  return ids_in(texts);
-}
-
-// Everything a sync could change, on both sides, rendered as text so that a
-// failing comparison shows the difference line by line: every server
-// mailbox with its counters (HIGHESTMODSEQ moves on any flag change, UIDNEXT
-// on any append, even one expunged again) and every message's UID, flags and
-// size; every local file and directory with its size and a hash of its
-// content.
-std::string render_world(const Account& account) {
-  const auto& server = TestServer::instance();
-  std::ostringstream out;
-  const auto status =
-      nlohmann::json::parse(server
-                                .doveadm({"-f", "json", "mailbox", "status", "-u", account.user,
-                                          "uidvalidity uidnext messages highestmodseq", "*"})
-                                .out);
-  std::map<std::string, std::string> mailboxes;
-  for (const auto& row : status) {
-    mailboxes[row.at("mailbox").get<std::string>()] =
-        "uidvalidity=" + row.at("uidvalidity").get<std::string>() +
-        " uidnext=" + row.at("uidnext").get<std::string>() +
-        " messages=" + row.at("messages").get<std::string>() +
-        " highestmodseq=" + row.at("highestmodseq").get<std::string>();
-  }
-  const auto messages =
-      nlohmann::json::parse(server
-                                .doveadm({"-f", "json", "fetch", "-u", account.user,
-                                          "mailbox uid flags size.virtual", "all"})
-                                .out);
-  std::map<std::string, std::map<std::uint32_t, std::string>> listing;
-  for (const auto& row : messages) {
-    std::string flags;
-    for (const auto& flag : parse_flags(row.at("flags").get<std::string>())) {
-      flags += " " + flag;
-    }
-    listing[row.at("mailbox").get<std::string>()][detail::to_uint32(row.at("uid"))] =
-        "size " + row.at("size.virtual").get<std::string>() + " flags" + flags;
-  }
-  out << "server:\n";
-  for (const auto& [name, counters] : mailboxes) {
-    out << "  " << name << ": " << counters << "\n";
-    for (const auto& [uid, line] : listing[name]) {
-      out << "    uid " << uid << ": " << line << "\n";
-    }
-  }
-  out << "local:\n";
-  if (fs::exists(account.maildir)) {
-    std::vector<fs::path> paths;
-    for (const auto& entry : fs::recursive_directory_iterator(account.maildir)) {
-      paths.push_back(entry.path());
-    }
-    std::sort(paths.begin(), paths.end());
-    for (const auto& path : paths) {
-      const auto relative = path.lexically_relative(account.maildir).string();
-      if (fs::is_directory(path)) {
-        out << "  " << relative << "/\n";
-      } else {
-        const auto content = read_file(path);
-        out << "  " << relative << " size " << content.size() << " hash " << std::hex
-            << std::hash<std::string>{}(content) << std::dec << "\n";
-      }
-    }
-  }
-  return out.str();
-}
-
-enum class Exit { Ok, Fails, Any };
-
-// The rule "a second run after any sync changes nothing on either side":
-// runs roam once more and compares both sides before and after.
-void expect_further_run_changes_nothing(const Account& account, Exit expected = Exit::Ok) {
-  SCOPED_TRACE("a further run must change nothing");
-  const auto before = render_world(account);
-  const auto result = sync(account);
-  if (expected == Exit::Ok) {
-    EXPECT_EQ(result.exit_code, 0) << describe(result);
-  } else if (expected == Exit::Fails) {
-    EXPECT_NE(result.exit_code, 0) << describe(result);
-  }
-  EXPECT_EQ(render_world(account), before) << describe(result);
 }
 
 // The state files (folder-*.json and their journals) with their contents.

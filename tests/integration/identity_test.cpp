@@ -16,10 +16,11 @@
 //
 // Like both_test.cpp, every test uses a server user of its own, sets the
 // server up and inspects it with doveadm only, and ends with the rule "a
-// further run changes nothing on either side". Changes "by another client"
-// (a server-side move, a folder rename or deletion) are made with doveadm,
-// which uses the same mail storage code as Dovecot's IMAP MOVE and RENAME:
-// the test must not depend on roam's own IMAP code.
+// further run changes nothing on either side" (with the helpers of
+// two_way_helpers.hpp). Changes "by another client" (a server-side move, a
+// folder rename or deletion) are made with doveadm, which uses the same
+// mail storage code as Dovecot's IMAP MOVE and RENAME: the test must not
+// depend on roam's own IMAP code.
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -43,111 +44,15 @@
 
 #include "dovecot.hpp"
 #include "maildir_helpers.hpp"
+#include "two_way_helpers.hpp"
 
 namespace roam::it {
 namespace {
 
 namespace fs = std::filesystem;
 
-// --- Helpers (the ones shared with other tests are in maildir_helpers.hpp) ---
-
-// An account in two-way mode unless `extra_lines` say otherwise.
-Account make_two_way_account(const std::vector<std::string>& extra_lines = {}) {
-  std::vector<std::string> lines{"sync = both"};
-  lines.insert(lines.end(), extra_lines.begin(), extra_lines.end());
-  return make_account(lines);
-}
-
-std::vector<std::string> sorted(std::vector<std::string> items) {
-  std::sort(items.begin(), items.end());
-  return items;
-}
-
-std::vector<std::string> parse_flags(const std::string& text) {
-  std::vector<std::string> flags;
-  std::istringstream words(text);
-  std::string flag;
-  while (words >> flag) {
-    if (flag != "\\Recent") {
-      flags.push_back(flag);
-    }
-  }
-  std::sort(flags.begin(), flags.end());
-  return flags;
-}
-
-// One message of a server mailbox: its UID, flags and text (LF line ends).
-struct ServerCopy {
-  std::uint32_t uid = 0;
-  std::vector<std::string> flags;  // Sorted, without \Recent.
-  std::string text;
-};
-
-// The test messages carry Message-ID <id@roam.test>; this returns the id,
-// or "?" for a text without one.
-std::string id_of(const std::string& text) {
-  const auto start = text.find("Message-ID: <");
-  if (start == std::string::npos) {
-    return "?";
-  }
-  const auto from = start + std::string_view("Message-ID: <").size();
-  return text.substr(from, text.find('@', from) - from);
-}
-
-// Every message of `mailbox` in one doveadm call, by ascending UID (empty
-// for a missing mailbox).
-std::vector<ServerCopy> server_messages(const std::string& user, const std::string& mailbox) {
-  const auto json = nlohmann::json::parse(
-      TestServer::instance()
-          .doveadm({"-f", "json", "fetch", "-u", user, "uid flags text", "mailbox", mailbox, "all"})
-          .out);
-  std::vector<ServerCopy> messages;
-  for (const auto& row : json) {
-    ServerCopy copy;
-    copy.uid = detail::to_uint32(row.at("uid"));
-    copy.flags = parse_flags(row.at("flags").get<std::string>());
-    copy.text = row.at("text").get<std::string>();
-    messages.push_back(std::move(copy));
-  }
-  std::sort(messages.begin(), messages.end(),
-            [](const ServerCopy& a, const ServerCopy& b) { return a.uid < b.uid; });
-  return messages;
-}
-
-// The single server copy of message `id`; fails the test when there is none
-// or more than one.
-std::optional<ServerCopy> server_copy(const std::string& user, const std::string& mailbox,
-                                      const std::string& id) {
-  std::vector<ServerCopy> found;
-  for (auto& copy : server_messages(user, mailbox)) {
-    if (id_of(copy.text) == id) {
-      found.push_back(std::move(copy));
-    }
-  }
-  EXPECT_EQ(found.size(), 1U) << "message " << id << " in server mailbox " << mailbox;
-  if (found.size() != 1) {
-    return std::nullopt;
-  }
-  return found.front();
-}
-
-// Message ids of a server mailbox or a local folder, sorted, duplicates
-// kept: equal lists mean every message is there exactly once.
-std::vector<std::string> server_ids(const std::string& user, const std::string& mailbox) {
-  std::vector<std::string> ids;
-  for (const auto& copy : server_messages(user, mailbox)) {
-    ids.push_back(id_of(copy.text));
-  }
-  return sorted(ids);
-}
-
-std::vector<std::string> local_ids(const fs::path& folder) {
-  std::vector<std::string> ids;
-  for (const auto& file : local_files(folder)) {
-    ids.push_back(id_of(file.content));
-  }
-  return sorted(ids);
-}
+// --- Helpers (the ones shared with other tests are in maildir_helpers.hpp and
+// two_way_helpers.hpp) ---
 
 // "<prefix>00" .. "<prefix>NN" (count of them), in order.
 std::vector<std::string> numbered_ids(const std::string& prefix, int count) {
@@ -166,78 +71,6 @@ std::string mu4e_base_name(int n) {
   name << (1700001000 + n) << "." << std::hex << (0x5eed0000 + n * 7919) << "_" << std::dec << n
        << ".laptop";
   return name.str();
-}
-
-// Everything a sync could change, on both sides, as text, so that a failing
-// comparison shows the difference line by line (as in both_test.cpp).
-std::string render_world(const Account& account) {
-  const auto& server = TestServer::instance();
-  std::ostringstream out;
-  const auto status =
-      nlohmann::json::parse(server
-                                .doveadm({"-f", "json", "mailbox", "status", "-u", account.user,
-                                          "uidvalidity uidnext messages highestmodseq", "*"})
-                                .out);
-  std::map<std::string, std::string> mailboxes;
-  for (const auto& row : status) {
-    mailboxes[row.at("mailbox").get<std::string>()] =
-        "uidvalidity=" + row.at("uidvalidity").get<std::string>() +
-        " uidnext=" + row.at("uidnext").get<std::string>() +
-        " messages=" + row.at("messages").get<std::string>() +
-        " highestmodseq=" + row.at("highestmodseq").get<std::string>();
-  }
-  const auto messages = nlohmann::json::parse(
-      server.doveadm({"-f", "json", "fetch", "-u", account.user, "mailbox uid flags", "all"}).out);
-  std::map<std::string, std::map<std::uint32_t, std::string>> listing;
-  for (const auto& row : messages) {
-    std::string flags;
-    for (const auto& flag : parse_flags(row.at("flags").get<std::string>())) {
-      flags += " " + flag;
-    }
-    listing[row.at("mailbox").get<std::string>()][detail::to_uint32(row.at("uid"))] =
-        "flags" + flags;
-  }
-  out << "server:\n";
-  for (const auto& [name, counters] : mailboxes) {
-    out << "  " << name << ": " << counters << "\n";
-    for (const auto& [uid, line] : listing[name]) {
-      out << "    uid " << uid << ": " << line << "\n";
-    }
-  }
-  out << "local:\n";
-  if (fs::exists(account.maildir)) {
-    std::vector<fs::path> paths;
-    for (const auto& entry : fs::recursive_directory_iterator(account.maildir)) {
-      paths.push_back(entry.path());
-    }
-    std::sort(paths.begin(), paths.end());
-    for (const auto& path : paths) {
-      const auto relative = path.lexically_relative(account.maildir).string();
-      if (fs::is_directory(path)) {
-        out << "  " << relative << "/\n";
-      } else {
-        const auto content = read_file(path);
-        out << "  " << relative << " size " << content.size() << " hash " << std::hex
-            << std::hash<std::string>{}(content) << std::dec << "\n";
-      }
-    }
-  }
-  return out.str();
-}
-
-enum class Exit { Ok, Fails, Any };
-
-// The rule "a second run after any sync changes nothing on either side".
-void expect_further_run_changes_nothing(const Account& account, Exit expected = Exit::Ok) {
-  SCOPED_TRACE("a further run must change nothing");
-  const auto before = render_world(account);
-  const auto result = sync(account);
-  if (expected == Exit::Ok) {
-    EXPECT_EQ(result.exit_code, 0) << describe(result);
-  } else if (expected == Exit::Fails) {
-    EXPECT_NE(result.exit_code, 0) << describe(result);
-  }
-  EXPECT_EQ(render_world(account), before) << describe(result);
 }
 
 // The final summary line of a run ("test: N folders (...); local: ...").

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "fakes/scripted_client.hpp"
 #include "fakes/scripted_stream.hpp"
 #include "imap/client.hpp"
 #include "util/error.hpp"
@@ -19,16 +20,7 @@ using fakes::C;
 using fakes::S;
 using fakes::Step;
 
-struct Session {
-  explicit Session(std::vector<Step> steps, ClientOptions options = {}) {
-    auto owned = std::make_unique<fakes::ScriptedStream>(std::move(steps));
-    stream = owned.get();
-    client = std::make_unique<Client>(std::move(owned), options);
-    client->read_greeting();
-  }
-  fakes::ScriptedStream* stream;
-  std::unique_ptr<Client> client;
-};
+using Session = fakes::ScriptedClient<>;
 
 // base64("user=alice@example.org\x01auth=Bearer ya29.tok\x01\x01")
 const char* k_xoauth2 = "dXNlcj1hbGljZUBleGFtcGxlLm9yZwFhdXRoPUJlYXJlciB5YTI5LnRvawEB";

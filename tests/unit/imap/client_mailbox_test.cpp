@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "fakes/scripted_client.hpp"
 #include "fakes/scripted_stream.hpp"
 #include "imap/client.hpp"
 
@@ -81,17 +82,23 @@ INSTANTIATE_TEST_SUITE_P(Servers, ClientOpenRows, testing::ValuesIn(k_open_cases
                            return std::string(row.param.name);
                          });
 
+// Lists every mailbox with STATUS (UIDNEXT HIGHESTMODSEQ) on a server whose
+// greeting names `capabilities`. The client must send `command`; the server
+// reports HIGHESTMODSEQ 4711 for INBOX whether it was asked for or not.
+std::vector<ListedMailbox> list_with_modseq(const std::string& capabilities,
+                                            const std::string& command) {
+  fakes::ScriptedClient<> s(
+      {S("* OK [CAPABILITY " + capabilities + "] hi\r\n"), C(command),
+       S("* LIST () \"/\" INBOX\r\n* STATUS INBOX (UIDNEXT 9 HIGHESTMODSEQ 4711)\r\n"
+         "r1 OK done\r\n")});
+  return s.client->list({"UIDNEXT", "HIGHESTMODSEQ"});
+}
+
 TEST(ClientList, HighestModSeqIsAskedForAndKeptOnlyWithCondstore) {
   // Cyrus with CONDSTORE off: the item is left out of the request, and a
   // value the server sends anyway is dropped.
-  auto owned = std::make_unique<fakes::ScriptedStream>(std::vector<Step>{
-      S("* OK [CAPABILITY IMAP4rev1 LIST-STATUS] hi\r\n"),
-      C("r1 LIST \"\" \"*\" RETURN (STATUS (UIDNEXT))\r\n"),
-      S("* LIST () \"/\" INBOX\r\n* STATUS INBOX (UIDNEXT 9 HIGHESTMODSEQ 4711)\r\n"
-        "r1 OK done\r\n")});
-  Client client(std::move(owned));
-  client.read_greeting();
-  auto boxes = client.list({"UIDNEXT", "HIGHESTMODSEQ"});
+  auto boxes =
+      list_with_modseq("IMAP4rev1 LIST-STATUS", "r1 LIST \"\" \"*\" RETURN (STATUS (UIDNEXT))\r\n");
   ASSERT_EQ(boxes.size(), 1u);
   ASSERT_TRUE(boxes[0].status);
   EXPECT_EQ(boxes[0].status->uidnext, 9u);
@@ -99,14 +106,8 @@ TEST(ClientList, HighestModSeqIsAskedForAndKeptOnlyWithCondstore) {
 }
 
 TEST(ClientList, HighestModSeqWithCondstore) {
-  auto owned = std::make_unique<fakes::ScriptedStream>(std::vector<Step>{
-      S("* OK [CAPABILITY IMAP4rev1 LIST-STATUS CONDSTORE] hi\r\n"),
-      C("r1 LIST \"\" \"*\" RETURN (STATUS (UIDNEXT HIGHESTMODSEQ))\r\n"),
-      S("* LIST () \"/\" INBOX\r\n* STATUS INBOX (UIDNEXT 9 HIGHESTMODSEQ 4711)\r\n"
-        "r1 OK done\r\n")});
-  Client client(std::move(owned));
-  client.read_greeting();
-  auto boxes = client.list({"UIDNEXT", "HIGHESTMODSEQ"});
+  auto boxes = list_with_modseq("IMAP4rev1 LIST-STATUS CONDSTORE",
+                                "r1 LIST \"\" \"*\" RETURN (STATUS (UIDNEXT HIGHESTMODSEQ))\r\n");
   ASSERT_EQ(boxes.size(), 1u);
   ASSERT_TRUE(boxes[0].status);
   EXPECT_EQ(boxes[0].status->highestmodseq, std::optional<std::uint64_t>(4711));

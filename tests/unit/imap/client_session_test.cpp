@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "fakes/scripted_client.hpp"
 #include "fakes/scripted_stream.hpp"
 #include "imap/client.hpp"
 #include "util/error.hpp"
@@ -38,16 +39,7 @@ std::string fetch_of(Uid uid, std::size_t seq, const std::string& body) {
          std::to_string(body.size()) + "}\r\n" + body + ")\r\n";
 }
 
-struct Session {
-  explicit Session(std::vector<Step> steps, ClientOptions options = {}, std::size_t chunk = 0) {
-    auto owned = std::make_unique<fakes::ScriptedStream>(std::move(steps), chunk);
-    stream = owned.get();
-    client = std::make_unique<Client>(std::move(owned), options);
-    client->read_greeting();
-  }
-  fakes::ScriptedStream* stream;
-  std::unique_ptr<Client> client;
-};
+using Session = fakes::ScriptedClient<>;
 
 // A sink that throws `error` on its first write, as a Delivery does when
 // tmp/ cannot be written.

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "fakes/scripted_client.hpp"
 #include "fakes/scripted_stream.hpp"
 #include "imap/client.hpp"
 #include "util/error.hpp"
@@ -39,16 +40,7 @@ class CountingStream : public fakes::ScriptedStream {
   int m_writes = 0;
 };
 
-struct Session {
-  explicit Session(std::vector<Step> steps, ClientOptions options = {}) {
-    auto owned = std::make_unique<CountingStream>(std::move(steps));
-    stream = owned.get();
-    client = std::make_unique<Client>(std::move(owned), options);
-    client->read_greeting();
-  }
-  CountingStream* stream;
-  std::unique_ptr<Client> client;
-};
+using Session = fakes::ScriptedClient<CountingStream>;
 
 // Writes `body` to the sink in pieces of `piece` octets, as a file reader would.
 std::function<void(LiteralSink&)> body_writer(const std::string& body, std::size_t piece = 5) {

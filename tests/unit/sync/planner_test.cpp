@@ -325,7 +325,9 @@ TEST(TwoWay, NewOnBothSidesWithoutKeysCopiesBothWays) {
   EXPECT_TRUE(plan.wants_content_keys());
 }
 
-TEST(TwoWay, NewOnBothSidesWithEqualKeysIsOneMessage) {
+// Plans a message that is new on both sides (server UID 3, local file n1)
+// and whose content keys are equal.
+Plan plan_new_on_both_sides_with_equal_keys() {
   auto state = make_state({});
   FolderInput in;
   in.state = &state;
@@ -333,7 +335,11 @@ TEST(TwoWay, NewOnBothSidesWithEqualKeysIsOneMessage) {
   in.local = LocalFolder{{{"n1", ""}}};
   in.server_keys[3] = {10, "H"};
   in.local_keys["n1"] = {10, "H"};
-  Plan plan = plan_folder(in, both());
+  return plan_folder(in, both());
+}
+
+TEST(TwoWay, NewOnBothSidesWithEqualKeysIsOneMessage) {
+  Plan plan = plan_new_on_both_sides_with_equal_keys();
   EXPECT_TRUE(plan.downloads.empty());
   EXPECT_TRUE(plan.uploads.empty());
   ASSERT_EQ(plan.updates.size(), 1u);
@@ -516,14 +522,7 @@ TEST(TwoWay, RecordsKeepTheirContentKey) {
 }
 
 TEST(TwoWay, PairedMessagesGetTheirContentKey) {
-  auto state = make_state({});
-  FolderInput in;
-  in.state = &state;
-  in.server = make_server({{3, {}}});
-  in.local = LocalFolder{{{"n1", ""}}};
-  in.server_keys[3] = {10, "H"};
-  in.local_keys["n1"] = {10, "H"};
-  Plan plan = plan_folder(in, both());
+  Plan plan = plan_new_on_both_sides_with_equal_keys();
   ASSERT_EQ(plan.updates.size(), 1u);
   EXPECT_EQ(plan.updates[0].record.key, content_key_text({10, "H"}));
 }
