@@ -30,7 +30,7 @@ const char* const k_default_quirks =
     "kill,cut,prefilled,localmove,mu4e,srvmove,uidvalidity,srvfolders,localfolders,mark-deleted,no-"
     "uidplus,"
     "no-move,"
-    "no-condstore,stray-modseq,rewrite-8bit,courier,readonly,no-literal-plus,no-list-status";
+    "no-condstore,stray-modseq,courier,readonly,no-literal-plus,no-list-status";
 
 std::set<std::string> split(const std::string& text) {
   std::set<std::string> out;
@@ -110,7 +110,9 @@ int main(int argc, char** argv) {
                    {"no-uidplus", "courier"},
                    {"no-uidplus", "rewrite-8bit"},
                    {"kill", "prefilled"},
-                   {"cut", "prefilled"}};
+                   {"cut", "prefilled"},
+                   {"kill", "readonly"},
+                   {"cut", "readonly"}};
   } else if (quirks != "none") {
     o.allowed = split(quirks);
   }
