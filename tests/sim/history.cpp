@@ -845,7 +845,7 @@ void Sim::check_final() {
       fail(tag + " is in more than one folder:" + list);
     }
     if (!fate.deleted && !fate.anywhere && !where.empty() && where.count(fate.folder) == 0 &&
-        m_server_gone.count(fate.folder) == 0) {
+        m_server_gone.count(fate.folder) == 0 && m_server_maybe_gone.count(fate.folder) == 0) {
       fail(tag + " should be in " + fate.folder + " but is in " + *where.begin());
     }
   }
