@@ -563,6 +563,37 @@ TEST(Identity, ReadOnlyFolderKeepsLocalChangesWithoutRevertOrRedownload) {
   expect_further_run_changes_nothing(account);
 }
 
+// --- Skipping unchanged folders ---
+
+// roam's own flag changes raise the server's HIGHESTMODSEQ. Recording the
+// value from before them made the next run see a change, list the folder
+// again and rewrite its state (seen with Cyrus; Dovecot behaves alike).
+TEST(Identity, OwnFlagChangesDoNotMakeTheNextRunListTheFolderAgain) {
+  const auto& server = TestServer::instance();
+  const auto account = make_two_way_account();
+  server.append(account.user, "INBOX", make_message("a"));
+  server.append(account.user, "INBOX", make_message("b"), {"\\Seen"});
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  const auto a = file_with_id(account.maildir / "INBOX", "a");
+  ASSERT_TRUE(a.has_value());
+  set_local_letters(*a, "FS");
+
+  const auto pushed = sync(account, {"-v"});
+  ASSERT_EQ(pushed.exit_code, 0) << describe(pushed);
+  EXPECT_NE(summary_line(pushed).find("server: 0 new, 1 flag changes"), std::string::npos)
+      << describe(pushed);
+  const auto state_file = account.state / "folder-INBOX.json";
+  const auto state_after_push = read_file(state_file);
+
+  const auto next = sync(account, {"-v"});
+  EXPECT_EQ(next.exit_code, 0) << describe(next);
+  EXPECT_NE(next.out.find("INBOX: unchanged"), std::string::npos)
+      << "the folder must be skipped: the only change since was roam's own\n"
+      << describe(next);
+  EXPECT_EQ(read_file(state_file), state_after_push) << "the state must not be rewritten";
+}
+
 // --- Reporting ---
 
 TEST(Identity, DryRunTotalsMatchThePerFolderPlan) {
