@@ -176,20 +176,33 @@ void FolderSync::run() {
   }
 
   Plan plan = plan_folder(in, policy);
-  if (plan.wants_content_keys() && in.server_keys.empty()) {
+  if (plan.wants_content_keys()) {
     // New messages on both sides: some may be the same message (an upload
-    // whose reply was lost, a move). Look before copying anything.
+    // whose reply was lost, a move, pairs of an interrupted first sync).
+    // Look before copying anything; keys fetched earlier in this run (for
+    // pending uploads) cover only some of them.
     std::vector<Uid> uids;
     for (const auto& d : plan.downloads) {
-      uids.push_back(d.uid);
+      if (in.server_keys.count(d.uid) == 0) {
+        uids.push_back(d.uid);
+      }
     }
-    std::vector<std::string> names = plan.moved_in_unpaired;
+    std::vector<std::string> names;
+    for (const auto& name : plan.moved_in_unpaired) {
+      if (in.local_keys.count(name) == 0) {
+        names.push_back(name);
+      }
+    }
     for (const auto& u : plan.uploads) {
-      names.push_back(u.name);
+      if (in.local_keys.count(u.name) == 0) {
+        names.push_back(u.name);
+      }
     }
-    add_server_keys(in, uids);
-    add_local_keys(in, names);
-    plan = plan_folder(in, policy);
+    if (!uids.empty() || !names.empty()) {
+      add_server_keys(in, uids);
+      add_local_keys(in, names);
+      plan = plan_folder(in, policy);
+    }
   }
   m_report.notices.insert(m_report.notices.end(), plan.notices.begin(), plan.notices.end());
 
