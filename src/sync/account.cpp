@@ -346,7 +346,7 @@ AccountReport sync_account(const AccountSettings& s) {
           continue;
         }
         FolderEntry& f = folders[i];
-        f.moved_in.clear();
+        f.moved_in = f.held;
         f.state = state::load_folder_state_for(s.state_dir, f.name);
         maildir::Folder folder(f.path);
         f.local_exists = folder.exists();

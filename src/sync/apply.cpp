@@ -195,7 +195,32 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
     } else if (to != nullptr && to->status && to->status->uidvalidity) {
       target_validity = static_cast<std::uint32_t>(*to->status->uidvalidity);
     }
-    auto result = m_client.move(uids, wire->second, target_validity);
+    imap::MoveResult result;
+    try {
+      result = m_client.move(uids, wire->second, target_validity);
+    } catch (const imap::CommandFailed& e) {
+      // The server refused (a read-only target, [NOPERM], a full quota).
+      // Nothing moved, so the records stay and the local move stays
+      // pending: the file is not uploaded to the target either (that would
+      // leave the message in two server folders); the next run tries again.
+      for (Uid uid : uids) {
+        fail(uid);
+        if (to != nullptr) {
+          auto renamed = m_f.move_names.find(uid);
+          auto rec = m_base.messages.find(uid);
+          if (renamed != m_f.move_names.end()) {
+            to->held.insert(renamed->second);
+          } else if (rec != m_base.messages.end()) {
+            to->held.insert(rec->second.name);
+          }
+        }
+      }
+      m_report.notices.push_back("the server refused to move " + std::to_string(uids.size()) +
+                                 " message(s) to " + target + " (" + e.what() +
+                                 "); they stay here on the server and the local move stays "
+                                 "pending");
+      continue;
+    }
     count_step();
     record_moved(to, target_validity, result.pairs);
     if (!result.expunged) {

@@ -75,6 +75,9 @@ struct FolderEntry {
   // True when records were renamed in memory (recognise_renames): the
   // folder must not be skipped, so that the new names are committed.
   bool renamed = false;
+  // Files moved here whose server move was refused: they stay unrecorded
+  // and are not uploaded (the move stays pending until the server allows it).
+  std::set<std::string> held;
 };
 
 // The base of every content key (see ContentKey) of a local file's bytes,
