@@ -224,13 +224,18 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
     count_step();
     record_moved(to, target_validity, result.pairs);
     if (!result.expunged) {
+      // The source copies stay, marked \Deleted. Their records stay too:
+      // forgotten, the next run would take them for new server messages
+      // and download them again. With the file gone locally, each later
+      // run marks them deleted again, which changes nothing.
       m_report.notices.push_back(
           "the server has neither MOVE nor UIDPLUS, and other messages in this folder are "
           "marked \\Deleted: the moved messages stay here marked \\Deleted until another "
           "client expunges the folder");
-    }
-    for (Uid uid : uids) {
-      m_next.messages.erase(uid);
+    } else {
+      for (Uid uid : uids) {
+        m_next.messages.erase(uid);
+      }
     }
     m_report.moved += uids.size();
   }

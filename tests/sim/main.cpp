@@ -108,11 +108,7 @@ int main(int argc, char** argv) {
                    {"readonly", "localmove"},
                    {"readonly", "mu4e"},
                    {"no-uidplus", "courier"},
-                   {"no-uidplus", "rewrite-8bit"},
-                   {"kill", "prefilled"},
-                   {"cut", "prefilled"},
-                   {"kill", "readonly"},
-                   {"cut", "readonly"}};
+                   {"no-uidplus", "rewrite-8bit"}};
   } else if (quirks != "none") {
     o.allowed = split(quirks);
   }
