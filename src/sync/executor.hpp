@@ -78,6 +78,10 @@ struct FolderEntry {
   // Files moved here whose server move was refused: they stay unrecorded
   // and are not uploaded (the move stays pending until the server allows it).
   std::set<std::string> held;
+  // Uploads of this run whose server copy was not visible yet (their
+  // intents are pending): a second pass in the same session must not take
+  // them for uploads that never happened.
+  std::set<std::string> fresh_intents;
 };
 
 // The base of every content key (see ContentKey) of a local file's bytes,

@@ -335,10 +335,18 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
   // refusal that was lost): the file is uploaded again, once.
   std::size_t found = 0;
   std::size_t void_intents = 0;
+  std::vector<state::PendingUpload> still;
   for (auto& p : m_base.pending_uploads) {
     std::optional<Uid> uid = match_upload(p, candidates);
     if (!uid) {
-      ++void_intents;
+      // An intent made earlier in this very run (the folder's second pass)
+      // may still be invisible to this session (Courier): it waits for
+      // the next run. Any other one is void.
+      if (m_f.fresh_intents.count(p.name) != 0) {
+        still.push_back(std::move(p));
+      } else {
+        ++void_intents;
+      }
       continue;
     }
     // The record's flags are the ones it was appended with: what both
@@ -346,7 +354,7 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
     m_base.messages[*uid] = state::MessageRecord{*uid, p.name, p.flags, p.key};
     ++found;
   }
-  m_base.pending_uploads.clear();
+  m_base.pending_uploads = std::move(still);
   if (found > 0) {
     m_report.notices.push_back(std::to_string(found) +
                                " earlier upload(s) found on the server and recorded");

@@ -270,6 +270,7 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
       // Not visible yet (Courier shows a message appended in this session
       // only to later ones); the state keeps the intent.
       m_next.pending_uploads.push_back(item->intent);
+      m_f.fresh_intents.insert(item->intent.name);
       m_complete = false;
       continue;
     }
