@@ -224,10 +224,19 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
     count_step();
     record_moved(to, target_validity, result.pairs);
     if (!result.expunged) {
-      // The source copies stay, marked \Deleted. Their records stay too:
-      // forgotten, the next run would take them for new server messages
-      // and download them again. With the file gone locally, each later
-      // run marks them deleted again, which changes nothing.
+      // The source copies stay, marked \Deleted. Their records stay too,
+      // with \Deleted: forgotten, the next run would take them for new
+      // server messages and download them again; unmarked, it would take
+      // the moved file for this message and move it once more. With the
+      // file gone locally, each later run marks them deleted again, which
+      // changes nothing.
+      for (Uid uid : uids) {
+        auto rec = m_next.messages.find(uid);
+        if (rec != m_next.messages.end()) {
+          rec->second.flags.push_back("\\Deleted");
+          state::normalize_flags(rec->second.flags);
+        }
+      }
       m_report.notices.push_back(
           "the server has neither MOVE nor UIDPLUS, and other messages in this folder are "
           "marked \\Deleted: the moved messages stay here marked \\Deleted until another "
