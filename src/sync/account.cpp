@@ -266,10 +266,8 @@ AccountReport sync_account(const AccountSettings& s) {
         }
         for (const auto& [uid, rec] : folders[i].state->messages) {
           auto it = unknown_at.find(rec.name);
-          bool left_behind =
-              std::find(rec.flags.begin(), rec.flags.end(), "\\Deleted") != rec.flags.end();
           if (here.count(rec.name) == 0 && it != unknown_at.end() && it->second != i &&
-              folders[it->second].on_server && !left_behind) {
+              folders[it->second].on_server && !left_behind(rec)) {
             folders[i].moved_out[rec.name] = folders[it->second].name;
             folders[it->second].moved_in.insert(rec.name);
           }

@@ -235,6 +235,7 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
         if (rec != m_next.messages.end()) {
           rec->second.flags.push_back("\\Deleted");
           state::normalize_flags(rec->second.flags);
+          rec->second.key.clear();  // Marks it left behind (see left_behind()).
         }
       }
       m_report.notices.push_back(

@@ -62,12 +62,8 @@ void recognise_renames(Direction direction, std::vector<FolderEntry>& folders,
       here.insert(e.stable_name);
     }
     for (const auto& [uid, rec] : folders[i].state->messages) {
-      // A record marked \Deleted whose file is gone is the copy a move
-      // without MOVE and UIDPLUS had to leave behind, not a message to find.
-      bool left_behind =
-          std::find(rec.flags.begin(), rec.flags.end(), "\\Deleted") != rec.flags.end();
       if (here.count(rec.name) == 0 && folders[i].moved_out.count(rec.name) == 0 &&
-          !rec.key.empty() && !left_behind) {
+          !rec.key.empty()) {
         vanished[rec.key].push_back({i, uid});
         vanished_names.insert(rec.name);
       }

@@ -197,6 +197,16 @@ class FolderSync {
   std::string m_download_error;
 };
 
+// True for the record of a copy that a move without MOVE and UIDPLUS had to
+// leave behind in the source folder: marked \Deleted, its content key
+// cleared. It is never taken for a file the user moved or renamed (that
+// would move the message a second time); a message the user marked deleted
+// keeps its key and is recognised as usual.
+inline bool left_behind(const state::MessageRecord& rec) {
+  return rec.key.empty() &&
+         std::find(rec.flags.begin(), rec.flags.end(), "\\Deleted") != rec.flags.end();
+}
+
 // Resolves what an interrupted run left in a folder's journal: downloads
 // whose file exists and uploads whose UID the server gave are adopted into
 // the state, which is then committed and the journal removed.
