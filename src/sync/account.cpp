@@ -347,6 +347,9 @@ AccountReport sync_account(const AccountSettings& s) {
         }
         FolderEntry& f = folders[i];
         f.moved_in = f.held;
+        // The first pass made this folder's own moves already.
+        f.moved_out.clear();
+        f.move_names.clear();
         f.state = state::load_folder_state_for(s.state_dir, f.name);
         maildir::Folder folder(f.path);
         f.local_exists = folder.exists();
