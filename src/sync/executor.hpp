@@ -82,6 +82,9 @@ struct FolderEntry {
   // intents are pending): a second pass in the same session must not take
   // them for uploads that never happened.
   std::set<std::string> fresh_intents;
+  // UIDs uploaded in this run: a second pass in the same session may not
+  // see them (Courier), which must not read as an expunge.
+  std::set<Uid> fresh_uids;
 };
 
 // The base of every content key (see ContentKey) of a local file's bytes,

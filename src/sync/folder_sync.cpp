@@ -128,6 +128,24 @@ void FolderSync::run() {
     for (auto& m : m_client.fetch_flags()) {
       in.server.messages.push_back({m.uid, normalize_server_flags(std::move(m.flags))});
     }
+    // A folder's second pass runs in the session that uploaded to it, and
+    // Courier hides a message from the session that appended it: missing
+    // from this listing, it would look expunged and its file would be
+    // deleted. Such a message stands as it was recorded.
+    if (same_validity && !m_f.fresh_uids.empty()) {
+      std::set<Uid> listed;
+      for (const auto& m : in.server.messages) {
+        listed.insert(m.uid);
+      }
+      for (Uid uid : m_f.fresh_uids) {
+        auto rec = m_f.state->messages.find(uid);
+        if (listed.count(uid) == 0 && rec != m_f.state->messages.end()) {
+          in.server.messages.push_back({uid, rec->second.flags});
+        }
+      }
+      std::sort(in.server.messages.begin(), in.server.messages.end(),
+                [](const auto& a, const auto& b) { return a.uid < b.uid; });
+    }
   } else {
     // The old UIDs mean nothing (or there never were any) but the Maildir
     // holds files: match everything by content, so nothing is copied twice.

@@ -243,6 +243,7 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
       journal.append(state::UploadedEntry{*uid, item.intent.name});
       m_next.messages[*uid] =
           state::MessageRecord{*uid, item.intent.name, item.upload->flags, item.intent.key};
+      m_f.fresh_uids.insert(*uid);
     } else {
       unconfirmed.push_back(&item);
     }
@@ -276,6 +277,7 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
     }
     m_next.messages[*uid] =
         state::MessageRecord{*uid, item->intent.name, item->upload->flags, item->intent.key};
+    m_f.fresh_uids.insert(*uid);
   }
 }
 
