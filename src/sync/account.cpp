@@ -247,11 +247,18 @@ AccountReport sync_account(const AccountSettings& s) {
           continue;
         }
         state::NameIndex names;
+        std::set<std::string> pending;
         if (folders[i].state) {
           names = state::build_name_index(*folders[i].state);
+          // A file with a pending upload intent here is accounted for: a
+          // move into this folder that an interrupted run may have made
+          // already (the intent finds its copy), or an upload.
+          for (const auto& p : folders[i].state->pending_uploads) {
+            pending.insert(p.name);
+          }
         }
         for (const auto& e : folders[i].scan.entries) {
-          if (names.count(e.stable_name) == 0) {
+          if (names.count(e.stable_name) == 0 && pending.count(e.stable_name) == 0) {
             unknown_at.emplace(e.stable_name, i);
           }
         }

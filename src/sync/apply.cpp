@@ -150,6 +150,17 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
   if (!mark.empty()) {
     m_client.store_flags(mark, imap::StoreOp::Add, {"\\Deleted"}, 0, nullptr);
     count_step();
+    // Until it is expunged, the server copy of a message whose file the
+    // user deleted keeps its record, marked as left behind: a file with the
+    // same content that turns up later (the user moved a copy back from
+    // another folder) is then a new message of its own, not this one
+    // renamed, which would tie the user's only copy to a \Deleted one.
+    for (Uid uid : mark) {
+      auto rec = m_next.messages.find(uid);
+      if (rec != m_next.messages.end()) {
+        mark_left_behind(rec->second);
+      }
+    }
   }
   if (!expunge.empty()) {
     try {
@@ -195,10 +206,12 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
     } else if (to != nullptr && to->status && to->status->uidvalidity) {
       target_validity = static_cast<std::uint32_t>(*to->status->uidvalidity);
     }
+    std::vector<std::string> intents = journal_move_intents(to, target_validity, uids);
     imap::MoveResult result;
     try {
       result = m_client.move(uids, wire->second, target_validity);
     } catch (const imap::CommandFailed& e) {
+      void_move_intents(to, target_validity, intents);
       // The server refused (a read-only target, [NOPERM], a full quota).
       // Nothing moved, so the records stay and the local move stays
       // pending: the file is not uploaded to the target either (that would
@@ -233,9 +246,7 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
       for (Uid uid : uids) {
         auto rec = m_next.messages.find(uid);
         if (rec != m_next.messages.end()) {
-          rec->second.flags.push_back("\\Deleted");
-          state::normalize_flags(rec->second.flags);
-          rec->second.key.clear();  // Marks it left behind (see left_behind()).
+          mark_left_behind(rec->second);
         }
       }
       m_report.notices.push_back(
@@ -249,6 +260,81 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
     }
     m_report.moved += uids.size();
   }
+}
+
+std::vector<std::string> FolderSync::journal_move_intents(FolderEntry* to, std::uint32_t validity,
+                                                          const std::vector<Uid>& uids) {
+  // A move is an upload into the target whose bytes the server already has:
+  // journaled there as an intent before the MOVE or COPY is sent, it makes
+  // the target find the server copy by content (as for an APPEND without
+  // APPENDUID) instead of relying on this run getting as far as [COPYUID]
+  // or the \Deleted on the source. A run killed after the COPY therefore
+  // never copies a second time: the next run sees the file as a pending
+  // upload of the target, not as a move still to make, and deletes the
+  // source copy; if the COPY never went out, the target finds no copy and
+  // uploads the file once.
+  std::vector<std::string> names;
+  if (to == nullptr || to->state_path.empty()) {
+    return names;
+  }
+  Uid uidnext = 1;
+  if (to->status && to->status->uidnext) {
+    uidnext = static_cast<Uid>(*to->status->uidnext);
+  }
+  if (to->state) {
+    for (const auto& [uid, rec] : to->state->messages) {
+      uidnext = std::max(uidnext, uid + 1);
+    }
+  }
+  std::map<std::string, const maildir::Entry*> files;
+  for (const auto& e : to->scan.entries) {
+    files.emplace(e.stable_name, &e);
+  }
+  auto journal =
+      state::Journal::open(state::journal_file_for(to->state_path), {{"uidvalidity", validity}});
+  for (Uid uid : uids) {
+    auto rec = m_base.messages.find(uid);
+    if (rec == m_base.messages.end()) {
+      continue;
+    }
+    auto renamed = m_f.move_names.find(uid);
+    std::string name = renamed != m_f.move_names.end() ? renamed->second : rec->second.name;
+    state::PendingUpload intent{name, rec->second.key, "", 0, uidnext, rec->second.flags};
+    if (auto file = files.find(name); file != files.end()) {
+      try {
+        ContentKey key = local_content_key(util::read_file(file->second->path));
+        if (intent.key.empty()) {
+          intent.key = content_key_text(key);
+        }
+        intent.message_id = message_id_of(key.header);
+        intent.size = key.crlf_size;
+      } catch (const Error& e) {
+        // The record's key alone still finds the copy.
+        ROAM_DEBUG(util::k_cat_sync, e.what());
+      }
+    }
+    journal.append(state::UploadEntry{intent});
+    to->fresh_intents.insert(name);
+    names.push_back(std::move(name));
+  }
+  journal.sync();
+  count_step();
+  return names;
+}
+
+void FolderSync::void_move_intents(FolderEntry* to, std::uint32_t validity,
+                                   const std::vector<std::string>& names) {
+  // The server refused the move, so the target has no copy.
+  if (to == nullptr || names.empty()) {
+    return;
+  }
+  auto journal =
+      state::Journal::open(state::journal_file_for(to->state_path), {{"uidvalidity", validity}});
+  for (const auto& name : names) {
+    journal.append(state::UploadRefusedEntry{name});
+    to->fresh_intents.erase(name);
+  }
+  journal.sync();
 }
 
 void FolderSync::record_moved(FolderEntry* to, std::uint32_t validity,

@@ -173,6 +173,10 @@ class FolderSync {
   void apply_local(const Plan& plan);
   void apply_server(const Plan& plan, const imap::MailboxInfo& info);
   std::size_t remerge(const std::set<Uid>& modified);
+  std::vector<std::string> journal_move_intents(FolderEntry* to, std::uint32_t validity,
+                                                const std::vector<Uid>& uids);
+  void void_move_intents(FolderEntry* to, std::uint32_t validity,
+                         const std::vector<std::string>& names);
   void record_moved(FolderEntry* to, std::uint32_t validity,
                     const std::vector<std::pair<Uid, Uid>>& pairs);
   void upload(const std::vector<Upload>& uploads, const imap::MailboxInfo& info);
@@ -200,14 +204,23 @@ class FolderSync {
   std::string m_download_error;
 };
 
-// True for the record of a copy that a move without MOVE and UIDPLUS had to
-// leave behind in the source folder: marked \Deleted, its content key
-// cleared. It is never taken for a file the user moved or renamed (that
-// would move the message a second time); a message the user marked deleted
-// keeps its key and is recognised as usual.
+// True for the record of a server copy whose local file is gone for good
+// and that roam marked \Deleted but could not expunge: the copy a move
+// without MOVE and UIDPLUS had to leave behind in the source folder, or a
+// message the user deleted where no safe expunge exists. It is marked by
+// \Deleted with the content key cleared, and is never taken for a file the
+// user moved or renamed (that would move the message a second time, or tie
+// a live file to a deleted copy). A message the user merely flagged as
+// trashed (T) keeps its key and is recognised as usual.
 inline bool left_behind(const state::MessageRecord& rec) {
   return rec.key.empty() &&
          std::find(rec.flags.begin(), rec.flags.end(), "\\Deleted") != rec.flags.end();
+}
+
+inline void mark_left_behind(state::MessageRecord& rec) {
+  rec.flags.push_back("\\Deleted");
+  state::normalize_flags(rec.flags);
+  rec.key.clear();
 }
 
 // Resolves what an interrupted run left in a folder's journal: downloads
