@@ -216,6 +216,11 @@ void FolderSync::run() {
         names.push_back(u.name);
       }
     }
+    for (const auto& name : plan.local_only) {
+      if (in.local_keys.count(name) == 0) {
+        names.push_back(name);
+      }
+    }
     if (!uids.empty() || !names.empty()) {
       add_server_keys(in, uids);
       add_local_keys(in, names);

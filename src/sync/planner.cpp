@@ -116,7 +116,17 @@ std::string content_key_text(const ContentKey& key) {
   };
   mix(std::to_string(key.crlf_size));
   mix("\n");
-  mix(key.header);
+  // Every byte from 0x80 on counts as 'X': Cyrus replaces raw 8-bit header
+  // bytes with 'X' on APPEND (same size), and the key of what was uploaded
+  // must still be the key of the server copy, or a UIDVALIDITY change or a
+  // move would take them for two messages.
+  std::string header = key.header;
+  for (char& c : header) {
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      c = 'X';
+    }
+  }
+  mix(header);
   static constexpr char k_hex[] = "0123456789abcdef";
   std::string out(16, '0');
   for (int i = 15; i >= 0; --i) {
@@ -349,7 +359,6 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
       plan.downloads.push_back({sm->uid, sm->flags});
     }
   }
-  std::size_t local_only = 0;
   std::size_t incoming = 0;
   for (const auto* lm : new_local) {
     if (paired_local.count(lm) != 0) {
@@ -363,7 +372,7 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
       state::normalize_flags(flags);
       plan.uploads.push_back({lm->name, lm->letters, flags});
     } else {
-      ++local_only;
+      plan.local_only.push_back(lm->name);
     }
   }
 
@@ -391,9 +400,10 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
     plan.notices.push_back(plural(kept_server_expunges, "message", "messages") +
                            " expunged on the server stay locally (push mode)");
   }
-  if (local_only > 0) {
-    plan.notices.push_back(plural(local_only, "local message is", "local messages are") +
-                           " not on the server (pull mode does not upload)");
+  if (!plan.local_only.empty()) {
+    plan.notices.push_back(
+        plural(plan.local_only.size(), "local message is", "local messages are") +
+        " not on the server (pull mode does not upload)");
   }
   if (incoming > 0) {
     plan.notices.push_back(plural(incoming, "message", "messages") +

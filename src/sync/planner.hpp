@@ -146,13 +146,17 @@ struct Plan {
   // Files moved in from another folder that no server message matched yet;
   // they are neither uploaded nor recorded this time.
   std::vector<std::string> moved_in_unpaired;
+  // Unknown local files that stay local only (pull mode, a read-only
+  // folder): not uploaded, but a download may be their server copy.
+  std::vector<std::string> local_only;
 
   // True when unknown messages on both sides may be the same: the plan
   // would copy them both ways, or downloads may be the server copies of
-  // files moved in. Content keys may pair some of them (the executor
-  // fetches the keys and plans again).
+  // files moved in or kept local only. Content keys may pair some of them
+  // (the executor fetches the keys and plans again).
   bool wants_content_keys() const {
-    return !downloads.empty() && (!uploads.empty() || !moved_in_unpaired.empty());
+    return !downloads.empty() &&
+           (!uploads.empty() || !moved_in_unpaired.empty() || !local_only.empty());
   }
 };
 

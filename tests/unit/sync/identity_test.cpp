@@ -34,6 +34,20 @@ TEST(ContentKey, AHeaderlessFileKeysOnItsWholeContent) {
   EXPECT_EQ(k.crlf_size, 22u);
 }
 
+TEST(ContentKey, AHeaderCyrusRewroteKeepsItsKey) {
+  // Cyrus replaces each raw 8-bit header byte with 'X' on APPEND: the file
+  // uploaded and its server copy must still be one message.
+  std::string file = "From: J\xc3\xb6rg <j@example.org>\nSubject: x\n\nbody\n";
+  imap::HeaderInfo h;
+  h.uid = 3;
+  h.rfc822_size = file.size() + 4;
+  h.header = "From: JXXrg <j@example.org>\r\nSubject: x\r\n\r\n";
+  EXPECT_EQ(content_key_text(local_content_key(file)), content_key_text(server_content_key(h)));
+  // Other changes still give another key.
+  h.header = "From: JYYrg <j@example.org>\r\nSubject: x\r\n\r\n";
+  EXPECT_NE(content_key_text(local_content_key(file)), content_key_text(server_content_key(h)));
+}
+
 state::PendingUpload intent(std::string key, std::string message_id, std::uint64_t size) {
   return state::PendingUpload{"file", std::move(key), std::move(message_id), size, 10, {}};
 }

@@ -347,6 +347,28 @@ TEST(TwoWay, NewOnBothSidesWithEqualKeysIsOneMessage) {
   EXPECT_EQ(plan.updates[0].record.name, "n1");
 }
 
+// Pull mode (or a read-only folder) uploads nothing, but a file kept local
+// only may be the copy of a new server message (a move by another client, a
+// lost state directory): the keys decide, or the message would be in the
+// folder twice.
+TEST(Pull, NewOnBothSidesAsksForKeysAndPairsThem) {
+  auto state = make_state({});
+  FolderInput in;
+  in.state = &state;
+  in.server = make_server({{3, {}}});
+  in.local = LocalFolder{{{"n1", ""}}};
+  Plan plan = plan_folder(in, pull());
+  EXPECT_EQ(plan.local_only, (std::vector<std::string>{"n1"}));
+  EXPECT_TRUE(plan.wants_content_keys());
+  in.server_keys[3] = {10, "H"};
+  in.local_keys["n1"] = {10, "H"};
+  plan = plan_folder(in, pull());
+  EXPECT_TRUE(plan.downloads.empty());
+  EXPECT_TRUE(plan.local_only.empty());
+  ASSERT_EQ(plan.updates.size(), 1u);
+  EXPECT_EQ(plan.updates[0].record.name, "n1");
+}
+
 TEST(TwoWay, LocalFlagChangeIsPushed) {
   auto state = make_state({{1, "a", {}}});
   Plan plan = plan_folder(&state, make_server({{1, {}}}), LocalFolder{{{"a", "RS"}}}, both());
