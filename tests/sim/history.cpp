@@ -647,9 +647,12 @@ void Sim::mail_client() {
       Fate& fate = m_fates[f.id];
       fate.folder = to;
       // Out of a read-only folder the server copy cannot go: roam can only
-      // upload into the target, and the message is then in both.
+      // upload into the target, and the message is then in both. Into a
+      // read-only folder the server refuses the move, which stays pending:
+      // on the server the message stays in the source folder.
       fate.anywhere = fate.anywhere || m_moved_server.count(f.id) != 0 || !fate.synced ||
                       m_server.quirks.read_only.count(f.folder) != 0 ||
+                      m_server.quirks.read_only.count(to) != 0 ||
                       m_reset_folders.count(f.folder) != 0;
       m_moved_local.insert(f.id);
       event("local: move " + tag + " to " + to + "/cur/" + name);
