@@ -6,8 +6,8 @@
 #include <sstream>
 
 #include "cli/config.hpp"
+#include "state/journal.hpp"
 #include "sync/account.hpp"
-#include "sync/steps.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
@@ -272,7 +272,7 @@ int run(int argc, char** argv) {
     }
     if (vm.count("test-stop-after")) {
       // Hidden: the crash-at-every-step test stops a run after N steps.
-      sync::set_stop_after_steps(vm["test-stop-after"].as<std::uint64_t>());
+      state::set_stop_after_steps(vm["test-stop-after"].as<std::uint64_t>());
     }
     std::string command = vm["command"].as<std::string>();
     auto args = vm["args"].as<std::vector<std::string>>();

@@ -4,13 +4,36 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <system_error>
 
 #include "util/error.hpp"
 #include "util/log.hpp"
 
 namespace roam::state {
+
+namespace {
+std::atomic<std::uint64_t> g_stop_after{0};
+std::atomic<std::uint64_t> g_steps{0};
+}  // namespace
+
+void set_stop_after_steps(std::uint64_t n) {
+  g_stop_after = n;
+}
+
+void count_step() {
+  std::uint64_t now = ++g_steps;
+  if (g_stop_after != 0 && now >= g_stop_after) {
+    // Like a kill: no destructors, no flushing of buffers, no state commit.
+    std::_Exit(100);
+  }
+}
+
+std::uint64_t steps_counted() {
+  return g_steps;
+}
 
 namespace fs = std::filesystem;
 using util::Error;

@@ -10,6 +10,7 @@
 // ignores it and open() cuts it off before appending, so that it can never
 // end up in the middle of the file. See docs/state-format.md.
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -20,6 +21,22 @@
 #include "util/fs.hpp"
 
 namespace roam::state {
+
+// Crash steps. Every side effect the sync layer makes (a journal entry made
+// durable, a rename, a deletion, a server command that changes something, a
+// delivery, a state commit) counts as one step of the journaled run. A
+// hidden test switch (`roam sync --test-stop-after=N`) makes the process
+// exit abruptly, without cleanup, right after step N, so that the test
+// suite (and the simulation) can check that a run killed at any step is
+// resumed from its journal to the same end result.
+//
+// Stop after `n` steps (0 = never).
+void set_stop_after_steps(std::uint64_t n);
+// Counts one step; exits with status 100 (std::_Exit) when the limit is hit.
+void count_step();
+// Steps counted so far in this process (the simulation reports how far a
+// run got, to choose where to kill the next one).
+std::uint64_t steps_counted();
 
 // The newest journal format this build reads and the one it writes.
 inline constexpr int k_journal_version = 1;

@@ -24,7 +24,6 @@
 #include "state/journal.hpp"
 #include "state/lock.hpp"
 #include "sync/planner.hpp"
-#include "sync/steps.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"

@@ -41,7 +41,6 @@
 #include "state/journal.hpp"
 #include "state/lock.hpp"
 #include "sync/planner.hpp"
-#include "sync/steps.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
@@ -54,6 +53,8 @@ namespace roam::sync {
 using util::Error;
 using util::Scope;
 namespace fs = std::filesystem;
+// The crash-step count belongs to the journal (state/journal.hpp).
+using state::count_step;
 
 // A folder as this run sees it: its names on both sides and its paths.
 struct FolderEntry {

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "net/stream.hpp"
+#include "state/journal.hpp"
 #include "sync/account.hpp"
-#include "sync/steps.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
@@ -122,7 +122,7 @@ std::string summarize(const sync::AccountReport& report) {
     }
     return std::make_unique<FdStream>(fds[(*next)++]);
   };
-  sync::set_stop_after_steps(o.stop_after_steps);
+  state::set_stop_after_steps(o.stop_after_steps);
   int code = 3;
   std::string text;
   try {
@@ -134,7 +134,7 @@ std::string summarize(const sync::AccountReport& report) {
   }
   {
     std::ofstream out(report_path);
-    out << text << "steps " << sync::steps_counted() << "\n";
+    out << text << "steps " << state::steps_counted() << "\n";
   }
   std::fflush(nullptr);
   std::_Exit(code);

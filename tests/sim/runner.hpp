@@ -6,7 +6,7 @@
 //
 // Why a child process: a kill at step N must be a real kill (no destructors,
 // no buffered state flushed, the account lock released by the kernel), which
-// is what roam::sync::set_stop_after_steps does with std::_Exit. In-process,
+// is what roam::state::set_stop_after_steps does with std::_Exit. In-process,
 // the only way to stop the executor would be an exception, which unwinds
 // and runs exactly the cleanup a crash would skip. The server state must
 // outlive the kill, so it lives in the parent.
@@ -34,7 +34,7 @@ struct RunResult {
   enum class End { Ok, NotOk, Killed, Crashed } end = End::Crashed;
   std::string summary;  // The child's report, one line per folder.
   bool cut = false;     // The connection was cut by the model.
-  // Steps (roam::sync::count_step) the child made before it ended; 0 when
+  // Steps (roam::state::count_step) the child made before it ended; 0 when
   // it was killed, which ends it before it can say.
   std::uint64_t steps = 0;
   std::string describe() const;
