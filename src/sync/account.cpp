@@ -331,7 +331,8 @@ AccountReport sync_account(const AccountSettings& s) {
         client = connect_account(s);
       }
       try {
-        FolderSync(s, *client, folders[i], reports[i], wire_names, folders,
+        ImapServerStore server(*client);
+        FolderSync(s, server, folders[i], reports[i], wire_names, folders,
                    folders.size() > 1 ? &stash : nullptr)
             .run();
       } catch (const Error& e) {

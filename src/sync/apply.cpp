@@ -109,7 +109,7 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
   imap::ModSeq since = info.highestmodseq;
   std::vector<Uid> modified;
   for (const auto& [flags, uids] : adds) {
-    m_client.store_flags(uids, imap::StoreOp::Add, flags, since, &modified);
+    m_server.store_flags(uids, imap::StoreOp::Add, flags, since, &modified);
     count_step();
   }
   std::set<Uid> failed_add(modified.begin(), modified.end());
@@ -123,7 +123,7 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
     if (todo.empty()) {
       continue;
     }
-    m_client.store_flags(todo, imap::StoreOp::Remove, key.first, key.second ? 0 : since, &modified);
+    m_server.store_flags(todo, imap::StoreOp::Remove, key.first, key.second ? 0 : since, &modified);
     count_step();
   }
   std::set<Uid> modified_set(modified.begin(), modified.end());
@@ -147,7 +147,7 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
     }
   }
   if (!mark.empty()) {
-    m_client.store_flags(mark, imap::StoreOp::Add, {"\\Deleted"}, 0, nullptr);
+    m_server.store_flags(mark, imap::StoreOp::Add, {"\\Deleted"}, 0, nullptr);
     count_step();
     // Until it is expunged, the server copy of a message whose file the
     // user deleted keeps its record, marked as left behind: a file with the
@@ -163,7 +163,7 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
   }
   if (!expunge.empty()) {
     try {
-      m_client.uid_expunge(expunge);
+      m_server.uid_expunge(expunge);
       count_step();
       for (Uid uid : expunge) {
         m_next.messages.erase(uid);
@@ -208,7 +208,7 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
     std::vector<std::string> intents = journal_move_intents(to, target_validity, uids);
     imap::MoveResult result;
     try {
-      result = m_client.move(uids, wire->second, target_validity);
+      result = m_server.move(uids, wire->second, target_validity);
     } catch (const imap::CommandFailed& e) {
       void_move_intents(to, target_validity, intents);
       // The server refused (a read-only target, [NOPERM], a full quota).
@@ -373,7 +373,7 @@ std::size_t FolderSync::remerge(const std::set<Uid>& modified) {
   FolderInput in;
   imap::ModSeq since = 0;
   std::vector<Uid> uids(modified.begin(), modified.end());
-  for (const auto& m : m_client.fetch_flags_for(uids)) {
+  for (const auto& m : m_server.fetch_flags_for(uids)) {
     auto rec = m_base.messages.find(m.uid);
     if (rec == m_base.messages.end() || m_entries.count(rec->second.name) == 0) {
       continue;
@@ -403,11 +403,11 @@ std::size_t FolderSync::remerge(const std::set<Uid>& modified) {
   std::vector<Uid> again;
   for (const auto& f : plan.server_flags) {
     if (!f.add.empty()) {
-      m_client.store_flags({f.uid}, imap::StoreOp::Add, f.add, since, &again);
+      m_server.store_flags({f.uid}, imap::StoreOp::Add, f.add, since, &again);
       count_step();
     }
     if (!f.remove.empty() && std::find(again.begin(), again.end(), f.uid) == again.end()) {
-      m_client.store_flags({f.uid}, imap::StoreOp::Remove, f.remove, f.add.empty() ? since : 0,
+      m_server.store_flags({f.uid}, imap::StoreOp::Remove, f.remove, f.add.empty() ? since : 0,
                            &again);
       count_step();
     }

@@ -47,6 +47,7 @@
 
 #include "sync/account.hpp"
 #include "sync/discovery.hpp"
+#include "sync/server_store.hpp"
 
 namespace roam::sync {
 
@@ -148,13 +149,13 @@ class Stash {
 // Everything one folder's sync works with.
 class FolderSync {
  public:
-  FolderSync(const AccountSettings& settings, imap::Client& client, FolderEntry& folder,
+  FolderSync(const AccountSettings& settings, ServerStore& server, FolderEntry& folder,
              FolderReport& report, const std::map<std::string, std::string>& wire_names,
              std::vector<FolderEntry>& all, Stash* stash)
       : m_all(all),
         m_stash(stash),
         m_s(settings),
-        m_client(client),
+        m_server(server),
         m_f(folder),
         m_report(report),
         m_wire_names(wire_names),
@@ -188,7 +189,7 @@ class FolderSync {
   std::vector<FolderEntry>& m_all;  // Every folder of the run (move targets).
   Stash* m_stash;                   // Null when the account has one folder.
   const AccountSettings& m_s;
-  imap::Client& m_client;
+  ServerStore& m_server;  // The server side (server_store.hpp).
   FolderEntry& m_f;
   FolderReport& m_report;
   const std::map<std::string, std::string>& m_wire_names;

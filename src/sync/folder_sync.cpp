@@ -65,7 +65,7 @@ void FolderSync::run() {
       }
       return;
     }
-    m_client.create(m_f.wire);
+    m_server.create(m_f.wire);
     count_step();
     m_report.notices.push_back("created on the server");
     m_f.on_server = true;
@@ -91,7 +91,7 @@ void FolderSync::run() {
   }
 
   imap::MailboxInfo info =
-      m_client.open(m_f.wire, pushes ? imap::OpenMode::Select : imap::OpenMode::Examine);
+      m_server.open(m_f.wire, pushes ? imap::OpenMode::Select : imap::OpenMode::Examine);
   LocalFolder local;
   m_entries.clear();
   for (const auto& e : m_f.scan.entries) {
@@ -124,7 +124,7 @@ void FolderSync::run() {
   in.server.highestmodseq = info.highestmodseq;
   std::map<Uid, std::string> message_ids;  // Of the messages whose headers were fetched.
   if (same_validity || (local.messages.empty() && !has_pending)) {
-    for (auto& m : m_client.fetch_flags()) {
+    for (auto& m : m_server.fetch_flags(0)) {
       in.server.messages.push_back({m.uid, normalize_server_flags(std::move(m.flags))});
     }
     // A folder's second pass runs in the session that uploaded to it, and
@@ -148,7 +148,7 @@ void FolderSync::run() {
   } else {
     // The old UIDs mean nothing (or there never were any) but the Maildir
     // holds files: match everything by content, so nothing is copied twice.
-    for (const auto& h : m_client.fetch_all_headers()) {
+    for (const auto& h : m_server.fetch_all_headers()) {
       in.server.messages.push_back({h.uid, normalize_server_flags(h.flags)});
       in.server_keys[h.uid] = server_content_key(h);
       message_ids[h.uid] = message_id_of(h.header);
@@ -336,7 +336,7 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
     }
   }
   if (!need_headers.empty()) {
-    for (const auto& h : m_client.fetch_headers(need_headers)) {
+    for (const auto& h : m_server.fetch_headers(need_headers)) {
       in.server_keys[h.uid] = server_content_key(h);
       message_ids[h.uid] = message_id_of(h.header);
     }
@@ -405,7 +405,7 @@ imap::ModSeq FolderSync::modseq_after_writes(const Plan& plan, const imap::Mailb
     stored.insert(f.uid);
   }
   imap::ModSeq highest = info.highestmodseq;
-  for (const auto& m : m_client.fetch_flags(info.highestmodseq)) {
+  for (const auto& m : m_server.fetch_flags(info.highestmodseq)) {
     auto rec = m_next.messages.find(m.uid);
     if (stored.count(m.uid) == 0 || rec == m_next.messages.end() ||
         normalize_server_flags(m.flags) != rec->second.flags || m.modseq == 0) {
@@ -420,7 +420,7 @@ void FolderSync::add_server_keys(FolderInput& in, const std::vector<Uid>& uids) 
   if (uids.empty()) {
     return;
   }
-  for (const auto& h : m_client.fetch_headers(uids)) {
+  for (const auto& h : m_server.fetch_headers(uids)) {
     in.server_keys[h.uid] = server_content_key(h);
   }
 }

@@ -225,7 +225,7 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
   for (const auto& item : items) {
     std::optional<Uid> uid;
     try {
-      uid = m_client.append(
+      uid = m_server.append(
           m_f.wire, item.upload->flags, item.date, item.intent.size,
           [&](imap::LiteralSink& sink) { write_crlf(item.entry->path, sink); }, info.uidvalidity);
     } catch (const imap::CommandFailed& e) {
@@ -254,13 +254,13 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
   // The server did not say which UIDs it gave (no UIDPLUS): look for the
   // new messages from the UIDNEXT seen before the uploads on.
   std::vector<Uid> fresh;
-  for (const auto& m : m_client.fetch_flags()) {
+  for (const auto& m : m_server.fetch_flags(0)) {
     if (m.uid >= info.uidnext && m_next.messages.count(m.uid) == 0) {
       fresh.push_back(m.uid);
     }
   }
   std::map<Uid, Candidate> candidates;
-  for (const auto& h : m_client.fetch_headers(fresh)) {
+  for (const auto& h : m_server.fetch_headers(fresh)) {
     ContentKey key = server_content_key(h);
     candidates[h.uid] = Candidate{content_key_text(key), message_id_of(h.header), key.crlf_size};
   }
@@ -425,7 +425,7 @@ void FolderSync::download(const std::vector<Download>& downloads,
     }
     batch.clear();
   };
-  m_client.fetch_bodies(uids, sink_for, done, after_batch);
+  m_server.fetch_bodies(uids, sink_for, done, after_batch);
   after_batch();
   if (!wanted.empty()) {
     // Expunged between the listing and the fetch; the next run will see it.

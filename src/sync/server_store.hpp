@@ -1,0 +1,120 @@
+#pragma once
+
+// The server side of one folder's sync, as the executor sees it: the store
+// contract of docs/sync-semantics.md ("The executor's two sides"), after
+// isync's driver interface. FolderSync drives a ServerStore and a
+// maildir::Folder; in a run the ServerStore is ImapServerStore over the
+// account's imap::Client, in tests it can be anything that keeps the
+// contract (tests/unit/sync/folder_sync_test.cpp uses an in-memory one).
+//
+// The contract, for every implementation:
+// - Mailbox names are wire names (modified UTF-7). open() selects one
+//   mailbox; every later call but create() and append() applies to it.
+// - A refusal of one command (NO, BAD) throws imap::CommandFailed (scope
+//   Folder): nothing of that command took effect, and the store stays
+//   usable. Any other failure throws util::Error with its scope; after an
+//   Account-scope error the store is not used again (one connection
+//   contract: a reply not read to its end is never followed by a command).
+// - append() returns the UID the server gave when it said so (APPENDUID),
+//   else nothing; the caller then finds the copy by content.
+// - move() leaves the source copies either gone (expunged = true) or
+//   marked \Deleted; pairs are the (source, target) UIDs the server named.
+// - fetch_bodies() calls sink_for() once per body before streaming it into
+//   the sink, and done() once per message after its FETCH response ended.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "imap/client.hpp"
+
+namespace roam::sync {
+
+class ServerStore {
+ public:
+  virtual ~ServerStore() = default;
+
+  virtual void create(const std::string& mailbox) = 0;
+  virtual imap::MailboxInfo open(const std::string& mailbox, imap::OpenMode mode) = 0;
+
+  // Flags of every message (changedsince = 0), or of those whose modseq
+  // is above `changedsince` (CONDSTORE).
+  virtual std::vector<imap::MessageFlags> fetch_flags(imap::ModSeq changedsince) = 0;
+  virtual std::vector<imap::MessageFlags> fetch_flags_for(const std::vector<imap::Uid>& uids) = 0;
+  virtual std::vector<imap::HeaderInfo> fetch_headers(const std::vector<imap::Uid>& uids) = 0;
+  virtual std::vector<imap::HeaderInfo> fetch_all_headers() = 0;
+  virtual void fetch_bodies(const std::vector<imap::Uid>& uids,
+                            const std::function<imap::LiteralSink*()>& sink_for,
+                            const std::function<void(const imap::FetchData&)>& done,
+                            const std::function<void()>& after_batch) = 0;
+
+  virtual std::optional<imap::Uid> append(const std::string& mailbox,
+                                          const std::vector<std::string>& flags,
+                                          std::optional<std::chrono::sys_seconds> internaldate,
+                                          std::uint64_t size,
+                                          const std::function<void(imap::LiteralSink&)>& write_body,
+                                          std::uint32_t expected_uidvalidity) = 0;
+  // UID STORE; with unchangedsince > 0 the UIDs the server refused as
+  // changed since go to `modified`.
+  virtual void store_flags(const std::vector<imap::Uid>& uids, imap::StoreOp op,
+                           const std::vector<std::string>& flags, imap::ModSeq unchangedsince,
+                           std::vector<imap::Uid>* modified) = 0;
+  virtual void uid_expunge(const std::vector<imap::Uid>& uids) = 0;
+  virtual imap::MoveResult move(const std::vector<imap::Uid>& uids,
+                                const std::string& target_mailbox,
+                                std::uint32_t target_uidvalidity) = 0;
+};
+
+// The ServerStore of a real run: every call goes to the IMAP client.
+class ImapServerStore final : public ServerStore {
+ public:
+  explicit ImapServerStore(imap::Client& client) : m_client(client) {}
+
+  void create(const std::string& mailbox) override { m_client.create(mailbox); }
+  imap::MailboxInfo open(const std::string& mailbox, imap::OpenMode mode) override {
+    return m_client.open(mailbox, mode);
+  }
+  std::vector<imap::MessageFlags> fetch_flags(imap::ModSeq changedsince) override {
+    return m_client.fetch_flags(changedsince);
+  }
+  std::vector<imap::MessageFlags> fetch_flags_for(const std::vector<imap::Uid>& uids) override {
+    return m_client.fetch_flags_for(uids);
+  }
+  std::vector<imap::HeaderInfo> fetch_headers(const std::vector<imap::Uid>& uids) override {
+    return m_client.fetch_headers(uids);
+  }
+  std::vector<imap::HeaderInfo> fetch_all_headers() override {
+    return m_client.fetch_all_headers();
+  }
+  void fetch_bodies(const std::vector<imap::Uid>& uids,
+                    const std::function<imap::LiteralSink*()>& sink_for,
+                    const std::function<void(const imap::FetchData&)>& done,
+                    const std::function<void()>& after_batch) override {
+    m_client.fetch_bodies(uids, sink_for, done, after_batch);
+  }
+  std::optional<imap::Uid> append(const std::string& mailbox, const std::vector<std::string>& flags,
+                                  std::optional<std::chrono::sys_seconds> internaldate,
+                                  std::uint64_t size,
+                                  const std::function<void(imap::LiteralSink&)>& write_body,
+                                  std::uint32_t expected_uidvalidity) override {
+    return m_client.append(mailbox, flags, internaldate, size, write_body, expected_uidvalidity);
+  }
+  void store_flags(const std::vector<imap::Uid>& uids, imap::StoreOp op,
+                   const std::vector<std::string>& flags, imap::ModSeq unchangedsince,
+                   std::vector<imap::Uid>* modified) override {
+    m_client.store_flags(uids, op, flags, unchangedsince, modified);
+  }
+  void uid_expunge(const std::vector<imap::Uid>& uids) override { m_client.uid_expunge(uids); }
+  imap::MoveResult move(const std::vector<imap::Uid>& uids, const std::string& target_mailbox,
+                        std::uint32_t target_uidvalidity) override {
+    return m_client.move(uids, target_mailbox, target_uidvalidity);
+  }
+
+ private:
+  imap::Client& m_client;
+};
+
+}  // namespace roam::sync

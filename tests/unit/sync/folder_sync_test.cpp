@@ -1,0 +1,369 @@
+// One folder's sync (FolderSync) in-process, against an in-memory server
+// that keeps the store contract of sync/server_store.hpp, and a real Maildir
+// in a temporary directory. These pin the executor's ordering rules: what
+// is journaled before the server is asked to act, and what a session that
+// cannot see its own appends (Courier) must not do.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "fakes/temp_dir.hpp"
+#include "state/folder_state.hpp"
+#include "state/journal.hpp"
+#include "sync/executor.hpp"
+#include "util/fs.hpp"
+
+namespace roam::sync {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct StoredMessage {
+  Uid uid = 0;
+  std::string raw;  // CRLF line ends, as on the wire.
+  std::vector<std::string> flags;
+};
+
+struct Mailbox {
+  std::uint32_t uidvalidity = 0;
+  Uid uidnext = 1;
+  std::vector<StoredMessage> messages;
+};
+
+std::string to_crlf(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\n') {
+      out += '\r';
+    }
+    out += c;
+  }
+  return out;
+}
+
+// A server with neither UIDPLUS nor MOVE (no APPENDUID, no COPYUID), which
+// can also hide a session's own appends from that session, as Courier does.
+class MemoryServer final : public ServerStore {
+ public:
+  std::map<std::string, Mailbox> boxes;
+  bool hide_own_appends = false;
+  std::vector<std::string> calls;
+  // Called before a move is carried out, to look at the disk at that moment.
+  std::function<void()> before_move;
+
+  void create(const std::string& mailbox) override {
+    calls.push_back("create " + mailbox);
+    if (boxes.count(mailbox) == 0) {
+      boxes[mailbox].uidvalidity = 100 + static_cast<std::uint32_t>(boxes.size());
+    }
+  }
+  imap::MailboxInfo open(const std::string& mailbox, imap::OpenMode) override {
+    calls.push_back("open " + mailbox);
+    m_selected = mailbox;
+    const Mailbox& b = boxes.at(mailbox);
+    imap::MailboxInfo info;
+    info.uidvalidity = b.uidvalidity;
+    info.uidnext = b.uidnext;
+    info.exists = static_cast<std::uint32_t>(visible().size());
+    return info;
+  }
+  std::vector<imap::MessageFlags> fetch_flags(imap::ModSeq) override {
+    std::vector<imap::MessageFlags> out;
+    for (const auto* m : visible()) {
+      out.push_back({m->uid, m->flags, 0});
+    }
+    return out;
+  }
+  std::vector<imap::MessageFlags> fetch_flags_for(const std::vector<Uid>& uids) override {
+    std::vector<imap::MessageFlags> out;
+    for (const auto& m : fetch_flags(0)) {
+      if (std::find(uids.begin(), uids.end(), m.uid) != uids.end()) {
+        out.push_back(m);
+      }
+    }
+    return out;
+  }
+  std::vector<imap::HeaderInfo> fetch_headers(const std::vector<Uid>& uids) override {
+    std::vector<imap::HeaderInfo> out;
+    for (const auto* m : visible()) {
+      if (std::find(uids.begin(), uids.end(), m->uid) != uids.end()) {
+        std::size_t end = m->raw.find("\r\n\r\n");
+        out.push_back({m->uid, m->flags, m->raw.size(),
+                       end == std::string::npos ? m->raw : m->raw.substr(0, end + 4)});
+      }
+    }
+    return out;
+  }
+  std::vector<imap::HeaderInfo> fetch_all_headers() override {
+    std::vector<Uid> all;
+    for (const auto* m : visible()) {
+      all.push_back(m->uid);
+    }
+    return fetch_headers(all);
+  }
+  void fetch_bodies(const std::vector<Uid>& uids,
+                    const std::function<imap::LiteralSink*()>& sink_for,
+                    const std::function<void(const imap::FetchData&)>& done,
+                    const std::function<void()>& after_batch) override {
+    for (const auto* m : visible()) {
+      if (std::find(uids.begin(), uids.end(), m->uid) == uids.end()) {
+        continue;
+      }
+      if (imap::LiteralSink* sink = sink_for()) {
+        sink->write(m->raw.data(), m->raw.size());
+      }
+      imap::FetchData d;
+      imap::BodySection body;
+      body.streamed = true;
+      body.size = m->raw.size();
+      d.sections.push_back(body);
+      d.uid = m->uid;
+      d.flags = m->flags;
+      d.internaldate = "01-Jan-2024 00:00:00 +0000";
+      done(d);
+    }
+    if (after_batch) {
+      after_batch();
+    }
+  }
+  std::optional<Uid> append(const std::string& mailbox, const std::vector<std::string>& flags,
+                            std::optional<std::chrono::sys_seconds>, std::uint64_t size,
+                            const std::function<void(imap::LiteralSink&)>& write_body,
+                            std::uint32_t) override {
+    calls.push_back("append " + mailbox);
+    struct Collect : imap::LiteralSink {
+      std::string bytes;
+      void write(const char* data, std::size_t n) override { bytes.append(data, n); }
+    } body;
+    write_body(body);
+    EXPECT_EQ(body.bytes.size(), size);
+    Mailbox& b = boxes.at(mailbox);
+    Uid uid = b.uidnext++;
+    b.messages.push_back({uid, body.bytes, flags});
+    m_appended.insert({mailbox, uid});
+    return std::nullopt;  // No UIDPLUS.
+  }
+  void store_flags(const std::vector<Uid>& uids, imap::StoreOp op,
+                   const std::vector<std::string>& flags, imap::ModSeq,
+                   std::vector<Uid>*) override {
+    calls.push_back("store");
+    for (auto& m : boxes.at(m_selected).messages) {
+      if (std::find(uids.begin(), uids.end(), m.uid) == uids.end()) {
+        continue;
+      }
+      for (const auto& f : flags) {
+        auto it = std::find(m.flags.begin(), m.flags.end(), f);
+        if (op == imap::StoreOp::Add && it == m.flags.end()) {
+          m.flags.push_back(f);
+        } else if (op == imap::StoreOp::Remove && it != m.flags.end()) {
+          m.flags.erase(it);
+        }
+      }
+    }
+  }
+  void uid_expunge(const std::vector<Uid>& uids) override {
+    calls.push_back("expunge");
+    std::erase_if(boxes.at(m_selected).messages, [&](const StoredMessage& m) {
+      return std::find(uids.begin(), uids.end(), m.uid) != uids.end();
+    });
+  }
+  imap::MoveResult move(const std::vector<Uid>& uids, const std::string& target,
+                        std::uint32_t) override {
+    calls.push_back("move " + target);
+    if (before_move) {
+      before_move();
+    }
+    Mailbox& to = boxes.at(target);
+    std::erase_if(boxes.at(m_selected).messages, [&](const StoredMessage& m) {
+      if (std::find(uids.begin(), uids.end(), m.uid) == uids.end()) {
+        return false;
+      }
+      to.messages.push_back({to.uidnext++, m.raw, m.flags});
+      return true;
+    });
+    return {};  // Moved and expunged, but no COPYUID.
+  }
+
+  // A new session: every earlier append is visible again.
+  void new_session() { m_appended.clear(); }
+
+ private:
+  std::vector<const StoredMessage*> visible() const {
+    std::vector<const StoredMessage*> out;
+    for (const auto& m : boxes.at(m_selected).messages) {
+      if (!hide_own_appends || m_appended.count({m_selected, m.uid}) == 0) {
+        out.push_back(&m);
+      }
+    }
+    return out;
+  }
+
+  std::string m_selected;
+  std::set<std::pair<std::string, Uid>> m_appended;
+};
+
+std::string message(int n) {
+  return "Message-ID: <m" + std::to_string(n) + "@example.org>\nSubject: message " +
+         std::to_string(n) + "\n\nbody " + std::to_string(n) + "\n";
+}
+
+class FolderSyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    s.maildir = tmp.path() / "mail";
+    s.state_dir = tmp.path() / "state";
+    s.policy.direction = Direction::Both;
+    fs::create_directories(s.state_dir);
+  }
+
+  // A folder on both sides, as account.cpp's first phase sees it.
+  FolderEntry& add_folder(const std::string& name) {
+    if (server.boxes.count(name) == 0) {
+      server.create(name);
+    }
+    for (const char* sub : {"cur", "new", "tmp"}) {
+      fs::create_directories(s.maildir / name / sub);
+    }
+    FolderEntry f;
+    f.name = name;
+    f.wire = name;
+    f.delimiter = '/';
+    f.path = s.maildir / name;
+    f.state_path = state::state_file_for(s.state_dir, name);
+    folders.push_back(std::move(f));
+    reports.emplace_back();
+    wire_names[name] = name;
+    return folders.back();
+  }
+
+  // Loads the state and scans the Maildir again, then syncs the folder.
+  void sync(std::size_t i, bool fresh_scan = true) {
+    FolderEntry& f = folders[i];
+    if (fresh_scan) {
+      f.state = state::load_folder_state_for(s.state_dir, f.name);
+      maildir::Folder folder(f.path);
+      f.local_exists = folder.exists();
+      f.scan = folder.scan();
+      recover_journal(s, f, reports[i]);
+    }
+    FolderSync(s, server, f, reports[i], wire_names, folders, nullptr).run();
+  }
+
+  std::size_t files_in(const std::string& name) {
+    std::size_t n = 0;
+    for (const char* sub : {"cur", "new"}) {
+      for ([[maybe_unused]] const auto& e : fs::directory_iterator(s.maildir / name / sub)) {
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  fakes::TempDir tmp;
+  AccountSettings s;
+  MemoryServer server;
+  std::vector<FolderEntry> folders;
+  std::vector<FolderReport> reports;
+  std::map<std::string, std::string> wire_names;
+};
+
+TEST_F(FolderSyncTest, NewServerMessagesAreDownloadedAndRecordedWithTheirKeys) {
+  add_folder("INBOX");
+  server.boxes["INBOX"].messages = {{1, to_crlf(message(1)), {"\\Seen"}},
+                                    {2, to_crlf(message(2)), {}}};
+  server.boxes["INBOX"].uidnext = 3;
+  sync(0);
+  EXPECT_EQ(files_in("INBOX"), 2u);
+  auto st = state::load_folder_state_for(s.state_dir, "INBOX");
+  ASSERT_TRUE(st);
+  ASSERT_EQ(st->messages.size(), 2u);
+  for (const auto& [uid, rec] : st->messages) {
+    EXPECT_EQ(rec.key.size(), 16u) << "UID " << uid;
+  }
+  EXPECT_TRUE(reports[0].error.empty()) << reports[0].error;
+}
+
+TEST_F(FolderSyncTest, AMoveIsJournaledInTheTargetBeforeTheServerIsAsked) {
+  add_folder("A");
+  add_folder("B");
+  server.boxes["A"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["A"].uidnext = 2;
+  sync(0);
+  sync(1);
+  ASSERT_EQ(files_in("A"), 1u);
+
+  // The user moves the file from A to B (as mutt does: same name).
+  fs::path from = *fs::directory_iterator(s.maildir / "A" / "new");
+  std::string name = from.filename().string();
+  fs::rename(from, s.maildir / "B" / "new" / name);
+  folders[0].state = state::load_folder_state_for(s.state_dir, "A");
+  folders[0].scan = maildir::Folder(folders[0].path).scan();
+  folders[1].state = state::load_folder_state_for(s.state_dir, "B");
+  folders[1].scan = maildir::Folder(folders[1].path).scan();
+  std::string stable = folders[1].scan.entries.at(0).stable_name;
+  folders[0].moved_out[stable] = "B";
+  folders[1].moved_in.insert(stable);
+
+  bool journaled = false;
+  server.before_move = [&] {
+    fs::path journal = state::journal_file_for(folders[1].state_path);
+    ASSERT_TRUE(fs::exists(journal));
+    for (const auto& line : state::Journal::read(journal)) {
+      journaled =
+          journaled || (line.value("op", "") == "upload" && line.value("name", "") == stable);
+    }
+  };
+  sync(0, false);
+  EXPECT_TRUE(journaled) << "the move's intent must be in B's journal before MOVE is sent";
+  EXPECT_TRUE(server.boxes["A"].messages.empty());
+  ASSERT_EQ(server.boxes["B"].messages.size(), 1u);
+
+  // B's sync finds the server copy by content (there was no COPYUID): one
+  // record, nothing uploaded, nothing downloaded.
+  sync(1, false);
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "append B"), 0);
+  EXPECT_EQ(files_in("B"), 1u);
+  auto st = state::load_folder_state_for(s.state_dir, "B");
+  ASSERT_TRUE(st);
+  ASSERT_EQ(st->messages.size(), 1u);
+  EXPECT_EQ(st->messages.begin()->second.name, stable);
+  EXPECT_TRUE(st->pending_uploads.empty());
+}
+
+TEST_F(FolderSyncTest, AnUploadTheSessionCannotSeeIsNeverSentTwice) {
+  add_folder("Sent");
+  server.hide_own_appends = true;
+  std::ofstream(s.maildir / "Sent" / "cur" / "1.local:2,S") << message(7);
+  sync(0);
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "append Sent"), 1);
+  auto st = state::load_folder_state_for(s.state_dir, "Sent");
+  ASSERT_TRUE(st);
+  ASSERT_EQ(st->pending_uploads.size(), 1u) << "the intent waits for a session that sees it";
+
+  // A second pass in the same session (the account does one for folders
+  // that received moves) must not take the invisible copy for an APPEND
+  // that never happened.
+  sync(0);
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "append Sent"), 1);
+
+  // The next session sees the copy and records it.
+  server.new_session();
+  folders[0].fresh_intents.clear();
+  folders[0].fresh_uids.clear();
+  sync(0);
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "append Sent"), 1);
+  st = state::load_folder_state_for(s.state_dir, "Sent");
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(st->pending_uploads.empty());
+  ASSERT_EQ(st->messages.size(), 1u);
+  EXPECT_EQ(server.boxes["Sent"].messages.size(), 1u);
+}
+
+}  // namespace
+}  // namespace roam::sync
