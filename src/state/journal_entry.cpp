@@ -133,6 +133,9 @@ nlohmann::json to_json(const JournalEntry& entry) {
                                   {"flags", e.flags},
                                   {"key", e.key}};
                         },
+                        [](const MovingEntry& e) -> nlohmann::json {
+                          return {{"op", "moving"}, {"uid", e.uid}};
+                        },
                     },
                     entry);
 }
@@ -163,6 +166,9 @@ JournalEntry entry_from_json(const nlohmann::json& object, const std::filesystem
   }
   if (op == "moved") {
     return MovedEntry{f.uid(), f.name(), f.flags(), f.key(true)};
+  }
+  if (op == "moving") {
+    return MovingEntry{f.uid()};
   }
   f.fail("unknown \"op\" '" + op.substr(0, 40) + "' (written by a newer roam?)");
 }

@@ -57,8 +57,17 @@ struct MovedEntry {
   bool operator==(const MovedEntry&) const = default;
 };
 
-using JournalEntry =
-    std::variant<DownloadEntry, UploadEntry, UploadedEntry, UploadRefusedEntry, MovedEntry>;
+// In the source folder's journal, before a move of `uid` is sent: the
+// move's intent is in the target's journal, so after a crash this record
+// must not be taken for a file the user renamed here (its server copy may
+// be gone already); its content key is cleared.
+struct MovingEntry {
+  std::uint32_t uid = 0;
+  bool operator==(const MovingEntry&) const = default;
+};
+
+using JournalEntry = std::variant<DownloadEntry, UploadEntry, UploadedEntry, UploadRefusedEntry,
+                                  MovedEntry, MovingEntry>;
 
 // The JSON object of an entry ({"op": ..., ...}).
 nlohmann::json to_json(const JournalEntry& entry);

@@ -291,11 +291,13 @@ std::vector<std::string> FolderSync::journal_move_intents(FolderEntry* to, std::
   }
   auto journal =
       state::Journal::open(state::journal_file_for(to->state_path), {{"uidvalidity", validity}});
+  auto here = state::Journal::open(m_journal_path, {{"uidvalidity", m_base.uidvalidity}});
   for (Uid uid : uids) {
     auto rec = m_base.messages.find(uid);
     if (rec == m_base.messages.end()) {
       continue;
     }
+    here.append(state::MovingEntry{uid});
     auto renamed = m_f.move_names.find(uid);
     std::string name = renamed != m_f.move_names.end() ? renamed->second : rec->second.name;
     state::PendingUpload intent{name, rec->second.key, "", 0, uidnext, rec->second.flags};
@@ -312,10 +314,16 @@ std::vector<std::string> FolderSync::journal_move_intents(FolderEntry* to, std::
         ROAM_DEBUG(util::k_cat_sync, e.what());
       }
     }
+    if (intent.key.empty()) {
+      // No key (a format-1 record whose file cannot be read): nothing to
+      // find the copy by; the move goes ahead unjournaled, as before 0.4.
+      continue;
+    }
     journal.append(state::UploadEntry{intent});
     to->fresh_intents.insert(name);
     names.push_back(std::move(name));
   }
+  here.sync();
   journal.sync();
   count_step();
   return names;

@@ -136,6 +136,14 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
         // downloading it again.
         adopt(uploaded->uid, uploaded->name, intent->second.flags, key);
       }
+    } else if (auto* moving = std::get_if<state::MovingEntry>(&entry)) {
+      // A move of this message was about to be sent (its intent is in the
+      // target's journal): the record must not take a file with its content
+      // that turns up here later, since the server copy may have moved.
+      auto rec = f.state->messages.find(moving->uid);
+      if (same_validity && rec != f.state->messages.end()) {
+        rec->second.key.clear();
+      }
     } else if (auto* moved = std::get_if<state::MovedEntry>(&entry)) {
       if (known(moved->uid, moved->name)) {
         continue;

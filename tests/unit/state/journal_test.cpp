@@ -215,6 +215,7 @@ TEST(JournalEntry, EveryKindRoundTrips) {
       UploadRefusedEntry{"n"},
       MovedEntry{9, "moved", {"$label1", "\\Seen"}, "0123456789abcdef"},
       MovedEntry{10, "no-key", {}, ""},
+      MovingEntry{11},
   };
   for (std::size_t i = 0; i < entries.size(); ++i) {
     nlohmann::json object = to_json(entries[i]);
@@ -260,6 +261,7 @@ INSTANTIATE_TEST_SUITE_P(
                  "no \"key\""},
         BadEntry{"moved_bad_key", R"({"op":"moved","uid":3,"name":"a","flags":[],"key":"XYZ"})",
                  "16 lower-case hex digits"},
+        BadEntry{"moving_without_uid", R"({"op":"moving"})", "no \"uid\""},
         BadEntry{"flags_not_array", R"({"op":"moved","uid":3,"name":"a","flags":"S","key":""})",
                  "\"flags\" is not an array"}),
     [](const ::testing::TestParamInfo<BadEntry>& param_info) {
