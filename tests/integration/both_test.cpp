@@ -233,6 +233,17 @@ TEST(Both, EmptyAndHeaderlessFilesAreReportedAndNotUploaded) {
   const auto blank_first = inbox / "new" / "1600000011.blank.host";
   const auto body_only = inbox / "new" / "1600000012.body.host";
   const auto good = inbox / "new" / "1600000013.good.host";
+  // A binary file with a ':' before its first newline passed once.
+  const auto binary = inbox / "new" / "1600000014.binary.host";
+  const char binary_bytes[] =
+      "\x7f"
+      "ELF\x02\x01\x01:\x00\x00\x00\n\x03\x00>\x00\x01";
+  const std::string binary_content(binary_bytes, sizeof binary_bytes - 1);
+  // A first line that looks like a field does not make the rest a header.
+  const auto garbage_after = inbox / "new" / "1600000015.garbage.host";
+  const std::string garbage_content = "Subject: hi\n\x01\x02 random bytes\n\nbody\n";
+  write_file(binary, binary_content);
+  write_file(garbage_after, garbage_content);
   write_file(empty, "");
   write_file(blank_first, "\nJust a body after a blank line.\n");
   write_file(body_only, "Hello Bob,\nthis is only body text, no header.\n");
@@ -240,8 +251,9 @@ TEST(Both, EmptyAndHeaderlessFilesAreReportedAndNotUploaded) {
 
   const auto result = sync(account);
   EXPECT_NE(result.exit_code, 0) << describe(result);
-  for (const auto& bad : {empty, blank_first, body_only}) {
-    EXPECT_NE(result.err.find(bad.string()), std::string::npos) << bad << "\n" << describe(result);
+  for (const auto& bad : {empty, blank_first, body_only, binary, garbage_after}) {
+    EXPECT_NE(result.err.find(bad.string() + ": "), std::string::npos) << bad << "\n"
+                                                                       << describe(result);
   }
   // The good file still went up, and only it.
   EXPECT_EQ(server_ids(account.user, "INBOX"), std::vector<std::string>{"good"});
@@ -250,7 +262,9 @@ TEST(Both, EmptyAndHeaderlessFilesAreReportedAndNotUploaded) {
   EXPECT_EQ(read_file(empty), "");
   EXPECT_EQ(read_file(blank_first), "\nJust a body after a blank line.\n");
   EXPECT_EQ(read_file(body_only), "Hello Bob,\nthis is only body text, no header.\n");
-  EXPECT_EQ(local_files(inbox).size(), 4U);
+  EXPECT_EQ(read_file(binary), binary_content);
+  EXPECT_EQ(read_file(garbage_after), garbage_content);
+  EXPECT_EQ(local_files(inbox).size(), 6U);
 
   // They are still there, so every run reports them again (non-zero), and
   // still uploads nothing.
