@@ -122,6 +122,18 @@ std::string serialize_folder_state(const FolderState& state);
 // Throws like load_folder_state.
 FolderState parse_folder_state(std::string_view text, const std::filesystem::path& path);
 
+// Maildir names are bytes, and a file name in a legacy encoding (Latin-1,
+// say) is not valid UTF-8, which JSON text must be. Such a name is stored
+// escaped: every byte that is not part of a well-formed UTF-8 sequence is
+// written as '/' and two upper-case hex digits (0xE9 -> "/E9"). '/' cannot
+// occur in a Maildir name, so the escape is unambiguous and a name that is
+// valid UTF-8 is stored unchanged. See docs/state-format.md.
+std::string escape_name(std::string_view name);
+
+// Reverses escape_name. Returns std::nullopt if a '/' is not followed by two
+// hex digits (a damaged name).
+std::optional<std::string> unescape_name(std::string_view stored);
+
 // The state file of `mailbox` inside `state_dir`: "folder-<encoded>.json",
 // where <encoded> percent-encodes every byte outside [A-Za-z0-9._-]. The
 // "folder-" prefix keeps the name clear of ".", ".." and the lock file. A

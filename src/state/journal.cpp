@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <system_error>
 
+#include "state/folder_state.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
@@ -136,8 +137,20 @@ void Journal::append(const nlohmann::json& entry) {
   }
   try {
     // dump() without indentation escapes control characters, so the entry
-    // is a single line.
-    m_buffer += entry.dump();
+    // is a single line. A Maildir name need not be UTF-8, which JSON
+    // requires; it is stored escaped as in the state file.
+    const nlohmann::json* line = &entry;
+    nlohmann::json escaped;
+    auto name = entry.find("name");
+    if (name != entry.end() && name->is_string()) {
+      std::string stored = escape_name(name->get_ref<const std::string&>());
+      if (stored != name->get_ref<const std::string&>()) {
+        escaped = entry;
+        escaped["name"] = std::move(stored);
+        line = &escaped;
+      }
+    }
+    m_buffer += line->dump();
   } catch (const nlohmann::json::exception& e) {
     throw Error(Scope::Folder,
                 "cannot journal an entry to " + m_path.string() + ": " + std::string(e.what()));
@@ -200,6 +213,14 @@ std::vector<nlohmann::json> Journal::read(const fs::path& path) {
     }
     if (!entry.is_object()) {
       throw_corrupt(path, line_number, "not a JSON object");
+    }
+    // Names are stored escaped (see append); a broken escape is left as it
+    // is, and the entry's reader refuses the name.
+    auto name = entry.find("name");
+    if (name != entry.end() && name->is_string()) {
+      if (auto raw = unescape_name(name->get_ref<const std::string&>())) {
+        *name = std::move(*raw);
+      }
     }
     if (line_number == 1) {
       auto version = entry.find("roam_journal");

@@ -271,6 +271,36 @@ TEST(Both, EmptyAndHeaderlessFilesAreReportedAndNotUploaded) {
   expect_further_run_changes_nothing(account, Exit::Fails);
 }
 
+TEST(Both, AFileNameThatIsNotUtf8IsSyncedAndRemembered) {
+  // A file name in Latin-1 once blocked its folder for good: the state could
+  // not be written as JSON, and every later run failed.
+  const auto account = make_two_way_account();
+  const auto inbox = make_local_folder(account.maildir / "INBOX");
+  const auto latin1 = inbox / "cur" / "1600000020.caf\xe9.host:2,S";
+  write_file(latin1, local_message("latin1"));
+
+  const auto first = sync(account);
+  EXPECT_EQ(first.exit_code, 0) << describe(first);
+  EXPECT_EQ(server_ids(account.user, "INBOX"), std::vector<std::string>{"latin1"});
+  EXPECT_TRUE(std::filesystem::exists(latin1));
+  const auto state = read_file(account.state / "folder-INBOX.json");
+  EXPECT_NE(state.find("\"1600000020.caf/E9.host\""), std::string::npos) << state;
+
+  expect_further_run_changes_nothing(account);
+
+  // The state names the file correctly: a flag set locally reaches the
+  // server copy instead of making the file look new.
+  const auto flagged = inbox / "cur" / "1600000020.caf\xe9.host:2,FS";
+  std::filesystem::rename(latin1, flagged);
+  const auto third = sync(account);
+  EXPECT_EQ(third.exit_code, 0) << describe(third);
+  const auto copy = server_copy(account.user, "INBOX", "latin1");
+  ASSERT_TRUE(copy.has_value());
+  EXPECT_EQ(copy->flags, (std::vector<std::string>{"\\Flagged", "\\Seen"}));
+  EXPECT_EQ(server_messages(account.user, "INBOX").size(), 1U);
+  expect_further_run_changes_nothing(account);
+}
+
 TEST(Both, LocalDeletionExpungesTheServerMessage) {
   const auto& server = TestServer::instance();
   const auto account = make_two_way_account();
