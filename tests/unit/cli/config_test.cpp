@@ -1,12 +1,20 @@
 #include "cli/config.hpp"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <fstream>
+#include <iterator>
 #include <optional>
+#include <thread>
 
+#include "fakes/temp_dir.hpp"
 #include "util/error.hpp"
 
 namespace roam::cli {
@@ -386,6 +394,43 @@ AccountConfig account_with_command(const std::string& command) {
   return account;
 }
 
+// Whether process `pid` has ended (gone, or a zombie nobody reaped yet:
+// its parent was killed too).
+bool process_ended(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) {
+    return true;
+  }
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  return text.empty() || (close != std::string::npos && close + 2 < text.size() &&
+                          (text[close + 2] == 'Z' || text[close + 2] == 'X'));
+}
+
+bool ends_within(pid_t pid, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!process_ended(pid)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+// Waits for a command to write its pid into `path`.
+pid_t pid_from(const std::filesystem::path& path) {
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream in(path);
+    pid_t pid = 0;
+    if (in >> pid && pid > 0) {
+      return pid;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return 0;
+}
+
 TEST(ResolvePassword, ReturnsTheConfiguredPassword) {
   AccountConfig account;
   account.name = "work";
@@ -426,6 +471,78 @@ TEST(ResolvePassword, FailureNamesTheAccountButNotTheSecret) {
       EXPECT_EQ(message.find("leaked-secret"), std::string::npos) << message;
     }
   }
+}
+
+TEST(ResolvePassword, AHangingCommandTimesOutAndItsWholeGroupIsKilled) {
+  // A pass_cmd that hangs (a pinentry nobody answers) used to hang roam
+  // forever, and the command outlived roam.
+  fakes::TempDir dir;
+  auto shell_pid = dir.path() / "shell";
+  auto background_pid = dir.path() / "background";
+  auto account =
+      account_with_command("printf leaked-secret; echo $$ > " + shell_pid.string() +
+                           "; sleep 1000 & echo $! > " + background_pid.string() + "; sleep 1000");
+  account.timeout = std::chrono::seconds(1);
+  auto start = std::chrono::steady_clock::now();
+  try {
+    resolve_password(account);
+    ADD_FAILURE() << "no error";
+  } catch (const util::Error& e) {
+    std::string message = e.what();
+    EXPECT_EQ(e.scope(), util::Scope::Account);
+    EXPECT_NE(message.find("pass_cmd of account work timed out"), std::string::npos) << message;
+    EXPECT_NE(message.find("timeout of 1 s"), std::string::npos) << message;
+    EXPECT_NE(message.find("[account.work]"), std::string::npos) << message;
+    EXPECT_EQ(message.find("leaked-secret"), std::string::npos) << message;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  pid_t shell = pid_from(shell_pid);
+  pid_t background = pid_from(background_pid);
+  ASSERT_GT(shell, 0);
+  ASSERT_GT(background, 0);
+  EXPECT_TRUE(ends_within(shell, std::chrono::seconds(2)));
+  EXPECT_TRUE(ends_within(background, std::chrono::seconds(2)));
+}
+
+TEST(ResolvePassword, ACommandThatClosesItsOutputButRunsOnTimesOut) {
+  auto account = account_with_command("printf secret; exec >&-; sleep 1000");
+  account.timeout = std::chrono::seconds(1);
+  try {
+    resolve_password(account);
+    ADD_FAILURE() << "no error";
+  } catch (const util::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("timed out"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ResolvePassword, TheCommandDiesWithRoam) {
+  // roam killed (SIGKILL: no handler of roam's runs) while pass_cmd hangs:
+  // the command and what it started must not live on.
+  fakes::TempDir dir;
+  auto shell_pid = dir.path() / "shell";
+  auto background_pid = dir.path() / "background";
+  auto account =
+      account_with_command("echo $$ > " + shell_pid.string() + "; sleep 1000 & echo $! > " +
+                           background_pid.string() + "; sleep 1000");
+  account.timeout = std::chrono::seconds(600);
+  pid_t roam = ::fork();
+  ASSERT_GE(roam, 0);
+  if (roam == 0) {
+    try {
+      resolve_password(account);
+    } catch (...) {
+    }
+    ::_exit(0);
+  }
+  pid_t shell = pid_from(shell_pid);
+  pid_t background = pid_from(background_pid);
+  ::kill(roam, SIGKILL);
+  int status = 0;
+  ::waitpid(roam, &status, 0);
+  ASSERT_GT(shell, 0);
+  ASSERT_GT(background, 0);
+  EXPECT_TRUE(ends_within(shell, std::chrono::seconds(3)));
+  EXPECT_TRUE(ends_within(background, std::chrono::seconds(3)));
 }
 
 TEST(FolderSelected, PatternTable) {
