@@ -42,6 +42,7 @@ using fakes::on;
 using fakes::script;
 using fakes::send;
 using fakes::stall;
+using fakes::trickle;
 
 // --- Helpers (the ones shared with other tests are in maildir_helpers.hpp) ---
 
@@ -353,6 +354,23 @@ TEST(Hostile, StalledServerTimesOut) {
   EXPECT_NE(r.err.find("timed out"), std::string::npos) << describe(r, server);
   EXPECT_GE(took, std::chrono::milliseconds(1500)) << describe(r, server);
   EXPECT_LT(took, std::chrono::seconds(6)) << describe(r, server);
+}
+
+TEST(Hostile, TricklingServerTimesOut) {
+  // One byte every 300 ms never leaves the connection silent for the 2 s
+  // timeout, and the greeting alone would take five minutes: roam must give
+  // up within a few seconds all the same.
+  FakeImapServer server(
+      script({{trickle("* OK " + std::string(1000, 'x') + "\r\n", std::chrono::milliseconds(300)),
+               stall()}}));
+  auto account = make_account(server.port(), "none", {"timeout = 2"});
+  const auto start = std::chrono::steady_clock::now();
+  auto r = sync(account, {}, std::chrono::seconds(30));
+  const auto took = std::chrono::steady_clock::now() - start;
+  expect_clean_failure(r, server);
+  EXPECT_NE(r.err.find("timed out reading a response"), std::string::npos) << describe(r, server);
+  EXPECT_LT(took, std::chrono::seconds(8)) << describe(r, server);
+  expect_no_login(r, server);
 }
 
 TEST(Hostile, SilentServerTimesOutBeforeGreeting) {
