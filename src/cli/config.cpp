@@ -589,6 +589,55 @@ void check_permissions(const fs::path& path, int password_line) {
   }
 }
 
+// `path` with symbolic links resolved as far as it exists, for comparing
+// two paths that may be spelled differently.
+fs::path resolved(const fs::path& path) {
+  std::error_code ec;
+  auto real = fs::weakly_canonical(path, ec);
+  return ec ? path : real;
+}
+
+// Refuses two accounts that share a Maildir root (or nest one in the other)
+// or a state directory. Two accounts on one Maildir each upload the other's
+// mail to their own server, and a deletion on one server then deletes the
+// other account's files; two on one state directory overwrite each other's
+// state, which makes every message look new or deleted.
+void check_accounts_apart(const std::vector<AccountConfig>& accounts,
+                          const std::vector<RawSection>& sections, const Reporter& reporter) {
+  auto key_line = [&](std::size_t index, std::string_view key) {
+    const auto& values = sections[index].values;
+    auto it = values.find(key);
+    return it != values.end() ? it->second.line : sections[index].line;
+  };
+  for (std::size_t j = 1; j < accounts.size(); ++j) {
+    const auto maildir_j = resolved(accounts[j].maildir);
+    const auto state_j = resolved(accounts[j].state_dir);
+    for (std::size_t i = 0; i < j; ++i) {
+      const auto maildir_i = resolved(accounts[i].maildir);
+      const auto& a = accounts[i].name;
+      const auto& b = accounts[j].name;
+      if (is_within(maildir_i, maildir_j) || is_within(maildir_j, maildir_i)) {
+        std::string how = maildir_i == maildir_j ? "both use maildir " + maildir_j.string()
+                                                 : "have nested maildirs " + maildir_i.string() +
+                                                       " and " + maildir_j.string();
+        reporter.fail(key_line(j, "maildir"),
+                      "accounts " + a + " (line " + std::to_string(key_line(i, "maildir")) +
+                          ") and " + b + " " + how +
+                          "; each account needs a maildir of its own (sharing one copies each "
+                          "account's mail to the other's server), so set a separate maildir for "
+                          "one of them");
+      }
+      if (resolved(accounts[i].state_dir) == state_j) {
+        reporter.fail(key_line(j, "state_dir"),
+                      "accounts " + a + " (line " + std::to_string(key_line(i, "state_dir")) +
+                          ") and " + b + " both use state_dir " + state_j.string() +
+                          "; each account needs a state_dir of its own (leave state_dir unset for "
+                          "the default, $XDG_STATE_HOME/roam/NAME)");
+      }
+    }
+  }
+}
+
 }  // namespace
 
 const AccountConfig* Config::find_account(std::string_view name) const {
@@ -700,6 +749,7 @@ Config load_config(const fs::path& path) {
   for (const auto& section : sections) {
     config.accounts.push_back(build_account(section, path, reporter));
   }
+  check_accounts_apart(config.accounts, sections, reporter);
   if (password_line != 0) {
     check_permissions(path, password_line);
   }

@@ -285,6 +285,22 @@ INSTANTIATE_TEST_SUITE_P(
     Table, ConfigErrorTest,
     ::testing::Values(
         ErrorCase{"unknown key", k_head + "maildir = ~/M\nhots = x\n", 6, "unknown key 'hots'"},
+        // Two accounts on one Maildir upload each other's mail, and a
+        // deletion on one server deletes the other's files.
+        ErrorCase{"shared maildir", "[account.work]\n" + k_body + "[account.home]\n" + k_body, 10,
+                  "accounts work (line 5) and home both use maildir"},
+        ErrorCase{"shared maildir spelled differently",
+                  "[account.work]\n" + k_body + "[account.home]\n" + k_head.substr(15) +
+                      "maildir = ~/X/../M/\n",
+                  10, "and home both use maildir"},
+        ErrorCase{"nested maildir",
+                  "[account.work]\n" + k_body + "[account.home]\n" + k_head.substr(15) +
+                      "maildir = ~/M/home\n",
+                  10, "accounts work (line 5) and home have nested maildirs"},
+        ErrorCase{"shared state_dir",
+                  "[account.work]\n" + k_body + "state_dir = ~/S\n[account.home]\n" +
+                      k_head.substr(15) + "maildir = ~/H\nstate_dir = ~/S/\n",
+                  12, "accounts work (line 6) and home both use state_dir"},
         ErrorCase{"unknown key lists allowed", k_head + "Host = x\n", 5,
                   "allowed: allow_plaintext"},
         ErrorCase{"duplicate key", k_head + "maildir = ~/M\nhost = x\n", 6,
