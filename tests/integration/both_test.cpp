@@ -301,6 +301,55 @@ TEST(Both, AFileNameThatIsNotUtf8IsSyncedAndRemembered) {
   expect_further_run_changes_nothing(account);
 }
 
+TEST(Both, TwoAccountsOnOneMaildirAreRefused) {
+  // Two accounts once shared a Maildir: each uploaded the other's mail to
+  // its own server, and a deletion on one deleted the other's files.
+  const auto& server = TestServer::instance();
+  const auto first = make_two_way_account();
+  server.append(first.user, "INBOX", make_message("first-mail"));
+  // A second server user with its own configuration and state, and the
+  // first account's Maildir.
+  Account second;
+  second.user = server.fresh_user("other");
+  second.work = server.work_dir(second.user);
+  second.config = second.work / "roam.conf";
+  second.maildir = first.maildir;
+  second.state = second.work / "state";
+  server.write_config(second.config, second.user,
+                      {"sync = both", "maildir = " + first.maildir.string(),
+                       "state_dir = " + second.state.string()});
+  std::string config = read_file(second.config);
+  const auto header = config.find("[account.test]");
+  ASSERT_NE(header, std::string::npos) << config;
+  config.replace(header, std::string("[account.test]").size(), "[account.other]");
+  write_file(second.config, config);
+
+  const auto a = sync(first);
+  EXPECT_EQ(a.exit_code, 0) << describe(a);
+  EXPECT_EQ(read_file(first.maildir / ".roam-account"), "test\n");
+  const auto before = local_ids(first.maildir / "INBOX");
+  EXPECT_EQ(before, std::vector<std::string>{"first-mail"});
+
+  // Another configuration file, another account, the same Maildir.
+  const auto b = sync(second);
+  EXPECT_EQ(b.exit_code, 1) << describe(b);
+  EXPECT_NE(b.err.find("belongs to account \"test\""), std::string::npos) << describe(b);
+  EXPECT_NE(b.err.find("not to account \"other\""), std::string::npos) << describe(b);
+  EXPECT_NE(b.err.find(".roam-account"), std::string::npos) << describe(b);
+  EXPECT_TRUE(server_ids(second.user, "INBOX").empty());
+  EXPECT_EQ(local_ids(first.maildir / "INBOX"), before);
+  EXPECT_EQ(read_file(first.maildir / ".roam-account"), "test\n");
+
+  // Both accounts in one file: refused before anything runs (exit 2).
+  const auto both_config = first.work / "both.conf";
+  write_file(both_config, read_file(first.config) + "\n" + config);
+  const auto both = run_roam({"sync", "-c", both_config.string()}, std::chrono::seconds(60));
+  EXPECT_EQ(both.exit_code, 2) << describe(both);
+  EXPECT_NE(both.err.find("accounts test (line"), std::string::npos) << describe(both);
+  EXPECT_NE(both.err.find("and other both use maildir"), std::string::npos) << describe(both);
+  EXPECT_TRUE(server_ids(second.user, "INBOX").empty());
+}
+
 TEST(Both, LocalDeletionExpungesTheServerMessage) {
   const auto& server = TestServer::instance();
   const auto account = make_two_way_account();

@@ -418,10 +418,12 @@ TEST_P(HostileName, RefusedAndInboxStillSyncs) {
   // INBOX is synced all the same.
   EXPECT_EQ(message_files(account.maildir / "INBOX").size(), 1u) << describe(r, server);
   // Inside the test's directory only the config, the Maildir with INBOX and
-  // the state; nothing at the absolute path either.
+  // the marker naming its account, and the state; nothing at the absolute
+  // path either.
   for (const auto& path : tree(account.work)) {
     EXPECT_TRUE(path == "roam.conf" || path == "root" || path == "root/Mail" ||
-                path.rfind("root/Mail/INBOX", 0) == 0 || path.rfind("state", 0) == 0)
+                path == "root/Mail/.roam-account" || path.rfind("root/Mail/INBOX", 0) == 0 ||
+                path.rfind("state", 0) == 0)
         << "created outside the Maildir root or beside INBOX: " << path << "\n"
         << describe(r, server);
   }
