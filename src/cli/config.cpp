@@ -638,6 +638,36 @@ void check_accounts_apart(const std::vector<AccountConfig>& accounts,
   }
 }
 
+// The message for a configuration file that cannot be read: only a missing
+// file is to be created; one that exists but may not be read (or is a
+// directory) needs another fix, and saying "create it" sends the user the
+// wrong way. `failure` is read_file's message, which names the path.
+std::string why_config_unreadable(const fs::path& path, const std::string& failure) {
+  util::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  int err = fd ? 0 : errno;
+  struct stat st {};
+  if (fd && ::fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    err = EISDIR;
+  }
+  switch (err) {
+    case ENOENT:
+      return "no configuration file " + path.string() +
+             "; create it (sample.conf shows every key) or name another one with -c";
+    case EACCES:
+    case EPERM:
+      return failure +
+             "; the file (or a directory above it) exists but may not be read by this user: "
+             "make it readable for the user running roam (chmod 600 keeps it private), or "
+             "run roam as its owner";
+    case EISDIR:
+      return path.string() + " is a directory, not a configuration file; name the file with -c";
+    case ENOTDIR:
+      return failure + "; a part of the path is a file, not a directory";
+    default:
+      return failure + "; check the configuration file";
+  }
+}
+
 }  // namespace
 
 const AccountConfig* Config::find_account(std::string_view name) const {
@@ -654,9 +684,7 @@ Config load_config(const fs::path& path) {
   try {
     text = util::read_file(path);
   } catch (const Error& e) {
-    throw Error(Scope::Usage, std::string(e.what()) +
-                                  "; create the configuration file (sample.conf shows every "
-                                  "key)");
+    throw Error(Scope::Usage, why_config_unreadable(path, e.what()));
   }
   Reporter reporter(path);
   std::vector<RawSection> sections;

@@ -397,6 +397,76 @@ TEST_F(ConfigTest, WarnsWhenOthersCanReadAPassword) {
   EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
 }
 
+// The message load_config gives for `path`, or "" if it loads. When the
+// test runs as root, who may read any file, it loads as user nobody in a
+// child process, so that a permission can be denied at all.
+std::string load_error(const std::filesystem::path& path, bool as_unprivileged) {
+  auto message_of = [&]() -> std::string {
+    try {
+      load_config(path);
+      return "";
+    } catch (const util::Error& e) {
+      return (e.scope() == util::Scope::Usage ? "usage: " : "other: ") + std::string(e.what());
+    }
+  };
+  if (!as_unprivileged || ::geteuid() != 0) {
+    return message_of();
+  }
+  int fds[2];
+  if (::pipe(fds) != 0) {
+    return "pipe failed";
+  }
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::close(fds[0]);
+    std::string message = "setuid failed";
+    if (::setgid(65534) == 0 && ::setuid(65534) == 0) {
+      message = message_of();
+    }
+    ssize_t ignored = ::write(fds[1], message.data(), message.size());
+    (void)ignored;
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string message;
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) {
+    message.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return message;
+}
+
+TEST_F(ConfigTest, UnreadableConfigSaysWhyInsteadOfCreateIt) {
+  // A file that exists but may not be read was reported as "create the
+  // configuration file", which sends the user the wrong way.
+  auto path = write_config(k_minimal, 0000);
+  ::chmod(home().c_str(), 0755);
+  std::string message = load_error(path, true);
+  EXPECT_EQ(message.rfind("usage: ", 0), 0u) << message;
+  EXPECT_NE(message.find(path.string()), std::string::npos) << message;
+  EXPECT_NE(message.find("Permission denied"), std::string::npos) << message;
+  EXPECT_NE(message.find("may not be read by this user"), std::string::npos) << message;
+  EXPECT_EQ(message.find("create"), std::string::npos) << message;
+}
+
+TEST_F(ConfigTest, MissingConfigSaysCreateIt) {
+  std::string message = load_error(home() / "absent", false);
+  EXPECT_EQ(message.rfind("usage: ", 0), 0u) << message;
+  EXPECT_NE(message.find("no configuration file " + (home() / "absent").string()),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("create it"), std::string::npos) << message;
+}
+
+TEST_F(ConfigTest, DirectoryAsConfigSaysSo) {
+  std::string message = load_error(home(), false);
+  EXPECT_NE(message.find("is a directory, not a configuration file"), std::string::npos) << message;
+}
+
 TEST_F(ConfigTest, DefaultConfigPath) {
   EXPECT_EQ(default_config_path(), home() / ".config" / "roam" / "config");
   ::setenv("XDG_CONFIG_HOME", "/etc/xdg-config", 1);
