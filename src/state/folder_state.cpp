@@ -598,7 +598,7 @@ std::string serialize(const FolderState& state, const fs::path& path_for_errors)
     first = false;
     out += json_string(escape_name(p.name), path_for_errors, "a Maildir name");
     out += ",\"key\":\"" + p.key + "\",\"message_id\":";
-    out += json_string(p.message_id, path_for_errors, "a Message-ID");
+    out += json_string(storable_message_id(p.message_id), path_for_errors, "a Message-ID");
     out += ",\"size\":" + std::to_string(p.size) + ",\"uidnext\":" + std::to_string(p.uidnext) +
            ",\"flags\":" + flags + "}";
   }
@@ -637,6 +637,13 @@ std::string escape_name(std::string_view name) {
     ++i;
   }
   return out;
+}
+
+std::string storable_message_id(std::string_view message_id) {
+  if (escape_name(message_id) != message_id) {
+    return {};
+  }
+  return std::string(message_id);
 }
 
 std::optional<std::string> unescape_name(std::string_view stored) {

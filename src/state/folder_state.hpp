@@ -134,6 +134,14 @@ std::string escape_name(std::string_view name);
 // hex digits (a damaged name).
 std::optional<std::string> unescape_name(std::string_view stored);
 
+// A Message-ID as the state and the journal store it: unchanged if it is
+// valid UTF-8, else empty. It only serves to find an upload's server copy
+// when the content key does not match (Cyrus rewrites 8-bit headers), and
+// JSON cannot hold other bytes; an empty one turns that fallback off for
+// the one upload instead of making every save of its folder fail. (It may
+// contain '/', so the escape of names would not be reversible here.)
+std::string storable_message_id(std::string_view message_id);
+
 // The state file of `mailbox` inside `state_dir`: "folder-<encoded>.json",
 // where <encoded> percent-encodes every byte outside [A-Za-z0-9._-]. The
 // "folder-" prefix keeps the name clear of ".", ".." and the lock file. A

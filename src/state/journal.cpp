@@ -137,19 +137,26 @@ void Journal::append(const nlohmann::json& entry) {
   }
   try {
     // dump() without indentation escapes control characters, so the entry
-    // is a single line. A Maildir name need not be UTF-8, which JSON
-    // requires; it is stored escaped as in the state file.
+    // is a single line. A Maildir name or a Message-ID need not be UTF-8,
+    // which JSON requires; they are stored as in the state file.
     const nlohmann::json* line = &entry;
     nlohmann::json escaped;
-    auto name = entry.find("name");
-    if (name != entry.end() && name->is_string()) {
-      std::string stored = escape_name(name->get_ref<const std::string&>());
-      if (stored != name->get_ref<const std::string&>()) {
-        escaped = entry;
-        escaped["name"] = std::move(stored);
-        line = &escaped;
+    auto store = [&](const char* key, auto&& storable) {
+      auto it = entry.find(key);
+      if (it == entry.end() || !it->is_string()) {
+        return;
       }
-    }
+      std::string stored = storable(it->template get_ref<const std::string&>());
+      if (stored != it->template get_ref<const std::string&>()) {
+        if (line != &escaped) {
+          escaped = entry;
+          line = &escaped;
+        }
+        escaped[key] = std::move(stored);
+      }
+    };
+    store("name", [](std::string_view text) { return escape_name(text); });
+    store("message_id", [](std::string_view text) { return storable_message_id(text); });
     m_buffer += line->dump();
   } catch (const nlohmann::json::exception& e) {
     throw Error(Scope::Folder,

@@ -301,6 +301,19 @@ TEST(Both, AFileNameThatIsNotUtf8IsSyncedAndRemembered) {
   expect_further_run_changes_nothing(account);
 }
 
+TEST(Both, AMessageIdThatIsNotUtf8IsUploaded) {
+  // Spam with a Latin-1 Message-ID once blocked its folder: the upload's
+  // journal entry could not be written as JSON.
+  const auto account = make_two_way_account();
+  const auto inbox = make_local_folder(account.maildir / "INBOX");
+  write_file(inbox / "new" / "1600000030.M1P1.host",
+             "From: a@example.org\nSubject: latin1\nMessage-ID: <caf\xe9@roam.test>\n\nHi.\n");
+  const auto first = sync(account);
+  EXPECT_EQ(first.exit_code, 0) << describe(first);
+  EXPECT_EQ(server_messages(account.user, "INBOX").size(), 1U);
+  expect_further_run_changes_nothing(account);
+}
+
 TEST(Both, TwoAccountsOnOneMaildirAreRefused) {
   // Two accounts once shared a Maildir: each uploaded the other's mail to
   // its own server, and a deletion on one deleted the other's files.

@@ -128,6 +128,21 @@ TEST(FolderState, NamesThatAreNotUtf8RoundTrip) {
   EXPECT_EQ(util::read_file(path), text);
 }
 
+TEST(FolderState, AMessageIdThatIsNotUtf8IsStoredEmpty) {
+  TempDir dir;
+  auto path = dir.path() / "folder-INBOX.json";
+  FolderState state;
+  state.mailbox = "INBOX";
+  state.pending_uploads.push_back({"n", "fedcba9876543210", "<caf\xe9/x@example.org>", 10, 4, {}});
+  state.pending_uploads.push_back({"m", "0123456789abcdef", "<ok/\xc3\xa9@x>", 10, 4, {}});
+  save_folder_state(path, state);
+  auto loaded = load_folder_state(path);
+  ASSERT_TRUE(loaded.has_value());
+  ASSERT_EQ(loaded->pending_uploads.size(), 2U);
+  EXPECT_EQ(loaded->pending_uploads[0].message_id, "");
+  EXPECT_EQ(loaded->pending_uploads[1].message_id, "<ok/\xc3\xa9@x>");
+}
+
 TEST(FolderState, SaveSortsAndDeduplicatesFlags) {
   FolderState state;
   state.uidvalidity = 1;

@@ -251,6 +251,20 @@ TEST(Journal, NamesThatAreNotUtf8AreStoredEscaped) {
   }
 }
 
+TEST(Journal, AMessageIdThatIsNotUtf8IsStoredEmpty) {
+  TempDir dir;
+  auto path = dir.path() / "j";
+  {
+    auto journal = Journal::open(path, {{"uidvalidity", 1}});
+    journal.append(UploadEntry{PendingUpload{"n", "0123456789abcdef", "<caf\xe9@x>", 512, 40, {}}});
+    journal.sync();
+  }
+  auto lines = Journal::read(path);
+  ASSERT_EQ(lines.size(), 2U);
+  EXPECT_EQ(entry_from_json(lines[1], path, 2),
+            JournalEntry(UploadEntry{PendingUpload{"n", "0123456789abcdef", "", 512, 40, {}}}));
+}
+
 struct BadEntry {
   const char* label;
   const char* json;
