@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cli/config.hpp"
+#include "maildir/owner.hpp"
 #include "state/journal.hpp"
 #include "sync/account.hpp"
 #include "util/error.hpp"
@@ -208,7 +209,37 @@ int command_sync(const Config& config, const std::vector<std::string>& names, bo
   }
   int status = k_exit_ok;
   for (const auto* a : accounts) {
-    sync::AccountReport report = sync::sync_account(settings_for(*a, dry_run, force));
+    sync::AccountReport report;
+    std::string refused;
+    try {
+      // Before anything is synced: a Maildir another account syncs must
+      // not be uploaded to this account's server.
+      maildir::claim_root(a->maildir, a->name, maildir::MarkerWrite::No);
+    } catch (const Error& e) {
+      if (e.scope() == Scope::Fatal || e.scope() == Scope::Usage) {
+        throw;
+      }
+      refused = e.what();
+    }
+    if (refused.empty()) {
+      report = sync::sync_account(settings_for(*a, dry_run, force));
+      if (!dry_run) {
+        // Marked after the sync, which creates the root: a run that fails
+        // before (a wrong password, say) writes nothing into the Maildir.
+        try {
+          maildir::claim_root(a->maildir, a->name, maildir::MarkerWrite::Yes);
+        } catch (const Error& e) {
+          if (e.scope() == Scope::Fatal) {
+            throw;
+          }
+          std::cerr << "roam: warning: " << a->name << ": " << e.what() << "\n";
+        }
+      }
+    } else {
+      report.account = a->name;
+      report.dry_run = dry_run;
+      report.error = refused;
+    }
     print_report(report, verbose, quiet);
     if (!report.ok()) {
       status = k_exit_partial;

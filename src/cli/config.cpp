@@ -3,12 +3,17 @@
 #include "net/stream.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -584,6 +589,85 @@ void check_permissions(const fs::path& path, int password_line) {
   }
 }
 
+// `path` with symbolic links resolved as far as it exists, for comparing
+// two paths that may be spelled differently.
+fs::path resolved(const fs::path& path) {
+  std::error_code ec;
+  auto real = fs::weakly_canonical(path, ec);
+  return ec ? path : real;
+}
+
+// Refuses two accounts that share a Maildir root (or nest one in the other)
+// or a state directory. Two accounts on one Maildir each upload the other's
+// mail to their own server, and a deletion on one server then deletes the
+// other account's files; two on one state directory overwrite each other's
+// state, which makes every message look new or deleted.
+void check_accounts_apart(const std::vector<AccountConfig>& accounts,
+                          const std::vector<RawSection>& sections, const Reporter& reporter) {
+  auto key_line = [&](std::size_t index, std::string_view key) {
+    const auto& values = sections[index].values;
+    auto it = values.find(key);
+    return it != values.end() ? it->second.line : sections[index].line;
+  };
+  for (std::size_t j = 1; j < accounts.size(); ++j) {
+    const auto maildir_j = resolved(accounts[j].maildir);
+    const auto state_j = resolved(accounts[j].state_dir);
+    for (std::size_t i = 0; i < j; ++i) {
+      const auto maildir_i = resolved(accounts[i].maildir);
+      const auto& a = accounts[i].name;
+      const auto& b = accounts[j].name;
+      if (is_within(maildir_i, maildir_j) || is_within(maildir_j, maildir_i)) {
+        std::string how = maildir_i == maildir_j ? "both use maildir " + maildir_j.string()
+                                                 : "have nested maildirs " + maildir_i.string() +
+                                                       " and " + maildir_j.string();
+        reporter.fail(key_line(j, "maildir"),
+                      "accounts " + a + " (line " + std::to_string(key_line(i, "maildir")) +
+                          ") and " + b + " " + how +
+                          "; each account needs a maildir of its own (sharing one copies each "
+                          "account's mail to the other's server), so set a separate maildir for "
+                          "one of them");
+      }
+      if (resolved(accounts[i].state_dir) == state_j) {
+        reporter.fail(key_line(j, "state_dir"),
+                      "accounts " + a + " (line " + std::to_string(key_line(i, "state_dir")) +
+                          ") and " + b + " both use state_dir " + state_j.string() +
+                          "; each account needs a state_dir of its own (leave state_dir unset for "
+                          "the default, $XDG_STATE_HOME/roam/NAME)");
+      }
+    }
+  }
+}
+
+// The message for a configuration file that cannot be read: only a missing
+// file is to be created; one that exists but may not be read (or is a
+// directory) needs another fix, and saying "create it" sends the user the
+// wrong way. `failure` is read_file's message, which names the path.
+std::string why_config_unreadable(const fs::path& path, const std::string& failure) {
+  util::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  int err = fd ? 0 : errno;
+  struct stat st {};
+  if (fd && ::fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    err = EISDIR;
+  }
+  switch (err) {
+    case ENOENT:
+      return "no configuration file " + path.string() +
+             "; create it (sample.conf shows every key) or name another one with -c";
+    case EACCES:
+    case EPERM:
+      return failure +
+             "; the file (or a directory above it) exists but may not be read by this user: "
+             "make it readable for the user running roam (chmod 600 keeps it private), or "
+             "run roam as its owner";
+    case EISDIR:
+      return path.string() + " is a directory, not a configuration file; name the file with -c";
+    case ENOTDIR:
+      return failure + "; a part of the path is a file, not a directory";
+    default:
+      return failure + "; check the configuration file";
+  }
+}
+
 }  // namespace
 
 const AccountConfig* Config::find_account(std::string_view name) const {
@@ -600,9 +684,7 @@ Config load_config(const fs::path& path) {
   try {
     text = util::read_file(path);
   } catch (const Error& e) {
-    throw Error(Scope::Usage, std::string(e.what()) +
-                                  "; create the configuration file (sample.conf shows every "
-                                  "key)");
+    throw Error(Scope::Usage, why_config_unreadable(path, e.what()));
   }
   Reporter reporter(path);
   std::vector<RawSection> sections;
@@ -695,6 +777,7 @@ Config load_config(const fs::path& path) {
   for (const auto& section : sections) {
     config.accounts.push_back(build_account(section, path, reporter));
   }
+  check_accounts_apart(config.accounts, sections, reporter);
   if (password_line != 0) {
     check_permissions(path, password_line);
   }
@@ -708,6 +791,95 @@ fs::path default_config_path() {
   }
   return util::expand_user("~/.config/roam/config");
 }
+
+namespace {
+
+// The pass_cmd supervisor's SIGTERM handler: the kernel sends SIGTERM when
+// roam dies (PR_SET_PDEATHSIG), and the whole command (a pinentry started
+// by gpg, say) must die with it.
+extern "C" void kill_own_group(int) {
+  ::kill(0, SIGKILL);
+}
+
+// Runs in the child forked by resolve_password, so only async-signal-safe
+// calls are allowed. The child leads a process group of its own, so that
+// roam can kill everything the command started, and stays as a small
+// supervisor: it runs the command in a grandchild and kills the group when
+// roam dies, whatever killed roam (SIGKILL cannot be caught by roam itself).
+// It exits as the command did.
+[[noreturn]] void run_pass_cmd_child(const char* command, int write_fd, pid_t parent,
+                                     bool take_terminal) {
+  ::setpgid(0, 0);
+  sigset_t ttou;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  if (take_terminal) {
+    // A background group that reads the terminal is stopped; the command
+    // may have to ask for a passphrase, so its group takes the terminal.
+    // tcsetpgrp from the background raises SIGTTOU unless it is blocked.
+    sigset_t old;
+    ::sigprocmask(SIG_BLOCK, &ttou, &old);
+    ::tcsetpgrp(STDIN_FILENO, ::getpid());
+    ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  }
+  struct sigaction on_term {};
+  on_term.sa_handler = kill_own_group;
+  sigemptyset(&on_term.sa_mask);
+  ::sigaction(SIGTERM, &on_term, nullptr);
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != parent) {
+    // roam died before the request above took effect.
+    ::kill(0, SIGKILL);
+  }
+  pid_t command_pid = ::fork();
+  if (command_pid < 0) {
+    ::_exit(127);
+  }
+  if (command_pid == 0) {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    ::sigaction(SIGTERM, &dfl, nullptr);
+    if (write_fd == STDOUT_FILENO) {
+      ::fcntl(STDOUT_FILENO, F_SETFD, 0);
+    } else if (::dup2(write_fd, STDOUT_FILENO) < 0) {
+      ::_exit(127);
+    }
+    ::execl("/bin/sh", "sh", "-c", command, static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // The supervisor must not hold the pipe open: roam reads until EOF.
+  ::close(write_fd);
+  int status = 0;
+  while (::waitpid(command_pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      ::_exit(127);
+    }
+  }
+  if (WIFSIGNALED(status)) {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    ::sigaction(WTERMSIG(status), &dfl, nullptr);
+    ::kill(::getpid(), WTERMSIG(status));
+    ::_exit(128 + WTERMSIG(status));
+  }
+  ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
+}
+
+// Gives the terminal back to roam's process group after the command ran
+// in the foreground (see run_pass_cmd_child).
+void reclaim_terminal() {
+  sigset_t ttou;
+  sigset_t old;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  ::pthread_sigmask(SIG_BLOCK, &ttou, &old);
+  ::tcsetpgrp(STDIN_FILENO, ::getpgrp());
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+}  // namespace
 
 std::string resolve_password(const AccountConfig& account) {
   if (account.pass_cmd.empty()) {
@@ -723,25 +895,58 @@ std::string resolve_password(const AccountConfig& account) {
   // Everything the child needs is prepared before fork: after fork only
   // async-signal-safe calls are allowed in a threaded program.
   const char* command = account.pass_cmd.c_str();
+  const pid_t parent = ::getpid();
+  const bool take_terminal =
+      ::isatty(STDIN_FILENO) == 1 && ::tcgetpgrp(STDIN_FILENO) == ::getpgrp();
+  const auto deadline = std::chrono::steady_clock::now() + account.timeout;
   pid_t child = ::fork();
   if (child < 0) {
     throw Error(Scope::Account, util::errno_message("cannot run " + what));
   }
   if (child == 0) {
-    if (write_end.get() == STDOUT_FILENO) {
-      ::fcntl(STDOUT_FILENO, F_SETFD, 0);
-    } else if (::dup2(write_end.get(), STDOUT_FILENO) < 0) {
-      ::_exit(127);
-    }
-    ::execl("/bin/sh", "sh", "-c", command, static_cast<char*>(nullptr));
-    ::_exit(127);
+    run_pass_cmd_child(command, write_end.get(), parent, take_terminal);
   }
+  // Also set here, so that the group exists before roam may have to kill it.
+  ::setpgid(child, child);
   write_end = util::Fd();
+
+  // Kills the command and everything it started, and reaps the child.
+  auto kill_command = [&] {
+    if (::killpg(child, SIGKILL) != 0) {
+      ::kill(child, SIGKILL);
+    }
+    int ignored = 0;
+    while (::waitpid(child, &ignored, 0) < 0 && errno == EINTR) {
+    }
+    if (take_terminal) {
+      reclaim_terminal();
+    }
+  };
+  auto remaining_ms = [&] {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    return static_cast<int>(std::max<std::chrono::milliseconds::rep>(left.count(), 0));
+  };
+  const std::string timed_out =
+      what + " timed out: it did not finish within the account's timeout of " +
+      std::to_string(account.timeout.count()) +
+      " s, so roam stopped it; run the command by hand to check that it prints the password "
+      "without waiting (or raise timeout in [account." +
+      account.name + "])";
 
   std::string output;
   char buf[4096];
   int read_errno = 0;
   for (;;) {
+    pollfd pfd{read_end.get(), POLLIN, 0};
+    int ready = ::poll(&pfd, 1, remaining_ms());
+    if (ready < 0 && errno == EINTR) {
+      continue;
+    }
+    if (ready == 0) {
+      kill_command();
+      throw Error(Scope::Account, timed_out);
+    }
     ssize_t n = ::read(read_end.get(), buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) {
@@ -758,11 +963,26 @@ std::string resolve_password(const AccountConfig& account) {
     }
   }
   read_end = util::Fd();
+  // The command may close its output and go on running.
   int status = 0;
-  while (::waitpid(child, &status, 0) < 0) {
-    if (errno != EINTR) {
-      throw Error(Scope::Account, util::errno_message("cannot wait for " + what));
+  for (;;) {
+    pid_t done = ::waitpid(child, &status, WNOHANG);
+    if (done == child) {
+      break;
     }
+    if (done < 0 && errno != EINTR) {
+      int err = errno;
+      kill_command();
+      throw Error(Scope::Account, util::errno_message("cannot wait for " + what, err));
+    }
+    if (remaining_ms() == 0) {
+      kill_command();
+      throw Error(Scope::Account, timed_out);
+    }
+    ::poll(nullptr, 0, std::min(remaining_ms(), 20));
+  }
+  if (take_terminal) {
+    reclaim_terminal();
   }
   if (read_errno != 0) {
     throw Error(Scope::Account,

@@ -93,9 +93,12 @@ std::filesystem::path default_config_path();
 // Returns the account's password, running pass_cmd through /bin/sh -c if
 // that is how it is configured (the first line of its output, without the
 // line end). The command's stdin and stderr are the terminal's, so it can
-// ask for a passphrase. Throws util::Error(Scope::Account) naming the account
-// (never the command's output) if the command cannot run, fails or prints
-// nothing.
+// ask for a passphrase (its process group gets the terminal while it runs).
+// It runs in a process group of its own, bounded by the account's timeout:
+// when that runs out, or when roam dies, the whole group is killed, so that
+// a hanging command never outlives roam. Throws util::Error(Scope::Account)
+// naming the account and the pass_cmd key (never the command's output) if
+// the command cannot run, fails, times out or prints nothing.
 std::string resolve_password(const AccountConfig& account);
 
 // Whether `folder` is selected by `patterns` (mbsync semantics): "*" matches

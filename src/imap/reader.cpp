@@ -1,6 +1,7 @@
 #include "imap/reader.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <memory>
 
@@ -41,9 +42,38 @@ bool ResponseReader::fill() {
     m_capacity = capacity;
   }
   std::size_t n = m_stream.read_some(m_storage.get() + m_end, m_capacity - m_end);
+  if (n > 0 && !m_response_start) {
+    m_response_start = std::chrono::steady_clock::now();
+    m_response_base = m_received;
+  }
   m_end += n;
   m_received += n;
+  check_progress();
   return n > 0;
+}
+
+void ResponseReader::check_progress() {
+  const auto grace = m_stream.timeout();
+  if (!m_response_start || grace.count() <= 0 || m_limits.min_bytes_per_second == 0) {
+    return;
+  }
+  const std::uint64_t bytes = m_received - m_response_base;
+  const auto allowed = grace + std::chrono::milliseconds(static_cast<std::int64_t>(
+                                   bytes * 1000 / m_limits.min_bytes_per_second));
+  const auto elapsed = std::chrono::steady_clock::now() - *m_response_start;
+  if (elapsed <= allowed) {
+    return;
+  }
+  auto whole_seconds = [](auto duration) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(duration).count());
+  };
+  throw Error(Scope::Account,
+              "timed out reading a response from " + m_stream.peer() + ": only " +
+                  std::to_string(bytes) + " bytes arrived in " + whole_seconds(elapsed) +
+                  " s, while the account's timeout (" + whole_seconds(grace) + " s) plus 1 s per " +
+                  std::to_string(m_limits.min_bytes_per_second) +
+                  " bytes allows no more; the server or the link is stalled (check them, or "
+                  "raise timeout)");
 }
 
 bool literal_marker(std::string_view segment, std::uint64_t& size, std::size_t& marker_offset) {
@@ -138,6 +168,13 @@ void ResponseReader::stream_literal(LiteralSink& sink, std::uint64_t size) {
 
 RawResponse ResponseReader::read() {
   RawResponse raw;
+  // The response starts now if its first bytes are already buffered, or else
+  // when they arrive (the wait for them is the stream's to bound).
+  m_response_start.reset();
+  if (m_pos != m_end) {
+    m_response_start = std::chrono::steady_clock::now();
+    m_response_base = m_received - (m_end - m_pos);
+  }
   for (;;) {
     std::string segment = read_line_segment(raw.text.size());
     std::uint64_t size = 0;

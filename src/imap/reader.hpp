@@ -12,9 +12,11 @@
 // through memory at all: a LiteralRouter may send a literal's octets straight
 // to a LiteralSink (a file being delivered into a Maildir's tmp/).
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +31,13 @@ struct ReaderLimits {
   std::uint64_t max_inline_literal = 16u << 20;     // A literal kept in memory.
   std::uint64_t max_streamed_literal = 1ull << 30;  // A literal streamed to a sink (a message).
   std::size_t max_literals = 100'000;               // Literals in one response.
+  // The slowest a response may arrive once the stream's timeout has passed
+  // since its first byte: a response of n bytes must be complete within
+  // timeout + n / min_bytes_per_second. The stream's timeout only bounds
+  // each silence, and a server that sends one byte every few seconds (a
+  // trickle) would otherwise hold roam forever. Even a mobile link
+  // delivers far more than this; 0 turns the rule off.
+  std::uint64_t min_bytes_per_second = 1024;
 };
 
 // Receives a literal's octets as they arrive.
@@ -50,7 +59,8 @@ class ResponseReader {
   void set_literal_router(LiteralRouter router) { m_router = std::move(router); }
 
   // Reads one complete response. Throws util::Error(Scope::Account) when the
-  // connection closes or a limit is exceeded.
+  // connection closes, a limit is exceeded or the response arrives slower
+  // than ReaderLimits::min_bytes_per_second allows.
   RawResponse read();
 
   // The number of bytes read from the stream but not yet handed out. At the
@@ -63,6 +73,8 @@ class ResponseReader {
 
  private:
   bool fill();  // Reads more bytes; false at EOF.
+  // Throws if the response being read is arriving too slowly.
+  void check_progress();
   std::string read_line_segment(std::size_t already);
   void read_literal_into(std::string& text, std::uint64_t size);
   void stream_literal(LiteralSink& sink, std::uint64_t size);
@@ -76,6 +88,10 @@ class ResponseReader {
   std::size_t m_pos = 0;
   std::size_t m_end = 0;
   std::uint64_t m_received = 0;
+  // When the first byte of the response being read arrived, and m_received
+  // just before it; unset until that byte is there.
+  std::optional<std::chrono::steady_clock::time_point> m_response_start;
+  std::uint64_t m_response_base = 0;
 };
 
 // Parses the "{n}", "{n+}", "~{n}" marker at the end of a line segment.

@@ -202,6 +202,8 @@ class SocketStream final : public Stream {
 
   std::string security() const override { return m_tls ? m_tls->description() : "plaintext"; }
 
+  std::chrono::milliseconds timeout() const override { return m_timeout; }
+
  private:
   void check_usable() const {
     if (m_broken) {

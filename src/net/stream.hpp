@@ -8,8 +8,10 @@
 // stalls makes read_some/write_all throw util::Error(Scope::Account) with a
 // message naming the peer. Connection loss is reported the same way. The
 // timeout bounds each wait for progress, not a whole transfer, so a large
-// write over a slow but live link does not fail. After any error the stream
-// is unusable and later calls throw.
+// write over a slow but live link does not fail. (A server that sends a byte
+// now and then never stalls that long; imap::ResponseReader judges the rate
+// of a whole response.) After any error the stream is unusable and later
+// calls throw.
 
 #include <chrono>
 #include <cstddef>
@@ -72,6 +74,11 @@ class Stream {
   // A description of the negotiated TLS session ("TLSv1.3 TLS_AES_256_GCM_SHA384"),
   // or "plaintext".
   virtual std::string security() const = 0;
+
+  // The timeout that bounds each wait for progress (the account's
+  // `timeout`), or 0 for a stream that has none, such as a test double. The
+  // reader above also uses it to judge a response that arrives too slowly.
+  virtual std::chrono::milliseconds timeout() const { return std::chrono::milliseconds(0); }
 };
 
 // Opens a TCP connection to host:port (every address the name resolves to is

@@ -60,7 +60,12 @@ std::string check_name(std::string_view name) {
     return "Maildir name '" + std::string(name) + "'";
   }
   if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos) {
-    return "Maildir name '" + std::string(name) + "' contains '/' or NUL";
+    // A NUL would cut the message short wherever it is printed.
+    std::string shown;
+    for (char c : name) {
+      shown += c == '\0' ? std::string("\\0") : std::string(1, c);
+    }
+    return "Maildir name '" + shown + "' contains '/' or NUL";
   }
   return {};
 }
@@ -89,6 +94,52 @@ std::uint64_t fnv1a64(std::string_view data) {
 }
 
 constexpr char k_hex_digits[] = "0123456789ABCDEF";
+
+// The length of the well-formed UTF-8 sequence at the start of `s`
+// (Unicode table 3-7: no overlong forms, no surrogates, nothing above
+// U+10FFFF), or 0 if there is none. JSON serializers refuse exactly the
+// bytes this rejects.
+std::size_t utf8_sequence_length(std::string_view s) {
+  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  auto in = [&](std::size_t i, unsigned lo, unsigned hi) {
+    return i < s.size() && byte(i) >= lo && byte(i) <= hi;
+  };
+  unsigned b0 = byte(0);
+  if (b0 < 0x80) {
+    return 1;
+  }
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    return in(1, 0x80, 0xBF) ? 2 : 0;
+  }
+  if (b0 >= 0xE0 && b0 <= 0xEF) {
+    unsigned lo = b0 == 0xE0 ? 0xA0 : 0x80;
+    unsigned hi = b0 == 0xED ? 0x9F : 0xBF;
+    return in(1, lo, hi) && in(2, 0x80, 0xBF) ? 3 : 0;
+  }
+  if (b0 >= 0xF0 && b0 <= 0xF4) {
+    unsigned lo = b0 == 0xF0 ? 0x90 : 0x80;
+    unsigned hi = b0 == 0xF4 ? 0x8F : 0xBF;
+    return in(1, lo, hi) && in(2, 0x80, 0xBF) && in(3, 0x80, 0xBF) ? 4 : 0;
+  }
+  return 0;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  return -1;
+}
+
+// Turns a name as stored (see escape_name) back into the Maildir name, in
+// place. Returns false, leaving `name` as it was, if an escape is broken.
+bool unescape_stored_name(std::string& name);
 
 std::string json_string(const std::string& text, const fs::path& path, std::string_view what) {
   try {
@@ -150,6 +201,9 @@ PendingUpload read_pending(nlohmann::json& entry, std::size_t index, const fs::p
     }
   }
   p.name = entry["name"].get<std::string>();
+  if (!unescape_stored_name(p.name)) {
+    throw_damaged(path, where + ": the name '" + p.name + "' has a broken '/' escape");
+  }
   if (auto problem = check_name(p.name); !problem.empty()) {
     throw_damaged(path, where + ": " + problem);
   }
@@ -348,6 +402,9 @@ FolderState parse_folder_state(std::string_view text, const fs::path& path) {
     MessageRecord record;
     record.uid = uid;
     record.name = std::move(entry[1].get_ref<std::string&>());
+    if (!unescape_stored_name(record.name)) {
+      throw_damaged(path, where() + ": the name '" + record.name + "' has a broken '/' escape");
+    }
     if (auto problem = check_name(record.name); !problem.empty()) {
       throw_damaged(path, where() + ": " + problem);
     }
@@ -491,7 +548,7 @@ std::string serialize(const FolderState& state, const fs::path& path_for_errors)
     first = false;
     out += std::to_string(uid);
     out += ',';
-    out += json_string(record.name, path_for_errors, "a Maildir name");
+    out += json_string(escape_name(record.name), path_for_errors, "a Maildir name");
     out += ",[";
     bool first_flag = true;
     for (const auto& flag : *flags) {
@@ -539,9 +596,9 @@ std::string serialize(const FolderState& state, const fs::path& path_for_errors)
     flags += ']';
     out += first ? "\n{\"name\":" : ",\n{\"name\":";
     first = false;
-    out += json_string(p.name, path_for_errors, "a Maildir name");
+    out += json_string(escape_name(p.name), path_for_errors, "a Maildir name");
     out += ",\"key\":\"" + p.key + "\",\"message_id\":";
-    out += json_string(p.message_id, path_for_errors, "a Message-ID");
+    out += json_string(storable_message_id(p.message_id), path_for_errors, "a Message-ID");
     out += ",\"size\":" + std::to_string(p.size) + ",\"uidnext\":" + std::to_string(p.uidnext) +
            ",\"flags\":" + flags + "}";
   }
@@ -561,6 +618,71 @@ void save_folder_state(const fs::path& path, const FolderState& state) {
   ROAM_DEBUG(util::k_cat_state, "saved " << path.string() << ": " << state.messages.size()
                                          << " messages, uidnext " << state.uidnext);
 }
+
+std::string escape_name(std::string_view name) {
+  std::string out;
+  out.reserve(name.size());
+  std::size_t i = 0;
+  while (i < name.size()) {
+    std::size_t length = utf8_sequence_length(name.substr(i));
+    if (length != 0) {
+      out.append(name, i, length);
+      i += length;
+      continue;
+    }
+    auto byte = static_cast<unsigned char>(name[i]);
+    out += '/';
+    out += k_hex_digits[byte >> 4];
+    out += k_hex_digits[byte & 0xf];
+    ++i;
+  }
+  return out;
+}
+
+std::string storable_message_id(std::string_view message_id) {
+  if (escape_name(message_id) != message_id) {
+    return {};
+  }
+  return std::string(message_id);
+}
+
+std::optional<std::string> unescape_name(std::string_view stored) {
+  std::string out;
+  out.reserve(stored.size());
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    if (stored[i] != '/') {
+      out += stored[i];
+      continue;
+    }
+    if (i + 2 >= stored.size()) {
+      return std::nullopt;
+    }
+    int high = hex_value(stored[i + 1]);
+    int low = hex_value(stored[i + 2]);
+    if (high < 0 || low < 0) {
+      return std::nullopt;
+    }
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+  return out;
+}
+
+namespace {
+
+bool unescape_stored_name(std::string& name) {
+  if (name.find('/') == std::string::npos) {
+    return true;
+  }
+  auto raw = unescape_name(name);
+  if (!raw) {
+    return false;
+  }
+  name = std::move(*raw);
+  return true;
+}
+
+}  // namespace
 
 fs::path state_file_for(const fs::path& state_dir, std::string_view mailbox) {
   std::string encoded;

@@ -122,6 +122,26 @@ std::string serialize_folder_state(const FolderState& state);
 // Throws like load_folder_state.
 FolderState parse_folder_state(std::string_view text, const std::filesystem::path& path);
 
+// Maildir names are bytes, and a file name in a legacy encoding (Latin-1,
+// say) is not valid UTF-8, which JSON text must be. Such a name is stored
+// escaped: every byte that is not part of a well-formed UTF-8 sequence is
+// written as '/' and two upper-case hex digits (0xE9 -> "/E9"). '/' cannot
+// occur in a Maildir name, so the escape is unambiguous and a name that is
+// valid UTF-8 is stored unchanged. See docs/state-format.md.
+std::string escape_name(std::string_view name);
+
+// Reverses escape_name. Returns std::nullopt if a '/' is not followed by two
+// hex digits (a damaged name).
+std::optional<std::string> unescape_name(std::string_view stored);
+
+// A Message-ID as the state and the journal store it: unchanged if it is
+// valid UTF-8, else empty. It only serves to find an upload's server copy
+// when the content key does not match (Cyrus rewrites 8-bit headers), and
+// JSON cannot hold other bytes; an empty one turns that fallback off for
+// the one upload instead of making every save of its folder fail. (It may
+// contain '/', so the escape of names would not be reversible here.)
+std::string storable_message_id(std::string_view message_id);
+
 // The state file of `mailbox` inside `state_dir`: "folder-<encoded>.json",
 // where <encoded> percent-encodes every byte outside [A-Za-z0-9._-]. The
 // "folder-" prefix keeps the name clear of ".", ".." and the lock file. A

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <system_error>
 
+#include "state/folder_state.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
@@ -159,8 +160,27 @@ void Journal::append(const nlohmann::json& entry) {
   }
   try {
     // dump() without indentation escapes control characters, so the entry
-    // is a single line.
-    m_buffer += entry.dump();
+    // is a single line. A Maildir name or a Message-ID need not be UTF-8,
+    // which JSON requires; they are stored as in the state file.
+    const nlohmann::json* line = &entry;
+    nlohmann::json escaped;
+    auto store = [&](const char* key, auto&& storable) {
+      auto it = entry.find(key);
+      if (it == entry.end() || !it->is_string()) {
+        return;
+      }
+      std::string stored = storable(it->template get_ref<const std::string&>());
+      if (stored != it->template get_ref<const std::string&>()) {
+        if (line != &escaped) {
+          escaped = entry;
+          line = &escaped;
+        }
+        escaped[key] = std::move(stored);
+      }
+    };
+    store("name", [](std::string_view text) { return escape_name(text); });
+    store("message_id", [](std::string_view text) { return storable_message_id(text); });
+    m_buffer += line->dump();
   } catch (const nlohmann::json::exception& e) {
     throw Error(Scope::Folder,
                 "cannot journal an entry to " + m_path.string() + ": " + std::string(e.what()));
@@ -223,6 +243,14 @@ std::vector<nlohmann::json> Journal::read(const fs::path& path) {
     }
     if (!entry.is_object()) {
       throw_corrupt(path, line_number, "not a JSON object");
+    }
+    // Names are stored escaped (see append); a broken escape is left as it
+    // is, and the entry's reader refuses the name.
+    auto name = entry.find("name");
+    if (name != entry.end() && name->is_string()) {
+      if (auto raw = unescape_name(name->get_ref<const std::string&>())) {
+        *name = std::move(*raw);
+      }
     }
     if (line_number == 1) {
       auto version = entry.find("roam_journal");

@@ -94,6 +94,13 @@ AccountLock::AccountLock(const fs::path& state_dir, std::string_view account, Lo
     throw Error(Scope::Account, util::errno_message("cannot write lock file " + m_path.string()));
   }
   ROAM_DEBUG(util::k_cat_state, "locked " << m_path.string() << " for account " << account);
+  // A run killed while it wrote a state file left its temporary file behind.
+  // Only now, holding the lock, is it certain that no roam process of this
+  // account is writing one.
+  if (std::size_t removed = util::remove_stale_temp_files(state_dir); removed != 0) {
+    ROAM_DEBUG(util::k_cat_state,
+               "removed " << removed << " stale temporary files from " << state_dir.string());
+  }
 }
 
 }  // namespace roam::state

@@ -26,7 +26,9 @@ enum class LockWait {
 // (removing it would let two processes lock two different files).
 class AccountLock {
  public:
-  // Creates `state_dir` (mode 0700) if needed and takes the lock. `account`
+  // Creates `state_dir` (mode 0700) if needed and takes the lock, then
+  // removes the temporary files of state writes that a killed run left
+  // behind (util::remove_stale_temp_files). `account`
   // names the account in messages. Throws util::Error(Scope::Account)
   // "another roam process (pid N) is syncing account X; it holds <path>"
   // when the lock is held and `wait` is Fail or `timeout` runs out.

@@ -19,6 +19,7 @@
 #include "imap/date.hpp"
 #include "imap/utf7.hpp"
 #include "maildir/folder.hpp"
+#include "maildir/message.hpp"
 #include "maildir/name.hpp"
 #include "state/folder_state.hpp"
 #include "state/journal.hpp"
@@ -118,21 +119,6 @@ class DeliverySink : public imap::LiteralSink {
   bool m_header_done = false;
 };
 
-// Why a local file cannot be uploaded, or empty if it can: RFC 5322 needs a
-// header block, and an empty file is more likely a half-written one.
-std::string unfit_for_upload(const std::string& content) {
-  if (content.empty()) {
-    return "the file is empty";
-  }
-  std::size_t colon = content.find(':');
-  std::size_t line_end = content.find('\n');
-  if (colon == std::string::npos || (line_end != std::string::npos && colon > line_end) ||
-      content[0] == '\n' || content[0] == ' ' || content[0] == '\t') {
-    return "the file has no header block (it does not start with a \"Name: value\" line)";
-  }
-  return {};
-}
-
 // Streams a file to an APPEND literal with every bare LF sent as CRLF.
 void write_crlf(const fs::path& path, imap::LiteralSink& sink) {
   util::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -198,8 +184,9 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
       m_report.problems.push_back(std::string(e.what()) + "; not uploaded");
       continue;
     }
-    if (std::string why = unfit_for_upload(content); !why.empty()) {
-      m_report.problems.push_back(entry.path.string() + ": " + why + "; not uploaded");
+    if (std::string why = maildir::why_not_a_message(content); !why.empty()) {
+      m_report.problems.push_back(entry.path.string() + ": " + why +
+                                  "; not uploaded (fix the file or move it out of the Maildir)");
       continue;
     }
     ContentKey key = local_content_key(content);

@@ -1,6 +1,7 @@
 #include "util/fs.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -73,27 +74,66 @@ void syncfs_dir(const fs::path& dir) {
   }
 }
 
-void write_file_atomic(const fs::path& path, std::string_view data, unsigned mode) {
+fs::path atomic_temp_path(const fs::path& path) {
   fs::path tmp = path;
-  tmp += ".tmp-" + std::to_string(::getpid());
-  {
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-    if (!fd) {
-      throw Error(Scope::Folder, errno_message("cannot create " + tmp.string()));
-    }
+  tmp += std::string(k_atomic_temp_infix) + std::to_string(::getpid());
+  return tmp;
+}
+
+void write_file_atomic(const fs::path& path, std::string_view data, unsigned mode) {
+  fs::path tmp = atomic_temp_path(path);
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd) {
+    throw Error(Scope::Folder, errno_message("cannot create " + tmp.string()));
+  }
+  // From here on every failure removes the temporary file: a full disk
+  // fails every run, and each run would leave another one behind.
+  try {
     write_all(fd.get(), data, tmp.string());
     fsync_fd(fd.get(), tmp.string());
     if (::close(fd.release()) != 0) {
       throw Error(Scope::Folder, errno_message("cannot close " + tmp.string()));
     }
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      throw Error(Scope::Folder,
+                  errno_message("cannot rename " + tmp.string() + " to " + path.string()));
+    }
+  } catch (...) {
+    fd = Fd();
     ::unlink(tmp.c_str());
-    throw Error(Scope::Folder,
-                errno_message("cannot rename " + tmp.string() + " to " + path.string(), err));
+    throw;
   }
   fsync_dir(path.has_parent_path() ? path.parent_path() : fs::path("."));
+}
+
+std::size_t remove_stale_temp_files(const fs::path& dir) {
+  std::size_t removed = 0;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) {
+    return 0;
+  }
+  for (const auto& entry : it) {
+    std::string name = entry.path().filename().string();
+    std::size_t infix = name.rfind(k_atomic_temp_infix);
+    if (infix == std::string::npos || infix == 0) {
+      continue;
+    }
+    std::string_view digits = std::string_view(name).substr(infix + k_atomic_temp_infix.size());
+    if (digits.empty() || digits.size() > 9 ||
+        digits.find_first_not_of("0123456789") != std::string_view::npos) {
+      continue;
+    }
+    auto pid = static_cast<pid_t>(std::stol(std::string(digits)));
+    // A live process other than this one may be writing the file right now
+    // (the other account, if two share the directory). kill(pid, 0) fails
+    // with ESRCH only when no such process exists; EPERM means it lives.
+    bool dead = pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH);
+    if (dead && ::unlink(entry.path().c_str()) == 0) {
+      ++removed;
+    }
+  }
+  return removed;
 }
 
 std::string read_file(const fs::path& path) {

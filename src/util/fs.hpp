@@ -52,10 +52,25 @@ void fsync_dir(const fs::path& dir);
 // fsync each.
 void syncfs_dir(const fs::path& dir);
 
+// What write_file_atomic puts between the target's name and its pid.
+inline constexpr std::string_view k_atomic_temp_infix = ".tmp-";
+
+// The temporary file write_file_atomic writes for `path`: `path.tmp-<pid>`.
+fs::path atomic_temp_path(const fs::path& path);
+
 // Replaces `path` with `data` atomically and durably: writes `path.tmp-<pid>`,
 // fsyncs it, renames it over `path` and fsyncs the directory. A reader sees
 // either the old or the new content, never a mix, whatever is killed when.
+// When it throws (a full disk, say), the temporary file is gone; only a
+// process killed while writing leaves one (see remove_stale_temp_files).
 void write_file_atomic(const fs::path& path, std::string_view data, unsigned mode = 0600);
+
+// Removes the `*.tmp-<pid>` files write_file_atomic left in `dir` when the
+// process that wrote them was killed: those of pids that no longer run, and
+// those of this process (a reused pid; call this before writing). Files of
+// live processes are kept. Errors are ignored, as the files are only
+// garbage. Returns how many files were removed.
+std::size_t remove_stale_temp_files(const fs::path& dir);
 
 // Reads a whole (small) file. Throws util::Error naming the path.
 std::string read_file(const fs::path& path);

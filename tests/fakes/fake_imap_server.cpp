@@ -54,6 +54,14 @@ ImapStep flood(std::string_view data, std::size_t count) {
   return s;
 }
 
+ImapStep trickle(std::string_view data, std::chrono::milliseconds interval) {
+  ImapStep s;
+  s.kind = ImapStep::Kind::Trickle;
+  s.data = std::string(data);
+  s.interval = interval;
+  return s;
+}
+
 ImapStep close_connection() {
   ImapStep s;
   s.kind = ImapStep::Kind::Close;
@@ -410,6 +418,23 @@ void FakeImapServer::play(int fd, void* ssl_ptr) {
             // The client gave up, which is what a flood is meant to provoke.
             m_finished.store(true);
             return;
+          }
+        }
+        break;
+      case ImapStep::Kind::Trickle:
+        for (char c : step.data) {
+          if (!conn.write_all(std::string_view(&c, 1))) {
+            // The client gave up, which is what a trickle should provoke.
+            m_finished.store(true);
+            return;
+          }
+          // Sleep in slices, so that the destructor need not wait long.
+          auto until = std::chrono::steady_clock::now() + step.interval;
+          while (std::chrono::steady_clock::now() < until) {
+            if (m_stop.load()) {
+              return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
           }
         }
         break;

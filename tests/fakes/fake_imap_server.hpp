@@ -38,12 +38,14 @@ struct ImapStep {
     Send,        // Write `data` ("$TAG" replaced).
     Stall,       // Send nothing more; wait until the client closes.
     Flood,       // Write `count` copies of `data` without a line end.
+    Trickle,     // Write `data` one byte at a time, `interval` apart.
     Close,       // Close the connection.
   };
   Kind kind = Kind::Send;
   std::string pattern;
   std::string data;
   std::size_t count = 0;
+  std::chrono::milliseconds interval{0};
 };
 
 // Script builders: expect("LOGIN *"), send("$TAG OK done\r\n").
@@ -55,6 +57,9 @@ ImapStep send(std::string_view data);
 ImapStep stall();
 ImapStep flood(std::string_view data, std::size_t count);
 ImapStep close_connection();
+// A server that is alive but hardly sends: one byte of `data` (no "$TAG"
+// replacement) every `interval`, until it is all sent or the client hangs up.
+ImapStep trickle(std::string_view data, std::chrono::milliseconds interval);
 
 // expect(pattern) followed by send(reply), the common case.
 std::vector<ImapStep> on(std::string_view pattern, std::string_view reply);

@@ -233,6 +233,17 @@ TEST(Both, EmptyAndHeaderlessFilesAreReportedAndNotUploaded) {
   const auto blank_first = inbox / "new" / "1600000011.blank.host";
   const auto body_only = inbox / "new" / "1600000012.body.host";
   const auto good = inbox / "new" / "1600000013.good.host";
+  // A binary file with a ':' before its first newline passed once.
+  const auto binary = inbox / "new" / "1600000014.binary.host";
+  const char binary_bytes[] =
+      "\x7f"
+      "ELF\x02\x01\x01:\x00\x00\x00\n\x03\x00>\x00\x01";
+  const std::string binary_content(binary_bytes, sizeof binary_bytes - 1);
+  // A first line that looks like a field does not make the rest a header.
+  const auto garbage_after = inbox / "new" / "1600000015.garbage.host";
+  const std::string garbage_content = "Subject: hi\n\x01\x02 random bytes\n\nbody\n";
+  write_file(binary, binary_content);
+  write_file(garbage_after, garbage_content);
   write_file(empty, "");
   write_file(blank_first, "\nJust a body after a blank line.\n");
   write_file(body_only, "Hello Bob,\nthis is only body text, no header.\n");
@@ -240,8 +251,9 @@ TEST(Both, EmptyAndHeaderlessFilesAreReportedAndNotUploaded) {
 
   const auto result = sync(account);
   EXPECT_NE(result.exit_code, 0) << describe(result);
-  for (const auto& bad : {empty, blank_first, body_only}) {
-    EXPECT_NE(result.err.find(bad.string()), std::string::npos) << bad << "\n" << describe(result);
+  for (const auto& bad : {empty, blank_first, body_only, binary, garbage_after}) {
+    EXPECT_NE(result.err.find(bad.string() + ": "), std::string::npos) << bad << "\n"
+                                                                       << describe(result);
   }
   // The good file still went up, and only it.
   EXPECT_EQ(server_ids(account.user, "INBOX"), std::vector<std::string>{"good"});
@@ -250,11 +262,105 @@ TEST(Both, EmptyAndHeaderlessFilesAreReportedAndNotUploaded) {
   EXPECT_EQ(read_file(empty), "");
   EXPECT_EQ(read_file(blank_first), "\nJust a body after a blank line.\n");
   EXPECT_EQ(read_file(body_only), "Hello Bob,\nthis is only body text, no header.\n");
-  EXPECT_EQ(local_files(inbox).size(), 4U);
+  EXPECT_EQ(read_file(binary), binary_content);
+  EXPECT_EQ(read_file(garbage_after), garbage_content);
+  EXPECT_EQ(local_files(inbox).size(), 6U);
 
   // They are still there, so every run reports them again (non-zero), and
   // still uploads nothing.
   expect_further_run_changes_nothing(account, Exit::Fails);
+}
+
+TEST(Both, AFileNameThatIsNotUtf8IsSyncedAndRemembered) {
+  // A file name in Latin-1 once blocked its folder for good: the state could
+  // not be written as JSON, and every later run failed.
+  const auto account = make_two_way_account();
+  const auto inbox = make_local_folder(account.maildir / "INBOX");
+  const auto latin1 = inbox / "cur" / "1600000020.caf\xe9.host:2,S";
+  write_file(latin1, local_message("latin1"));
+
+  const auto first = sync(account);
+  EXPECT_EQ(first.exit_code, 0) << describe(first);
+  EXPECT_EQ(server_ids(account.user, "INBOX"), std::vector<std::string>{"latin1"});
+  EXPECT_TRUE(std::filesystem::exists(latin1));
+  const auto state = read_file(account.state / "folder-INBOX.json");
+  EXPECT_NE(state.find("\"1600000020.caf/E9.host\""), std::string::npos) << state;
+
+  expect_further_run_changes_nothing(account);
+
+  // The state names the file correctly: a flag set locally reaches the
+  // server copy instead of making the file look new.
+  const auto flagged = inbox / "cur" / "1600000020.caf\xe9.host:2,FS";
+  std::filesystem::rename(latin1, flagged);
+  const auto third = sync(account);
+  EXPECT_EQ(third.exit_code, 0) << describe(third);
+  const auto copy = server_copy(account.user, "INBOX", "latin1");
+  ASSERT_TRUE(copy.has_value());
+  EXPECT_EQ(copy->flags, (std::vector<std::string>{"\\Flagged", "\\Seen"}));
+  EXPECT_EQ(server_messages(account.user, "INBOX").size(), 1U);
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, AMessageIdThatIsNotUtf8IsUploaded) {
+  // Spam with a Latin-1 Message-ID once blocked its folder: the upload's
+  // journal entry could not be written as JSON.
+  const auto account = make_two_way_account();
+  const auto inbox = make_local_folder(account.maildir / "INBOX");
+  write_file(inbox / "new" / "1600000030.M1P1.host",
+             "From: a@example.org\nSubject: latin1\nMessage-ID: <caf\xe9@roam.test>\n\nHi.\n");
+  const auto first = sync(account);
+  EXPECT_EQ(first.exit_code, 0) << describe(first);
+  EXPECT_EQ(server_messages(account.user, "INBOX").size(), 1U);
+  expect_further_run_changes_nothing(account);
+}
+
+TEST(Both, TwoAccountsOnOneMaildirAreRefused) {
+  // Two accounts once shared a Maildir: each uploaded the other's mail to
+  // its own server, and a deletion on one deleted the other's files.
+  const auto& server = TestServer::instance();
+  const auto first = make_two_way_account();
+  server.append(first.user, "INBOX", make_message("first-mail"));
+  // A second server user with its own configuration and state, and the
+  // first account's Maildir.
+  Account second;
+  second.user = server.fresh_user("other");
+  second.work = server.work_dir(second.user);
+  second.config = second.work / "roam.conf";
+  second.maildir = first.maildir;
+  second.state = second.work / "state";
+  server.write_config(second.config, second.user,
+                      {"sync = both", "maildir = " + first.maildir.string(),
+                       "state_dir = " + second.state.string()});
+  std::string config = read_file(second.config);
+  const auto header = config.find("[account.test]");
+  ASSERT_NE(header, std::string::npos) << config;
+  config.replace(header, std::string("[account.test]").size(), "[account.other]");
+  write_file(second.config, config);
+
+  const auto a = sync(first);
+  EXPECT_EQ(a.exit_code, 0) << describe(a);
+  EXPECT_EQ(read_file(first.maildir / ".roam-account"), "test\n");
+  const auto before = local_ids(first.maildir / "INBOX");
+  EXPECT_EQ(before, std::vector<std::string>{"first-mail"});
+
+  // Another configuration file, another account, the same Maildir.
+  const auto b = sync(second);
+  EXPECT_EQ(b.exit_code, 1) << describe(b);
+  EXPECT_NE(b.err.find("belongs to account \"test\""), std::string::npos) << describe(b);
+  EXPECT_NE(b.err.find("not to account \"other\""), std::string::npos) << describe(b);
+  EXPECT_NE(b.err.find(".roam-account"), std::string::npos) << describe(b);
+  EXPECT_TRUE(server_ids(second.user, "INBOX").empty());
+  EXPECT_EQ(local_ids(first.maildir / "INBOX"), before);
+  EXPECT_EQ(read_file(first.maildir / ".roam-account"), "test\n");
+
+  // Both accounts in one file: refused before anything runs (exit 2).
+  const auto both_config = first.work / "both.conf";
+  write_file(both_config, read_file(first.config) + "\n" + config);
+  const auto both = run_roam({"sync", "-c", both_config.string()}, std::chrono::seconds(60));
+  EXPECT_EQ(both.exit_code, 2) << describe(both);
+  EXPECT_NE(both.err.find("accounts test (line"), std::string::npos) << describe(both);
+  EXPECT_NE(both.err.find("and other both use maildir"), std::string::npos) << describe(both);
+  EXPECT_TRUE(server_ids(second.user, "INBOX").empty());
 }
 
 TEST(Both, LocalDeletionExpungesTheServerMessage) {

@@ -42,6 +42,7 @@ using fakes::on;
 using fakes::script;
 using fakes::send;
 using fakes::stall;
+using fakes::trickle;
 
 // --- Helpers (the ones shared with other tests are in maildir_helpers.hpp) ---
 
@@ -355,6 +356,23 @@ TEST(Hostile, StalledServerTimesOut) {
   EXPECT_LT(took, std::chrono::seconds(6)) << describe(r, server);
 }
 
+TEST(Hostile, TricklingServerTimesOut) {
+  // One byte every 300 ms never leaves the connection silent for the 2 s
+  // timeout, and the greeting alone would take five minutes: roam must give
+  // up within a few seconds all the same.
+  FakeImapServer server(
+      script({{trickle("* OK " + std::string(1000, 'x') + "\r\n", std::chrono::milliseconds(300)),
+               stall()}}));
+  auto account = make_account(server.port(), "none", {"timeout = 2"});
+  const auto start = std::chrono::steady_clock::now();
+  auto r = sync(account, {}, std::chrono::seconds(30));
+  const auto took = std::chrono::steady_clock::now() - start;
+  expect_clean_failure(r, server);
+  EXPECT_NE(r.err.find("timed out reading a response"), std::string::npos) << describe(r, server);
+  EXPECT_LT(took, std::chrono::seconds(8)) << describe(r, server);
+  expect_no_login(r, server);
+}
+
 TEST(Hostile, SilentServerTimesOutBeforeGreeting) {
   FakeImapServer server(script({{stall()}}));
   auto account = make_account(server.port(), "none", {"timeout = 2"});
@@ -400,10 +418,12 @@ TEST_P(HostileName, RefusedAndInboxStillSyncs) {
   // INBOX is synced all the same.
   EXPECT_EQ(message_files(account.maildir / "INBOX").size(), 1u) << describe(r, server);
   // Inside the test's directory only the config, the Maildir with INBOX and
-  // the state; nothing at the absolute path either.
+  // the marker naming its account, and the state; nothing at the absolute
+  // path either.
   for (const auto& path : tree(account.work)) {
     EXPECT_TRUE(path == "roam.conf" || path == "root" || path == "root/Mail" ||
-                path.rfind("root/Mail/INBOX", 0) == 0 || path.rfind("state", 0) == 0)
+                path == "root/Mail/.roam-account" || path.rfind("root/Mail/INBOX", 0) == 0 ||
+                path.rfind("state", 0) == 0)
         << "created outside the Maildir root or beside INBOX: " << path << "\n"
         << describe(r, server);
   }

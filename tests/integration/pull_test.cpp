@@ -7,20 +7,24 @@
 // hide itself behind the same bug in the test.
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -790,6 +794,48 @@ TEST(Pull, WrongPasswordFailsWithoutRevealingIt) {
       EXPECT_NE(result.err.find("C: "), std::string::npos) << describe(result);
     }
   }
+}
+
+TEST(Pull, HangingPassCmdTimesOutAndDoesNotOutliveRoam) {
+  // A pass_cmd that hangs (a pinentry nobody answers) used to hang roam
+  // forever, and it lived on after roam was killed.
+  const auto account = fresh_account();
+  TestServer::instance().write_config(account.config, account.user, {"timeout = 1"});
+  const auto pid_file = account.work / "pass_cmd.pid";
+  std::string config = read_file(account.config);
+  const auto password = config.find("\npassword = ");
+  ASSERT_NE(password, std::string::npos) << config;
+  const auto line_end = config.find('\n', password + 1);
+  config.replace(password, line_end - password,
+                 "\npass_cmd = echo $$ > " + pid_file.string() + "; exec sleep 1000");
+  write_file(account.config, config);
+
+  const auto start = std::chrono::steady_clock::now();
+  const auto result = sync(account, {}, std::chrono::seconds(60));
+  EXPECT_FALSE(result.timed_out) << describe(result);
+  EXPECT_EQ(result.exit_code, 1) << describe(result);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  EXPECT_NE(result.err.find("pass_cmd of account test timed out"), std::string::npos)
+      << describe(result);
+  EXPECT_NE(result.err.find("[account.test]"), std::string::npos) << describe(result);
+
+  // The command is gone, not merely abandoned.
+  std::ifstream in(pid_file);
+  pid_t pid = 0;
+  ASSERT_TRUE(in >> pid) << "pass_cmd never ran";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  bool ended = false;
+  while (!ended && std::chrono::steady_clock::now() < deadline) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    auto close = text.rfind(')');
+    ended = text.empty() ||
+            (close != std::string::npos && close + 2 < text.size() && text[close + 2] == 'Z');
+    if (!ended) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  EXPECT_TRUE(ended) << "pass_cmd (pid " << pid << ") still runs";
 }
 
 }  // namespace

@@ -1,12 +1,20 @@
 #include "cli/config.hpp"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <fstream>
+#include <iterator>
 #include <optional>
+#include <thread>
 
+#include "fakes/temp_dir.hpp"
 #include "util/error.hpp"
 
 namespace roam::cli {
@@ -277,6 +285,22 @@ INSTANTIATE_TEST_SUITE_P(
     Table, ConfigErrorTest,
     ::testing::Values(
         ErrorCase{"unknown key", k_head + "maildir = ~/M\nhots = x\n", 6, "unknown key 'hots'"},
+        // Two accounts on one Maildir upload each other's mail, and a
+        // deletion on one server deletes the other's files.
+        ErrorCase{"shared maildir", "[account.work]\n" + k_body + "[account.home]\n" + k_body, 10,
+                  "accounts work (line 5) and home both use maildir"},
+        ErrorCase{"shared maildir spelled differently",
+                  "[account.work]\n" + k_body + "[account.home]\n" + k_head.substr(15) +
+                      "maildir = ~/X/../M/\n",
+                  10, "and home both use maildir"},
+        ErrorCase{"nested maildir",
+                  "[account.work]\n" + k_body + "[account.home]\n" + k_head.substr(15) +
+                      "maildir = ~/M/home\n",
+                  10, "accounts work (line 5) and home have nested maildirs"},
+        ErrorCase{"shared state_dir",
+                  "[account.work]\n" + k_body + "state_dir = ~/S\n[account.home]\n" +
+                      k_head.substr(15) + "maildir = ~/H\nstate_dir = ~/S/\n",
+                  12, "accounts work (line 6) and home both use state_dir"},
         ErrorCase{"unknown key lists allowed", k_head + "Host = x\n", 5,
                   "allowed: allow_plaintext"},
         ErrorCase{"duplicate key", k_head + "maildir = ~/M\nhost = x\n", 6,
@@ -373,6 +397,76 @@ TEST_F(ConfigTest, WarnsWhenOthersCanReadAPassword) {
   EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
 }
 
+// The message load_config gives for `path`, or "" if it loads. When the
+// test runs as root, who may read any file, it loads as user nobody in a
+// child process, so that a permission can be denied at all.
+std::string load_error(const std::filesystem::path& path, bool as_unprivileged) {
+  auto message_of = [&]() -> std::string {
+    try {
+      load_config(path);
+      return "";
+    } catch (const util::Error& e) {
+      return (e.scope() == util::Scope::Usage ? "usage: " : "other: ") + std::string(e.what());
+    }
+  };
+  if (!as_unprivileged || ::geteuid() != 0) {
+    return message_of();
+  }
+  int fds[2];
+  if (::pipe(fds) != 0) {
+    return "pipe failed";
+  }
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::close(fds[0]);
+    std::string message = "setuid failed";
+    if (::setgid(65534) == 0 && ::setuid(65534) == 0) {
+      message = message_of();
+    }
+    ssize_t ignored = ::write(fds[1], message.data(), message.size());
+    (void)ignored;
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string message;
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) {
+    message.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return message;
+}
+
+TEST_F(ConfigTest, UnreadableConfigSaysWhyInsteadOfCreateIt) {
+  // A file that exists but may not be read was reported as "create the
+  // configuration file", which sends the user the wrong way.
+  auto path = write_config(k_minimal, 0000);
+  ::chmod(home().c_str(), 0755);
+  std::string message = load_error(path, true);
+  EXPECT_EQ(message.rfind("usage: ", 0), 0u) << message;
+  EXPECT_NE(message.find(path.string()), std::string::npos) << message;
+  EXPECT_NE(message.find("Permission denied"), std::string::npos) << message;
+  EXPECT_NE(message.find("may not be read by this user"), std::string::npos) << message;
+  EXPECT_EQ(message.find("create"), std::string::npos) << message;
+}
+
+TEST_F(ConfigTest, MissingConfigSaysCreateIt) {
+  std::string message = load_error(home() / "absent", false);
+  EXPECT_EQ(message.rfind("usage: ", 0), 0u) << message;
+  EXPECT_NE(message.find("no configuration file " + (home() / "absent").string()),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("create it"), std::string::npos) << message;
+}
+
+TEST_F(ConfigTest, DirectoryAsConfigSaysSo) {
+  std::string message = load_error(home(), false);
+  EXPECT_NE(message.find("is a directory, not a configuration file"), std::string::npos) << message;
+}
+
 TEST_F(ConfigTest, DefaultConfigPath) {
   EXPECT_EQ(default_config_path(), home() / ".config" / "roam" / "config");
   ::setenv("XDG_CONFIG_HOME", "/etc/xdg-config", 1);
@@ -384,6 +478,43 @@ AccountConfig account_with_command(const std::string& command) {
   account.name = "work";
   account.pass_cmd = command;
   return account;
+}
+
+// Whether process `pid` has ended (gone, or a zombie nobody reaped yet:
+// its parent was killed too).
+bool process_ended(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) {
+    return true;
+  }
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  return text.empty() || (close != std::string::npos && close + 2 < text.size() &&
+                          (text[close + 2] == 'Z' || text[close + 2] == 'X'));
+}
+
+bool ends_within(pid_t pid, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!process_ended(pid)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+// Waits for a command to write its pid into `path`.
+pid_t pid_from(const std::filesystem::path& path) {
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream in(path);
+    pid_t pid = 0;
+    if (in >> pid && pid > 0) {
+      return pid;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return 0;
 }
 
 TEST(ResolvePassword, ReturnsTheConfiguredPassword) {
@@ -426,6 +557,78 @@ TEST(ResolvePassword, FailureNamesTheAccountButNotTheSecret) {
       EXPECT_EQ(message.find("leaked-secret"), std::string::npos) << message;
     }
   }
+}
+
+TEST(ResolvePassword, AHangingCommandTimesOutAndItsWholeGroupIsKilled) {
+  // A pass_cmd that hangs (a pinentry nobody answers) used to hang roam
+  // forever, and the command outlived roam.
+  fakes::TempDir dir;
+  auto shell_pid = dir.path() / "shell";
+  auto background_pid = dir.path() / "background";
+  auto account =
+      account_with_command("printf leaked-secret; echo $$ > " + shell_pid.string() +
+                           "; sleep 1000 & echo $! > " + background_pid.string() + "; sleep 1000");
+  account.timeout = std::chrono::seconds(1);
+  auto start = std::chrono::steady_clock::now();
+  try {
+    resolve_password(account);
+    ADD_FAILURE() << "no error";
+  } catch (const util::Error& e) {
+    std::string message = e.what();
+    EXPECT_EQ(e.scope(), util::Scope::Account);
+    EXPECT_NE(message.find("pass_cmd of account work timed out"), std::string::npos) << message;
+    EXPECT_NE(message.find("timeout of 1 s"), std::string::npos) << message;
+    EXPECT_NE(message.find("[account.work]"), std::string::npos) << message;
+    EXPECT_EQ(message.find("leaked-secret"), std::string::npos) << message;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  pid_t shell = pid_from(shell_pid);
+  pid_t background = pid_from(background_pid);
+  ASSERT_GT(shell, 0);
+  ASSERT_GT(background, 0);
+  EXPECT_TRUE(ends_within(shell, std::chrono::seconds(2)));
+  EXPECT_TRUE(ends_within(background, std::chrono::seconds(2)));
+}
+
+TEST(ResolvePassword, ACommandThatClosesItsOutputButRunsOnTimesOut) {
+  auto account = account_with_command("printf secret; exec >&-; sleep 1000");
+  account.timeout = std::chrono::seconds(1);
+  try {
+    resolve_password(account);
+    ADD_FAILURE() << "no error";
+  } catch (const util::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("timed out"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ResolvePassword, TheCommandDiesWithRoam) {
+  // roam killed (SIGKILL: no handler of roam's runs) while pass_cmd hangs:
+  // the command and what it started must not live on.
+  fakes::TempDir dir;
+  auto shell_pid = dir.path() / "shell";
+  auto background_pid = dir.path() / "background";
+  auto account =
+      account_with_command("echo $$ > " + shell_pid.string() + "; sleep 1000 & echo $! > " +
+                           background_pid.string() + "; sleep 1000");
+  account.timeout = std::chrono::seconds(600);
+  pid_t roam = ::fork();
+  ASSERT_GE(roam, 0);
+  if (roam == 0) {
+    try {
+      resolve_password(account);
+    } catch (...) {
+    }
+    ::_exit(0);
+  }
+  pid_t shell = pid_from(shell_pid);
+  pid_t background = pid_from(background_pid);
+  ::kill(roam, SIGKILL);
+  int status = 0;
+  ::waitpid(roam, &status, 0);
+  ASSERT_GT(shell, 0);
+  ASSERT_GT(background, 0);
+  EXPECT_TRUE(ends_within(shell, std::chrono::seconds(3)));
+  EXPECT_TRUE(ends_within(background, std::chrono::seconds(3)));
 }
 
 TEST(FolderSelected, PatternTable) {

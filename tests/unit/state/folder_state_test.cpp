@@ -72,6 +72,77 @@ TEST(FolderState, Version1FilesAreReadAndWrittenBackAsVersion2) {
   EXPECT_EQ(again, loaded);
 }
 
+TEST(StateName, EscapesOnlyBytesThatAreNotUtf8) {
+  struct Row {
+    std::string raw;
+    std::string stored;
+  };
+  const std::vector<Row> rows = {
+      {"1700000000.M1P2.host", "1700000000.M1P2.host"},
+      {"caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x93\xa7", "caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x93\xa7"},
+      {"caf\xe9", "caf/E9"},                 // Latin-1
+      {"\xff\xfe", "/FF/FE"},                // Never valid in UTF-8.
+      {"a\xc3", "a/C3"},                     // A sequence cut short at the end.
+      {"\xc3(", "/C3("},                     // A lead byte without continuation.
+      {"\x80x", "/80x"},                     // A lone continuation byte.
+      {"\xc0\xaf", "/C0/AF"},                // Overlong '/'.
+      {"\xed\xa0\x80", "/ED/A0/80"},         // A UTF-16 surrogate.
+      {"\xf4\x90\x80\x80", "/F4/90/80/80"},  // Above U+10FFFF.
+      {"\xc3\xa9\xe9", "\xc3\xa9/E9"},       // Valid and invalid mixed.
+      {"ctl\x01", "ctl\x01"},                // JSON escapes controls itself.
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.stored);
+    EXPECT_EQ(escape_name(row.raw), row.stored);
+    EXPECT_EQ(unescape_name(row.stored), row.raw);
+  }
+  EXPECT_EQ(unescape_name("a/e9"), "a\xe9");  // Lower-case hex is read too.
+  for (const char* broken : {"a/", "a/E", "a/EG", "/zz"}) {
+    EXPECT_EQ(unescape_name(broken), std::nullopt) << broken;
+  }
+}
+
+TEST(FolderState, NamesThatAreNotUtf8RoundTrip) {
+  // A file name in a legacy encoding once made every save throw, so the
+  // folder could never be synced again.
+  TempDir dir;
+  auto path = dir.path() / "folder-INBOX.json";
+  FolderState state;
+  state.mailbox = "INBOX";
+  state.uidvalidity = 1;
+  state.uidnext = 4;
+  state.messages[1] = {1, "1700000000.caf\xe9.host", {"\\Seen"}, "0123456789abcdef"};
+  state.messages[2] = {2, "\xff\xfe", {}};
+  state.messages[3] = {3, "plain", {}};
+  state.pending_uploads.push_back({"r\xe9sum\xe9", "fedcba9876543210", "<a@b>", 10, 4, {}});
+  save_folder_state(path, state);
+  auto text = util::read_file(path);
+  EXPECT_NE(text.find("[1,\"1700000000.caf/E9.host\","), std::string::npos) << text;
+  EXPECT_NE(text.find("[2,\"/FF/FE\","), std::string::npos) << text;
+  EXPECT_NE(text.find("{\"name\":\"r/E9sum/E9\","), std::string::npos) << text;
+  auto loaded = load_folder_state(path);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(*loaded, state);
+  // Saved again unchanged: the escape is stable.
+  save_folder_state(path, *loaded);
+  EXPECT_EQ(util::read_file(path), text);
+}
+
+TEST(FolderState, AMessageIdThatIsNotUtf8IsStoredEmpty) {
+  TempDir dir;
+  auto path = dir.path() / "folder-INBOX.json";
+  FolderState state;
+  state.mailbox = "INBOX";
+  state.pending_uploads.push_back({"n", "fedcba9876543210", "<caf\xe9/x@example.org>", 10, 4, {}});
+  state.pending_uploads.push_back({"m", "0123456789abcdef", "<ok/\xc3\xa9@x>", 10, 4, {}});
+  save_folder_state(path, state);
+  auto loaded = load_folder_state(path);
+  ASSERT_TRUE(loaded.has_value());
+  ASSERT_EQ(loaded->pending_uploads.size(), 2U);
+  EXPECT_EQ(loaded->pending_uploads[0].message_id, "");
+  EXPECT_EQ(loaded->pending_uploads[1].message_id, "<ok/\xc3\xa9@x>");
+}
+
 TEST(FolderState, SaveSortsAndDeduplicatesFlags) {
   FolderState state;
   state.uidvalidity = 1;
@@ -222,7 +293,19 @@ INSTANTIATE_TEST_SUITE_P(
         CorruptCase{"flag not a string", k_head + R"("messages":[[1,"a",[1]]]})",
                     "flag is not a string"},
         CorruptCase{"name with slash", k_head + R"("messages":[[1,"../../etc/x",[]]]})",
+                    "broken '/' escape"},
+        CorruptCase{"escape at the end", k_head + R"("messages":[[1,"a/E",[]]]})",
+                    "broken '/' escape"},
+        CorruptCase{"escaped slash", k_head + R"("messages":[[1,"..\/2F..\/2Fx",[]]]})",
                     "contains '/'"},
+        CorruptCase{"escaped NUL", k_head + R"("messages":[[1,"a/00",[]]]})",
+                    "contains '/' or NUL"},
+        CorruptCase{"escaped dot-dot", k_head + R"("messages":[[1,"/2E/2E",[]]]})",
+                    "Maildir name '..'"},
+        CorruptCase{"pending broken escape",
+                    k_head2 + R"("messages":[],"pending":[{"name":"n/ZZ","key":"0123456789abcdef",)"
+                              R"("message_id":"","size":1,"uidnext":1,"flags":[]}]})",
+                    "broken '/' escape"},
         CorruptCase{"messages without uidvalidity",
                     R"({"roam_state":1,"mailbox":"INBOX","uidvalidity":0,"uidnext":9,)"
                     R"("highestmodseq":0,"messages":[[1,"a",[]]]})",

@@ -223,6 +223,49 @@ TEST(JournalEntry, EveryKindRoundTrips) {
   }
 }
 
+TEST(Journal, NamesThatAreNotUtf8AreStoredEscaped) {
+  // JSON cannot hold a Latin-1 file name as it is; appending one used to
+  // throw and block the folder.
+  TempDir dir;
+  auto path = dir.path() / "j";
+  const std::vector<JournalEntry> entries = {
+      DownloadEntry{7, "caf\xe9"},
+      UploadEntry{PendingUpload{"\xff.host", "0123456789abcdef", "<m@x>", 512, 40, {}}},
+      UploadedEntry{41, "\xff.host"},
+      MovedEntry{9, "\xc3\xa9-is-valid", {}, ""},
+  };
+  {
+    auto journal = Journal::open(path, {{"uidvalidity", 1}});
+    for (const auto& entry : entries) {
+      journal.append(entry);
+    }
+    journal.sync();
+  }
+  auto text = read_text(path);
+  EXPECT_NE(text.find("\"caf/E9\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"/FF.host\""), std::string::npos) << text;
+  auto lines = Journal::read(path);
+  ASSERT_EQ(lines.size(), entries.size() + 1);
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    EXPECT_EQ(entry_from_json(lines[i + 1], path, i + 2), entries[i])
+        << lines[i + 1].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+}
+
+TEST(Journal, AMessageIdThatIsNotUtf8IsStoredEmpty) {
+  TempDir dir;
+  auto path = dir.path() / "j";
+  {
+    auto journal = Journal::open(path, {{"uidvalidity", 1}});
+    journal.append(UploadEntry{PendingUpload{"n", "0123456789abcdef", "<caf\xe9@x>", 512, 40, {}}});
+    journal.sync();
+  }
+  auto lines = Journal::read(path);
+  ASSERT_EQ(lines.size(), 2U);
+  EXPECT_EQ(entry_from_json(lines[1], path, 2),
+            JournalEntry(UploadEntry{PendingUpload{"n", "0123456789abcdef", "", 512, 40, {}}}));
+}
+
 struct BadEntry {
   const char* label;
   const char* json;

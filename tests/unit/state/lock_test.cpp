@@ -27,6 +27,25 @@ TEST(AccountLock, CreatesStateDirAndWritesPid) {
   EXPECT_EQ(pid, std::to_string(::getpid()));
 }
 
+TEST(AccountLock, RemovesTemporaryFilesThatKilledRunsLeft) {
+  // A run killed while it wrote a state file leaves "<file>.tmp-<pid>"; the
+  // next run of the account removes it once it holds the lock.
+  TempDir dir;
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  auto stale = dir.path() / ("folder-INBOX.json.tmp-" + std::to_string(child));
+  auto live = dir.path() / "folder-INBOX.json.tmp-1";
+  std::ofstream(stale) << "{";
+  std::ofstream(live) << "{";
+  AccountLock lock(dir.path(), "work");
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_TRUE(std::filesystem::exists(live));
+}
+
 TEST(AccountLock, SecondLockInTheSameProcessConflicts) {
   TempDir dir;
   AccountLock first(dir.path(), "work");
