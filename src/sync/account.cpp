@@ -348,11 +348,20 @@ AccountReport sync_account(const AccountSettings& s) {
           sync_one(i);
         }
       }
+      // Folders whose first pass deferred an earlier upload (see
+      // FolderEntry::deferred) decide it now, after every folder's
+      // downloads.
+      for (std::size_t i = 0; i < folders.size(); ++i) {
+        if (folders[i].deferred && std::find(again.begin(), again.end(), i) == again.end()) {
+          again.push_back(i);
+        }
+      }
       for (std::size_t i : again) {
         if (!reports[i].error.empty() || s.dry_run) {
           continue;
         }
         FolderEntry& f = folders[i];
+        f.second_pass = true;
         f.moved_in = f.held;
         // The first pass made this folder's own moves already.
         f.moved_out.clear();

@@ -199,11 +199,14 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
         to = &f;
       }
     }
+    // This run's LIST-STATUS comes first: the target's state may still be
+    // the one from before a UIDVALIDITY change (its sync keeps the old
+    // records to carry them over).
     std::uint32_t target_validity = 0;
-    if (to != nullptr && to->state) {
-      target_validity = to->state->uidvalidity;
-    } else if (to != nullptr && to->status && to->status->uidvalidity) {
+    if (to != nullptr && to->status && to->status->uidvalidity) {
       target_validity = static_cast<std::uint32_t>(*to->status->uidvalidity);
+    } else if (to != nullptr && to->state) {
+      target_validity = to->state->uidvalidity;
     }
     std::vector<std::string> intents = journal_move_intents(to, target_validity, uids);
     imap::MoveResult result;
@@ -280,7 +283,7 @@ std::vector<std::string> FolderSync::journal_move_intents(FolderEntry* to, std::
   if (to->status && to->status->uidnext) {
     uidnext = static_cast<Uid>(*to->status->uidnext);
   }
-  if (to->state) {
+  if (to->state && to->state->uidvalidity == validity) {
     for (const auto& [uid, rec] : to->state->messages) {
       uidnext = std::max(uidnext, uid + 1);
     }

@@ -87,6 +87,13 @@ struct FolderEntry {
   // UIDs uploaded in this run: a second pass in the same session may not
   // see them (Courier), which must not read as an expunge.
   std::set<Uid> fresh_uids;
+  // Set for the folder's second pass in a run (account.cpp).
+  bool second_pass = false;
+  // An earlier upload whose copy is not on the server while UIDs were given
+  // out and expunged since: another client may have moved the copy to a
+  // folder synced in this run. The first pass leaves such intents pending
+  // and asks for a second pass, which decides (resolve_pending).
+  bool deferred = false;
 };
 
 // The base of every content key (see ContentKey) of a local file's bytes,
@@ -126,6 +133,11 @@ class Stash {
   }
 
   void add(const std::string& key, fs::path path) { m_by_key[key].push_back(std::move(path)); }
+
+  // Content keys of the messages this run put into any folder from the
+  // server (downloaded or adopted from here).
+  void downloaded(const std::string& key) { m_downloaded.insert(key); }
+  bool was_downloaded(const std::string& key) const { return m_downloaded.count(key) != 0; }
   bool empty() const { return m_by_key.empty(); }
 
   // Takes a stashed file with this content key, if there is one.
@@ -144,6 +156,7 @@ class Stash {
 
  private:
   std::map<std::string, std::vector<fs::path>> m_by_key;
+  std::set<std::string> m_downloaded;
 };
 
 // Everything one folder's sync works with.
@@ -169,7 +182,8 @@ class FolderSync {
   void add_server_keys(FolderInput& in, const std::vector<Uid>& uids);
   std::size_t carry_over(const state::FolderState& old, const FolderInput& in);
   imap::ModSeq modseq_after_writes(const Plan& plan, const imap::MailboxInfo& info);
-  void resolve_pending(FolderInput& in, std::map<Uid, std::string>& message_ids, bool any_uid);
+  void resolve_pending(FolderInput& in, std::map<Uid, std::string>& message_ids, bool any_uid,
+                       Uid uidnext);
   void add_local_keys(FolderInput& in, const std::vector<std::string>& names);
   void report_plan(const Plan& plan);
   void apply_local(const Plan& plan);

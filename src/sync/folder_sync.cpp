@@ -186,7 +186,7 @@ void FolderSync::run() {
   }
   m_base.mailbox = m_f.name;
   m_base.uidvalidity = info.uidvalidity;
-  resolve_pending(in, message_ids, !same_validity);
+  resolve_pending(in, message_ids, !same_validity, info.uidnext);
   in.state = &m_base;
   for (const auto& p : m_base.pending_uploads) {
     in.pending_uploads.insert(p.name);
@@ -316,7 +316,7 @@ std::size_t FolderSync::carry_over(const state::FolderState& old, const FolderIn
 }
 
 void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& message_ids,
-                                 bool any_uid) {
+                                 bool any_uid, Uid uidnext) {
   if (m_base.pending_uploads.empty()) {
     return;
   }
@@ -357,18 +357,67 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
   // refusal that was lost): the file is uploaded again, once.
   std::size_t found = 0;
   std::size_t void_intents = 0;
+  std::size_t moved_away = 0;
   std::vector<state::PendingUpload> still;
+  // True when some UID given out since `from` is no longer listed: a copy
+  // appended then may have been moved or expunged by another client.
+  auto lost_since = [&](Uid since) {
+    if (uidnext == 0) {
+      return true;  // The server did not say: it cannot be ruled out.
+    }
+    if (uidnext <= since) {
+      return false;
+    }
+    std::size_t listed = 0;  // The listing is complete (UID FETCH 1:*).
+    for (const auto& m : in.server.messages) {
+      listed += m.uid >= since && m.uid < uidnext ? 1 : 0;
+    }
+    return listed < uidnext - since;
+  };
+  // The file still holds what was uploaded (not edited since).
+  auto unchanged_since_upload = [&](const maildir::Entry& e, const std::string& key) {
+    try {
+      return content_key_text(local_content_key(util::read_file(e.path))) == key;
+    } catch (const Error&) {
+      return false;
+    }
+  };
   for (auto& p : m_base.pending_uploads) {
     std::optional<Uid> uid = match_upload(p, candidates);
     if (!uid) {
       // An intent made earlier in this very run (the folder's second pass)
       // may still be invisible to this session (Courier): it waits for
-      // the next run. Any other one is void.
+      // the next run.
       if (m_f.fresh_intents.count(p.name) != 0) {
         still.push_back(std::move(p));
-      } else {
-        ++void_intents;
+        continue;
       }
+      // Its copy may have been taken to another folder by another client
+      // (UIDs were given out and expunged since). The first pass waits;
+      // the second, after every folder's downloads, drops the local file
+      // if a message with its content came down elsewhere in this run
+      // (the move reached this Maildir as a download there).
+      if (m_stash != nullptr && lost_since(p.uidnext)) {
+        if (!m_f.second_pass) {
+          m_f.deferred = true;
+          still.push_back(std::move(p));
+          continue;
+        }
+        auto entry = m_entries.find(p.name);
+        if (m_stash->was_downloaded(p.key) && entry != m_entries.end() &&
+            unchanged_since_upload(entry->second, p.key)) {
+          if (!m_s.dry_run) {
+            m_folder.remove(entry->second);
+            count_step();
+          }
+          std::erase_if(in.local.messages, [&](const LocalMessage& m) { return m.name == p.name; });
+          m_entries.erase(entry);
+          ++moved_away;
+          continue;
+        }
+      }
+      // Otherwise the APPEND never took effect: the file is uploaded again.
+      ++void_intents;
       continue;
     }
     // The record's flags are the ones it was appended with: what both
@@ -380,6 +429,11 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
   if (found > 0) {
     m_report.notices.push_back(std::to_string(found) +
                                " earlier upload(s) found on the server and recorded");
+  }
+  if (moved_away > 0) {
+    m_report.notices.push_back(std::to_string(moved_away) +
+                               " earlier upload(s) were moved to another folder on the server, "
+                               "where this run downloaded them; the files here are removed");
   }
   if (void_intents > 0) {
     m_report.notices.push_back(std::to_string(void_intents) +

@@ -305,6 +305,7 @@ void FolderSync::download(const std::vector<Download>& downloads,
         continue;
       }
       count_step();
+      m_stash->downloaded(content_key_text(key->second));
       m_next.messages[uid] =
           state::MessageRecord{uid, name, d->flags, content_key_text(key->second)};
       wanted.erase(uid);
@@ -393,6 +394,9 @@ void FolderSync::download(const std::vector<Download>& downloads,
     batch.push_back(
         {std::move(pending->delivery()), it->second.first, letters_of(d.flags),
          state::MessageRecord{d.uid, it->second.first, d.flags, content_key_text(pending->key())}});
+    if (m_stash != nullptr) {
+      m_stash->downloaded(batch.back().record.key);
+    }
     pending.reset();
     wanted.erase(it);
   };

@@ -823,7 +823,7 @@ void Sim::check_final() {
       bool held_move = false;
       for (const auto& there : local_at[id]) {
         held_move = held_move || (there != folder && m_server.quirks.read_only.count(there) != 0 &&
-                                  server_msg.count({there, id}) == 0);
+                                  (m_fates[id].anywhere || server_msg.count({there, id}) == 0));
       }
       if (local_set.count(folder) != 0 && !held_move &&
           !(read_only && (m_fates[id].deleted || m_fates[id].anywhere))) {
