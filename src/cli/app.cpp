@@ -1,6 +1,8 @@
 #include "cli/app.hpp"
 
+#include <algorithm>
 #include <boost/program_options.hpp>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -11,6 +13,7 @@
 #include "sync/account.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/signal.hpp"
 
 #ifndef ROAM_VERSION
 #define ROAM_VERSION "unknown"
@@ -208,7 +211,9 @@ int command_sync(const Config& config, const std::vector<std::string>& names, bo
     }
   }
   int status = k_exit_ok;
+  std::size_t synced = 0;
   for (const auto* a : accounts) {
+    ++synced;
     sync::AccountReport report;
     std::string refused;
     try {
@@ -244,6 +249,15 @@ int command_sync(const Config& config, const std::vector<std::string>& names, bo
     if (!report.ok()) {
       status = k_exit_partial;
     }
+    if (int sig = util::stop_requested(); sig != 0) {
+      // Said even with -q: the user asked, and the run is not complete.
+      std::size_t left = accounts.size() - synced;
+      std::cerr << "roam: stopped by " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+                << " at a safe point; what was done is saved"
+                << (left > 0 ? ", " + std::to_string(left) + " account(s) not synced" : "")
+                << "; run roam sync again to finish\n";
+      return 128 + sig;
+    }
   }
   return status;
 }
@@ -267,7 +281,7 @@ int run(int argc, char** argv) {
       "force", po::bool_switch())("verbose,v", po::bool_switch())("quiet,q", po::bool_switch())(
       "debug", po::value<std::string>()->implicit_value("all"))("help,h", po::bool_switch())(
       "version", po::bool_switch())("test-stop-after", po::value<std::uint64_t>())(
-      "command", po::value<std::string>())(
+      "test-signal-after", po::value<std::string>())("command", po::value<std::string>())(
       "args", po::value<std::vector<std::string>>()->default_value({}, ""));
   po::positional_options_description positional;
   positional.add("command", 1).add("args", -1);
@@ -305,6 +319,14 @@ int run(int argc, char** argv) {
       // Hidden: the crash-at-every-step test stops a run after N steps.
       state::set_stop_after_steps(vm["test-stop-after"].as<std::uint64_t>());
     }
+    if (vm.count("test-signal-after")) {
+      // Hidden: the tests of stopping by signal raise one (or two) after
+      // step N, deterministically: N[,INT|TERM][,twice].
+      std::string spec = vm["test-signal-after"].as<std::string>();
+      int sig = spec.find(",TERM") != std::string::npos ? SIGTERM : SIGINT;
+      int times = spec.find(",twice") != std::string::npos ? 2 : 1;
+      state::set_signal_after_steps(std::stoull(spec), sig, times);
+    }
     std::string command = vm["command"].as<std::string>();
     auto args = vm["args"].as<std::vector<std::string>>();
     if (command != "sync" && command != "list") {
@@ -322,6 +344,8 @@ int run(int argc, char** argv) {
     if (command == "list") {
       return command_list(config, args.front());
     }
+    // From here on a first Ctrl-C or SIGTERM stops at the next safe point.
+    util::install_stop_handlers();
     return command_sync(config, args, vm["dry-run"].as<bool>(), vm["force"].as<bool>(), verbose,
                         quiet);
   } catch (const Error& e) {

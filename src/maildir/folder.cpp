@@ -54,6 +54,10 @@ int move_no_replace(const fs::path& from, const fs::path& to) {
 
 // The name prefix of stashed files in tmp/ (Folder::stash).
 constexpr std::string_view k_stash_prefix = "roam-stash.";
+// Bodies being downloaded. Only roam writes these names, and only while it
+// holds the account lock, so clean_tmp() removes any it finds at once: a
+// run that was killed left them.
+constexpr std::string_view k_part_prefix = "roam-part.";
 
 struct DirCloser {
   void operator()(DIR* handle) const { ::closedir(handle); }
@@ -470,7 +474,7 @@ Delivery Folder::begin_delivery() {
   // the retries cover a stale file left by an earlier process with our pid.
   constexpr int k_attempts = 8;
   for (int attempt = 0; attempt < k_attempts; ++attempt) {
-    fs::path tmp_path = tmp_dir / new_stable_name();
+    fs::path tmp_path = tmp_dir / (std::string(k_part_prefix) + new_stable_name());
     Fd fd(::open(tmp_path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600));
     if (fd) {
       return Delivery(m_path, std::move(tmp_path), std::move(fd));
@@ -609,7 +613,8 @@ std::size_t Folder::clean_tmp(std::chrono::seconds max_age) {
       continue;
     }
     struct stat st {};
-    bool stash = std::string_view(item->d_name).starts_with(k_stash_prefix);
+    bool stash = std::string_view(item->d_name).starts_with(k_stash_prefix) ||
+                 std::string_view(item->d_name).starts_with(k_part_prefix);
     if (::fstatat(dir_fd.get(), item->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
         !S_ISREG(st.st_mode) || (st.st_mtim.tv_sec >= cutoff && !stash)) {
       continue;

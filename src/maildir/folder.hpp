@@ -199,9 +199,11 @@ class Folder {
   void sync_data() const;
 
   // Removes files in tmp/ whose mtime is older than `max_age` (36 hours by
-  // Maildir convention: a delivery that old was abandoned), and roam's
-  // stashes (see stash()) whatever their age: they are only meaningful
-  // within the run that made them. Returns how many files were removed.
+  // Maildir convention: a delivery that old was abandoned), and roam's own
+  // files whatever their age: stashes (see stash()), which are only
+  // meaningful within the run that made them, and bodies being downloaded
+  // ("roam-part.*", begin_delivery()), which a killed run left behind.
+  // Call it only under the account lock. Returns how many files went.
   std::size_t clean_tmp(std::chrono::seconds max_age = std::chrono::hours(36));
 
  private:

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <system_error>
 
@@ -18,7 +19,16 @@ namespace roam::state {
 namespace {
 std::atomic<std::uint64_t> g_stop_after{0};
 std::atomic<std::uint64_t> g_steps{0};
+std::uint64_t g_signal_after = 0;
+int g_signal = 0;
+int g_signal_times = 0;
 }  // namespace
+
+void set_signal_after_steps(std::uint64_t n, int sig, int times) {
+  g_signal_after = n;
+  g_signal = sig;
+  g_signal_times = times;
+}
 
 void set_stop_after_steps(std::uint64_t n) {
   g_stop_after = n;
@@ -29,6 +39,11 @@ void count_step() {
   if (g_stop_after != 0 && now >= g_stop_after) {
     // Like a kill: no destructors, no flushing of buffers, no state commit.
     std::_Exit(100);
+  }
+  if (g_signal_after != 0 && now == g_signal_after) {
+    for (int i = 0; i < g_signal_times; ++i) {
+      std::raise(g_signal);
+    }
   }
 }
 

@@ -34,6 +34,9 @@ namespace roam::state {
 void set_stop_after_steps(std::uint64_t n);
 // Counts one step; exits with status 100 (std::_Exit) when the limit is hit.
 void count_step();
+// Raises `sig` in this process `times` times right after step `n` (for the
+// tests of stopping by signal: `--test-signal-after=N`; 0 = never).
+void set_signal_after_steps(std::uint64_t n, int sig, int times);
 // Steps counted so far in this process (the simulation reports how far a
 // run got, to choose where to kill the next one).
 std::uint64_t steps_counted();

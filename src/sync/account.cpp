@@ -27,10 +27,25 @@
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
+#include "util/signal.hpp"
 
 #include "sync/executor.hpp"
 
 namespace roam::sync {
+
+namespace {
+
+// A folder synced twice in a run (its second pass) says the same things
+// twice; the user should read each once, in the order first said.
+FolderReport without_repeats(FolderReport r) {
+  for (auto* lines : {&r.notices, &r.problems}) {
+    std::set<std::string> seen;
+    std::erase_if(*lines, [&](const std::string& line) { return !seen.insert(line).second; });
+  }
+  return r;
+}
+
+}  // namespace
 
 using util::Error;
 using util::Scope;
@@ -342,11 +357,32 @@ AccountReport sync_account(const AccountSettings& s) {
         }
       }
     };
+    // A stop asked for by a signal is honoured between folders: the
+    // folder being synced finishes (or stops between download batches)
+    // and commits; the rest wait for the next run.
+    auto stopping = [&](std::size_t i) {
+      if (util::stop_requested() == 0) {
+        return false;
+      }
+      report.stopped_by = util::stop_requested();
+      if (!reports[i].skipped_unchanged && reports[i].error.empty()) {
+        reports[i].notices.push_back("not synced: roam was asked to stop");
+      }
+      return true;
+    };
     try {
+      bool stopped = false;
       for (std::size_t i : order) {
+        if (stopped || stopping(i)) {
+          stopped = true;
+          continue;
+        }
         if (usable[i]) {
           sync_one(i);
         }
+      }
+      if (stopped) {
+        again.clear();
       }
       // Folders whose first pass deferred an earlier upload (see
       // FolderEntry::deferred) decide it now, after every folder's
@@ -359,6 +395,10 @@ AccountReport sync_account(const AccountSettings& s) {
       for (std::size_t i : again) {
         if (!reports[i].error.empty() || s.dry_run) {
           continue;
+        }
+        if (util::stop_requested() != 0) {
+          report.stopped_by = util::stop_requested();
+          break;
         }
         FolderEntry& f = folders[i];
         f.second_pass = true;
@@ -378,12 +418,12 @@ AccountReport sync_account(const AccountSettings& s) {
       }
     } catch (...) {
       for (auto& r : reports) {
-        report.folders.push_back(std::move(r));
+        report.folders.push_back(without_repeats(std::move(r)));
       }
       throw;
     }
     for (auto& r : reports) {
-      report.folders.push_back(std::move(r));
+      report.folders.push_back(without_repeats(std::move(r)));
     }
     if (client->usable()) {
       client->logout();

@@ -111,6 +111,9 @@ struct AccountReport {
   double seconds = 0;
   // A dry run: the folder counts say what would have been done.
   bool dry_run = false;
+  // The signal (SIGINT, SIGTERM) that stopped the run at a safe point, or
+  // 0; folders not reached carry a notice saying so.
+  int stopped_by = 0;
 
   bool ok() const;
 };

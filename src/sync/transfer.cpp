@@ -28,6 +28,7 @@
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
+#include "util/signal.hpp"
 
 namespace roam::sync {
 
@@ -416,8 +417,24 @@ void FolderSync::download(const std::vector<Download>& downloads,
     }
     batch.clear();
   };
-  m_server.fetch_bodies(uids, sink_for, done, after_batch);
-  after_batch();
+  // In chunks, so that a stop asked for by a signal (util/signal.hpp) is
+  // honoured between them, with everything fetched so far in place and
+  // committed; a chunk costs one round trip more than one long pipeline.
+  constexpr std::size_t k_chunk = 1000;
+  for (std::size_t start = 0; start < uids.size(); start += k_chunk) {
+    if (start > 0 && util::stop_requested() != 0) {
+      m_report.notices.push_back("stopped after " + std::to_string(start) + " of " +
+                                 std::to_string(uids.size()) +
+                                 " downloads (roam was asked to stop); the rest follow on the "
+                                 "next run");
+      break;
+    }
+    std::vector<Uid> chunk(
+        uids.begin() + static_cast<std::ptrdiff_t>(start),
+        uids.begin() + static_cast<std::ptrdiff_t>(std::min(uids.size(), start + k_chunk)));
+    m_server.fetch_bodies(chunk, sink_for, done, after_batch);
+    after_batch();
+  }
   if (!wanted.empty()) {
     // Expunged between the listing and the fetch; the next run will see it.
     m_complete = false;

@@ -404,6 +404,21 @@ TEST_F(FolderTest, CleanTmpRemovesStashesWhateverTheirAge) {
   EXPECT_TRUE(fs::exists(m_folder.path() / "new" / "msg"));
 }
 
+TEST_F(FolderTest, CleanTmpRemovesABodyAKilledRunLeft) {
+  // A download in progress when roam was killed (or stopped by a second
+  // Ctrl-C): its part file goes at once; another program's fresh file in
+  // tmp/ stays (it may be a delivery in progress).
+  Delivery d = m_folder.begin_delivery();
+  d.write("Subject: x\r\n\r\nbody\r\n");
+  fs::path part = d.tmp_path();
+  EXPECT_EQ(part.filename().string().rfind("roam-part.", 0), 0u) << part;
+  const fs::path other = m_folder.path() / "tmp" / "1700000000.P1.mda";
+  write_file(other, "a delivery in progress");
+  EXPECT_EQ(m_folder.clean_tmp(), 1u);
+  EXPECT_FALSE(fs::exists(part));
+  EXPECT_TRUE(fs::exists(other));
+}
+
 TEST_F(FolderTest, SyncDirsSucceedsOnAnExistingFolder) {
   deliver({"x"}, "msg");
   EXPECT_NO_THROW(m_folder.sync_dirs());

@@ -1,0 +1,22 @@
+#pragma once
+
+// Stopping a run politely. The first SIGINT or SIGTERM asks the run to stop
+// at its next safe point (between folders, between batches of downloads):
+// what is done is committed and reported, what is not is said, and roam
+// exits with 128 + the signal's number (130, 143). A second signal ends the
+// process at once, by the signal's default action; the journal and the
+// cleaning of tmp/ make the next run pick up from there.
+
+namespace roam::util {
+
+// Installs the handlers (sync and watch call this; tests and the
+// simulation do not, so a signal there keeps its default action).
+void install_stop_handlers();
+
+// The signal that asked the run to stop, or 0.
+int stop_requested();
+
+// Asks the run to stop as the signal `sig` would (for tests); 0 forgets it.
+void request_stop(int sig);
+
+}  // namespace roam::util
