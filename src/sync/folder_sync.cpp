@@ -374,6 +374,33 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
     }
     return listed < uidnext - since;
   };
+  // A message with this content came down into another folder in this
+  // run, or an earlier one that was cut short before this decision: it is
+  // recorded there.
+  std::optional<std::set<std::string>> keys_elsewhere;
+  auto known_elsewhere = [&](const std::string& key) {
+    if (m_stash->was_downloaded(key)) {
+      return true;
+    }
+    if (!keys_elsewhere) {
+      keys_elsewhere.emplace();
+      for (const auto& other : m_all) {
+        if (other.name == m_f.name) {
+          continue;
+        }
+        try {
+          if (auto st = state::load_folder_state_for(m_s.state_dir, other.name)) {
+            for (const auto& [u, rec] : st->messages) {
+              keys_elsewhere->insert(rec.key);
+            }
+          }
+        } catch (const Error& e) {
+          ROAM_DEBUG(util::k_cat_sync, e.what());
+        }
+      }
+    }
+    return keys_elsewhere->count(key) != 0;
+  };
   // The file still holds what was uploaded (not edited since).
   auto unchanged_since_upload = [&](const maildir::Entry& e, const std::string& key) {
     try {
@@ -395,8 +422,9 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
       // Its copy may have been taken to another folder by another client
       // (UIDs were given out and expunged since). The first pass waits;
       // the second, after every folder's downloads, drops the local file
-      // if a message with its content came down elsewhere in this run
-      // (the move reached this Maildir as a download there).
+      // if a message with its content came down elsewhere (the move
+      // reached this Maildir as a download there): the message is kept
+      // there, once.
       if (m_stash != nullptr && lost_since(p.uidnext)) {
         if (!m_f.second_pass) {
           m_f.deferred = true;
@@ -404,7 +432,7 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
           continue;
         }
         auto entry = m_entries.find(p.name);
-        if (m_stash->was_downloaded(p.key) && entry != m_entries.end() &&
+        if (known_elsewhere(p.key) && entry != m_entries.end() &&
             unchanged_since_upload(entry->second, p.key)) {
           if (!m_s.dry_run) {
             m_folder.remove(entry->second);
