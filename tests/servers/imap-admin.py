@@ -9,7 +9,8 @@ through a capability filter) and answers in JSON.
     imap-admin.py --dir DIR [--user U] COMMAND ARGS...
 
 DIR is a ctl directory (its env gives IMAP_PORT, IMAP_PASSWORD,
-MAILBOX_PREFIX, MAILBOX_SEPARATOR, ADMIN_USER). Mailbox names on the command
+MAILBOX_PREFIX, MAILBOX_SEPARATOR, ADMIN_USER; ADMIN_IMAP_PORT, when set by
+capfilter.py, is the server's own port and wins over IMAP_PORT). Mailbox names on the command
 line and in the output are the harness's: "INBOX", "A/B", UTF-8. They map to
 the server's as PREFIX + parts joined by SEPARATOR, in modified UTF-7.
 
@@ -22,7 +23,8 @@ Commands:
   list                          names, sorted
   status NAME                   {uidvalidity, uidnext, messages, highestmodseq}
   status-all                    [{mailbox, ...status}]
-  fetch NAME [--no-text]        [{uid, flags, size, received, text}] by UID
+  fetch NAME [--no-text]        [{uid, flags, size, received, text}] by UID;
+                                text is the message with LF, bytes as Latin-1
   fetch-all [--no-text]         {NAME: [...]}
   upload-maildir PATH           APPEND a Maildir++ tree (seed.py --maildir)
   delete-user NAME              as ADMIN_USER: delete NAME's whole tree (Cyrus)
@@ -35,6 +37,7 @@ import json
 import os
 import re
 import shlex
+import socket
 import sys
 import time
 
@@ -84,7 +87,13 @@ class Server:
         self.env = env
         self.prefix = env.get("MAILBOX_PREFIX", "")
         self.sep = env.get("MAILBOX_SEPARATOR", "/")
-        self.conn = imaplib.IMAP4(env.get("IMAP_HOST", "127.0.0.1"), int(env["IMAP_PORT"]))
+        # Through a capability filter (capfilter.py), ADMIN_IMAP_PORT is the
+        # server's own port: inspections never go through the filter.
+        port = int(env.get("ADMIN_IMAP_PORT") or env["IMAP_PORT"])
+        self.conn = imaplib.IMAP4(env.get("IMAP_HOST", "127.0.0.1"), port)
+        # imaplib writes a command and its literal in separate sends: without
+        # TCP_NODELAY, Nagle and delayed ACKs cost 40 ms per APPEND.
+        self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.conn.login(user, password or env.get("IMAP_PASSWORD", "secret"))
         typ, data = self.conn.capability()
         self.caps = set(data[0].decode().upper().split()) if typ == "OK" else set()
@@ -153,7 +162,10 @@ class Server:
         return values
 
     def fetch(self, name, text=True):
-        self.select(name, readonly=True)
+        # Like doveadm: a missing mailbox has no messages.
+        typ, _ = self.conn.select(self.quote(self.server_name(name)), True)
+        if typ != "OK":
+            return []
         typ, data = self.conn.uid("FETCH", "1:*", "(UID FLAGS RFC822.SIZE INTERNALDATE)")
         self.check((typ, data), f"FETCH {name}")
         messages = {}
@@ -193,9 +205,9 @@ class Server:
 
     @staticmethod
     def lf(raw):
-        # As doveadm shows it: LF line ends. Bytes that are not UTF-8 survive
-        # as surrogate escapes, which json.dumps writes as \udcXX.
-        return raw.replace(b"\r\n", b"\n").decode("utf-8", "surrogateescape")
+        # As doveadm shows it: LF line ends. Latin-1 keeps every byte as one
+        # code point through JSON (the harness turns them back into bytes).
+        return raw.replace(b"\r\n", b"\n").decode("latin-1")
 
     def append(self, name, message, flags, date):
         if b"\r\n" not in message:
