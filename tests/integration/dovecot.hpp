@@ -485,7 +485,11 @@ class SkipWithoutServer : public ::testing::Environment {
     std::string line;
     while (std::getline(in, line)) {
       if (line.starts_with("SKIP_REASON=")) {
-        GTEST_SKIP() << "no test server in " << dir << ": " << line.substr(12);
+        auto reason = line.substr(12);
+        if (reason.size() >= 2 && reason.front() == '\'' && reason.back() == '\'') {
+          reason = reason.substr(1, reason.size() - 2);
+        }
+        GTEST_SKIP() << "no test server in " << dir << ": " << reason;
       }
     }
   }
