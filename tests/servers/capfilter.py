@@ -165,7 +165,9 @@ def stop(directory):
 def start(args):
     directory = os.path.abspath(args.dir)
     if os.path.exists(directory):
-        if os.listdir(directory) and not os.path.exists(os.path.join(directory, "env")):
+        # Only what `start` makes may be there (a start that failed half-way
+        # leaves work/ without env).
+        if not set(os.listdir(directory)) <= {"env", "work", "capfilter.pid"}:
             sys.exit(f"capfilter.py: {directory} is not empty and not a capfilter directory")
         stop(directory)
         shutil.rmtree(directory)
