@@ -149,7 +149,11 @@ set(no_uidplus_bugs "Both.MassLocalDeletionIsRefusedUntilForced")
 set(slow_over_imap "Crash.EveryStep*")
 
 roam_server_tests(cyrus ${cyrus_dir} "${data_tests}-${not_portable}:${cyrus_parents}:${slow_over_imap}")
-roam_server_tests(cyrus-inbox ${cyrus_inbox_dir} "${data_tests}-${not_portable}:${namespace_gap}")
+# What remains for cyrus-inbox after the namespace gap touches INBOX only,
+# which is the same on both Cyrus fixtures: a few of those show that the
+# fixture works (the rest run on `cyrus`) until issue #8 brings the others.
+roam_server_tests(cyrus-inbox ${cyrus_inbox_dir}
+  "Pull.ServerFlags*:Both.NewMessagesOnBothSides*:Both.LocalDeletionExpunges*:Crash.RandomKills*")
 roam_server_tests(courier ${courier_dir}
   "${data_tests}-${not_portable}:${namespace_gap}:${courier_rewrites}")
 # Crash.EveryStep through the filter: after a stop at step 5 (during the
