@@ -171,3 +171,8 @@ roam_server_tests(capfilter-cyrus ${capfilter_cyrus_dir}
 
 # After the discovery scripts of the calls above, so their lists are set.
 set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${roam_server_labels})
+
+# capfilter.py's filtering itself (no server): hidden capabilities, stripped
+# codes, literals untouched.
+add_test(NAME servers.capfilter_filter COMMAND python3 ${roam_servers_tools}/test_capfilter.py)
+set_tests_properties(servers.capfilter_filter PROPERTIES LABELS "unit;capfilter" TIMEOUT 60)
