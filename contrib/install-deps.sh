@@ -14,6 +14,10 @@ packages=(
   libssl-dev nlohmann-json3-dev zlib1g-dev
   # Unit and integration tests
   libgtest-dev libgmock-dev dovecot-imapd openssl python3
+  # The server matrix (tests/servers/): the parts of Cyrus and Courier that
+  # do not conflict with dovecot-imapd; the rest is unpacked below.
+  cyrus-common sasl2-bin courier-authdaemon courier-authlib-userdb
+  libcourier-unicode4 libgamin0
   # Benchmark against mbsync
   isync
   # Style
@@ -36,3 +40,26 @@ fi
 # package starts is not needed (tests/dovecot/dovecot-ctl ignores it).
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}"
+
+# cyrus-imapd, courier-imap and dovecot-imapd all conflict (imap-server):
+# installing one removes the others. The tests need Dovecot installed and
+# only the binaries of the other two, so those packages are downloaded and
+# unpacked privately, one directory per server; tests/servers/*-ctl look
+# there (ROAM_SERVERS_ROOT). Nothing of theirs is configured or started.
+servers_root=${ROAM_SERVERS_ROOT:-/opt/roam-test-servers}
+download=$(mktemp -d)
+trap 'rm -rf "$download"' EXIT
+# (apt-get download warns that it downloads "unsandboxed as root" into this
+# private directory; that is harmless.)
+unpack() {
+  local server=$1 package
+  shift
+  "${sudo[@]}" rm -rf "$servers_root/$server"
+  "${sudo[@]}" mkdir -p "$servers_root/$server"
+  for package in "$@"; do
+    (cd "$download" && "${sudo[@]}" apt-get download "$package")
+    "${sudo[@]}" dpkg-deb -x "$download/${package}"_*.deb "$servers_root/$server"
+  done
+}
+unpack cyrus cyrus-imapd
+unpack courier courier-imap courier-base

@@ -63,12 +63,12 @@ Snapshot snapshot(const TestServer& server, const std::string& user, const fs::p
   Snapshot s;
   for (const std::string folder : {"INBOX", "Archive"}) {
     auto& list = s.server[folder];
-    for (const auto& m : server.list_uids_and_flags(user, folder)) {
+    for (const auto& [m, body] : server.messages_with_bodies(user, folder)) {
       std::string flags;
       for (const auto& f : m.flags) {
         flags += f + " ";
       }
-      list.emplace_back(server.fetch_body(user, folder, m.uid), flags);
+      list.emplace_back(body, flags);
     }
     std::sort(list.begin(), list.end());
     auto& local = s.local[folder];
@@ -141,8 +141,16 @@ TEST(Crash, EveryStepResumesToTheSameEndState) {
   ASSERT_EQ(whole.exit_code, 0) << whole.err;
   Snapshot expected = snapshot(server, ref_user, ref_dir / "Mail");
   // The scenario must really have moved things, or the test proves little.
-  ASSERT_EQ(expected.server.at("Archive").size(), 2u) << describe(expected);
-  ASSERT_EQ(expected.server.at("INBOX").size(), 3u) << describe(expected);
+  // Without UIDPLUS (the capability filter of tests/servers/) roam leaves
+  // what it deleted or moved away marked \Deleted instead of expunging it:
+  // only the messages without \Deleted count.
+  const auto live = [](const std::vector<std::pair<std::string, std::string>>& messages) {
+    return std::count_if(messages.begin(), messages.end(), [](const auto& message) {
+      return message.second.find("\\Deleted") == std::string::npos;
+    });
+  };
+  ASSERT_EQ(live(expected.server.at("Archive")), 2) << describe(expected);
+  ASSERT_EQ(live(expected.server.at("INBOX")), 3) << describe(expected);
 
   int interrupted = 0;
   for (int n = 1; n < 200; ++n) {
@@ -234,8 +242,8 @@ TEST(Crash, RandomKillsNeverLoseOrDuplicate) {
   // Every message exists exactly once on each side, and the sides agree.
   std::map<std::string, int> server_counts;
   for (const auto& mailbox : server.list_mailboxes(user)) {
-    for (const auto& m : server.list_uids_and_flags(user, mailbox)) {
-      ++server_counts[server.fetch_body(user, mailbox, m.uid)];
+    for (const auto& message : server.messages_with_bodies(user, mailbox)) {
+      ++server_counts[message.second];
     }
   }
   std::map<std::string, int> local = local_counts(dir / "Mail");

@@ -9,6 +9,15 @@
 // The server is inspected and changed with `doveadm -c DIR/dovecot.conf`,
 // never over IMAP, so a bug in roam's IMAP code cannot hide itself. Helpers
 // throw std::runtime_error with doveadm's own message when a command fails.
+//
+// The same tests run against the other servers of the matrix (tests/servers/:
+// Cyrus, Courier) when ROAM_TEST_DOVECOT_DIR names a directory of their ctl
+// scripts: DIR/env then says SERVER_KIND=cyrus|courier, and the helpers below
+// go through tests/servers/imap-admin.py (plain IMAP as the test user, never
+// through roam's code) instead of doveadm. Mailbox names stay the harness's
+// ("A/B"); imap-admin.py maps them to the server's ("INBOX.A.B"). When the
+// ctl script could not start its server, DIR/env has SKIP_REASON and every
+// test of the binary is skipped.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -101,6 +110,11 @@ class TestServer {
   std::filesystem::path mail_root() const { return env("MAIL_ROOT"); }
   // Any value of DIR/env; throws if `key` is missing.
   std::string env(const std::string& key) const;
+  // DIR/env's value of `key`, or `fallback` when it has none.
+  std::string env_or(const std::string& key, const std::string& fallback) const;
+  // "dovecot" (the default), "cyrus" or "courier": SERVER_KIND of DIR/env.
+  std::string kind() const { return env_or("SERVER_KIND", "dovecot"); }
+  bool is_dovecot() const { return kind() == "dovecot"; }
 
   // A user for the current test alone, "t-<suite>-<test>[-<tag>]" (lower
   // case: Dovecot lower-cases user names), whose server mailboxes and work
@@ -122,6 +136,11 @@ class TestServer {
   void remove_flags(const std::string& user, const std::string& mailbox, std::uint32_t uid,
                     const std::vector<std::string>& flags) const;
   void expunge(const std::string& user, const std::string& mailbox, std::uint32_t uid) const;
+  // Another client's UID MOVE (COPY + EXPUNGE without MOVE) and RENAME.
+  void move(const std::string& user, const std::string& mailbox, std::uint32_t uid,
+            const std::string& destination) const;
+  void rename_mailbox(const std::string& user, const std::string& from,
+                      const std::string& to) const;
 
   // Server queries, via doveadm.
   std::vector<std::string> list_mailboxes(const std::string& user) const;
@@ -132,14 +151,23 @@ class TestServer {
   std::string fetch_body(const std::string& user, const std::string& mailbox,
                          std::uint32_t uid) const;
   MailboxStatus mailbox_status(const std::string& user, const std::string& mailbox) const;
+  // Every message of `mailbox` with its whole text (as fetch_body), by
+  // ascending UID: one query for the whole mailbox on servers other than
+  // Dovecot, where each query is an IMAP session.
+  std::vector<std::pair<MessageFlags, std::string>> messages_with_bodies(
+      const std::string& user, const std::string& mailbox) const;
 
   // Writes a generated corpus straight into the user's Maildir++ tree with
   // tests/dovecot/seed.py; `args` are its options ({"--messages", "50",
   // "--folders", "3", "--flags"}). Run it before any client opens the user.
   void seed(const std::string& user, const std::vector<std::string>& args) const;
 
-  // Runs `doveadm -c CONF args...`; throws unless it exits 0.
+  // Runs `doveadm -c CONF args...`; throws unless it exits 0. Dovecot only.
   ProcessResult doveadm(const std::vector<std::string>& args, std::string_view input = {}) const;
+  // Runs tests/servers/imap-admin.py as `user` (see there); throws unless it
+  // exits 0. Any server; the helpers use it for all but Dovecot.
+  ProcessResult imap_admin(const std::string& user, const std::vector<std::string>& args,
+                           std::string_view input = {}) const;
 
   // Writes a roam config (mode 0600) for `user`: account "test", the plain
   // port with tls = none and allow_plaintext = yes, maildir = DIR/Mail and
@@ -181,6 +209,25 @@ inline std::string trim(std::string_view text) {
 inline std::uint32_t to_uint32(const nlohmann::json& value) {
   const auto text = value.is_string() ? value.get<std::string>() : value.dump();
   return static_cast<std::uint32_t>(std::stoul(text));
+}
+
+// imap-admin.py sends message text as Latin-1 decoded bytes (every byte
+// one code point, so no byte is lost in JSON); nlohmann::json hands them
+// over as UTF-8. This turns code points U+0000..U+00FF back into the bytes.
+inline std::string from_latin1_json(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c0 = static_cast<unsigned char>(text[i]);
+    if ((c0 == 0xC2 || c0 == 0xC3) && i + 1 < text.size()) {
+      const auto c1 = static_cast<unsigned char>(text[i + 1]);
+      out += static_cast<char>(((c0 & 0x03U) << 6U) | (c1 & 0x3FU));
+      ++i;
+      continue;
+    }
+    out += static_cast<char>(c0);
+  }
+  return out;
 }
 
 // A user name Dovecot keeps as it is: lower case, digits and '-'.
@@ -417,6 +464,42 @@ inline std::string TestServer::env(const std::string& key) const {
   return it->second;
 }
 
+inline std::string TestServer::env_or(const std::string& key, const std::string& fallback) const {
+  const auto it = m_env.find(key);
+  return it == m_env.end() ? fallback : it->second;
+}
+
+namespace detail {
+
+// Skips every test of the binary when the fixture could not start its
+// server (DIR/env has SKIP_REASON; ctest shows them as skipped). Registered
+// once per binary by the inline variable below.
+class SkipWithoutServer : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    const char* dir = std::getenv("ROAM_TEST_DOVECOT_DIR");
+    if (dir == nullptr || *dir == '\0') {
+      return;
+    }
+    std::ifstream in(std::filesystem::path(dir) / "env");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.starts_with("SKIP_REASON=")) {
+        auto reason = line.substr(12);
+        if (reason.size() >= 2 && reason.front() == '\'' && reason.back() == '\'') {
+          reason = reason.substr(1, reason.size() - 2);
+        }
+        GTEST_SKIP() << "no test server in " << dir << ": " << reason;
+      }
+    }
+  }
+};
+
+inline ::testing::Environment* const k_skip_without_server =
+    ::testing::AddGlobalTestEnvironment(new SkipWithoutServer);
+
+}  // namespace detail
+
 inline std::string TestServer::fresh_user(std::string_view tag) const {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = "t-";
@@ -437,9 +520,19 @@ inline std::string TestServer::fresh_user_named(std::string_view name) const {
   if (user.empty()) {
     throw std::invalid_argument("fresh_user: unusable name");
   }
-  // As root these are owned by the mail uid; root may remove them anyway.
-  std::filesystem::remove_all(mail_root() / user);
-  std::filesystem::remove_all(std::filesystem::path(env("HOME_ROOT")) / user);
+  if (is_dovecot()) {
+    // As root these are owned by the mail uid; root may remove them anyway.
+    std::filesystem::remove_all(mail_root() / user);
+    std::filesystem::remove_all(std::filesystem::path(env("HOME_ROOT")) / user);
+  } else {
+    // The ctl script empties (and, for Courier, creates) the account.
+    const auto result = run_process({env("SERVER_CTL"), "user", m_dir.string(), user}, {},
+                                    std::chrono::seconds(60));
+    if (result.exit_code != 0) {
+      throw std::runtime_error("fresh_user: " + env("SERVER_CTL") + " user " + user +
+                               " failed: " + result.err);
+    }
+  }
   std::filesystem::remove_all(m_dir / "work" / user);
   std::filesystem::create_directories(m_dir / "work" / user);
   return user;
@@ -463,15 +556,48 @@ inline ProcessResult TestServer::doveadm(const std::vector<std::string>& args,
   return result;
 }
 
+inline ProcessResult TestServer::imap_admin(const std::string& user,
+                                            const std::vector<std::string>& args,
+                                            std::string_view input) const {
+#ifdef ROAM_TEST_IMAP_ADMIN_SCRIPT
+  std::vector<std::string> argv{
+      "python3", ROAM_TEST_IMAP_ADMIN_SCRIPT, "--dir", m_dir.string(), "--user", user};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto result = run_process(argv, input, std::chrono::seconds(120));
+  if (result.exit_code != 0) {
+    throw std::runtime_error("imap-admin.py " + detail::join(args, " ") + " failed (exit " +
+                             std::to_string(result.exit_code) + "): " + result.err);
+  }
+  return result;
+#else
+  (void)user;
+  (void)args;
+  (void)input;
+  throw std::runtime_error("imap_admin: ROAM_TEST_IMAP_ADMIN_SCRIPT was not defined by the build");
+#endif
+}
+
 inline void TestServer::seed(const std::string& user, const std::vector<std::string>& args) const {
 #ifdef ROAM_TEST_SEED_SCRIPT
-  std::vector<std::string> argv{
-      "python3", ROAM_TEST_SEED_SCRIPT, "--quiet", "--dir", m_dir.string(), "--user", user};
+  // Other servers get the same corpus over IMAP APPEND: seed.py writes it
+  // into a scratch Maildir++ tree, imap-admin.py uploads that.
+  const auto scratch = m_dir / "work" / (user + ".seed");
+  std::vector<std::string> argv{"python3", ROAM_TEST_SEED_SCRIPT, "--quiet"};
+  if (is_dovecot()) {
+    argv.insert(argv.end(), {"--dir", m_dir.string(), "--user", user});
+  } else {
+    std::filesystem::remove_all(scratch);
+    argv.insert(argv.end(), {"--maildir", scratch.string()});
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   const auto result = run_process(argv, {}, std::chrono::seconds(120));
   if (result.exit_code != 0) {
     throw std::runtime_error("seed.py failed (exit " + std::to_string(result.exit_code) +
                              "): " + result.err);
+  }
+  if (!is_dovecot()) {
+    imap_admin(user, {"upload-maildir", scratch.string()});
+    std::filesystem::remove_all(scratch);
   }
 #else
   (void)user;
@@ -481,16 +607,31 @@ inline void TestServer::seed(const std::string& user, const std::vector<std::str
 }
 
 inline void TestServer::create_mailbox(const std::string& user, const std::string& mailbox) const {
+  if (!is_dovecot()) {
+    imap_admin(user, {"create", mailbox});
+    return;
+  }
   doveadm({"mailbox", "create", "-u", user, "--", mailbox});
 }
 
 inline void TestServer::delete_mailbox(const std::string& user, const std::string& mailbox) const {
+  if (!is_dovecot()) {
+    imap_admin(user, {"delete", mailbox});
+    return;
+  }
   doveadm({"mailbox", "delete", "-u", user, "--", mailbox});
 }
 
 inline std::uint32_t TestServer::append(const std::string& user, const std::string& mailbox,
                                         std::string_view message,
                                         const std::vector<std::string>& flags) const {
+  if (!is_dovecot()) {
+    std::vector<std::string> args{"append", mailbox};
+    if (!flags.empty()) {
+      args.insert(args.end(), {"--flags", detail::join(flags, " ")});
+    }
+    return static_cast<std::uint32_t>(std::stoul(imap_admin(user, args, message).out));
+  }
   doveadm({"save", "-u", user, "-m", mailbox}, message);
   // A per-test user has no other writers, and Dovecot hands out UIDs in
   // order: the message just saved is UIDNEXT - 1.
@@ -507,6 +648,12 @@ inline std::uint32_t TestServer::append(const std::string& user, const std::stri
 
 inline void TestServer::add_flags(const std::string& user, const std::string& mailbox,
                                   std::uint32_t uid, const std::vector<std::string>& flags) const {
+  if (!is_dovecot()) {
+    std::vector<std::string> args{"flags", mailbox, std::to_string(uid), "add"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    imap_admin(user, args);
+    return;
+  }
   doveadm({"flags", "add", "-u", user, detail::join(flags, " "), "mailbox", mailbox, "uid",
            std::to_string(uid)});
 }
@@ -514,16 +661,47 @@ inline void TestServer::add_flags(const std::string& user, const std::string& ma
 inline void TestServer::remove_flags(const std::string& user, const std::string& mailbox,
                                      std::uint32_t uid,
                                      const std::vector<std::string>& flags) const {
+  if (!is_dovecot()) {
+    std::vector<std::string> args{"flags", mailbox, std::to_string(uid), "remove"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    imap_admin(user, args);
+    return;
+  }
   doveadm({"flags", "remove", "-u", user, detail::join(flags, " "), "mailbox", mailbox, "uid",
            std::to_string(uid)});
 }
 
 inline void TestServer::expunge(const std::string& user, const std::string& mailbox,
                                 std::uint32_t uid) const {
+  if (!is_dovecot()) {
+    imap_admin(user, {"expunge", mailbox, std::to_string(uid)});
+    return;
+  }
   doveadm({"expunge", "-u", user, "mailbox", mailbox, "uid", std::to_string(uid)});
 }
 
+inline void TestServer::move(const std::string& user, const std::string& mailbox, std::uint32_t uid,
+                             const std::string& destination) const {
+  if (!is_dovecot()) {
+    imap_admin(user, {"move", mailbox, std::to_string(uid), destination});
+    return;
+  }
+  doveadm({"move", "-u", user, destination, "mailbox", mailbox, "uid", std::to_string(uid)});
+}
+
+inline void TestServer::rename_mailbox(const std::string& user, const std::string& from,
+                                       const std::string& to) const {
+  if (!is_dovecot()) {
+    imap_admin(user, {"rename", from, to});
+    return;
+  }
+  doveadm({"mailbox", "rename", "-u", user, from, to});
+}
+
 inline std::vector<std::string> TestServer::list_mailboxes(const std::string& user) const {
+  if (!is_dovecot()) {
+    return nlohmann::json::parse(imap_admin(user, {"list"}).out).get<std::vector<std::string>>();
+  }
   const auto json =
       nlohmann::json::parse(doveadm({"-f", "json", "mailbox", "list", "-u", user}).out);
   std::vector<std::string> names;
@@ -536,6 +714,15 @@ inline std::vector<std::string> TestServer::list_mailboxes(const std::string& us
 
 inline std::vector<MessageFlags> TestServer::list_uids_and_flags(const std::string& user,
                                                                  const std::string& mailbox) const {
+  if (!is_dovecot()) {
+    std::vector<MessageFlags> messages;
+    for (const auto& row :
+         nlohmann::json::parse(imap_admin(user, {"fetch", mailbox, "--no-text"}).out)) {
+      messages.push_back(
+          {row.at("uid").get<std::uint32_t>(), row.at("flags").get<std::vector<std::string>>()});
+    }
+    return messages;
+  }
   const auto json = nlohmann::json::parse(
       doveadm({"-f", "json", "fetch", "-u", user, "uid flags", "mailbox", mailbox, "all"}).out);
   std::vector<MessageFlags> messages;
@@ -559,6 +746,15 @@ inline std::vector<MessageFlags> TestServer::list_uids_and_flags(const std::stri
 
 inline std::string TestServer::fetch_body(const std::string& user, const std::string& mailbox,
                                           std::uint32_t uid) const {
+  if (!is_dovecot()) {
+    for (const auto& row : nlohmann::json::parse(imap_admin(user, {"fetch", mailbox}).out)) {
+      if (row.at("uid").get<std::uint32_t>() == uid) {
+        return detail::from_latin1_json(row.at("text").get<std::string>());
+      }
+    }
+    throw std::runtime_error("fetch_body: no message with UID " + std::to_string(uid) + " in " +
+                             mailbox);
+  }
   // The pager formatter prints "text:\n" and then the message bytes
   // unchanged; JSON would replace invalid UTF-8.
   auto out =
@@ -573,6 +769,11 @@ inline std::string TestServer::fetch_body(const std::string& user, const std::st
 
 inline MailboxStatus TestServer::mailbox_status(const std::string& user,
                                                 const std::string& mailbox) const {
+  if (!is_dovecot()) {
+    const auto row = nlohmann::json::parse(imap_admin(user, {"status", mailbox}).out);
+    return {row.at("uidvalidity").get<std::uint32_t>(), row.at("uidnext").get<std::uint32_t>(),
+            row.at("messages").get<std::uint32_t>()};
+  }
   const auto json = nlohmann::json::parse(doveadm({"-f", "json", "mailbox", "status", "-u", user,
                                                    "uidvalidity uidnext messages", "--", mailbox})
                                               .out);
@@ -584,6 +785,24 @@ inline MailboxStatus TestServer::mailbox_status(const std::string& user,
   status.uidnext = detail::to_uint32(json[0].at("uidnext"));
   status.messages = detail::to_uint32(json[0].at("messages"));
   return status;
+}
+
+inline std::vector<std::pair<MessageFlags, std::string>> TestServer::messages_with_bodies(
+    const std::string& user, const std::string& mailbox) const {
+  std::vector<std::pair<MessageFlags, std::string>> messages;
+  if (!is_dovecot()) {
+    for (const auto& row : nlohmann::json::parse(imap_admin(user, {"fetch", mailbox}).out)) {
+      messages.emplace_back(MessageFlags{row.at("uid").get<std::uint32_t>(),
+                                         row.at("flags").get<std::vector<std::string>>()},
+                            detail::from_latin1_json(row.at("text").get<std::string>()));
+    }
+    return messages;
+  }
+  for (auto& message : list_uids_and_flags(user, mailbox)) {
+    auto body = fetch_body(user, mailbox, message.uid);
+    messages.emplace_back(std::move(message), std::move(body));
+  }
+  return messages;
 }
 
 inline void TestServer::write_config(const std::filesystem::path& path, const std::string& user,

@@ -316,8 +316,9 @@ TEST(Identity, ServerSideMoveIsNotDownloadedAgain) {
   // there and vanish from INBOX.
   const auto listing = server.list_uids_and_flags(account.user, "INBOX");
   ASSERT_EQ(listing.size(), ids.size());
-  server.doveadm({"move", "-u", account.user, "Archive", "mailbox", "INBOX", "uid",
-                  std::to_string(listing[0].uid) + ":" + std::to_string(listing[9].uid)});
+  for (std::size_t i = 0; i < 10; ++i) {
+    server.move(account.user, "INBOX", listing[i].uid, "Archive");
+  }
   const std::vector<std::string> moved(ids.begin(), ids.begin() + 10);
   const std::vector<std::string> stayed(ids.begin() + 10, ids.end());
   auto archive_expected = moved;
@@ -364,7 +365,7 @@ TEST(Identity, ServerSideFolderRenameUploadsAndDuplicatesNothing) {
   ASSERT_EQ(local_ids(account.maildir / "Work"), ids);
 
   // Another client renames the folder (IMAP RENAME Work Projects).
-  server.doveadm({"mailbox", "rename", "-u", account.user, "Work", "Projects"});
+  server.rename_mailbox(account.user, "Work", "Projects");
   const auto projects_status = server.mailbox_status(account.user, "Projects");
   ASSERT_EQ(projects_status.messages, ids.size());
 

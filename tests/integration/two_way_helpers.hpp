@@ -70,6 +70,20 @@ struct ServerCopy {
 inline std::vector<ServerCopy> server_messages(const std::string& user,
                                                const std::string& mailbox) {
   const auto& server = TestServer::instance();
+  if (!server.is_dovecot()) {
+    // The same fields over IMAP (tests/servers/imap-admin.py).
+    std::vector<ServerCopy> messages;
+    for (const auto& row : nlohmann::json::parse(server.imap_admin(user, {"fetch", mailbox}).out)) {
+      ServerCopy copy;
+      copy.uid = row.at("uid").get<std::uint32_t>();
+      copy.flags = row.at("flags").get<std::vector<std::string>>();
+      copy.virtual_size = row.at("size").get<std::uint64_t>();
+      copy.received = row.at("received").get<std::int64_t>();
+      copy.text = detail::from_latin1_json(row.at("text").get<std::string>());
+      messages.push_back(std::move(copy));
+    }
+    return messages;
+  }
   const auto json =
       nlohmann::json::parse(server
                                 .doveadm({"-f", "json", "fetch", "-u", user,
@@ -137,6 +151,9 @@ inline std::vector<std::string> local_ids(const std::filesystem::path& folder) {
   return sorted(std::move(ids));
 }
 
+inline std::string render_world_over_imap(const Account& account, std::ostringstream& out);
+inline void render_local_world(const Account& account, std::ostringstream& out);
+
 // Everything a sync could change, on both sides, rendered as text so that a
 // failing comparison shows the difference line by line: every server
 // mailbox with its counters (HIGHESTMODSEQ moves on any flag change, UIDNEXT
@@ -147,6 +164,9 @@ inline std::string render_world(const Account& account) {
   namespace fs = std::filesystem;
   const auto& server = TestServer::instance();
   std::ostringstream out;
+  if (!server.is_dovecot()) {
+    return render_world_over_imap(account, out);
+  }
   const auto status =
       nlohmann::json::parse(server
                                 .doveadm({"-f", "json", "mailbox", "status", "-u", account.user,
@@ -181,6 +201,43 @@ inline std::string render_world(const Account& account) {
       out << "    uid " << uid << ": " << line << "\n";
     }
   }
+  render_local_world(account, out);
+  return out.str();
+}
+
+// The server part of render_world over IMAP for the servers other than
+// Dovecot (tests/servers/imap-admin.py), the same text as doveadm gives.
+inline std::string render_world_over_imap(const Account& account, std::ostringstream& out) {
+  const auto& server = TestServer::instance();
+  const auto status = nlohmann::json::parse(server.imap_admin(account.user, {"status-all"}).out);
+  const auto messages =
+      nlohmann::json::parse(server.imap_admin(account.user, {"fetch-all", "--no-text"}).out);
+  out << "server:\n";
+  for (const auto& row : status) {
+    const auto name = row.at("mailbox").get<std::string>();
+    out << "  " << name << ": uidvalidity=" << row.at("uidvalidity").get<std::uint32_t>()
+        << " uidnext=" << row.at("uidnext").get<std::uint32_t>()
+        << " messages=" << row.at("messages").get<std::uint32_t>()
+        << " highestmodseq=" << row.at("highestmodseq").get<std::uint64_t>() << "\n";
+    if (!messages.contains(name)) {
+      continue;
+    }
+    for (const auto& message : messages.at(name)) {
+      out << "    uid " << message.at("uid").get<std::uint32_t>() << ": size "
+          << message.at("size").get<std::uint64_t>() << " flags";
+      for (const auto& flag : message.at("flags")) {
+        out << " " << flag.get<std::string>();
+      }
+      out << "\n";
+    }
+  }
+  render_local_world(account, out);
+  return out.str();
+}
+
+// The local part of render_world: every file and directory of the Maildir.
+inline void render_local_world(const Account& account, std::ostringstream& out) {
+  namespace fs = std::filesystem;
   out << "local:\n";
   if (fs::exists(account.maildir)) {
     std::vector<fs::path> paths;
@@ -199,7 +256,6 @@ inline std::string render_world(const Account& account) {
       }
     }
   }
-  return out.str();
 }
 
 // How the further run of expect_further_run_changes_nothing must end.
