@@ -235,6 +235,11 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
   // --- Messages the state knows ---
   std::vector<DeleteLocal> local_deletes;
   std::vector<DeleteServer> server_deletes;
+  // Of those, deletions already made (the server copy carries \Deleted and
+  // waits for an expunge that only UIDPLUS makes safe): they are repeated,
+  // but they are not new deletions for the guard, which would otherwise
+  // refuse every later run after a forced one.
+  std::size_t deletions_made = 0;
   std::size_t kept_local_deletions = 0;
   std::size_t kept_server_expunges = 0;
   if (state != nullptr) {
@@ -259,6 +264,9 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
           plan.moves.push_back({uid, moved->second});
         } else if (policy.expunge == Expunge::Yes) {
           server_deletes.push_back({uid, true});
+          if (has(letters_of(sit->second->flags), 'T')) {
+            ++deletions_made;
+          }
         } else if (!has(letters_of(sit->second->flags), 'T')) {
           server_deletes.push_back({uid, false});
         }
@@ -299,12 +307,13 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
         "the local folder (or its cur/) is gone; roam deletes nothing on the server "
         "because of that (restore it, or run with --force to delete " +
         plural(server_deletes.size(), "message", "messages") + " on the server)";
-  } else if (over_limit(server_deletes.size(), known, policy)) {
-    plan.refused =
-        plural(server_deletes.size(), "message", "messages") + " of " + std::to_string(known) +
-        " known in this folder were deleted locally; roam deletes nothing on the "
-        "server when more than " +
-        percent(policy.mass_delete_ratio) + " would go (run with --force if you meant it)";
+  } else if (over_limit(server_deletes.size() - deletions_made, known - deletions_made, policy)) {
+    plan.refused = plural(server_deletes.size() - deletions_made, "message", "messages") + " of " +
+                   std::to_string(known - deletions_made) +
+                   " known in this folder were deleted locally; roam deletes nothing on the "
+                   "server when more than " +
+                   percent(policy.mass_delete_ratio) +
+                   " would go (run with --force if you meant it)";
   } else {
     plan.server_deletes = std::move(server_deletes);
   }

@@ -502,7 +502,9 @@ inline ::testing::Environment* const k_skip_without_server =
 
 inline std::string TestServer::fresh_user(std::string_view tag) const {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string name = "t-";
+  // The capability filter fronts the same Dovecot as the plain tests, which
+  // ctest may run at the same time: its users need names of their own.
+  std::string name = m_env.count("CAPFILTER_HIDE") != 0 ? "tc-" : "t-";
   if (info != nullptr) {
     name += std::string(info->test_suite_name()) + "-" + info->name();
   } else {

@@ -139,10 +139,12 @@ string(APPEND courier_rewrites ":Identity.OwnFlagChanges*")
 # away stays marked \Deleted. These tests assert that it is gone.
 set(no_uidplus_by_design "Both.LocalDeletionExpungesTheServerMessage:Both.PushMode*")
 string(APPEND no_uidplus_by_design ":Identity.UidValidityChange*")
-# Without UIDPLUS, a forced mass deletion is refused again on every later
-# run (the messages stay \Deleted on the server and count as pending local
-# deletions): a roam bug, reported; left out until it is fixed.
-set(no_uidplus_bugs "Both.MassLocalDeletionIsRefusedUntilForced")
+# Fixed since (roam bugs this matrix found): a forced mass deletion without
+# UIDPLUS refused on every later run (Both.MassLocalDeletionIsRefusedUntilForced
+# and the planner test PlanFolder.MassDeletionGuardIgnoresDeletionsAlreadyMade),
+# and a move resumed
+# after a stop between its COPY and the \Deleted copied twice
+# (Crash.EveryStep through the filter, which runs again).
 
 # Crash.EveryStep* passes on Cyrus too, but sets its scenario up again for
 # every step over IMAP (imap-admin.py, a Python process per change): about
@@ -163,18 +165,12 @@ roam_server_tests(cyrus ${cyrus_dir}
 roam_server_tests(cyrus-inbox ${cyrus_inbox_dir} "${cyrus_inbox_only}")
 roam_server_tests(courier ${courier_dir}
   "${data_tests}-${not_portable}:${namespace_gap}:${courier_rewrites}")
-# Crash.EveryStep through the filter: after a stop at step 5 (during the
-# move of m3 from INBOX to Archive without MOVE and UIDPLUS) and a resumed
-# run, m3 is in Archive twice on the server (once \Deleted) and twice
-# locally (once with T): a roam bug, reported; left out until it is fixed.
-string(APPEND no_uidplus_bugs ":Crash.EveryStep*")
-
 roam_server_tests(capfilter-dovecot ${capfilter_dovecot_dir}
-  "${data_tests}-${not_portable}:${no_uidplus_by_design}:${no_uidplus_bugs}")
+  "${data_tests}-${not_portable}:${no_uidplus_by_design}")
 # Through the filter, Cyrus runs only what the filter changes: moves and
 # deletions.
 roam_server_tests(capfilter-cyrus ${capfilter_cyrus_dir}
-  "Both.Local*:Both.ServerExpunge*:Identity.FileMoved*:Identity.ServerSideMove*-${no_uidplus_by_design}:${no_uidplus_bugs}")
+  "Both.Local*:Both.ServerExpunge*:Identity.FileMoved*:Identity.ServerSideMove*-${no_uidplus_by_design}")
 
 # After the discovery scripts of the calls above, so their lists are set.
 set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${roam_server_labels})

@@ -209,6 +209,37 @@ TEST(PlanFolder, MassDeletionGuardCanBeOverridden) {
   EXPECT_TRUE(plan.refused.empty());
 }
 
+// After a forced mass deletion on a server without UIDPLUS the messages
+// stay on the server marked \Deleted (no safe expunge). The next, plain
+// run repeats those deletions; they are not new ones, and the guard must
+// not refuse the folder on every run from then on (seen through the
+// capability filter against Dovecot and Cyrus).
+Policy both();
+
+TEST(PlanFolder, MassDeletionGuardIgnoresDeletionsAlreadyMade) {
+  std::vector<state::MessageRecord> records;
+  LocalFolder local;
+  std::vector<ServerMessage> server;
+  for (Uid uid = 1; uid <= 20; ++uid) {
+    records.push_back({uid, "m" + std::to_string(uid), {}});
+    if (uid <= 5) {
+      local.messages.push_back({"m" + std::to_string(uid), ""});
+      server.push_back({uid, {}});
+    } else {
+      server.push_back({uid, {"\\Deleted"}});
+    }
+  }
+  auto state = make_state(records);
+  Plan plan = plan_folder(&state, make_server(server), local, both());
+  EXPECT_TRUE(plan.refused.empty()) << plan.refused;
+  EXPECT_EQ(plan.server_deletes.size(), 15u);
+  // One more deletion of a live message is still a small one.
+  local.messages.pop_back();
+  plan = plan_folder(&state, make_server(server), local, both());
+  EXPECT_TRUE(plan.refused.empty()) << plan.refused;
+  EXPECT_EQ(plan.server_deletes.size(), 16u);
+}
+
 TEST(PlanFolder, SmallFoldersAreNotGuarded) {
   auto state = make_state({{1, "a", {}}, {2, "b", {}}});
   LocalFolder local{{{"a", ""}, {"b", ""}}};
