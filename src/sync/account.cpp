@@ -321,6 +321,11 @@ AccountReport sync_account(const AccountSettings& s) {
     };
     std::stable_partition(order.begin(), order.end(), lost);
     Stash stash;
+    for (const auto& r : reports) {
+      if (!r.error.empty()) {
+        stash.folder_failed();
+      }
+    }
     std::vector<std::size_t> again;
     for (std::size_t i = 0; i < folders.size(); ++i) {
       if (!folders[i].moved_in.empty() && usable[i]) {
@@ -352,6 +357,7 @@ AccountReport sync_account(const AccountSettings& s) {
             .run();
       } catch (const Error& e) {
         reports[i].error = e.what();
+        stash.folder_failed();
         if (e.scope() >= Scope::Usage || (e.scope() == Scope::Account && client->usable())) {
           throw;
         }

@@ -138,6 +138,11 @@ class Stash {
   // server (downloaded or adopted from here).
   void downloaded(const std::string& key) { m_downloaded.insert(key); }
   bool was_downloaded(const std::string& key) const { return m_downloaded.count(key) != 0; }
+
+  // Set when a folder of this run failed: what it would have downloaded is
+  // not known, so decisions that depend on every download wait.
+  void folder_failed() { m_folder_failed = true; }
+  bool any_folder_failed() const { return m_folder_failed; }
   bool empty() const { return m_by_key.empty(); }
 
   // Takes a stashed file with this content key, if there is one.
@@ -157,6 +162,7 @@ class Stash {
  private:
   std::map<std::string, std::vector<fs::path>> m_by_key;
   std::set<std::string> m_downloaded;
+  bool m_folder_failed = false;
 };
 
 // Everything one folder's sync works with.

@@ -426,7 +426,9 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
       // reached this Maildir as a download there): the message is kept
       // there, once.
       if (m_stash != nullptr && lost_since(p.uidnext)) {
-        if (!m_f.second_pass) {
+        if (!m_f.second_pass || m_stash->any_folder_failed()) {
+          // (A folder that failed in this run may be where the copy went:
+          // the decision waits for a run where every folder syncs.)
           m_f.deferred = true;
           still.push_back(std::move(p));
           continue;
