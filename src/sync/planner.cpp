@@ -360,8 +360,15 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
     if (match != nullptr) {
       paired_local.insert(match);
       ++paired;
-      std::string merged =
-          merge_letters(nullptr, letters_of(sm->flags), maildir::known_letters(match->letters));
+      std::string server_letters = letters_of(sm->flags);
+      std::string local_letters = maildir::known_letters(match->letters);
+      std::string merged = merge_letters(nullptr, server_letters, local_letters);
+      if (has(server_letters, 'T') != has(local_letters, 'T')) {
+        // No history says which came later: a copy marked deleted on one
+        // side only stays live on both rather than spreading the mark to
+        // the copy the other side still shows (a mail client purges T).
+        std::erase(merged, 'T');
+      }
       reconcile(plan, policy, sm->uid, match->name, sm->flags, match->letters, merged, nullptr,
                 content_key_text(k->second));
     } else if (pulls(policy)) {

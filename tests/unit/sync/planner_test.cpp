@@ -369,6 +369,23 @@ Plan plan_new_on_both_sides_with_equal_keys() {
   return plan_folder(in, both());
 }
 
+// A pair found by content has no history: \Deleted on one side only is not
+// spread to the other (it would mark the only live copy T), it is lifted.
+TEST(TwoWay, APairFoundByContentDoesNotSpreadADeletedMark) {
+  auto state = make_state({});
+  FolderInput in;
+  in.state = &state;
+  in.server = make_server({{3, {"\\Deleted", "\\Seen"}}});
+  in.local = LocalFolder{{{"n1", "S"}}};
+  in.server_keys[3] = {10, "H"};
+  in.local_keys["n1"] = {10, "H"};
+  Plan plan = plan_folder(in, both());
+  ASSERT_EQ(plan.updates.size(), 1u);
+  EXPECT_TRUE(plan.local_flags.empty());
+  ASSERT_EQ(plan.server_flags.size(), 1u);
+  EXPECT_EQ(plan.server_flags[0].remove, (Flags{"\\Deleted"}));
+}
+
 TEST(TwoWay, NewOnBothSidesWithEqualKeysIsOneMessage) {
   Plan plan = plan_new_on_both_sides_with_equal_keys();
   EXPECT_TRUE(plan.downloads.empty());
