@@ -169,13 +169,19 @@ void print_report(const sync::AccountReport& r, bool verbose, bool quiet) {
       }
     }
     if (verbose) {
+      for (const auto& d : f.details) {
+        std::cerr << "roam: note: " << r.account << ": " << f.name << ": " << d << "\n";
+      }
+      // Which side changed, in the words of the account summary.
       std::cout << r.account << ": " << f.name << ": "
-                << (f.skipped_unchanged
-                        ? std::string("unchanged")
-                        : std::to_string(f.downloaded) + " down, " + std::to_string(f.uploaded) +
-                              " up, " + std::to_string(f.flags_changed + f.server_flags_changed) +
-                              " flag changes, " + std::to_string(f.deleted + f.server_deleted) +
-                              " deleted, " + std::to_string(f.moved) + " moved")
+                << (f.skipped_unchanged ? std::string("unchanged")
+                                        : "local: " + std::to_string(f.downloaded) + " new, " +
+                                              std::to_string(f.flags_changed) + " flag changes, " +
+                                              std::to_string(f.deleted) +
+                                              " deleted; server: " + std::to_string(f.uploaded) +
+                                              " new, " + std::to_string(f.server_flags_changed) +
+                                              " flag changes, " + std::to_string(f.server_deleted) +
+                                              " deleted, " + std::to_string(f.moved) + " moved")
                 << "\n";
     }
   }

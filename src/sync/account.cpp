@@ -38,7 +38,7 @@ namespace {
 // A folder synced twice in a run (its second pass) says the same things
 // twice; the user should read each once, in the order first said.
 FolderReport without_repeats(FolderReport r) {
-  for (auto* lines : {&r.notices, &r.problems}) {
+  for (auto* lines : {&r.notices, &r.problems, &r.details}) {
     std::set<std::string> seen;
     std::erase_if(*lines, [&](const std::string& line) { return !seen.insert(line).second; });
   }

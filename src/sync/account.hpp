@@ -97,6 +97,8 @@ struct FolderReport {
   std::uint64_t bytes = 0;
   bool skipped_unchanged = false;
   std::vector<std::string> notices;
+  // Routine things said only with -v (pairs found by content, say).
+  std::vector<std::string> details;
   // Messages or files that could not be handled (an unreadable file, an
   // upload the server refused): the folder synced otherwise, but the run
   // exits non-zero.

@@ -227,6 +227,7 @@ void FolderSync::run() {
     }
   }
   m_report.notices.insert(m_report.notices.end(), plan.notices.begin(), plan.notices.end());
+  m_report.details.insert(m_report.details.end(), plan.details.begin(), plan.details.end());
 
   if (m_s.dry_run) {
     report_plan(plan);

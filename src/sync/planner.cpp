@@ -405,7 +405,7 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
 
   // --- What the user should know ---
   if (paired > 0) {
-    plan.notices.push_back(plural(paired, "message", "messages") +
+    plan.details.push_back(plural(paired, "message", "messages") +
                            " found on both sides by content; not copied again");
   }
   if (kept_local_deletions > 0) {

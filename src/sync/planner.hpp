@@ -134,6 +134,8 @@ struct Plan {
   std::vector<DropRecord> drops;
   // Things the user should know that are not errors (one line each).
   std::vector<std::string> notices;
+  // Things worth saying only when asked (-v): routine, not news.
+  std::vector<std::string> details;
   // Set when a safety guard stopped the plan from deleting; the executor
   // applies the rest, reports this as a folder error and exits non-zero.
   std::string refused;
