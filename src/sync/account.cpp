@@ -297,12 +297,8 @@ AccountReport sync_account(const AccountSettings& s) {
     }
     recognise_renames(s.policy.direction, folders, usable,
                       [](const maildir::Entry& e) -> std::optional<std::string> {
-                        try {
-                          return content_key_text(local_content_key(util::read_file(e.path)));
-                        } catch (const Error& err) {
-                          ROAM_DEBUG(util::k_cat_sync, err.what());
-                          return std::nullopt;
-                        }
+                        auto key = file_content_key(e.path);
+                        return key ? std::optional(content_key_text(*key)) : std::nullopt;
                       });
 
     // Phase 2: sync each folder. Folders that received moved files are

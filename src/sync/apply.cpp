@@ -304,17 +304,14 @@ std::vector<std::string> FolderSync::journal_move_intents(FolderEntry* to, std::
     auto renamed = m_f.move_names.find(uid);
     std::string name = renamed != m_f.move_names.end() ? renamed->second : rec->second.name;
     state::PendingUpload intent{name, rec->second.key, "", 0, uidnext, rec->second.flags};
+    // Unreadable, the record's key alone still finds the copy.
     if (auto file = files.find(name); file != files.end()) {
-      try {
-        ContentKey key = local_content_key(util::read_file(file->second->path));
+      if (auto key = file_content_key(file->second->path)) {
         if (intent.key.empty()) {
-          intent.key = content_key_text(key);
+          intent.key = content_key_text(*key);
         }
-        intent.message_id = message_id_of(key.header);
-        intent.size = key.crlf_size;
-      } catch (const Error& e) {
-        // The record's key alone still finds the copy.
-        ROAM_DEBUG(util::k_cat_sync, e.what());
+        intent.message_id = message_id_of(key->header);
+        intent.size = key->crlf_size;
       }
     }
     if (intent.key.empty()) {

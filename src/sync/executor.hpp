@@ -99,6 +99,9 @@ struct FolderEntry {
 // The base of every content key (see ContentKey) of a local file's bytes,
 // and of a server header listing.
 ContentKey local_content_key(const std::string& content);
+// The content key of the file at `path`; nothing (said at debug level) when
+// it cannot be read, so that the file is simply not matched by content.
+std::optional<ContentKey> file_content_key(const fs::path& path);
 ContentKey server_content_key(const imap::HeaderInfo& h);
 
 // A server message that may be the copy of an upload whose UID is not

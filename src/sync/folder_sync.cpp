@@ -404,11 +404,8 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
   };
   // The file still holds what was uploaded (not edited since).
   auto unchanged_since_upload = [&](const maildir::Entry& e, const std::string& key) {
-    try {
-      return content_key_text(local_content_key(util::read_file(e.path))) == key;
-    } catch (const Error&) {
-      return false;
-    }
+    auto now = file_content_key(e.path);
+    return now && content_key_text(*now) == key;
   };
   for (auto& p : m_base.pending_uploads) {
     std::optional<Uid> uid = match_upload(p, candidates);
@@ -516,11 +513,9 @@ void FolderSync::add_local_keys(FolderInput& in, const std::vector<std::string>&
     if (it == m_entries.end()) {
       continue;
     }
-    try {
-      in.local_keys[name] = local_content_key(util::read_file(it->second.path));
-    } catch (const Error& e) {
-      // Unreadable: it cannot be matched (nor uploaded, which says why).
-      ROAM_DEBUG(util::k_cat_sync, e.what());
+    // Unreadable, it cannot be matched (nor uploaded, which says why).
+    if (auto key = file_content_key(it->second.path)) {
+      in.local_keys[name] = std::move(*key);
     }
   }
 }

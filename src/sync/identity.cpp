@@ -60,6 +60,15 @@ ContentKey local_content_key(const std::string& content) {
   return key;
 }
 
+std::optional<ContentKey> file_content_key(const fs::path& path) {
+  try {
+    return local_content_key(util::read_file(path));
+  } catch (const Error& e) {
+    ROAM_DEBUG(util::k_cat_sync, e.what());
+    return std::nullopt;
+  }
+}
+
 ContentKey server_content_key(const imap::HeaderInfo& h) {
   ContentKey key;
   key.crlf_size = h.rfc822_size;
