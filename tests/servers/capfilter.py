@@ -63,6 +63,15 @@ class Filter:
         return out
 
 
+def shut_down(*sockets):
+    """Ends both directions of a proxied connection once either side ends."""
+    for s in sockets:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 def pump_client(src, dst):
     try:
         while True:
@@ -73,11 +82,7 @@ def pump_client(src, dst):
     except OSError:
         pass
     finally:
-        for s in (dst, src):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        shut_down(dst, src)
 
 
 def pump_server(src, dst, flt):
@@ -107,11 +112,7 @@ def pump_server(src, dst, flt):
     except OSError:
         pass
     finally:
-        for s in (dst, src):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        shut_down(dst, src)
 
 
 def serve(listener, upstream_port, flt):
