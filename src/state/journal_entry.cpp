@@ -136,6 +136,9 @@ nlohmann::json to_json(const JournalEntry& entry) {
                         [](const MovingEntry& e) -> nlohmann::json {
                           return {{"op", "moving"}, {"uid", e.uid}};
                         },
+                        [](const LocalDeleteEntry& e) -> nlohmann::json {
+                          return {{"op", "delete_local"}, {"uid", e.uid}, {"name", e.name}};
+                        },
                     },
                     entry);
 }
@@ -169,6 +172,9 @@ JournalEntry entry_from_json(const nlohmann::json& object, const std::filesystem
   }
   if (op == "moving") {
     return MovingEntry{f.uid()};
+  }
+  if (op == "delete_local") {
+    return LocalDeleteEntry{f.uid(), f.name()};
   }
   f.fail("unknown \"op\" '" + op.substr(0, 40) + "' (written by a newer roam?)");
 }

@@ -66,8 +66,16 @@ struct MovingEntry {
   bool operator==(const MovingEntry&) const = default;
 };
 
+// Before the local file `name` of `uid` is removed because the server
+// expunged the message: after a crash the record goes if the file is gone.
+struct LocalDeleteEntry {
+  std::uint32_t uid = 0;
+  std::string name;
+  bool operator==(const LocalDeleteEntry&) const = default;
+};
+
 using JournalEntry = std::variant<DownloadEntry, UploadEntry, UploadedEntry, UploadRefusedEntry,
-                                  MovedEntry, MovingEntry>;
+                                  MovedEntry, MovingEntry, LocalDeleteEntry>;
 
 // The JSON object of an entry ({"op": ..., ...}).
 nlohmann::json to_json(const JournalEntry& entry);

@@ -64,6 +64,16 @@ void FolderSync::apply_local(const Plan& plan) {
     it->second = *renamed;
     ++m_report.flags_changed;
   }
+  if (!plan.local_deletes.empty() && !m_f.state_path.empty()) {
+    // Journaled before any file goes: a run killed between removing a file
+    // and committing the state would otherwise leave a record without its
+    // file, which takes the next file with its content for a rename.
+    auto journal = state::Journal::open(m_journal_path, {{"uidvalidity", m_next.uidvalidity}});
+    for (const auto& del : plan.local_deletes) {
+      journal.append(state::LocalDeleteEntry{del.uid, del.name});
+    }
+    journal.sync();
+  }
   for (const auto& del : plan.local_deletes) {
     auto it = m_entries.find(del.name);
     if (it != m_entries.end()) {

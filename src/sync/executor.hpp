@@ -237,6 +237,14 @@ class FolderSync {
 // user moved or renamed (that would move the message a second time, or tie
 // a live file to a deleted copy). A message the user merely flagged as
 // trashed (T) keeps its key and is recognised as usual.
+//
+// Its name gets the suffix ":gone". No Maildir file's stable name holds a
+// ':' (the info part starts there), so the record can never take a file by
+// name either: a file the user moved back under its old name is a new
+// message of its own, never this \Deleted copy (which would be deleted
+// locally as soon as another client expunged it).
+inline constexpr const char* k_left_behind_suffix = ":gone";
+
 inline bool left_behind(const state::MessageRecord& rec) {
   return rec.key.empty() &&
          std::find(rec.flags.begin(), rec.flags.end(), "\\Deleted") != rec.flags.end();
@@ -246,6 +254,9 @@ inline void mark_left_behind(state::MessageRecord& rec) {
   rec.flags.push_back("\\Deleted");
   state::normalize_flags(rec.flags);
   rec.key.clear();
+  if (rec.name.find(':') == std::string::npos) {
+    rec.name += k_left_behind_suffix;
+  }
 }
 
 // Resolves what an interrupted run left in a folder's journal: downloads

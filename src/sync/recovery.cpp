@@ -138,11 +138,27 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
       }
     } else if (auto* moving = std::get_if<state::MovingEntry>(&entry)) {
       // A move of this message was about to be sent (its intent is in the
-      // target's journal): the record must not take a file with its content
-      // that turns up here later, since the server copy may have moved.
+      // target's journal, which finds or uploads the message there). Here
+      // the record is left behind: its server copy, if the move never went
+      // out, is deleted as the move would have done, and a file the user
+      // moved back, even under its old name, is a new message (tied to this
+      // record, it would be deleted as "expunged" once the move is seen).
       auto rec = f.state->messages.find(moving->uid);
-      if (same_validity && rec != f.state->messages.end()) {
-        rec->second.key.clear();
+      if (same_validity && rec != f.state->messages.end() && !left_behind(rec->second)) {
+        names.erase(rec->second.name);
+        mark_left_behind(rec->second);
+        names.emplace(rec->second.name, rec->first);
+      }
+    } else if (auto* gone = std::get_if<state::LocalDeleteEntry>(&entry)) {
+      // The server had expunged this message and its file was being
+      // removed: once the file is gone the record goes too. Kept, it would
+      // take a file with the same content that the user moves here later
+      // and delete it as expunged as well.
+      auto rec = f.state->messages.find(gone->uid);
+      if (same_validity && rec != f.state->messages.end() && rec->second.name == gone->name &&
+          by_name.count(gone->name) == 0) {
+        names.erase(rec->second.name);
+        f.state->messages.erase(rec);
       }
     } else if (auto* moved = std::get_if<state::MovedEntry>(&entry)) {
       if (known(moved->uid, moved->name)) {

@@ -268,6 +268,7 @@ class Sim {
   void other_client();
   void mail_client();
   RunResult run_once(const std::string& label, std::uint64_t stop, std::uint64_t cut);
+  void dump_local(const std::string& label) const;
   void check_after_run(const std::string& label);
   void check_final();
   std::map<int, std::string> flag_expectations();
@@ -664,6 +665,37 @@ void Sim::mail_client() {
   }
 }
 
+// With --verbose, what a run left behind: every Maildir file and every
+// line of the folder states and journals, so a failing history can be
+// followed run by run without replaying it under a debugger.
+void Sim::dump_local(const std::string& label) const {
+  std::fprintf(stderr, "--- after %s: Maildir\n", label.c_str());
+  std::vector<std::string> lines;
+  for (const auto& e : fs::recursive_directory_iterator(m_maildir)) {
+    if (e.is_regular_file()) {
+      lines.push_back(fs::relative(e.path(), m_maildir).string());
+    }
+  }
+  std::sort(lines.begin(), lines.end());
+  for (const auto& l : lines) {
+    std::fprintf(stderr, "    %s\n", l.c_str());
+  }
+  std::fprintf(stderr, "--- after %s: state\n", label.c_str());
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(m_state)) {
+    files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& p : files) {
+    std::ifstream in(p);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string compact = text.str();
+    std::erase(compact, '\n');
+    std::fprintf(stderr, "    %s: %s\n", p.filename().c_str(), compact.c_str());
+  }
+}
+
 RunResult Sim::run_once(const std::string& label, std::uint64_t stop, std::uint64_t cut) {
   RunOptions ro;
   ro.maildir = m_maildir;
@@ -684,6 +716,9 @@ RunResult Sim::run_once(const std::string& label, std::uint64_t stop, std::uint6
     how += " cut-after=" + std::to_string(cut);
   }
   event(label + how + ": " + res.describe() + (res.cut ? " (connection cut)" : ""));
+  if (m_o.verbose) {
+    dump_local(label);
+  }
   std::istringstream lines(res.summary);
   for (std::string l; std::getline(lines, l);) {
     event("    " + l);

@@ -216,6 +216,7 @@ TEST(JournalEntry, EveryKindRoundTrips) {
       MovedEntry{9, "moved", {"$label1", "\\Seen"}, "0123456789abcdef"},
       MovedEntry{10, "no-key", {}, ""},
       MovingEntry{11},
+      LocalDeleteEntry{12, "1700000000.M3P4.host"},
   };
   for (std::size_t i = 0; i < entries.size(); ++i) {
     nlohmann::json object = to_json(entries[i]);
@@ -305,6 +306,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadEntry{"moved_bad_key", R"({"op":"moved","uid":3,"name":"a","flags":[],"key":"XYZ"})",
                  "16 lower-case hex digits"},
         BadEntry{"moving_without_uid", R"({"op":"moving"})", "no \"uid\""},
+        BadEntry{"delete_local_without_name", R"({"op":"delete_local","uid":4})",
+                 "no \"name\""},
+        BadEntry{"delete_local_escaping", R"({"op":"delete_local","uid":4,"name":".."})",
+                 "cannot be a Maildir file name"},
         BadEntry{"flags_not_array", R"({"op":"moved","uid":3,"name":"a","flags":"S","key":""})",
                  "\"flags\" is not an array"}),
     [](const ::testing::TestParamInfo<BadEntry>& param_info) {

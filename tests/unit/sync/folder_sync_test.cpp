@@ -365,5 +365,89 @@ TEST_F(FolderSyncTest, AnUploadTheSessionCannotSeeIsNeverSentTwice) {
   EXPECT_EQ(server.boxes["Sent"].messages.size(), 1u);
 }
 
+// What a kill leaves after the file of a message the server expunged was
+// removed but before the state was committed: a record without its file.
+// The journal entry written before the removal drops it, so a copy of the
+// message the user moves into the folder later is a new message, not this
+// one renamed (which would be deleted as expunged: seed 12019400).
+TEST_F(FolderSyncTest, AFileRemovedForAnExpungeLeavesNoRecordAfterACrash) {
+  add_folder("A");
+  server.boxes["A"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["A"].uidnext = 2;
+  sync(0);
+  ASSERT_EQ(files_in("A"), 1u);
+  fs::path file = *fs::directory_iterator(s.maildir / "A" / "new");
+  auto st = state::load_folder_state_for(s.state_dir, "A");
+  ASSERT_TRUE(st);
+  std::string name = st->messages.at(1).name;
+
+  // The expunge, the journal entry, the removal, then the kill.
+  server.boxes["A"].messages.clear();
+  {
+    auto journal = state::Journal::open(state::journal_file_for(folders[0].state_path),
+                                        {{"uidvalidity", st->uidvalidity}});
+    journal.append(state::LocalDeleteEntry{1, name});
+    journal.sync();
+  }
+  fs::remove(file);
+  // The user moves a copy of the message in (mu4e gives it a new name).
+  {
+    std::ofstream out(s.maildir / "A" / "cur" / "mu4e1.host:2,S", std::ios::binary);
+    out << message(1);
+  }
+
+  folders[0].state = state::load_folder_state_for(s.state_dir, "A");
+  folders[0].scan = maildir::Folder(folders[0].path).scan();
+  recover_journal(s, folders[0], reports[0]);
+  EXPECT_EQ(folders[0].state->messages.count(1), 0u);
+  recognise_renames(Direction::Both, folders, {true},
+                    [](const maildir::Entry& e) -> std::optional<std::string> {
+                      auto key = file_content_key(e.path);
+                      return key ? std::optional(content_key_text(*key)) : std::nullopt;
+                    });
+  sync(0, false);
+  EXPECT_EQ(files_in("A"), 1u) << "the user's copy must stay";
+  EXPECT_EQ(server.boxes["A"].messages.size(), 1u) << "and be uploaded";
+}
+
+// A crash right after a move's intents were journaled: the file the user
+// moved back under its old name must not be taken by the source record
+// (seed 12057160). The record is left behind with a name no file can have.
+TEST_F(FolderSyncTest, AFileMovedBackAfterAnInterruptedMoveIsKept) {
+  add_folder("A");
+  add_folder("B");
+  server.boxes["A"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["A"].uidnext = 2;
+  sync(0);
+  sync(1);
+  auto st = state::load_folder_state_for(s.state_dir, "A");
+  ASSERT_TRUE(st);
+  std::string name = st->messages.at(1).name;
+  // The move went out (the server copy is in B now), then the kill.
+  {
+    auto journal = state::Journal::open(state::journal_file_for(folders[0].state_path),
+                                        {{"uidvalidity", st->uidvalidity}});
+    journal.append(state::MovingEntry{1});
+    journal.sync();
+    auto target = state::Journal::open(state::journal_file_for(folders[1].state_path),
+                                       {{"uidvalidity", server.boxes["B"].uidvalidity}});
+    target.append(state::UploadEntry{
+        state::PendingUpload{name, st->messages.at(1).key, "", 0, 1, {}}});
+    target.sync();
+  }
+  server.boxes["B"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["B"].uidnext = 2;
+  server.boxes["A"].messages.clear();
+  // The file never left A, or the user moved it back: same name.
+  for (std::size_t i = 0; i < 2; ++i) {
+    sync(i);
+  }
+  sync(0);
+  EXPECT_EQ(files_in("A") + files_in("B"), 1u);
+  EXPECT_EQ(server.boxes["A"].messages.size() + server.boxes["B"].messages.size(), 1u);
+  EXPECT_EQ(files_in("A"), 1u) << "the file is where the user left it";
+  EXPECT_EQ(server.boxes["A"].messages.size(), 1u);
+}
+
 }  // namespace
 }  // namespace roam::sync
