@@ -231,12 +231,9 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
       for (Uid uid : uids) {
         fail(uid);
         if (to != nullptr) {
-          auto renamed = m_f.move_names.find(uid);
           auto rec = m_base.messages.find(uid);
-          if (renamed != m_f.move_names.end()) {
-            to->held.insert(renamed->second);
-          } else if (rec != m_base.messages.end()) {
-            to->held.insert(rec->second.name);
+          if (rec != m_base.messages.end()) {
+            to->held.insert(target_name(rec->second));
           }
         }
       }
@@ -311,8 +308,7 @@ std::vector<std::string> FolderSync::journal_move_intents(FolderEntry* to, std::
       continue;
     }
     here.append(state::MovingEntry{uid});
-    auto renamed = m_f.move_names.find(uid);
-    std::string name = renamed != m_f.move_names.end() ? renamed->second : rec->second.name;
+    std::string name = target_name(rec->second);
     state::PendingUpload intent{name, rec->second.key, "", 0, uidnext, rec->second.flags};
     // Unreadable, the record's key alone still finds the copy.
     if (auto file = files.find(name); file != files.end()) {
@@ -370,9 +366,8 @@ void FolderSync::record_moved(FolderEntry* to, std::uint32_t validity,
     if (rec == m_base.messages.end()) {
       continue;
     }
-    auto renamed = m_f.move_names.find(from_uid);
-    std::string name = renamed != m_f.move_names.end() ? renamed->second : rec->second.name;
-    journal.append(state::MovedEntry{to_uid, name, rec->second.flags, rec->second.key});
+    journal.append(
+        state::MovedEntry{to_uid, target_name(rec->second), rec->second.flags, rec->second.key});
   }
   journal.sync();
 }

@@ -126,7 +126,7 @@ void recognise_renames(Direction direction, std::vector<FolderEntry>& folders,
         f.renamed = true;
       } else {
         from.moved_out[rec.name] = f.name;
-        from.move_names[match->uid] = e.stable_name;
+        from.move_names[rec.name] = e.stable_name;
         f.moved_in.insert(e.stable_name);
       }
     }

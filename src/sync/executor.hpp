@@ -72,8 +72,10 @@ struct FolderEntry {
   std::map<std::string, std::string> moved_out;
   std::set<std::string> moved_in;
   // Messages moved out under a new name (a mail reader that renames on
-  // moves): UID here -> stable name in the target folder.
-  std::map<Uid, std::string> move_names;
+  // moves): stable name here -> stable name in the target folder. Keyed by
+  // name, not UID: a UIDVALIDITY change of this folder in the same run gives
+  // the record a new UID but keeps its name.
+  std::map<std::string, std::string> move_names;
   // True when records were renamed in memory (recognise_renames): the
   // folder must not be skipped, so that the new names are committed.
   bool renamed = false;
@@ -208,6 +210,12 @@ class FolderSync {
   void download(const std::vector<Download>& downloads, const std::map<Uid, ContentKey>& keys);
   void commit_state();
   void fail(Uid uid) { m_failed.insert(uid); }
+  // The stable name a message moved out of this folder has in its target:
+  // the new name a renaming mail reader gave it, else its name here.
+  const std::string& target_name(const state::MessageRecord& rec) const {
+    auto renamed = m_f.move_names.find(rec.name);
+    return renamed != m_f.move_names.end() ? renamed->second : rec.name;
+  }
 
   std::vector<FolderEntry>& m_all;  // Every folder of the run (move targets).
   Stash* m_stash;                   // Null when the account has one folder.

@@ -119,7 +119,12 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
       auto it = by_name.find(down->name);
       // A download whose file never reached the Maildir is simply repeated.
       if (!known(down->uid, down->name) && it != by_name.end()) {
-        adopt(down->uid, down->name, file_flags(*it->second, {}), "");
+        // With its content key, as a download records it: an upload of the
+        // same message that another client moved here from a folder synced
+        // later is recognised as this one by it (known_elsewhere).
+        std::optional<ContentKey> key = file_content_key(it->second->path);
+        adopt(down->uid, down->name, file_flags(*it->second, {}),
+              key ? content_key_text(*key) : "");
       }
     } else if (auto* uploaded = std::get_if<state::UploadedEntry>(&entry)) {
       auto intent = intents.find(uploaded->name);

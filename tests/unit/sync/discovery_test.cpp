@@ -170,7 +170,7 @@ TEST(RecogniseRenames, ARenameIntoAnotherFolderIsAMove) {
   fx.keys["moved"] = "00000000000000aa";
   fx.run(Direction::Both);
   EXPECT_EQ(fx.folders[0].moved_out.at("old"), "Archive");
-  EXPECT_EQ(fx.folders[0].move_names.at(5), "moved");
+  EXPECT_EQ(fx.folders[0].move_names.at("old"), "moved");
   EXPECT_EQ(fx.folders[1].moved_in.count("moved"), 1u);
   EXPECT_EQ(fx.folders[0].state->messages.at(5).name, "old");
 }

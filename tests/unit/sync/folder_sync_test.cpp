@@ -431,8 +431,8 @@ TEST_F(FolderSyncTest, AFileMovedBackAfterAnInterruptedMoveIsKept) {
     journal.sync();
     auto target = state::Journal::open(state::journal_file_for(folders[1].state_path),
                                        {{"uidvalidity", server.boxes["B"].uidvalidity}});
-    target.append(state::UploadEntry{
-        state::PendingUpload{name, st->messages.at(1).key, "", 0, 1, {}}});
+    target.append(
+        state::UploadEntry{state::PendingUpload{name, st->messages.at(1).key, "", 0, 1, {}}});
     target.sync();
   }
   server.boxes["B"].messages = {{1, to_crlf(message(1)), {}}};
@@ -447,6 +447,50 @@ TEST_F(FolderSyncTest, AFileMovedBackAfterAnInterruptedMoveIsKept) {
   EXPECT_EQ(server.boxes["A"].messages.size() + server.boxes["B"].messages.size(), 1u);
   EXPECT_EQ(files_in("A"), 1u) << "the file is where the user left it";
   EXPECT_EQ(server.boxes["A"].messages.size(), 1u);
+}
+
+// A renaming mail reader moved a file to another folder, and the server
+// reset the source folder's UIDVALIDITY: the record gets a new UID when it
+// is carried over by content, and the move must still name the file the
+// user made in the target (it named the old one: the target's copy was
+// deleted as having no file, and the file uploaded again; seed 13000336).
+TEST_F(FolderSyncTest, AMoveAfterAUidValidityChangeKeepsTheNewName) {
+  add_folder("A");
+  add_folder("B");
+  server.boxes["A"].messages = {{1, to_crlf(message(1)), {}}, {2, to_crlf(message(2)), {}}};
+  server.boxes["A"].uidnext = 3;
+  sync(0);
+  sync(1);
+  auto before = state::load_folder_state_for(s.state_dir, "A");
+  ASSERT_TRUE(before);
+  fs::path from = s.maildir / "A" / "new" / before->messages.at(1).name;
+  fs::rename(from, s.maildir / "B" / "cur" / "mu4e1.host:2,S");
+  server.boxes["A"].uidvalidity += 50;
+  server.boxes["A"].messages.at(0).uid = 7;
+  server.boxes["A"].messages.at(1).uid = 8;
+  server.boxes["A"].uidnext = 9;
+
+  for (auto& f : folders) {
+    f.state = state::load_folder_state_for(s.state_dir, f.name);
+    f.scan = maildir::Folder(f.path).scan();
+  }
+  recognise_renames(Direction::Both, folders, {true, true},
+                    [](const maildir::Entry& e) -> std::optional<std::string> {
+                      auto key = file_content_key(e.path);
+                      return key ? std::optional(content_key_text(*key)) : std::nullopt;
+                    });
+  ASSERT_EQ(folders[0].moved_out.size(), 1u);
+  sync(0, false);
+  sync(1, false);
+  ASSERT_EQ(server.boxes["A"].messages.size(), 1u);
+  EXPECT_EQ(server.boxes["A"].messages.at(0).uid, 8u) << "the message that stayed";
+  ASSERT_EQ(server.boxes["B"].messages.size(), 1u);
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "append B"), 0);
+  auto st = state::load_folder_state_for(s.state_dir, "B");
+  ASSERT_TRUE(st);
+  ASSERT_EQ(st->messages.size(), 1u);
+  EXPECT_EQ(st->messages.begin()->second.name, "mu4e1.host");
+  EXPECT_EQ(files_in("B"), 1u);
 }
 
 }  // namespace
