@@ -209,12 +209,15 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
         to = &f;
       }
     }
-    // This run's LIST-STATUS comes first: the target's state may still be
-    // the one from before a UIDVALIDITY change (its sync keeps the old
-    // records to carry them over).
+    // This run's LIST-STATUS comes first, then what SELECT said if the
+    // target was synced already: its state may still be the one from
+    // before a UIDVALIDITY change (its sync keeps the old records to carry
+    // them over), whose UIDs say nothing about where the copy will land.
     std::uint32_t target_validity = 0;
     if (to != nullptr && to->status && to->status->uidvalidity) {
       target_validity = static_cast<std::uint32_t>(*to->status->uidvalidity);
+    } else if (to != nullptr && to->opened_validity != 0) {
+      target_validity = to->opened_validity;
     } else if (to != nullptr && to->state) {
       target_validity = to->state->uidvalidity;
     }
@@ -289,6 +292,9 @@ std::vector<std::string> FolderSync::journal_move_intents(FolderEntry* to, std::
   Uid uidnext = 1;
   if (to->status && to->status->uidnext) {
     uidnext = static_cast<Uid>(*to->status->uidnext);
+  }
+  if (to->opened_validity == validity && to->opened_uidnext != 0) {
+    uidnext = std::max(uidnext, to->opened_uidnext);
   }
   if (to->state && to->state->uidvalidity == validity) {
     for (const auto& [uid, rec] : to->state->messages) {

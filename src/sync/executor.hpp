@@ -63,6 +63,12 @@ struct FolderEntry {
   std::string wire;  // The server's name (modified UTF-7).
   std::optional<char> delimiter;
   std::optional<imap::StatusData> status;
+  // What SELECT said when this run synced the folder (0 before): a move
+  // into it from a folder synced later journals its intent under this
+  // UIDVALIDITY, and looks for the copy from this UIDNEXT on. The state
+  // read at the start may be of an older UIDVALIDITY by then.
+  std::uint32_t opened_validity = 0;
+  Uid opened_uidnext = 0;
   fs::path path;
   fs::path state_path;
   std::optional<state::FolderState> state;

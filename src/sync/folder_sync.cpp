@@ -92,6 +92,8 @@ void FolderSync::run() {
 
   imap::MailboxInfo info =
       m_server.open(m_f.wire, pushes ? imap::OpenMode::Select : imap::OpenMode::Examine);
+  m_f.opened_validity = info.uidvalidity;
+  m_f.opened_uidnext = info.uidnext;
   LocalFolder local;
   m_entries.clear();
   for (const auto& e : m_f.scan.entries) {

@@ -493,5 +493,46 @@ TEST_F(FolderSyncTest, AMoveAfterAUidValidityChangeKeepsTheNewName) {
   EXPECT_EQ(files_in("B"), 1u);
 }
 
+// The target of a move had its UIDVALIDITY reset and was synced earlier in
+// the run: the move's intent must look for the copy from the UIDNEXT its
+// SELECT gave, not from past the old UIDs (which would miss the copy and
+// download it as a new message beside the moved file; seed 12003980).
+TEST_F(FolderSyncTest, AMoveIntoAFolderWhoseUidValidityChangedFindsItsCopy) {
+  add_folder("A");
+  add_folder("B");
+  server.boxes["A"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["A"].uidnext = 2;
+  server.boxes["B"].messages = {{20, to_crlf(message(2)), {}}, {21, to_crlf(message(3)), {}}};
+  server.boxes["B"].uidnext = 22;
+  sync(0);
+  sync(1);
+  auto a = state::load_folder_state_for(s.state_dir, "A");
+  ASSERT_TRUE(a);
+  std::string name = a->messages.at(1).name;
+  fs::rename(s.maildir / "A" / "new" / name, s.maildir / "B" / "new" / name);
+  server.boxes["B"].uidvalidity += 50;
+  server.boxes["B"].messages.at(0).uid = 1;
+  server.boxes["B"].messages.at(1).uid = 2;
+  server.boxes["B"].uidnext = 3;
+
+  for (auto& f : folders) {
+    f.state = state::load_folder_state_for(s.state_dir, f.name);
+    f.scan = maildir::Folder(f.path).scan();
+  }
+  folders[0].moved_out[name] = "B";
+  folders[1].moved_in.insert(name);
+  sync(1, false);  // B first, as in account order: the reset is seen.
+  sync(0, false);  // A's move.
+  folders[1].second_pass = true;
+  folders[1].moved_in.clear();
+  sync(1);
+  ASSERT_EQ(server.boxes["B"].messages.size(), 3u);
+  EXPECT_EQ(files_in("B"), 3u) << "the moved copy must not come down beside the moved file";
+  auto b = state::load_folder_state_for(s.state_dir, "B");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->messages.size(), 3u);
+  EXPECT_TRUE(b->pending_uploads.empty());
+}
+
 }  // namespace
 }  // namespace roam::sync
