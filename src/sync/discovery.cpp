@@ -141,7 +141,8 @@ void recognise_renames(Direction direction, std::vector<FolderEntry>& folders,
 // would undo a deletion, and after a rename copy every message twice); the
 // notice says how to get either behaviour. Content keys decide: the new
 // folder is opened read-only and its header listing compared with the
-// vanished folder's records; most of its messages must be known there.
+// vanished folder's records: most of its messages must be known there, or
+// most of the vanished folder's messages must be in it.
 void follow_folder_renames(const AccountSettings& s, imap::Client& client,
                            const std::vector<FolderEntry>& folders,
                            const std::vector<VanishedFolder>& vanished, AccountReport& report) {
@@ -206,7 +207,11 @@ void follow_folder_renames(const AccountSettings& s, imap::Client& client,
           best_matches = matches;
         }
       }
-      if (best == nullptr || best_matches * 2 <= keys.size()) {
+      // Most of the new folder's messages are known there, or most of the
+      // vanished folder's messages are here (new mail may have arrived
+      // since the rename: two old and two new messages are still a rename).
+      if (best == nullptr ||
+          (best_matches * 2 <= keys.size() && best_matches * 2 <= best->keys.size())) {
         continue;
       }
       const VanishedFolder& v = *best->folder;

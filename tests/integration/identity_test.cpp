@@ -388,6 +388,47 @@ TEST(Identity, ServerSideFolderRenameUploadsAndDuplicatesNothing) {
   expect_further_run_changes_nothing(account);
 }
 
+// New mail that arrives in the renamed folder before roam sees the rename
+// may outnumber the messages roam knew: all of those being there still
+// makes it a rename (the simulation, seed 14000998: two known, two new).
+TEST(Identity, ServerSideFolderRenameWithMoreNewThanKnownMessagesIsARename) {
+  const auto& server = TestServer::instance();
+  const auto account = make_two_way_account();
+  server.create_mailbox(account.user, "Work");
+  const auto known = numbered_ids("k", 2);
+  for (const auto& id : known) {
+    server.append(account.user, "Work", make_message(id), {"\\Seen"});
+  }
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  ASSERT_EQ(local_ids(account.maildir / "Work"), known);
+
+  server.rename_mailbox(account.user, "Work", "Projects");
+  auto all = known;
+  for (const auto& id : numbered_ids("n", 3)) {
+    server.append(account.user, "Projects", make_message(id));
+    all.push_back(id);
+  }
+  std::sort(all.begin(), all.end());
+  const auto projects_status = server.mailbox_status(account.user, "Projects");
+
+  const auto result = sync(account);
+  EXPECT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_EQ(server.list_mailboxes(account.user), (std::vector<std::string>{"INBOX", "Projects"}))
+      << describe(result);
+  EXPECT_EQ(uidnext_of(account.user, "Projects"), projects_status.uidnext) << "nothing uploaded\n"
+                                                                           << describe(result);
+  auto local = local_ids(account.maildir / "Projects");
+  std::sort(local.begin(), local.end());
+  EXPECT_EQ(local, all) << describe(result);
+  EXPECT_TRUE(local_files(account.maildir / "Work").empty())
+      << "the known messages must not stay behind in Work as well\n"
+      << describe(result);
+  EXPECT_NE(summary_line(result).find("local: 3 new"), std::string::npos) << describe(result);
+
+  expect_further_run_changes_nothing(account);
+}
+
 TEST(Identity, ServerSideFolderDeletionIsNotUndone) {
   const auto& server = TestServer::instance();
   const auto account = make_two_way_account();
