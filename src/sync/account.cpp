@@ -250,6 +250,7 @@ AccountReport sync_account(const AccountSettings& s) {
           throw;
         }
         reports[i].error = e.what();
+        folders[i].failed = true;
       }
     }
     // A file that vanished from one folder and appeared, unknown, in another
@@ -353,6 +354,7 @@ AccountReport sync_account(const AccountSettings& s) {
             .run();
       } catch (const Error& e) {
         reports[i].error = e.what();
+        folders[i].failed = true;
         stash.folder_failed();
         if (e.scope() >= Scope::Usage || (e.scope() == Scope::Account && client->usable())) {
           throw;

@@ -156,6 +156,17 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
       expunge.push_back(d.uid);
     }
   }
+  // A move whose file the target folder, synced earlier in this run,
+  // already paired with a server copy of its own (the message was there
+  // before roam knew either folder): moving would put it there twice. The
+  // copy here goes, as the user's move meant.
+  std::set<Uid> redundant = redundant_moves(plan);
+  for (Uid uid : redundant) {
+    mark.push_back(uid);
+    if (m_s.policy.expunge == Expunge::Yes) {
+      expunge.push_back(uid);
+    }
+  }
   if (!mark.empty()) {
     m_server.store_flags(mark, imap::StoreOp::Add, {"\\Deleted"}, 0, nullptr);
     count_step();
@@ -193,7 +204,9 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
   // Moves, grouped by target folder.
   std::map<std::string, std::vector<Uid>> by_target;
   for (const auto& m : plan.moves) {
-    by_target[m.target].push_back(m.uid);
+    if (redundant.count(m.uid) == 0) {
+      by_target[m.target].push_back(m.uid);
+    }
   }
   for (const auto& [target, uids] : by_target) {
     auto wire = m_wire_names.find(target);
@@ -208,6 +221,23 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
       if (f.name == target) {
         to = &f;
       }
+    }
+    if (to != nullptr && to->failed) {
+      // The target may have paired the moved file with a copy it already
+      // had before it failed (a first sync, a move made before roam knew
+      // the folder): moving now could put the message there twice. The
+      // records stay, the file stays unrecorded there, the next run moves.
+      for (Uid uid : uids) {
+        fail(uid);
+        auto rec = m_base.messages.find(uid);
+        if (rec != m_base.messages.end()) {
+          to->held.insert(target_name(rec->second));
+        }
+      }
+      m_report.notices.push_back("the move of " + std::to_string(uids.size()) + " message(s) to " +
+                                 target +
+                                 " waits for the next run: that folder failed in this one");
+      continue;
     }
     // This run's LIST-STATUS comes first, then what SELECT said if the
     // target was synced already: its state may still be the one from
@@ -272,6 +302,46 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
     }
     m_report.moved += uids.size();
   }
+}
+
+std::set<Uid> FolderSync::redundant_moves(const Plan& plan) const {
+  std::set<Uid> out;
+  std::map<std::string, std::optional<state::FolderState>> committed;
+  for (const auto& m : plan.moves) {
+    const FolderEntry* to = nullptr;
+    for (const auto& f : m_all) {
+      if (f.name == m.target) {
+        to = &f;
+      }
+    }
+    auto rec = m_base.messages.find(m.uid);
+    if (to == nullptr || to->failed || to->opened_validity == 0 || to->state_path.empty() ||
+        rec == m_base.messages.end()) {
+      continue;
+    }
+    auto it = committed.find(m.target);
+    if (it == committed.end()) {
+      std::optional<state::FolderState> st;
+      try {
+        st = state::load_folder_state(to->state_path);
+      } catch (const Error& e) {
+        ROAM_DEBUG(util::k_cat_sync, e.what());
+      }
+      it = committed.emplace(m.target, std::move(st)).first;
+    }
+    if (!it->second || it->second->uidvalidity != to->opened_validity) {
+      continue;
+    }
+    const std::string& name = target_name(rec->second);
+    for (const auto& [uid, there] : it->second->messages) {
+      // The same file, paired there with a copy of the same content.
+      if (there.name == name && !rec->second.key.empty() && there.key == rec->second.key) {
+        out.insert(m.uid);
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 std::vector<std::string> FolderSync::journal_move_intents(FolderEntry* to, std::uint32_t validity,

@@ -69,6 +69,9 @@ struct FolderEntry {
   // read at the start may be of an older UIDVALIDITY by then.
   std::uint32_t opened_validity = 0;
   Uid opened_uidnext = 0;
+  // Set when the folder failed in this run: what it paired or recorded
+  // before the failure is unknown, so nothing is moved into it.
+  bool failed = false;
   fs::path path;
   fs::path state_path;
   std::optional<state::FolderState> state;
@@ -216,6 +219,10 @@ class FolderSync {
   void download(const std::vector<Download>& downloads, const std::map<Uid, ContentKey>& keys);
   void commit_state();
   void fail(Uid uid) { m_failed.insert(uid); }
+  // Moves whose target, synced earlier in this run, recorded the moved
+  // file already (paired with a copy it had): their source copies are
+  // deleted instead.
+  std::set<Uid> redundant_moves(const Plan& plan) const;
   // The stable name a message moved out of this folder has in its target:
   // the new name a renaming mail reader gave it, else its name here.
   const std::string& target_name(const state::MessageRecord& rec) const {

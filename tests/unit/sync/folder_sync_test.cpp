@@ -534,5 +534,86 @@ TEST_F(FolderSyncTest, AMoveIntoAFolderWhoseUidValidityChangedFindsItsCopy) {
   EXPECT_TRUE(b->pending_uploads.empty());
 }
 
+// The target already had a copy of the moved message, which its first pass
+// paired with the moved file (it was there before roam knew the folder):
+// the source copy is deleted rather than moved, or the message would be in
+// the target twice, and come down a second time (seed 10010908).
+TEST_F(FolderSyncTest, AMoveToAFolderThatPairedTheFileDeletesTheSourceCopy) {
+  add_folder("A");
+  add_folder("B");
+  server.boxes["A"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["A"].uidnext = 2;
+  server.boxes["B"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["B"].uidnext = 2;
+  sync(0);
+  auto a = state::load_folder_state_for(s.state_dir, "A");
+  ASSERT_TRUE(a);
+  std::string name = a->messages.at(1).name;
+  fs::rename(s.maildir / "A" / "new" / name, s.maildir / "B" / "new" / name);
+
+  for (auto& f : folders) {
+    f.state = state::load_folder_state_for(s.state_dir, f.name);
+    f.scan = maildir::Folder(f.path).scan();
+  }
+  folders[0].moved_out[name] = "B";
+  folders[1].moved_in.insert(name);
+  sync(1, false);  // B pairs the moved file with its own copy.
+  sync(0, false);  // A's move is redundant.
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "move B"), 0);
+  EXPECT_TRUE(server.boxes["A"].messages.empty() ||
+              server.boxes["A"].messages.at(0).flags == std::vector<std::string>{"\\Deleted"});
+  folders[1].second_pass = true;
+  folders[1].moved_in.clear();
+  sync(1);
+  EXPECT_EQ(server.boxes["B"].messages.size(), 1u);
+  EXPECT_EQ(files_in("B"), 1u);
+  EXPECT_EQ(files_in("A"), 0u);
+}
+
+// A target that failed in this run may have paired the moved file before
+// it failed: nothing is moved into it until a run where it syncs.
+TEST_F(FolderSyncTest, NothingIsMovedIntoAFolderThatFailedInThisRun) {
+  add_folder("A");
+  add_folder("B");
+  server.boxes["A"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["A"].uidnext = 2;
+  sync(0);
+  sync(1);
+  auto a = state::load_folder_state_for(s.state_dir, "A");
+  ASSERT_TRUE(a);
+  std::string name = a->messages.at(1).name;
+  fs::rename(s.maildir / "A" / "new" / name, s.maildir / "B" / "new" / name);
+  for (auto& f : folders) {
+    f.state = state::load_folder_state_for(s.state_dir, f.name);
+    f.scan = maildir::Folder(f.path).scan();
+  }
+  folders[0].moved_out[name] = "B";
+  folders[1].moved_in.insert(name);
+  folders[1].failed = true;
+  sync(0, false);
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "move B"), 0);
+  EXPECT_EQ(server.boxes["A"].messages.size(), 1u) << "the source copy stays for the next run";
+  EXPECT_EQ(folders[1].held.count(name), 1u) << "and the file is not uploaded to B";
+  auto after = state::load_folder_state_for(s.state_dir, "A");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->messages.count(1), 1u);
+
+  // The next run, with B working, makes the move.
+  folders[1].failed = false;
+  for (auto& f : folders) {
+    f.state = state::load_folder_state_for(s.state_dir, f.name);
+    f.scan = maildir::Folder(f.path).scan();
+    f.moved_out.clear();
+    f.moved_in.clear();
+    f.held.clear();
+  }
+  folders[0].moved_out[name] = "B";
+  folders[1].moved_in.insert(name);
+  sync(0, false);
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "move B"), 1);
+  EXPECT_TRUE(server.boxes["A"].messages.empty());
+  EXPECT_EQ(server.boxes["B"].messages.size(), 1u);
+}
+
 }  // namespace
 }  // namespace roam::sync
