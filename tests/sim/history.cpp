@@ -504,11 +504,21 @@ void Sim::other_client() {
       if (to == ref.folder || there) {
         continue;  // Two copies in one folder would be the other client's doing.
       }
+      // A copy marked \Deleted that roam left behind (no UIDPLUS) while the
+      // message lives on elsewhere: moving it says nothing about where the
+      // user wants the message, so either place is right.
+      auto live = [&](const ServerRef& r) {
+        const Message* m = m_server.mailboxes.at(r.folder).find(r.uid);
+        return m != nullptr && m->flags.count("\\Deleted") == 0;
+      };
+      bool stale_copy = !live(ref) && std::any_of(msgs.begin(), msgs.end(), [&](const auto& o) {
+        return o.id == ref.id && (o.folder != ref.folder || o.uid != ref.uid) && live(o);
+      });
       m_server.move(ref.folder, ref.uid, to);
       Fate& fate = m_fates[ref.id];
       fate.folder = to;
       fate.anywhere = fate.anywhere || m_moved_local.count(ref.id) != 0 || !fate.synced ||
-                      m_reset_folders.count(ref.folder) != 0;
+                      m_reset_folders.count(ref.folder) != 0 || stale_copy;
       m_moved_server.insert(ref.id);
       event("server: move " + tag + " to " + to);
     } else if (op == 10 && on("uidvalidity")) {
