@@ -222,11 +222,14 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
         to = &f;
       }
     }
-    if (to != nullptr && to->failed) {
-      // The target may have paired the moved file with a copy it already
-      // had before it failed (a first sync, a move made before roam knew
-      // the folder): moving now could put the message there twice. The
-      // records stay, the file stays unrecorded there, the next run moves.
+    bool never_synced = to != nullptr && !to->state && to->opened_validity == 0;
+    if (to != nullptr && (to->failed || never_synced)) {
+      // The target may have (or have had, before it failed) a copy of its
+      // own that it pairs with the moved file: a move made before roam
+      // knew the folders, a first sync. Moving now could put the message
+      // there twice. The records stay, and the target's pass pairs the
+      // file if it can but never uploads it; the next run deletes the copy
+      // here if the target paired the file, and moves it otherwise.
       for (Uid uid : uids) {
         fail(uid);
         auto rec = m_base.messages.find(uid);
@@ -234,9 +237,10 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
           to->held.insert(target_name(rec->second));
         }
       }
-      m_report.notices.push_back("the move of " + std::to_string(uids.size()) + " message(s) to " +
-                                 target +
-                                 " waits for the next run: that folder failed in this one");
+      m_report.notices.push_back(
+          "the move of " + std::to_string(uids.size()) + " message(s) to " + target +
+          " waits for the next run: " +
+          (to->failed ? "that folder failed in this one" : "roam has not synced that folder yet"));
       continue;
     }
     // This run's LIST-STATUS comes first, then what SELECT said if the

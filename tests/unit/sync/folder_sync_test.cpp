@@ -615,5 +615,47 @@ TEST_F(FolderSyncTest, NothingIsMovedIntoAFolderThatFailedInThisRun) {
   EXPECT_EQ(server.boxes["B"].messages.size(), 1u);
 }
 
+// A move into a folder roam has never synced waits: the folder may hold a
+// copy of its own (the message was moved before roam knew the folders),
+// which its first sync pairs with the file; the next run then only deletes
+// the source copy (seed 10003926: the message was twice in the target).
+TEST_F(FolderSyncTest, AMoveIntoAFolderNeverSyncedWaitsForItsFirstSync) {
+  add_folder("A");
+  add_folder("B");
+  server.boxes["A"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["A"].uidnext = 2;
+  server.boxes["B"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["B"].uidnext = 2;
+  sync(0);
+  auto a = state::load_folder_state_for(s.state_dir, "A");
+  ASSERT_TRUE(a);
+  std::string name = a->messages.at(1).name;
+  fs::rename(s.maildir / "A" / "new" / name, s.maildir / "B" / "new" / name);
+  for (auto& f : folders) {
+    f.state = state::load_folder_state_for(s.state_dir, f.name);
+    f.scan = maildir::Folder(f.path).scan();
+  }
+  ASSERT_FALSE(folders[1].state);
+  folders[0].moved_out[name] = "B";
+  folders[1].moved_in.insert(name);
+  sync(0, false);  // A first: B was never synced, the move waits.
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "move B"), 0);
+  sync(1, false);  // B pairs the file with its own copy.
+  EXPECT_EQ(files_in("B"), 1u);
+
+  // The next run: the file is B's now, so A's copy is a deletion.
+  for (auto& f : folders) {
+    f.moved_out.clear();
+    f.moved_in.clear();
+    f.held.clear();
+  }
+  sync(0);
+  sync(1);
+  EXPECT_TRUE(server.boxes["A"].messages.empty());
+  EXPECT_EQ(server.boxes["B"].messages.size(), 1u);
+  EXPECT_EQ(files_in("B"), 1u);
+  EXPECT_EQ(files_in("A"), 0u);
+}
+
 }  // namespace
 }  // namespace roam::sync
