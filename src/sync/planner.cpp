@@ -338,11 +338,13 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
 
   // Pair unknown messages with equal content keys, one to one, in UID and
   // name order, so that reruns pair the same way.
-  std::map<ContentKey, std::vector<const LocalMessage*>> local_by_key;
+  // By key text, which reads 8-bit header bytes as the 'X' a server may
+  // have made of them: the copy that an APPEND rewrote is still the file.
+  std::map<std::string, std::vector<const LocalMessage*>> local_by_key;
   for (const auto* m : new_local) {
     auto k = in.local_keys.find(m->name);
     if (k != in.local_keys.end()) {
-      local_by_key[k->second].push_back(m);
+      local_by_key[content_key_text(k->second)].push_back(m);
     }
   }
   std::set<const LocalMessage*> paired_local;
@@ -351,7 +353,7 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
     auto k = in.server_keys.find(sm->uid);
     const LocalMessage* match = nullptr;
     if (k != in.server_keys.end()) {
-      auto lit = local_by_key.find(k->second);
+      auto lit = local_by_key.find(content_key_text(k->second));
       if (lit != local_by_key.end() && !lit->second.empty()) {
         match = lit->second.front();
         lit->second.erase(lit->second.begin());

@@ -386,6 +386,25 @@ TEST(TwoWay, APairFoundByContentDoesNotSpreadADeletedMark) {
   EXPECT_EQ(plan.server_flags[0].remove, (Flags{"\\Deleted"}));
 }
 
+// Cyrus (and the simulation's rewrite-8bit) replaces raw 8-bit header
+// bytes with 'X' on APPEND: the server copy of an uploaded file is still
+// the file (seed 12019467: a moved file and its copy, which another client
+// had moved the same way, were not paired; both stayed, twice).
+TEST(TwoWay, AServerCopyWithEightBitHeaderBytesRewrittenPairsWithTheFile) {
+  auto state = make_state({});
+  FolderInput in;
+  in.state = &state;
+  in.server = make_server({{3, {}}});
+  in.local = LocalFolder{{{"n1", ""}}};
+  in.server_keys[3] = {12, "From: JXXrg\n\n"};
+  in.local_keys["n1"] = {12, "From: J\xc3\xb6rg\n\n"};
+  Plan plan = plan_folder(in, both());
+  EXPECT_TRUE(plan.downloads.empty());
+  EXPECT_TRUE(plan.uploads.empty());
+  ASSERT_EQ(plan.updates.size(), 1u);
+  EXPECT_EQ(plan.updates[0].record.name, "n1");
+}
+
 TEST(TwoWay, NewOnBothSidesWithEqualKeysIsOneMessage) {
   Plan plan = plan_new_on_both_sides_with_equal_keys();
   EXPECT_TRUE(plan.downloads.empty());
