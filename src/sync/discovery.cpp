@@ -161,6 +161,12 @@ void follow_folder_renames(const AccountSettings& s, imap::Client& client,
             c.keys.insert(rec.key);
           }
         }
+        // Uploads whose UID was never learnt (Courier) are its messages too.
+        for (const auto& p : st->pending_uploads) {
+          if (!p.key.empty()) {
+            c.keys.insert(p.key);
+          }
+        }
       }
     } catch (const Error& e) {
       ROAM_DEBUG(util::k_cat_sync, e.what());
