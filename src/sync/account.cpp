@@ -396,6 +396,16 @@ AccountReport sync_account(const AccountSettings& s) {
           again.push_back(i);
         }
       }
+      // Folders whose moves waited for their targets' first pass go first,
+      // so that the targets' second passes find the moved copies.
+      std::stable_partition(again.begin(), again.end(),
+                            [&](std::size_t i) { return !folders[i].waiting_moves.empty(); });
+      for (std::size_t i = 0; i < folders.size(); ++i) {
+        if (!folders[i].waiting_moves.empty() &&
+            std::find(again.begin(), again.end(), i) == again.end()) {
+          again.insert(again.begin(), i);
+        }
+      }
       for (std::size_t i : again) {
         if (!reports[i].error.empty() || s.dry_run) {
           continue;
@@ -407,9 +417,13 @@ AccountReport sync_account(const AccountSettings& s) {
         FolderEntry& f = folders[i];
         f.second_pass = true;
         f.moved_in = f.held;
-        // The first pass made this folder's own moves already.
-        f.moved_out.clear();
-        f.move_names.clear();
+        // The first pass made this folder's own moves already, except those
+        // that waited for their target's first pass.
+        std::erase_if(f.moved_out,
+                      [&](const auto& m) { return f.waiting_moves.count(m.first) == 0; });
+        std::erase_if(f.move_names,
+                      [&](const auto& m) { return f.waiting_moves.count(m.first) == 0; });
+        f.waiting_moves.clear();
         f.state = state::load_folder_state_for(s.state_dir, f.name);
         maildir::Folder folder(f.path);
         f.local_exists = folder.exists();

@@ -238,6 +238,9 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
         auto rec = m_base.messages.find(uid);
         if (rec != m_base.messages.end()) {
           to->held.insert(target_name(rec->second));
+          if (!to->failed && !m_f.second_pass) {
+            m_f.waiting_moves.insert(rec->second.name);
+          }
         }
       }
       m_report.notices.push_back(

@@ -72,6 +72,10 @@ struct FolderEntry {
   // Set when the folder failed in this run: what it paired or recorded
   // before the failure is unknown, so nothing is moved into it.
   bool failed = false;
+  // Moves out of this folder (names here) that waited in its first pass
+  // for a target not synced yet: the second pass, after the target's first
+  // one, makes them (or deletes the copy here if the target paired it).
+  std::set<std::string> waiting_moves;
   fs::path path;
   fs::path state_path;
   std::optional<state::FolderState> state;

@@ -429,6 +429,38 @@ TEST(Identity, ServerSideFolderRenameWithMoreNewThanKnownMessagesIsARename) {
   expect_further_run_changes_nothing(account);
 }
 
+// Another client copied a message into a folder new to roam while the user
+// moved the file there (mutt, same name): the new folder's first sync pairs
+// the file with its copy, so the move is only a deletion in INBOX. Moving
+// too would leave the message twice in the new folder, on both sides.
+TEST(Identity, AMoveIntoANewFolderThatHasACopyAlreadyLeavesOneCopy) {
+  const auto& server = TestServer::instance();
+  const auto account = make_two_way_account();
+  server.append(account.user, "INBOX", make_message("x"), {"\\Seen"});
+  server.append(account.user, "INBOX", make_message("y"), {"\\Seen"});
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+
+  server.create_mailbox(account.user, "Zed");
+  server.append(account.user, "Zed", make_message("x"), {"\\Seen"});
+  const auto file = file_with_id(account.maildir / "INBOX", "x");
+  ASSERT_TRUE(file.has_value());
+  for (const char* sub : {"cur", "new", "tmp"}) {
+    std::filesystem::create_directories(account.maildir / "Zed" / sub);
+  }
+  std::filesystem::rename(file->path, account.maildir / "Zed" / "cur" / file->path.filename());
+
+  const auto result = sync(account);
+  EXPECT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_EQ(server_ids(account.user, "Zed"), std::vector<std::string>{"x"}) << describe(result);
+  EXPECT_EQ(server_ids(account.user, "INBOX"), std::vector<std::string>{"y"}) << describe(result);
+  EXPECT_EQ(local_ids(account.maildir / "Zed"), std::vector<std::string>{"x"}) << describe(result);
+  EXPECT_EQ(local_ids(account.maildir / "INBOX"), std::vector<std::string>{"y"})
+      << describe(result);
+
+  expect_further_run_changes_nothing(account);
+}
+
 TEST(Identity, ServerSideFolderDeletionIsNotUndone) {
   const auto& server = TestServer::instance();
   const auto account = make_two_way_account();

@@ -125,7 +125,7 @@ string(APPEND namespace_gap ":Pull.UidValidityChange*:Pull.FolderNamesUnsafeAsPa
 string(APPEND namespace_gap ":Both.LocalMove*:Both.UidValidityChange*:Both.RemovedLocal*")
 string(APPEND namespace_gap ":Both.LocalOnlyFolder*:Both.ServerOnlyFolder*:Both.FolderDeleted*")
 string(APPEND namespace_gap ":Crash.EveryStep*:Identity.FileMoved*:Identity.ServerSide*")
-string(APPEND namespace_gap ":Identity.UidValidityChange*")
+string(APPEND namespace_gap ":Identity.UidValidityChange*:Identity.AMoveIntoANewFolder*")
 # Courier has no CONDSTORE: a run with nothing to do still rewrites every
 # folder's state file (same content, new inode), which
 # Pull.SecondRunChangesNoFile forbids. A roam inefficiency, reported.
@@ -138,7 +138,7 @@ string(APPEND courier_rewrites ":Identity.OwnFlagChanges*")
 # also remove what other clients marked \Deleted): what it deletes or moves
 # away stays marked \Deleted. These tests assert that it is gone.
 set(no_uidplus_by_design "Both.LocalDeletionExpungesTheServerMessage:Both.PushMode*")
-string(APPEND no_uidplus_by_design ":Identity.UidValidityChange*")
+string(APPEND no_uidplus_by_design ":Identity.UidValidityChange*:Identity.AMoveIntoANewFolder*")
 # Fixed since (roam bugs this matrix found): a forced mass deletion without
 # UIDPLUS refused on every later run (Both.MassLocalDeletionIsRefusedUntilForced
 # and the planner test PlanFolder.MassDeletionGuardIgnoresDeletionsAlreadyMade),
