@@ -7,13 +7,16 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <memory>
 #include <utility>
 
+#include "maildir/message.hpp"
 #include "util/error.hpp"
+#include "util/fs.hpp"
 
 namespace roam::maildir {
 
@@ -58,6 +61,10 @@ constexpr std::string_view k_stash_prefix = "roam-stash.";
 // holds the account lock, so clean_tmp() removes any it finds at once: a
 // run that was killed left them.
 constexpr std::string_view k_part_prefix = "roam-part.";
+// Bodies downloaded whole whose run was killed before they were moved into
+// place: "roam-done.<stable name>,S=<size>" (Delivery::mark_finished).
+constexpr std::string_view k_done_prefix = "roam-done.";
+constexpr std::string_view k_done_size = ",S=";
 
 struct DirCloser {
   void operator()(DIR* handle) const { ::closedir(handle); }
@@ -406,6 +413,25 @@ void Delivery::finish_deferred(std::optional<std::chrono::sys_seconds> mtime) {
   finish_file(mtime, Sync::Deferred);
 }
 
+void Delivery::mark_finished(std::string_view stable_name) {
+  if (m_tmp_path.empty() || !m_file_finished) {
+    throw Error(Scope::Fatal,
+                "internal error: mark_finished of an unfinished delivery in " + m_folder.string());
+  }
+  if (!is_valid_stable_name(stable_name)) {
+    throw Error(Scope::Fatal, "internal error: \"" + escape_for_display(stable_name) +
+                                  "\" is not a valid Maildir file name");
+  }
+  fs::path done =
+      m_tmp_path.parent_path() / (std::string(k_done_prefix) + std::string(stable_name) +
+                                  std::string(k_done_size) + std::to_string(m_written));
+  if (::rename(m_tmp_path.c_str(), done.c_str()) != 0) {
+    throw Error(Scope::Folder,
+                errno_message("cannot rename " + m_tmp_path.string() + " to " + done.string()));
+  }
+  m_tmp_path = std::move(done);
+}
+
 // ---------------------------------------------------------------------------
 // Folder
 
@@ -569,6 +595,65 @@ bool Folder::adopt(const fs::path& stashed, std::string_view stable_name,
               errno_message("cannot move " + stashed.string() + " to " + out.string(), err));
 }
 
+std::map<std::string, fs::path> Folder::finished_bodies() const {
+  std::map<std::string, fs::path> out;
+  fs::path tmp_dir = m_path / "tmp";
+  DirHandle handle(::opendir(tmp_dir.c_str()));
+  if (!handle) {
+    return out;  // No tmp/ (yet): nothing was finished there.
+  }
+  for (;;) {
+    errno = 0;
+    struct dirent* item = ::readdir(handle.get());
+    if (item == nullptr) {
+      break;
+    }
+    std::string_view name = item->d_name;
+    if (!name.starts_with(k_done_prefix)) {
+      continue;
+    }
+    std::size_t size_at = name.rfind(k_done_size);
+    if (size_at == std::string_view::npos || size_at <= k_done_prefix.size()) {
+      continue;
+    }
+    std::string stable(name.substr(k_done_prefix.size(), size_at - k_done_prefix.size()));
+    std::string_view digits = name.substr(size_at + k_done_size.size());
+    std::uint64_t size = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), size);
+    struct stat st {};
+    fs::path path = tmp_dir / std::string(name);
+    if (ec != std::errc() || end != digits.data() + digits.size() ||
+        !is_valid_stable_name(stable) || ::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        static_cast<std::uint64_t>(st.st_size) != size) {
+      continue;
+    }
+    out.emplace(std::move(stable), std::move(path));
+  }
+  return out;
+}
+
+std::optional<fs::path> Folder::adopt_finished(const fs::path& body, std::string_view stable_name) {
+  std::string content;
+  try {
+    content = util::read_file(body);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  if (!why_not_a_message(content).empty()) {
+    return std::nullopt;
+  }
+  content.clear();
+  Fd fd(::open(body.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    return std::nullopt;
+  }
+  util::fsync_fd(fd.get(), body.string());
+  if (!adopt(body, stable_name, {})) {
+    return std::nullopt;
+  }
+  return m_path / "new" / std::string(stable_name);
+}
+
 void Folder::sync_dirs() const {
   util::fsync_dir(m_path / "new");
   util::fsync_dir(m_path / "cur");
@@ -614,7 +699,8 @@ std::size_t Folder::clean_tmp(std::chrono::seconds max_age) {
     }
     struct stat st {};
     bool stash = std::string_view(item->d_name).starts_with(k_stash_prefix) ||
-                 std::string_view(item->d_name).starts_with(k_part_prefix);
+                 std::string_view(item->d_name).starts_with(k_part_prefix) ||
+                 std::string_view(item->d_name).starts_with(k_done_prefix);
     if (::fstatat(dir_fd.get(), item->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
         !S_ISREG(st.st_mode) || (st.st_mtim.tv_sec >= cutoff && !stash)) {
       continue;

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -102,6 +103,12 @@ class Delivery {
   // file). This lets a batch of deliveries share one flush of the file
   // system instead of paying one fsync each.
   void finish_deferred(std::optional<std::chrono::sys_seconds> mtime = std::nullopt);
+
+  // After finish_deferred(): renames the file in tmp/ to say that it is
+  // whole and which journaled download it is, "roam-done.<stable_name>,S=
+  // <size>", so that a run killed before commit() can adopt it
+  // (Folder::finished_bodies()) instead of fetching the body again.
+  void mark_finished(std::string_view stable_name);
 
   // Bytes written to the file so far, after CRLF conversion (a CR held back
   // to see whether an LF follows is not counted until it is decided).
@@ -191,6 +198,17 @@ class Folder {
   // failures.
   bool adopt(const fs::path& stashed, std::string_view stable_name, std::string_view letters);
 
+  // Bodies that a killed run had finished in tmp/ (Delivery::mark_finished),
+  // by the stable name their download was journaled under. Only files whose
+  // size is the one their name records are listed.
+  std::map<std::string, fs::path> finished_bodies() const;
+
+  // Makes a finished body (see finished_bodies()) durable and moves it to
+  // new/<stable_name>, if it holds a header block (a body cut short by a
+  // crash of the machine can be empty). Returns its new path, or nothing
+  // if it is not a message (it is left for clean_tmp()) or is gone.
+  std::optional<fs::path> adopt_finished(const fs::path& body, std::string_view stable_name);
+
   // Makes the creations, renames and removals in new/ and cur/ durable.
   void sync_dirs() const;
 
@@ -202,7 +220,8 @@ class Folder {
   // Maildir convention: a delivery that old was abandoned), and roam's own
   // files whatever their age: stashes (see stash()), which are only
   // meaningful within the run that made them, and bodies being downloaded
-  // ("roam-part.*", begin_delivery()), which a killed run left behind.
+  // ("roam-part.*", begin_delivery()) or finished ("roam-done.*"), which a
+  // killed run left behind (call it after adopting those).
   // Call it only under the account lock. Returns how many files went.
   std::size_t clean_tmp(std::chrono::seconds max_age = std::chrono::hours(36));
 

@@ -87,6 +87,7 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
   // state knows its UID or name already (the journal may describe work
   // that was committed before the crash).
   std::size_t adopted = 0;
+  std::size_t from_tmp_count = 0;
   auto adopt = [&](std::uint32_t uid, const std::string& name,
                    const std::vector<std::string>& flags, const std::string& key) {
     f.state->messages[uid] = state::MessageRecord{uid, name, flags, key};
@@ -109,6 +110,11 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
     state::normalize_flags(flags);
     return flags;
   };
+  // Bodies the interrupted run had fetched whole but not yet moved into
+  // place (maildir::Delivery::mark_finished): adopted, not fetched again.
+  maildir::Folder folder(f.path);
+  std::optional<std::map<std::string, fs::path>> finished;
+  std::vector<maildir::Entry> from_tmp;
   for (std::size_t i = 1; i < lines.size(); ++i) {
     state::JournalEntry entry = state::entry_from_json(lines[i], journal_path, i + 1);
     if (auto* up = std::get_if<state::UploadEntry>(&entry)) {
@@ -118,6 +124,24 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
     } else if (auto* down = std::get_if<state::DownloadEntry>(&entry)) {
       auto it = by_name.find(down->name);
       // A download whose file never reached the Maildir is simply repeated.
+      if (!known(down->uid, down->name) && it == by_name.end() && !s.dry_run && f.local_exists) {
+        if (!finished) {
+          finished = folder.finished_bodies();
+        }
+        auto body = finished->find(down->name);
+        std::optional<fs::path> path;
+        if (body != finished->end()) {
+          path = folder.adopt_finished(body->second, down->name);
+        }
+        if (path) {
+          std::optional<ContentKey> key = file_content_key(*path);
+          adopt(down->uid, down->name, {}, key ? content_key_text(*key) : "");
+          from_tmp.push_back(
+              maildir::Entry{down->name, "", maildir::Subdir::New, down->name, *path});
+          ++from_tmp_count;
+        }
+        continue;
+      }
       if (!known(down->uid, down->name) && it != by_name.end()) {
         // With its content key, as a download records it: an upload of the
         // same message that another client moved here from a folder synced
@@ -174,6 +198,15 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
             it != by_name.end() ? file_flags(*it->second, moved->flags) : moved->flags, moved->key);
     }
   }
+  if (!from_tmp.empty()) {
+    folder.sync_dirs();
+    for (auto& e : from_tmp) {
+      f.scan.entries.push_back(std::move(e));
+    }
+    report.notices.push_back("resumed an interrupted run: " + std::to_string(from_tmp_count) +
+                             " message(s) it had downloaded whole moved into place from tmp/, "
+                             "not downloaded again");
+  }
   // An adopted upload settles an intent the state kept from an earlier run
   // for the same file.
   std::erase_if(f.state->pending_uploads,
@@ -186,9 +219,10 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
     f.state->pending_uploads.push_back(std::move(p));
     ++pending;
   }
-  if (adopted > 0) {
-    report.notices.push_back("resumed an interrupted run: " + std::to_string(adopted) +
-                             " message(s) adopted from the journal");
+  if (adopted > from_tmp_count) {
+    report.notices.push_back(
+        "resumed an interrupted run: " + std::to_string(adopted - from_tmp_count) +
+        " message(s) adopted from the journal");
   }
   if (pending > 0) {
     report.notices.push_back("resumed an interrupted run: " + std::to_string(pending) +

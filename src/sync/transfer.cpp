@@ -381,6 +381,9 @@ void FolderSync::download(const std::vector<Download>& downloads,
     m_report.bytes += pending->bytes_received();
     try {
       pending->delivery().finish_deferred(mtime);
+      // Whole now: a run killed before the batch is moved into place
+      // adopts it from tmp/ instead of fetching it again.
+      pending->delivery().mark_finished(it->second.first);
     } catch (const Error& e) {
       if (e.scope() == Scope::Fatal) {
         throw;

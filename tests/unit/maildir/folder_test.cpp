@@ -195,6 +195,38 @@ TEST_F(FolderTest, AnUncommittedDeferredDeliveryLeavesNothingBehind) {
   EXPECT_TRUE(list_dir(m_folder.path() / "new").empty());
 }
 
+// A run killed after a body was whole but before its batch was moved into
+// place: the next run finds it in tmp/ under the journaled name and adopts
+// it; a body cut short (its size is not the one its name records) or one
+// that is not a message is not adopted, and clean_tmp() removes both.
+TEST_F(FolderTest, AFinishedBodyIsAdoptedFromTmpAfterAKill) {
+  const fs::path done = m_folder.path() / "tmp" / "roam-done.1700000000.M1P1.host,S=21";
+  const fs::path kept = m_folder.path().parent_path() / "kept";
+  {
+    Delivery whole = m_folder.begin_delivery();
+    whole.write("Subject: whole\r\n\r\nbody\r\n");
+    whole.finish_deferred();
+    whole.mark_finished("1700000000.M1P1.host");
+    EXPECT_EQ(whole.tmp_path(), done);
+    // A kill runs no destructor, which would remove the file: keep a link.
+    ASSERT_EQ(::link(done.c_str(), kept.c_str()), 0);
+  }
+  ASSERT_EQ(::rename(kept.c_str(), done.c_str()), 0);
+  write_file(m_folder.path() / "tmp" / "roam-done.cut,S=500", "Subject: cut\n");
+  write_file(m_folder.path() / "tmp" / "roam-done.junk,S=4", "\x01\x02\x03\x04");
+  auto finished = m_folder.finished_bodies();
+  ASSERT_EQ(finished.size(), 2u);
+  EXPECT_EQ(finished.count("cut"), 0u) << "shorter than its name says";
+  ASSERT_EQ(finished.count("junk"), 1u);
+  EXPECT_FALSE(m_folder.adopt_finished(finished.at("junk"), "junk")) << "not a message";
+  auto path = m_folder.adopt_finished(finished.at("1700000000.M1P1.host"), "1700000000.M1P1.host");
+  ASSERT_TRUE(path);
+  EXPECT_EQ(*path, m_folder.path() / "new" / "1700000000.M1P1.host");
+  EXPECT_EQ(util::read_file(*path), "Subject: whole\n\nbody\n");
+  EXPECT_EQ(m_folder.clean_tmp(), 2u);
+  EXPECT_TRUE(list_dir(m_folder.path() / "tmp").empty());
+}
+
 TEST_F(FolderTest, CommitNeverOverwrites) {
   write_file(m_folder.path() / "new" / "taken", "original");
   Delivery delivery = m_folder.begin_delivery();

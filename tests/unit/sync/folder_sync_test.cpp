@@ -111,6 +111,7 @@ class MemoryServer final : public ServerStore {
                     const std::function<imap::LiteralSink*()>& sink_for,
                     const std::function<void(const imap::FetchData&)>& done,
                     const std::function<void()>& after_batch) override {
+    calls.push_back("fetch bodies");
     for (const auto* m : visible()) {
       if (std::find(uids.begin(), uids.end(), m->uid) == uids.end()) {
         continue;
@@ -655,6 +656,42 @@ TEST_F(FolderSyncTest, AMoveIntoAFolderNeverSyncedWaitsForItsFirstSync) {
   EXPECT_EQ(server.boxes["B"].messages.size(), 1u);
   EXPECT_EQ(files_in("B"), 1u);
   EXPECT_EQ(files_in("A"), 0u);
+}
+
+// A run killed after a body was fetched whole but before its batch was moved
+// into place left it in tmp/ under the journaled name: the next run moves
+// it into place and fetches nothing (issue #8: 28-150 bodies in tmp/ were
+// fetched again after a kill, and left there for ever).
+TEST_F(FolderSyncTest, ABodyFinishedBeforeAKillIsAdoptedNotFetchedAgain) {
+  add_folder("INBOX");
+  server.boxes["INBOX"].messages = {{1, to_crlf(message(1)), {"\\Seen"}}};
+  server.boxes["INBOX"].uidnext = 2;
+  const std::uint32_t validity = server.boxes["INBOX"].uidvalidity;
+  {
+    auto journal = state::Journal::open(state::journal_file_for(folders[0].state_path),
+                                        {{"uidvalidity", validity}});
+    journal.append(state::DownloadEntry{1, "1700000000.M1P1.host"});
+    journal.sync();
+  }
+  std::string body = message(1);
+  {
+    std::ofstream out(s.maildir / "INBOX" / "tmp" /
+                          ("roam-done.1700000000.M1P1.host,S=" + std::to_string(body.size())),
+                      std::ios::binary);
+    out << body;
+  }
+  sync(0);
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "fetch bodies"), 0)
+      << "the body was whole in tmp/";
+  EXPECT_EQ(files_in("INBOX"), 1u);
+  EXPECT_TRUE(fs::exists(s.maildir / "INBOX" / "cur" / "1700000000.M1P1.host:2,S"))
+      << "moved into place and given the server's flags";
+  EXPECT_TRUE(fs::is_empty(s.maildir / "INBOX" / "tmp"));
+  auto st = state::load_folder_state_for(s.state_dir, "INBOX");
+  ASSERT_TRUE(st);
+  ASSERT_EQ(st->messages.size(), 1u);
+  EXPECT_EQ(st->messages.at(1).name, "1700000000.M1P1.host");
+  EXPECT_EQ(st->messages.at(1).key.size(), 16u);
 }
 
 }  // namespace
