@@ -73,6 +73,9 @@ struct AccountSettings {
   // Selects folders by their UTF-8 name (with the server's delimiter).
   std::function<bool(std::string_view name, std::optional<char> delimiter)> select_folder;
   Policy policy;
+  // Strip the personal namespace prefix the server announces with
+  // NAMESPACE from folder names (`use_namespace`; sync/folder_names.hpp).
+  bool use_namespace = true;
   // Create folders that exist on one side only on the other (`create`).
   bool create_folders = true;
   std::chrono::seconds timeout{60};
@@ -110,6 +113,9 @@ struct AccountReport {
   std::string account;
   std::vector<FolderReport> folders;
   std::string error;  // An account-level failure (connection, login, lock).
+  // What the user should know about the account as a whole (a NAMESPACE
+  // reply roam cannot use); folders carry their own notices.
+  std::vector<std::string> notices;
   double seconds = 0;
   // A dry run: the folder counts say what would have been done.
   bool dry_run = false;
