@@ -70,7 +70,8 @@ struct AccountSettings {
   std::filesystem::path maildir;
   std::filesystem::path state_dir;
   maildir::Layout layout = maildir::Layout::Verbatim;
-  // Selects folders by their UTF-8 name (with the server's delimiter).
+  // Selects folders by their local UTF-8 name (with the server's
+  // delimiter, without the namespace prefix when it is stripped).
   std::function<bool(std::string_view name, std::optional<char> delimiter)> select_folder;
   Policy policy;
   // Strip the personal namespace prefix the server announces with
@@ -133,7 +134,9 @@ AccountReport sync_account(const AccountSettings& settings);
 
 // A folder as `roam list` shows it.
 struct ListedFolder {
-  std::string name;  // UTF-8.
+  // UTF-8: the local name, or the server's for a folder outside the
+  // personal namespace (never selected).
+  std::string name;
   std::optional<char> delimiter;
   std::vector<std::string> attributes;
   bool selected = false;  // Matched by the account's folder patterns.
