@@ -124,6 +124,7 @@ sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool fo
   s.policy.allow_mass_delete = force || a.max_delete_percent >= 100;
   s.policy.mass_delete_ratio = a.max_delete_percent / 100.0;
   s.create_folders = a.create;
+  s.use_namespace = a.use_namespace;
   s.timeout = a.timeout;
   s.dry_run = dry_run;
   s.reporter = &g_printing_reporter;
@@ -183,6 +184,11 @@ void print_report(const sync::AccountReport& r, bool verbose, bool quiet) {
                                               " flag changes, " + std::to_string(f.server_deleted) +
                                               " deleted, " + std::to_string(f.moved) + " moved")
                 << "\n";
+    }
+  }
+  if (!quiet) {
+    for (const auto& n : r.notices) {
+      std::cerr << "roam: note: " << r.account << ": " << n << "\n";
     }
   }
   if (!r.error.empty()) {

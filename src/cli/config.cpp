@@ -54,6 +54,7 @@ const std::map<std::string, std::string, std::less<>>& known_keys() {
       {"sync", "both | pull | push"},
       {"expunge", "yes | no"},
       {"create", "yes | no"},
+      {"use_namespace", "yes | no"},
       {"ca_file", "a path"},
       {"cert_fingerprint", "sha256:HEX"},
       {"allow_plaintext", "yes | no"},
@@ -508,6 +509,7 @@ AccountConfig build_account(const RawSection& section, const fs::path& path,
 
   boolean("expunge", account.expunge);
   boolean("create", account.create);
+  boolean("use_namespace", account.use_namespace);
   boolean("allow_plaintext", account.allow_plaintext);
 
   // On loopback a plaintext connection never leaves the machine (a local

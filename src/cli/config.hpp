@@ -48,6 +48,9 @@ struct AccountConfig {
   bool expunge = true;
   // Whether missing folders are created on the other side.
   bool create = true;
+  // Whether the server's personal namespace prefix ("INBOX.") is stripped
+  // from local folder names (`use_namespace`, as mbsync's UseNamespace).
+  bool use_namespace = true;
 
   // Extra CA certificates (PEM) to trust; empty = system store only.
   std::filesystem::path ca_file;

@@ -38,7 +38,7 @@
 // session.cpp (greeting, capabilities, STARTTLS, sending and waiting,
 // pipelining, the connection contract, LOGOUT), sasl.cpp (authentication;
 // the SASL messages themselves are pure functions in sasl.hpp), mailbox.cpp
-// (LIST, SELECT/EXAMINE, CREATE), fetch.cpp (flags, headers, bodies) and
+// (LIST, NAMESPACE, SELECT/EXAMINE, CREATE), fetch.cpp (flags, headers, bodies) and
 // write.cpp (APPEND, STORE, EXPUNGE, moves).
 
 #include <chrono>
@@ -238,6 +238,13 @@ class Client {
   // HIGHESTMODSEQ item is asked for, and a returned value kept, only when
   // the server advertises CONDSTORE or QRESYNC.
   std::vector<ListedMailbox> list(const std::vector<std::string>& status_items = {});
+
+  // NAMESPACE (RFC 2342) when the server advertises it; nullopt (and nothing
+  // sent) otherwise. A reply without a NAMESPACE response gives an empty
+  // NamespaceData; of several, the first counts. The prefixes are returned
+  // as sent: what they may be used for is the caller's decision. A NO or BAD
+  // throws CommandFailed.
+  std::optional<NamespaceData> namespaces();
 
   // SELECT or EXAMINE `mailbox` (wire name), with the CONDSTORE parameter
   // when CONDSTORE or QRESYNC is offered (RFC 7162 §3.1.8); only then does

@@ -1,4 +1,4 @@
-// imap::Client, mailbox commands: LIST, SELECT/EXAMINE and CREATE.
+// imap::Client, mailbox commands: LIST, NAMESPACE, SELECT/EXAMINE and CREATE.
 
 #include "imap/client.hpp"
 
@@ -69,6 +69,21 @@ std::vector<ListedMailbox> Client::list(const std::vector<std::string>& status_i
       }
     }
     return out;
+  });
+}
+
+std::optional<NamespaceData> Client::namespaces() {
+  return guarded([&]() -> std::optional<NamespaceData> {
+    if (!capabilities().has("NAMESPACE")) {
+      return std::nullopt;
+    }
+    std::optional<NamespaceData> reply;
+    run("NAMESPACE", [&](const Response& r) {
+      if (const auto* n = std::get_if<NamespaceData>(&r); n && !reply) {
+        reply = *n;
+      }
+    });
+    return reply.value_or(NamespaceData{});
   });
 }
 

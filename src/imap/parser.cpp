@@ -178,6 +178,9 @@ class Parser {
     if (word == "VANISHED") {
       return parse_vanished();
     }
+    if (word == "NAMESPACE") {
+      return parse_namespace();
+    }
     m_lx.skip_rest();
     return OtherData{word};
   }
@@ -366,24 +369,81 @@ class Parser {
     return capabilities;
   }
 
+  // A hierarchy delimiter as LIST and NAMESPACE send it: one quoted
+  // character, or NIL for a flat namespace.
+  std::optional<char> read_delimiter() {
+    std::size_t start = m_lx.offset();
+    if (m_lx.peek() == '"') {
+      std::string delimiter = m_lx.read_quoted().value;
+      if (delimiter.size() == 1) {
+        return delimiter[0];
+      }
+      if (!delimiter.empty()) {
+        m_lx.fail_at(start, "expected a one-character delimiter");
+      }
+      // An empty delimiter ("") is sent by a few servers for a flat
+      // namespace; it means the same as NIL.
+      return std::nullopt;
+    }
+    if (!iequals(m_lx.read_atom(), "NIL")) {
+      m_lx.fail_at(start, "expected a quoted delimiter or NIL");
+    }
+    return std::nullopt;
+  }
+
+  // One of the three parts of a NAMESPACE response (RFC 2342 §5): NIL or
+  // "(" 1*("(" string SP delimiter *(extension) ")") ")". An empty list
+  // "()" is taken as NIL, and spaces between the descriptions are
+  // tolerated; neither changes what the response says.
+  std::vector<Namespace> read_namespace_group() {
+    std::vector<Namespace> group;
+    std::size_t start = m_lx.offset();
+    if (!m_lx.try_consume('(')) {
+      if (!iequals(m_lx.read_atom(), "NIL")) {
+        m_lx.fail_at(start, "expected a namespace list or NIL");
+      }
+      return group;
+    }
+    m_lx.skip_spaces();
+    while (!m_lx.try_consume(')')) {
+      m_lx.expect('(');
+      Namespace ns;
+      ns.prefix = read_string_value();
+      m_lx.expect_space();
+      ns.delimiter = read_delimiter();
+      // Namespace response extensions (RFC 2342 §6, RFC 5255 §3.4):
+      // SP string SP "(" string *(SP string) ")". Nothing roam uses.
+      while (m_lx.skip_spaces() > 0 && m_lx.peek() != ')') {
+        read_string_value();
+        m_lx.expect_space();
+        if (m_lx.peek() != '(') {
+          m_lx.fail("expected '(' after a namespace extension name");
+        }
+        m_lx.skip_list();
+      }
+      m_lx.expect(')');
+      group.push_back(std::move(ns));
+      m_lx.skip_spaces();
+    }
+    return group;
+  }
+
+  NamespaceData parse_namespace() {
+    NamespaceData data;
+    for (std::vector<Namespace>* group : {&data.personal, &data.other_users, &data.shared}) {
+      m_lx.expect_space();
+      *group = read_namespace_group();
+    }
+    m_lx.expect_end();
+    return data;
+  }
+
   ListData parse_list() {
     ListData data;
     m_lx.expect_space();
     data.attributes = m_lx.read_flag_list();
     m_lx.expect_space();
-    std::size_t delimiter_start = m_lx.offset();
-    if (m_lx.peek() == '"') {
-      std::string delimiter = m_lx.read_quoted().value;
-      if (delimiter.size() == 1) {
-        data.delimiter = delimiter[0];
-      } else if (!delimiter.empty()) {
-        // An empty delimiter ("") is sent by a few servers for a flat
-        // namespace; it means the same as NIL.
-        m_lx.fail_at(delimiter_start, "expected a one-character delimiter");
-      }
-    } else if (!iequals(m_lx.read_atom(), "NIL")) {
-      m_lx.fail_at(delimiter_start, "expected a quoted delimiter or NIL");
-    }
+    data.delimiter = read_delimiter();
     m_lx.expect_space();
     data.mailbox = read_mailbox();
     // RFC 5258 extended data ("CHILDINFO", "OLDNAME") follows in a list.

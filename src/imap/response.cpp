@@ -317,6 +317,34 @@ std::ostream& operator<<(std::ostream& os, const VanishedData& r) {
   return os << format_set(r.uids) << '}';
 }
 
+std::ostream& operator<<(std::ostream& os, const Namespace& r) {
+  os << '(' << quoted(r.prefix) << ' ';
+  if (r.delimiter) {
+    os << quoted(std::string(1, *r.delimiter));
+  } else {
+    os << "NIL";
+  }
+  return os << ')';
+}
+
+std::ostream& operator<<(std::ostream& os, const NamespaceData& r) {
+  os << "NamespaceData{";
+  const std::vector<Namespace>* groups[] = {&r.personal, &r.other_users, &r.shared};
+  for (std::size_t g = 0; g < 3; ++g) {
+    os << (g ? " " : "");
+    if (groups[g]->empty()) {
+      os << "NIL";
+      continue;
+    }
+    os << '(';
+    for (const Namespace& n : *groups[g]) {
+      os << n;
+    }
+    os << ')';
+  }
+  return os << '}';
+}
+
 std::ostream& operator<<(std::ostream& os, const OtherData& r) {
   return os << "OtherData{" << escape_for_log(r.name) << '}';
 }

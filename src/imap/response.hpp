@@ -199,7 +199,26 @@ struct VanishedData {
   bool operator==(const VanishedData&) const = default;
 };
 
-// Any other untagged data ("* ID ...", "* NAMESPACE ...", "* XYZ ..."): the
+// One namespace of a NAMESPACE response (RFC 2342 §5): a prefix and its
+// hierarchy delimiter. The prefix is in the encoding of mailbox names
+// (modified UTF-7 unless UTF8=ACCEPT is enabled), like ListData::mailbox.
+// Namespace response extensions are checked for well-formedness and dropped.
+struct Namespace {
+  std::string prefix;
+  std::optional<char> delimiter;  // nullopt for NIL (a flat namespace).
+  bool operator==(const Namespace&) const = default;
+};
+
+// "* NAMESPACE personal other-users shared" (RFC 2342 §5). Each of the three
+// is NIL (an empty list here) or a list of namespaces, in the server's order.
+struct NamespaceData {
+  std::vector<Namespace> personal;
+  std::vector<Namespace> other_users;
+  std::vector<Namespace> shared;
+  bool operator==(const NamespaceData&) const = default;
+};
+
+// Any other untagged data ("* ID ...", "* QUOTA ...", "* XYZ ..."): the
 // first atom, upper-cased. It is well-formed but of no interest.
 struct OtherData {
   std::string name;
@@ -208,7 +227,7 @@ struct OtherData {
 
 using Response = std::variant<StatusResponse, Continuation, CapabilityData, EnabledData, ListData,
                               StatusData, FlagsData, NumberData, FetchData, SearchData, ESearchData,
-                              VanishedData, OtherData>;
+                              VanishedData, NamespaceData, OtherData>;
 
 std::ostream& operator<<(std::ostream& os, const Range& r);
 std::ostream& operator<<(std::ostream& os, const ResponseCode& c);
@@ -225,6 +244,8 @@ std::ostream& operator<<(std::ostream& os, const FetchData& r);
 std::ostream& operator<<(std::ostream& os, const SearchData& r);
 std::ostream& operator<<(std::ostream& os, const ESearchData& r);
 std::ostream& operator<<(std::ostream& os, const VanishedData& r);
+std::ostream& operator<<(std::ostream& os, const Namespace& r);
+std::ostream& operator<<(std::ostream& os, const NamespaceData& r);
 std::ostream& operator<<(std::ostream& os, const OtherData& r);
 std::ostream& operator<<(std::ostream& os, const Response& r);
 

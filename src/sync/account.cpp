@@ -23,6 +23,7 @@
 #include "state/folder_state.hpp"
 #include "state/journal.hpp"
 #include "state/lock.hpp"
+#include "sync/folder_names.hpp"
 #include "sync/planner.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -107,14 +108,41 @@ std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
   return client;
 }
 
-std::string decode_name(const std::string& wire) {
-  try {
-    return imap::utf7_decode(wire);
-  } catch (const std::exception&) {
-    // A name that is not valid modified UTF-7 is used as sent; the layout
-    // validation decides whether it can become a path.
-    return wire;
+// How the server's names map to local ones (sync/folder_names.hpp): with
+// `use_namespace`, the personal namespace prefix the server announces is
+// stripped. A refused NAMESPACE, or a reply roam cannot use, leaves the
+// names as they are and says why in `notices`; a reply that cannot even be
+// parsed has broken the connection and ends the account with a message
+// that says how to do without it.
+FolderNames folder_names_for(const AccountSettings& s, imap::Client& client,
+                             std::vector<std::string>& notices) {
+  if (!s.use_namespace) {
+    return {};
   }
+  std::optional<imap::NamespaceData> reply;
+  try {
+    reply = client.namespaces();
+  } catch (const imap::CommandFailed& e) {
+    notices.push_back(std::string("the server refused NAMESPACE (") + e.what() +
+                      "); folder names are kept as the server lists them");
+    return {};
+  } catch (const Error& e) {
+    if (client.usable()) {
+      throw;
+    }
+    throw Error(Scope::Account, "cannot read the server's NAMESPACE reply (" +
+                                    std::string(e.what()) +
+                                    "); set use_namespace = no to sync without asking for it");
+  }
+  NamespaceChoice choice = choose_namespace(reply);
+  if (!choice.notice.empty()) {
+    notices.push_back(choice.notice);
+  }
+  if (choice.names.strips()) {
+    ROAM_DEBUG(util::k_cat_sync, "stripping the namespace prefix \"" << choice.names.prefix()
+                                                                     << "\" from folder names");
+  }
+  return choice.names;
 }
 
 bool has_attribute(const imap::ListData& l, std::string_view attr) {
@@ -144,6 +172,7 @@ AccountReport sync_account(const AccountSettings& s) {
     if (client->capabilities().has("CONDSTORE")) {
       status_items.push_back("HIGHESTMODSEQ");
     }
+    const FolderNames folder_names = folder_names_for(s, *client, report.notices);
     std::vector<imap::ListedMailbox> mailboxes = client->list(status_items);
 
     // The folders of this run: the server's, and (when folders are created
@@ -157,7 +186,25 @@ AccountReport sync_account(const AccountSettings& s) {
       if (has_attribute(lm.list, "\\NoSelect") || has_attribute(lm.list, "\\NonExistent")) {
         continue;
       }
-      std::string name = decode_name(lm.list.mailbox);
+      Unmapped why = Unmapped::OutsideNamespace;
+      std::optional<std::string> local = folder_names.local_name(lm.list.mailbox, &why);
+      if (!local) {
+        // Other users' and shared folders are outside the personal
+        // namespace: they have no local name while the prefix is stripped,
+        // as with mbsync. A folder of the user's own that would become
+        // INBOX cannot be synced, and the user must hear of it.
+        ROAM_DEBUG(util::k_cat_sync, decode_mailbox_name(lm.list.mailbox)
+                                         << ": not synced, " << to_string(why));
+        if (why == Unmapped::WouldBeInbox) {
+          report.folders.push_back({});
+          report.folders.back().name = decode_mailbox_name(lm.list.mailbox);
+          report.folders.back().problems.push_back(
+              "not synced: " + to_string(why) +
+              "; rename it on the server, or set use_namespace = no to keep the prefix");
+        }
+        continue;
+      }
+      std::string name = std::move(*local);
       if (s.select_folder && !s.select_folder(name, lm.list.delimiter)) {
         continue;
       }
@@ -186,7 +233,11 @@ AccountReport sync_account(const AccountSettings& s) {
           report.folders.back().notices.push_back("local folder skipped");
         }
       }
-      char delim = server_delimiter.value_or('/');
+      // A local folder's name takes the namespace's delimiter when the
+      // prefix is stripped (it is the one the server's names use below the
+      // prefix), else the first one LIST showed.
+      char delim =
+          folder_names.strips() ? folder_names.delimiter() : server_delimiter.value_or('/');
       for (std::string name : local.names) {
         std::replace(name.begin(), name.end(), '/', delim);
         if (known.count(name) != 0 || (s.select_folder && !s.select_folder(name, delim))) {
@@ -200,13 +251,13 @@ AccountReport sync_account(const AccountSettings& s) {
         if (!creates) {
           continue;
         }
-        FolderEntry f;
-        f.name = name;
-        try {
-          f.wire = imap::utf7_encode(name);
-        } catch (const std::exception&) {
+        std::optional<std::string> wire = folder_names.wire_name(name);
+        if (!wire) {
           continue;
         }
+        FolderEntry f;
+        f.name = name;
+        f.wire = std::move(*wire);
         f.delimiter = delim;
         f.on_server = false;
         folders.push_back(std::move(f));
@@ -460,13 +511,21 @@ AccountReport sync_account(const AccountSettings& s) {
 
 std::vector<ListedFolder> list_account(const AccountSettings& s) {
   auto client = connect_account(s);
+  std::vector<std::string> notices;
+  const FolderNames names = folder_names_for(s, *client, notices);
+  for (const auto& notice : notices) {
+    ROAM_WARN(notice);
+  }
   std::vector<ListedFolder> out;
   for (const auto& lm : client->list()) {
     ListedFolder f;
-    f.name = decode_name(lm.list.mailbox);
+    // A folder without a local name (outside the personal namespace) is
+    // shown under the server's name, never selected.
+    std::optional<std::string> local = names.local_name(lm.list.mailbox);
+    f.name = local ? *local : decode_mailbox_name(lm.list.mailbox);
     f.delimiter = lm.list.delimiter;
     f.attributes = lm.list.attributes;
-    f.selected = !has_attribute(lm.list, "\\NoSelect") &&
+    f.selected = local && !has_attribute(lm.list, "\\NoSelect") &&
                  (!s.select_folder || s.select_folder(f.name, f.delimiter));
     out.push_back(std::move(f));
   }

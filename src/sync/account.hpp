@@ -70,9 +70,13 @@ struct AccountSettings {
   std::filesystem::path maildir;
   std::filesystem::path state_dir;
   maildir::Layout layout = maildir::Layout::Verbatim;
-  // Selects folders by their UTF-8 name (with the server's delimiter).
+  // Selects folders by their local UTF-8 name (with the server's
+  // delimiter, without the namespace prefix when it is stripped).
   std::function<bool(std::string_view name, std::optional<char> delimiter)> select_folder;
   Policy policy;
+  // Strip the personal namespace prefix the server announces with
+  // NAMESPACE from folder names (`use_namespace`; sync/folder_names.hpp).
+  bool use_namespace = true;
   // Create folders that exist on one side only on the other (`create`).
   bool create_folders = true;
   std::chrono::seconds timeout{60};
@@ -110,6 +114,9 @@ struct AccountReport {
   std::string account;
   std::vector<FolderReport> folders;
   std::string error;  // An account-level failure (connection, login, lock).
+  // What the user should know about the account as a whole (a NAMESPACE
+  // reply roam cannot use); folders carry their own notices.
+  std::vector<std::string> notices;
   double seconds = 0;
   // A dry run: the folder counts say what would have been done.
   bool dry_run = false;
@@ -127,7 +134,9 @@ AccountReport sync_account(const AccountSettings& settings);
 
 // A folder as `roam list` shows it.
 struct ListedFolder {
-  std::string name;  // UTF-8.
+  // UTF-8: the local name, or the server's for a folder outside the
+  // personal namespace (never selected).
+  std::string name;
   std::optional<char> delimiter;
   std::vector<std::string> attributes;
   bool selected = false;  // Matched by the account's folder patterns.

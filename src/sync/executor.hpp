@@ -59,8 +59,11 @@ using state::count_step;
 
 // A folder as this run sees it: its names on both sides and its paths.
 struct FolderEntry {
-  std::string name;  // UTF-8, with the server's delimiter.
-  std::string wire;  // The server's name (modified UTF-7).
+  // The local name: UTF-8, with the server's delimiter, without the
+  // namespace prefix (folder_names.hpp). State files, reports, folder
+  // patterns and wire_names use it.
+  std::string name;
+  std::string wire;  // The server's name (modified UTF-7, prefix included).
   std::optional<char> delimiter;
   std::optional<imap::StatusData> status;
   // What SELECT said when this run synced the folder (0 before): a move

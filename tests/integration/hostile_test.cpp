@@ -12,6 +12,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -573,6 +574,131 @@ TEST(Hostile, MessageOverMaxMessageSizeFailsCleanly) {
   EXPECT_NE(r.err.find("over the limit of 1024 bytes"), std::string::npos) << describe(r, server);
   EXPECT_NE(r.err.find("max_message_size"), std::string::npos) << describe(r, server);
   EXPECT_TRUE(message_files(account.maildir / "INBOX").empty()) << describe(r, server);
+}
+
+// --- NAMESPACE (RFC 2342): the personal prefix is stripped, never trusted ---
+
+// A login to a server that offers NAMESPACE and answers it with
+// `namespace_reply` (untagged lines; the tagged OK is added).
+std::vector<ImapStep> namespace_login_steps(const std::string& namespace_reply) {
+  return script({greeting("IMAP4rev1 NAMESPACE"), on("LOGIN *", "$TAG OK logged in\r\n"),
+                 on("CAPABILITY", "* CAPABILITY IMAP4rev1 NAMESPACE\r\n$TAG OK done\r\n"),
+                 on("NAMESPACE", namespace_reply + "$TAG OK done\r\n")});
+}
+
+const std::string k_courier_namespace = "* NAMESPACE ((\"INBOX.\" \".\")) NIL NIL\r\n";
+const std::string k_message_2 =
+    "From: b@example.org\r\nSubject: in a list\r\nMessage-ID: <h2@roam.test>\r\n\r\nHi.\r\n";
+
+// After the login: INBOX and `mailbox` (wire name), one message each, as
+// Courier lists them.
+std::vector<ImapStep> pull_inbox_and(const std::string& mailbox) {
+  return script(
+      {on("LIST *", "* LIST (\\HasChildren) \".\" INBOX\r\n* LIST (\\HasNoChildren) \".\" \"" +
+                        mailbox + "\"\r\n$TAG OK\r\n"),
+       inbox_with_one(k_message), on("EXAMINE " + mailbox + "*", examine_reply(1)),
+       on("UID FETCH 1:* (UID FLAGS)*", "* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n$TAG OK\r\n"),
+       on("UID FETCH 1 (*BODY.PEEK[]*", body_reply(k_message_2)), logout_steps()});
+}
+
+TEST(Namespace, CourierPrefixIsStrippedLocallyAndKeptOnTheWire) {
+  FakeImapServer server(
+      script({namespace_login_steps(k_courier_namespace), pull_inbox_and("INBOX.Lists.dev")}));
+  auto account = make_account(server.port(), "none");
+  auto r = sync_with(server, account);
+  EXPECT_EQ(r.exit_code, 0) << describe(r, server);
+  EXPECT_TRUE(server.errors().empty()) << describe(r, server);
+  // The wire name keeps the prefix.
+  const std::vector<std::string> lines = server.client_lines();
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](const std::string& line) {
+    return line.find("EXAMINE INBOX.Lists.dev") != std::string::npos;
+  })) << describe(r, server);
+  EXPECT_EQ(message_files(account.maildir / "INBOX").size(), 1u) << describe(r, server);
+  EXPECT_EQ(message_files(account.maildir / "Lists" / "dev").size(), 1u) << describe(r, server);
+  EXPECT_FALSE(fs::exists(account.maildir / "INBOX" / "Lists")) << describe(r, server);
+  // The state is kept under the local name too.
+  bool local_state = false;
+  for (const auto& path : tree(account.state)) {
+    EXPECT_EQ(path.find("INBOX.Lists"), std::string::npos) << path;
+    local_state = local_state || path.find("Lists.dev") != std::string::npos;
+  }
+  EXPECT_TRUE(local_state) << describe(r, server);
+}
+
+TEST(Namespace, UseNamespaceNoKeepsThePrefixAndSendsNoNamespace) {
+  FakeImapServer server(
+      script({greeting("IMAP4rev1 NAMESPACE"), on("LOGIN *", "$TAG OK logged in\r\n"),
+              on("CAPABILITY", "* CAPABILITY IMAP4rev1 NAMESPACE\r\n$TAG OK\r\n"),
+              pull_inbox_and("INBOX.Lists")}));
+  auto account = make_account(server.port(), "none", {"use_namespace = no"});
+  auto r = sync_with(server, account);
+  EXPECT_EQ(r.exit_code, 0) << describe(r, server);
+  EXPECT_FALSE(server.received("NAMESPACE")) << describe(r, server);
+  EXPECT_EQ(message_files(account.maildir / "INBOX" / "Lists").size(), 1u) << describe(r, server);
+}
+
+// A reply that is well-formed but cannot be trusted for the mapping (here a
+// prefix that does not end in its delimiter, so that "INBOX.Lists" would
+// become ".Lists"): nothing is stripped, and the user is told why.
+TEST(Namespace, UnusablePrefixIsNotStrippedAndSaysSo) {
+  FakeImapServer server(
+      script({namespace_login_steps("* NAMESPACE ((\"INBOX\" \".\")) NIL NIL\r\n"),
+              pull_inbox_and("INBOX.Lists")}));
+  auto account = make_account(server.port(), "none");
+  auto r = sync_with(server, account);
+  EXPECT_EQ(r.exit_code, 0) << describe(r, server);
+  EXPECT_NE(r.err.find("roam: note: "), std::string::npos) << describe(r, server);
+  EXPECT_NE(r.err.find("does not end in its hierarchy delimiter"), std::string::npos)
+      << describe(r, server);
+  EXPECT_EQ(message_files(account.maildir / "INBOX" / "Lists").size(), 1u) << describe(r, server);
+}
+
+TEST(Namespace, MalformedReplyFailsCleanlyAndNamesTheWayOut) {
+  FakeImapServer server(script(
+      {namespace_login_steps("* NAMESPACE ((\"INBOX.\" \".\" \"X\")) NIL NIL\r\n"), {stall()}}));
+  auto account = make_account(server.port(), "none");
+  auto r = sync_with(server, account);
+  expect_clean_failure(r, server);
+  EXPECT_NE(r.err.find("NAMESPACE"), std::string::npos) << describe(r, server);
+  EXPECT_NE(r.err.find("use_namespace = no"), std::string::npos) << describe(r, server);
+  EXPECT_FALSE(server.received("LIST")) << describe(r, server);
+}
+
+// Stripping the prefix makes no name safe: what is left still faces the
+// checks of HostileName, and a folder that would become INBOX is refused.
+TEST(Namespace, StrippedNamesAreStillChecked) {
+  FakeImapServer server(
+      script({namespace_login_steps(k_courier_namespace),
+              on("LIST *",
+                 "* LIST () \".\" INBOX\r\n* LIST () \".\" \"INBOX...\"\r\n"
+                 "* LIST () \".\" \"INBOX.INBOX\"\r\n* LIST () \"/\" \"INBOX./tmp/evil\"\r\n"
+                 "$TAG OK\r\n"),
+              inbox_with_one(k_message), logout_steps()}));
+  auto account = make_account(server.port(), "none");
+  auto r = sync_with(server, account);
+  expect_clean_failure(r, server);
+  EXPECT_NE(r.err.find("refused folder name \"..\""), std::string::npos) << describe(r, server);
+  EXPECT_NE(r.err.find("refused folder name \"/tmp/evil\""), std::string::npos)
+      << describe(r, server);
+  EXPECT_NE(r.err.find("INBOX.INBOX: not synced: without the namespace prefix its name would be "
+                       "INBOX"),
+            std::string::npos)
+      << describe(r, server);
+  for (const auto& line : server.client_lines()) {
+    if (line.find("EXAMINE") != std::string::npos) {
+      EXPECT_NE(line.find("EXAMINE INBOX"), std::string::npos) << "opened a refused folder";
+      EXPECT_EQ(line.find("EXAMINE INBOX."), std::string::npos) << "opened a refused folder";
+    }
+  }
+  EXPECT_EQ(message_files(account.maildir / "INBOX").size(), 1u) << describe(r, server);
+  for (const auto& path : tree(account.work)) {
+    EXPECT_TRUE(path == "roam.conf" || path == "root" || path == "root/Mail" ||
+                path == "root/Mail/.roam-account" || path.rfind("root/Mail/INBOX", 0) == 0 ||
+                path.rfind("state", 0) == 0)
+        << "created outside the Maildir root or beside INBOX: " << path << "\n"
+        << describe(r, server);
+  }
+  EXPECT_FALSE(fs::exists("/tmp/evil"));
 }
 
 }  // namespace

@@ -513,6 +513,39 @@ TEST(Pull, NothingIsWrittenToTheServer) {
   EXPECT_TRUE(files_with_id(account.maildir / "Archive", "archived").empty());
 }
 
+// Upgrading from names with the namespace prefix (`use_namespace = no`, or
+// a roam that did not strip it) to stripped ones: the folder synced as
+// INBOX/Lists is recognised by content in the server's Lists and renamed
+// locally with its state, so nothing is downloaded again or left twice.
+TEST(Pull, StrippingTheNamespacePrefixLaterRenamesTheLocalFolder) {
+  const auto& server = TestServer::instance();
+  if (server.env_or("MAILBOX_PREFIX", "") != "INBOX.") {
+    GTEST_SKIP() << "the server's folders have no INBOX. prefix to strip";
+  }
+  const auto account = make_account({"use_namespace = no"});
+  server.create_mailbox(account.user, "Lists");
+  server.append(account.user, "Lists", make_message("list-1"));
+  server.append(account.user, "Lists", make_message("list-2"));
+  server.append(account.user, "INBOX", make_message("in-inbox"));
+  const auto before = sync(account);
+  ASSERT_EQ(before.exit_code, 0) << describe(before);
+  ASSERT_EQ(files_with_id(account.maildir / "INBOX" / "Lists", "list-1").size(), 1U);
+
+  server.write_config(account.config, account.user, {});
+  const auto after = sync(account);
+  EXPECT_EQ(after.exit_code, 0) << describe(after);
+  EXPECT_NE(after.err.find("renamed on the server to Lists"), std::string::npos) << describe(after);
+  EXPECT_NE(after.out.find("local: 0 new"), std::string::npos) << describe(after);
+  for (const char* id : {"list-1", "list-2"}) {
+    EXPECT_EQ(files_with_id(account.maildir / "Lists", id).size(), 1U) << id;
+  }
+  EXPECT_FALSE(fs::exists(account.maildir / "INBOX" / "Lists")) << describe(after);
+  EXPECT_EQ(files_with_id(account.maildir / "INBOX", "in-inbox").size(), 1U);
+  const auto again = sync(account);
+  EXPECT_EQ(again.exit_code, 0) << describe(again);
+  EXPECT_NE(again.out.find("local: 0 new"), std::string::npos) << describe(again);
+}
+
 TEST(Pull, UidValidityChangeNeitherDuplicatesNorLoses) {
   const auto& server = TestServer::instance();
   const auto account = make_account();
@@ -680,8 +713,15 @@ TEST(Pull, FolderNamesUnsafeAsPathsAreRefused) {
 
   const auto result = sync(account);
   EXPECT_NE(result.exit_code, 0) << describe(result);
-  for (const char* name : {"\"cur\"", "\"tmp\"", "\"Lists/new\"", "\"INBOX/cur\"", "\"new/x\""}) {
-    EXPECT_NE(result.err.find(name), std::string::npos) << name << "\n" << describe(result);
+  // The messages name a folder with the server's delimiter: "Lists.new" on
+  // Courier, whose names are INBOX.Lists.new (the prefix stripped).
+  for (std::string name : {"\"cur\"", "\"tmp\"", "\"Lists/new\"", "\"INBOX/cur\"", "\"new/x\""}) {
+    std::string dotted = name;
+    std::replace(dotted.begin(), dotted.end(), '/', '.');
+    EXPECT_TRUE(result.err.find(name) != std::string::npos ||
+                result.err.find(dotted) != std::string::npos)
+        << name << "\n"
+        << describe(result);
   }
   // The safe folders still synced.
   EXPECT_EQ(files_with_id(account.maildir / "Good", "in-good").size(), 1U);

@@ -6,9 +6,10 @@
 // are killed or their connection cut. After every run, and after a final
 // clean run plus one more, the invariants of tests/sim/README.md are
 // checked. Everything random comes from one std::mt19937_64 seeded with the
-// seed, and every choice is made over lists sorted by message content (not
-// by UIDs or file names, which carry roam's pid and clock), so a seed
-// replays the same history.
+// seed (but for the draws of features added after seeds were recorded,
+// which have their own, so that old seeds replay unchanged), and every choice is made over lists
+// sorted by message content (not by UIDs or file names, which carry roam's pid and clock), so a
+// seed replays the same history.
 
 #include <cstdint>
 #include <filesystem>

@@ -30,7 +30,8 @@ const char* const k_default_quirks =
     "kill,cut,prefilled,localmove,mu4e,srvmove,uidvalidity,srvfolders,localfolders,mark-deleted,no-"
     "uidplus,"
     "no-move,"
-    "no-condstore,stray-modseq,rewrite-8bit,courier,readonly,no-literal-plus,no-list-status";
+    "no-condstore,stray-modseq,rewrite-8bit,courier,readonly,no-literal-plus,no-list-status,"
+    "namespace";
 
 std::set<std::string> split(const std::string& text) {
   std::set<std::string> out;

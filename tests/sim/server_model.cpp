@@ -296,8 +296,29 @@ std::string Session::capabilities() const {
   caps += q.move ? " MOVE" : "";
   caps += q.condstore ? " CONDSTORE" : "";
   caps += q.list_status ? " LIST-STATUS" : "";
+  caps += q.namespace_prefix.empty() ? "" : " NAMESPACE";
   caps += " SPECIAL-USE";
   return caps;
+}
+
+std::string Session::wire_name(const std::string& name) const {
+  return name == "INBOX" ? name : m_model.quirks.namespace_prefix + name;
+}
+
+std::optional<std::string> Session::model_name(const std::string& wire) const {
+  const std::string& prefix = m_model.quirks.namespace_prefix;
+  if (upper(wire) == "INBOX") {
+    return std::string("INBOX");
+  }
+  if (wire.size() <= prefix.size() || wire.compare(0, prefix.size(), prefix) != 0) {
+    return std::nullopt;
+  }
+  std::string name = wire.substr(prefix.size());
+  // The model has one INBOX; "INBOX/INBOX" is no other name for it.
+  if (upper(name) == "INBOX") {
+    return std::nullopt;
+  }
+  return name;
 }
 
 std::vector<Message*> Session::visible(Mailbox& mb) {
@@ -396,11 +417,17 @@ void Session::execute(const std::string& line) {
       cmd_list(tag, args);
     } else if (name == "SELECT" || name == "EXAMINE") {
       cmd_select(tag, args, name == "EXAMINE");
+    } else if (name == "NAMESPACE" && args.empty() && !m_model.quirks.namespace_prefix.empty()) {
+      m_out += "* NAMESPACE ((" + quote(m_model.quirks.namespace_prefix) + " " +
+               quote(std::string(1, m_model.delimiter)) + ")) NIL NIL\r\n" + tag + " OK done\r\n";
     } else if (name == "CREATE" && args.size() == 1) {
-      if (m_model.mailboxes.count(args[0].text) != 0) {
+      std::optional<std::string> box = model_name(args[0].text);
+      if (!box) {
+        m_out += tag + " NO [CANNOT] outside the personal namespace\r\n";
+      } else if (m_model.mailboxes.count(*box) != 0) {
         m_out += tag + " NO [ALREADYEXISTS] exists\r\n";
       } else {
-        m_model.create(args[0].text);
+        m_model.create(*box);
         m_out += tag + " OK created\r\n";
       }
     } else if (name == "APPEND") {
@@ -475,7 +502,7 @@ void Session::cmd_list(const std::string& tag, const std::vector<Token>& args) {
     std::string attrs = it == m_model.mailboxes.end() ? "\\Noselect" : "";
     std::string children = parents.count(name) ? "\\HasChildren" : "\\HasNoChildren";
     attrs += (attrs.empty() ? "" : " ") + children;
-    m_out += "* LIST (" + attrs + ") " + quote(d) + " " + quote(name) + "\r\n";
+    m_out += "* LIST (" + attrs + ") " + quote(d) + " " + quote(wire_name(name)) + "\r\n";
     if (it == m_model.mailboxes.end() || status.empty()) {
       continue;
     }
@@ -497,7 +524,7 @@ void Session::cmd_list(const std::string& tag, const std::vector<Token>& args) {
       }
       items += (items.empty() ? "" : " ") + s + " " + value;
     }
-    m_out += "* STATUS " + quote(name) + " (" + items + ")\r\n";
+    m_out += "* STATUS " + quote(wire_name(name)) + " (" + items + ")\r\n";
   }
   m_out += tag + " OK listed\r\n";
 }
@@ -517,7 +544,7 @@ void Session::cmd_select(const std::string& tag, const std::vector<Token>& args,
     }
     m_condstore = true;
   }
-  auto it = m_model.mailboxes.find(args[0].text);
+  auto it = m_model.mailboxes.find(model_name(args[0].text).value_or(""));
   if (it == m_model.mailboxes.end()) {
     m_out += tag + " NO [NONEXISTENT] no such mailbox\r\n";
     return;
@@ -736,7 +763,7 @@ void Session::cmd_copy(const std::string& tag, const std::vector<Token>& args, b
     m_out += tag + " NO [READ-ONLY] mailbox is read-only\r\n";
     return;
   }
-  auto target = m_model.mailboxes.find(args[1].text);
+  auto target = m_model.mailboxes.find(model_name(args[1].text).value_or(""));
   if (target == m_model.mailboxes.end()) {
     m_out += tag + " NO [TRYCREATE] no such mailbox\r\n";
     return;
@@ -792,7 +819,7 @@ void Session::cmd_append(const std::string& tag, const std::vector<Token>& args)
       return;
     }
   }
-  auto it = m_model.mailboxes.find(args[0].text);
+  auto it = m_model.mailboxes.find(model_name(args[0].text).value_or(""));
   if (it == m_model.mailboxes.end()) {
     m_out += tag + " NO [TRYCREATE] no such mailbox\r\n";
     return;

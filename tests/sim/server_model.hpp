@@ -37,6 +37,11 @@ struct Quirks {
   bool hide_appended = false;
   bool literal_plus = true;
   bool list_status = true;
+  // Courier and Debian's Cyrus: NAMESPACE announces this personal prefix
+  // ("INBOX/" here, the model's delimiter being '/'), and every mailbox but
+  // INBOX is named with it on the wire; names without it are no mailbox of
+  // the user's. Empty: no NAMESPACE, names as they are.
+  std::string namespace_prefix;
   // Mailboxes that SELECT opens [READ-ONLY]; STORE, EXPUNGE, APPEND, MOVE
   // out of them answer NO.
   std::set<std::string> read_only;
@@ -112,6 +117,10 @@ class Session {
   std::vector<Token> tokenize(const std::string& line, std::size_t& pos, bool nested);
   void bad(const std::string& tag, const std::string& line, const std::string& why);
   std::string capabilities() const;
+  // A mailbox's name on the wire (Quirks::namespace_prefix added), and the
+  // model's name for a wire name (nullopt: outside the namespace).
+  std::string wire_name(const std::string& name) const;
+  std::optional<std::string> model_name(const std::string& wire) const;
   std::vector<Message*> visible(Mailbox& mb);
   std::vector<std::pair<std::size_t, Message*>> match(Mailbox& mb, const std::string& set);
   void cmd_list(const std::string& tag, const std::vector<Token>& args);

@@ -141,6 +141,7 @@ TEST_F(ConfigTest, MinimalAccountGetsDefaults) {
   EXPECT_EQ(a.sync, sync::Direction::Both);
   EXPECT_TRUE(a.expunge);
   EXPECT_TRUE(a.create);
+  EXPECT_TRUE(a.use_namespace);
   EXPECT_FALSE(a.allow_plaintext);
   EXPECT_EQ(a.auth, imap::AuthMechanism::Auto);
   EXPECT_EQ(a.timeout, std::chrono::seconds(60));
@@ -169,6 +170,7 @@ TEST_F(ConfigTest, EveryKeyIsParsed) {
                                "sync = pull\n"
                                "expunge = off\n"
                                "create = 0\n"
+                               "use_namespace = no\n"
                                "ca_file = ~/ca.pem\n"
                                "cert_fingerprint = SHA256:" +
                                std::string(31, 'A') + ":" + std::string(33, 'b') +
@@ -191,6 +193,7 @@ TEST_F(ConfigTest, EveryKeyIsParsed) {
   EXPECT_EQ(a.sync, sync::Direction::Pull);
   EXPECT_FALSE(a.expunge);
   EXPECT_FALSE(a.create);
+  EXPECT_FALSE(a.use_namespace);
   EXPECT_EQ(a.ca_file, ca);
   EXPECT_EQ(a.cert_fingerprint_sha256, std::string(31, 'a') + std::string(33, 'b'));
   EXPECT_TRUE(a.allow_plaintext);

@@ -113,5 +113,56 @@ TEST(ClientList, HighestModSeqWithCondstore) {
   EXPECT_EQ(boxes[0].status->highestmodseq, std::optional<std::uint64_t>(4711));
 }
 
+// NAMESPACE (RFC 2342) is asked only of a server that offers it.
+TEST(ClientNamespace, NothingIsSentWithoutTheCapability) {
+  fakes::ScriptedClient<> s({S("* OK [CAPABILITY IMAP4rev1 UIDPLUS] hi\r\n")});
+  EXPECT_EQ(s.client->namespaces(), std::nullopt);
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(ClientNamespace, CourierReply) {
+  fakes::ScriptedClient<> s(
+      {S("* OK [CAPABILITY IMAP4rev1 UIDPLUS CHILDREN NAMESPACE] Courier-IMAP ready\r\n"),
+       C("r1 NAMESPACE\r\n"),
+       S("* NAMESPACE ((\"INBOX.\" \".\")) NIL ((\"#shared.\" \".\"))\r\n"
+         "r1 OK NAMESPACE completed.\r\n")});
+  std::optional<NamespaceData> reply = s.client->namespaces();
+  ASSERT_TRUE(reply);
+  ASSERT_EQ(reply->personal.size(), 1u);
+  EXPECT_EQ(reply->personal[0], (Namespace{"INBOX.", '.'}));
+  ASSERT_EQ(reply->shared.size(), 1u);
+  EXPECT_EQ(reply->shared[0].prefix, "#shared.");
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(ClientNamespace, OkWithoutDataIsAnEmptyReply) {
+  fakes::ScriptedClient<> s({S("* OK [CAPABILITY IMAP4rev1 NAMESPACE] hi\r\n"),
+                             C("r1 NAMESPACE\r\n"), S("r1 OK nothing to say\r\n")});
+  EXPECT_EQ(s.client->namespaces(), NamespaceData{});
+  EXPECT_TRUE(s.client->usable());
+}
+
+TEST(ClientNamespace, RefusalIsACommandFailureAndTheSessionGoesOn) {
+  fakes::ScriptedClient<> s({S("* OK [CAPABILITY IMAP4rev1 NAMESPACE] hi\r\n"),
+                             C("r1 NAMESPACE\r\n"), S("r1 BAD not today\r\n")});
+  EXPECT_THROW(s.client->namespaces(), CommandFailed);
+  EXPECT_TRUE(s.client->usable());
+}
+
+TEST(ClientNamespace, MalformedReplyBreaksTheConnectionWithAClearError) {
+  fakes::ScriptedClient<> s({S("* OK [CAPABILITY IMAP4rev1 NAMESPACE] hi\r\n"),
+                             C("r1 NAMESPACE\r\n"),
+                             S("* NAMESPACE ((\"INBOX.\" \"..\")) NIL NIL\r\nr1 OK done\r\n")});
+  try {
+    s.client->namespaces();
+    FAIL() << "a malformed NAMESPACE was accepted";
+  } catch (const util::Error& e) {
+    EXPECT_EQ(e.scope(), util::Scope::Account);
+    EXPECT_NE(std::string(e.what()).find("expected a one-character delimiter"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(s.client->usable());
+}
+
 }  // namespace
 }  // namespace roam::imap

@@ -128,6 +128,16 @@ std::vector<ErrorCase> error_cases() {
       {"vanished_later", "* VANISHED (LATER) 1", 12},
       {"vanished_star", "* VANISHED 1:*", 13},
       {"vanished_empty", "* VANISHED", 10},
+      // NAMESPACE (RFC 2342 §5).
+      {"namespace_missing_parts", "* NAMESPACE ((\"\" \"/\"))", 22},
+      {"namespace_one_part_too_many", "* NAMESPACE NIL NIL NIL NIL", 24},
+      {"namespace_atom_for_list", "* NAMESPACE FOO NIL NIL", 12},
+      {"namespace_atom_prefix", "* NAMESPACE ((INBOX. \".\")) NIL NIL", 14},
+      {"namespace_long_delimiter", "* NAMESPACE ((\"INBOX.\" \"..\")) NIL NIL", 23},
+      {"namespace_missing_delimiter", "* NAMESPACE ((\"INBOX.\")) NIL NIL", 22},
+      {"namespace_unclosed_list", "* NAMESPACE ((\"\" \"/\") NIL NIL", 22},
+      {"namespace_extension_without_values", "* NAMESPACE ((\"\" \"/\" \"X\" \"Y\")) NIL NIL", 25},
+      {"namespace_bare_description", "* NAMESPACE (\"\" \"/\") NIL NIL", 13},
       // Unknown responses are skipped but their literals must still fit.
       {"other_literal_too_long", "* XYZ {10}\r\nabc", 6},
       {"other_literal8_too_long", "* XYZ ~{10}\r\nabc", 6},
@@ -173,6 +183,7 @@ TEST(ParserRobustnessTest, PrefixesAndCorruptionsOnlyThrowParseError) {
       "* STATUS \"x\" (MESSAGES 1 UIDNEXT 2 X (1 2))",
       "* ESEARCH (TAG \"a\") UID ALL 1:5 COUNT 5 MIN 1 MAX 5 MODSEQ 9",
       "a1 NO [BADCHARSET (UTF-8 \"x\")] no",
+      "* NAMESPACE ((\"INBOX.\" \".\" \"X\" (\"a\" {1}\r\nb))) NIL ((\"\" NIL))",
   };
   const std::string replacements = std::string("\0\r\n ()[]{}~\"\\*9:,<>xN", 22);
   std::size_t parsed = 0;

@@ -458,7 +458,6 @@ std::vector<ParseCase> data_cases() {
        VanishedData{false, {{405, 405}, {407, 407}, {410, 410}, {425, 425}}}},
       // Everything else.
       {"dovecot-id", "* ID (\"name\" \"Dovecot\")", OtherData{"ID"}},
-      {"namespace", "* NAMESPACE ((\"\" \"/\")) NIL NIL", OtherData{"NAMESPACE"}},
       {"dovecot-quota", "* QUOTA \"User quota\" (STORAGE 10 512)", OtherData{"QUOTA"}},
       {"gmail-xlist", "* XLIST (\\HasNoChildren \\Inbox) \"/\" \"Inbox\"", OtherData{"XLIST"}},
       {"metadata-with-literal", "* METADATA \"\" /shared/comment " + lit("a \"{9}\r\n("),
@@ -466,6 +465,51 @@ std::vector<ParseCase> data_cases() {
       {"numbered-unknown", "* 3 XYZ " + lit("abc") + " tail", OtherData{"XYZ"}},
       {"other-free-text-with-quote", "* XAPPLEPUSHSERVICE aps-version \"2",
        OtherData{"XAPPLEPUSHSERVICE"}},
+  };
+}
+
+Namespace ns(std::string prefix, std::optional<char> delimiter) {
+  return Namespace{std::move(prefix), delimiter};
+}
+
+// NAMESPACE (RFC 2342 §5): the servers of the matrix, the RFC's examples,
+// and the liberties servers take that change nothing.
+std::vector<ParseCase> namespace_cases() {
+  return {
+      {"dovecot-namespace", "* NAMESPACE ((\"\" \"/\")) NIL NIL",
+       NamespaceData{{ns("", '/')}, {}, {}}},
+      {"courier-namespace",
+       "* NAMESPACE ((\"INBOX.\" \".\")) NIL ((\"#shared.\" \".\")(\"shared.\" \".\"))",
+       NamespaceData{{ns("INBOX.", '.')}, {}, {ns("#shared.", '.'), ns("shared.", '.')}}},
+      {"cyrus-altnamespace",
+       "* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) ((\"Shared Folders/\" \"/\"))",
+       NamespaceData{{ns("", '/')}, {ns("Other Users/", '/')}, {ns("Shared Folders/", '/')}}},
+      {"cyrus-debian-inbox-namespace",
+       "* NAMESPACE ((\"INBOX.\" \".\")) ((\"user.\" \".\")) ((\"\" \".\"))",
+       NamespaceData{{ns("INBOX.", '.')}, {ns("user.", '.')}, {ns("", '.')}}},
+      {"rfc2342-several-personal-with-extension",
+       "* NAMESPACE ((\"\" \"/\")(\"#mh/\" \"/\" \"X-PARAM\" (\"FLAG1\" \"FLAG2\"))) NIL NIL",
+       NamespaceData{{ns("", '/'), ns("#mh/", '/')}, {}, {}}},
+      {"rfc5255-translation-extension",
+       "* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\" \"TRANSLATION\" (\"Andere "
+       "Ben&AOQ-tzer/\"))) "
+       "NIL",
+       NamespaceData{{ns("", '/')}, {ns("Other Users/", '/')}, {}}},
+      {"namespace-nil-delimiter", "* NAMESPACE ((\"\" NIL)) NIL NIL",
+       NamespaceData{{ns("", std::nullopt)}, {}, {}}},
+      {"namespace-empty-delimiter", "* NAMESPACE ((\"\" \"\")) NIL NIL",
+       NamespaceData{{ns("", std::nullopt)}, {}, {}}},
+      {"namespace-all-nil-lower-case", "* namespace nil nil nil", NamespaceData{}},
+      {"namespace-empty-list-as-nil", "* NAMESPACE () NIL NIL", NamespaceData{}},
+      {"namespace-literal-prefix", "* NAMESPACE ((" + lit("INBOX.") + " \".\")) NIL NIL",
+       NamespaceData{{ns("INBOX.", '.')}, {}, {}}},
+      {"namespace-spaces-between-descriptions",
+       "* NAMESPACE ( (\"INBOX.\" \".\") (\"Mail/\" \"/\") ) NIL NIL ",
+       NamespaceData{{ns("INBOX.", '.'), ns("Mail/", '/')}, {}, {}}},
+      // The reply is read as sent; whether a prefix is usable is the
+      // sync's decision (sync/folder_names.hpp).
+      {"namespace-prefix-without-delimiter", "* NAMESPACE ((\"INBOX\" \".\")) NIL NIL",
+       NamespaceData{{ns("INBOX", '.')}, {}, {}}},
   };
 }
 
@@ -679,8 +723,8 @@ std::vector<ParseCase> fetch_cases() {
 
 std::vector<ParseCase> all_cases() {
   std::vector<ParseCase> cases;
-  for (auto group :
-       {status_cases(), code_cases(), continuation_cases(), data_cases(), fetch_cases()}) {
+  for (auto group : {status_cases(), code_cases(), continuation_cases(), data_cases(),
+                     namespace_cases(), fetch_cases()}) {
     cases.insert(cases.end(), group.begin(), group.end());
   }
   return cases;
@@ -728,6 +772,9 @@ TEST(ResponsePrinterTest, PrintsOneReadableLine) {
   std::ostringstream list_os;
   list_os << Response{VanishedData{true, {{1, 3}, {7, 7}}}};
   EXPECT_EQ(list_os.str(), "VanishedData{(EARLIER) 1:3,7}");
+  std::ostringstream ns_os;
+  ns_os << Response{NamespaceData{{ns("INBOX.", '.')}, {}, {ns("", std::nullopt)}}};
+  EXPECT_EQ(ns_os.str(), "NamespaceData{((\"INBOX.\" \".\")) NIL ((\"\" NIL))}");
 }
 
 }  // namespace
