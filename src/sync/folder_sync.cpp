@@ -241,6 +241,14 @@ void FolderSync::run() {
   m_next.uidnext = 0;
   m_next.highestmodseq = 0;
 
+  if (!plan.empty() && !m_f.state_path.empty()) {
+    // The journal is opened (its header written and synced if it is new)
+    // before anything is changed: a state directory that cannot take a
+    // write (a full disk, a read-only mount) fails the folder here, with
+    // nothing applied, instead of after flags and deletions went out with
+    // no journal and no state to say so.
+    state::Journal::open(m_journal_path, {{"uidvalidity", m_next.uidvalidity}});
+  }
   apply_local(plan);
   apply_server(plan, info);
   upload(plan.uploads, info);

@@ -694,5 +694,36 @@ TEST_F(FolderSyncTest, ABodyFinishedBeforeAKillIsAdoptedNotFetchedAgain) {
   EXPECT_EQ(st->messages.at(1).key.size(), 16u);
 }
 
+// A state directory that takes no write (here the journal cannot be
+// created; a full disk fails the same way): the folder fails before any
+// change is applied, so nothing happened that no journal or state records.
+TEST_F(FolderSyncTest, NothingIsChangedWhenTheJournalCannotBeWritten) {
+  add_folder("INBOX");
+  server.boxes["INBOX"].messages = {{1, to_crlf(message(1)), {}}, {2, to_crlf(message(2)), {}}};
+  server.boxes["INBOX"].uidnext = 3;
+  sync(0);
+  ASSERT_EQ(files_in("INBOX"), 2u);
+  // On the server: one expunged, one flagged; so the plan deletes a file
+  // and renames the other.
+  server.boxes["INBOX"].messages.erase(server.boxes["INBOX"].messages.begin());
+  server.boxes["INBOX"].messages.at(0).flags = {"\\Flagged"};
+  // A dangling link into a directory that does not exist: no journal to
+  // resume, and none can be created.
+  fs::create_symlink(tmp.path() / "no-such-dir" / "journal",
+                     state::journal_file_for(folders[0].state_path));
+  std::string error;
+  try {
+    sync(0);
+  } catch (const util::Error& e) {
+    error = e.what();
+  }
+  EXPECT_NE(error.find("journal"), std::string::npos) << error;
+  EXPECT_EQ(files_in("INBOX"), 2u) << "no file deleted";
+  EXPECT_TRUE(fs::is_empty(s.maildir / "INBOX" / "cur")) << "no file renamed";
+  fs::remove(state::journal_file_for(folders[0].state_path));
+  sync(0);
+  EXPECT_EQ(files_in("INBOX"), 1u);
+}
+
 }  // namespace
 }  // namespace roam::sync
