@@ -482,7 +482,7 @@ AccountReport sync_account(const AccountSettings& s) {
         f.status.reset();
         // The moves from the other folders journaled their target UIDs
         // here ([COPYUID]); adopt them before the merge.
-        recover_journal(s, f, reports[i]);
+        recover_journal(s, f, reports[i], true);
         sync_one(i);
       }
     } catch (...) {

@@ -289,8 +289,12 @@ inline void mark_left_behind(state::MessageRecord& rec) {
 
 // Resolves what an interrupted run left in a folder's journal: downloads
 // whose file exists and uploads whose UID the server gave are adopted into
-// the state, which is then committed and the journal removed.
-void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& report);
+// the state, which is then committed and the journal removed. With
+// `from_this_run` the journal is one this run wrote (the moves into the
+// folder from folders synced before it), which is routine: what it says
+// goes to the -v details, not to the notices about an interrupted run.
+void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& report,
+                     bool from_this_run = false);
 
 // A local folder that roam synced before and that the server no longer has.
 struct VanishedFolder {

@@ -48,7 +48,7 @@ void FolderSync::run() {
   if (!m_s.dry_run && !m_f.state_path.empty() && fs::exists(m_journal_path)) {
     // A move from a folder synced earlier in this run journaled the target
     // UIDs here ([COPYUID]); adopt them before anything else.
-    recover_journal(m_s, m_f, m_report);
+    recover_journal(m_s, m_f, m_report, true);
   }
   if (!m_s.dry_run && unchanged()) {
     m_report.skipped_unchanged = true;

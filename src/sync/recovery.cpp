@@ -37,7 +37,9 @@ namespace fs = std::filesystem;
 // Resolves what an interrupted run left in a folder's journal: downloads
 // whose file exists and uploads whose UID the server gave are adopted into
 // the state, which is then committed and the journal removed.
-void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& report) {
+void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& report,
+                     bool from_this_run) {
+  std::vector<std::string>& said = from_this_run ? report.details : report.notices;
   fs::path journal_path = state::journal_file_for(f.state_path);
   if (!fs::exists(journal_path)) {
     return;
@@ -80,8 +82,14 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
     // Intents from a UIDVALIDITY the state no longer has: their UIDs mean
     // nothing now. The files they named are ordinary local files, which
     // content matching pairs up.
-    ROAM_WARN(f.name << ": ignoring the UIDs in journal " << journal_path.string()
-                     << " from an older UIDVALIDITY");
+    if (from_this_run) {
+      // A move journaled before the target's UIDVALIDITY was known.
+      ROAM_DEBUG(util::k_cat_sync, f.name << ": the UIDs in journal " << journal_path.string()
+                                          << " are of another UIDVALIDITY; found by content");
+    } else {
+      ROAM_WARN(f.name << ": ignoring the UIDs in journal " << journal_path.string()
+                       << " from an older UIDVALIDITY");
+    }
   }
   // A message both sides hold, found in the journal: adopted unless the
   // state knows its UID or name already (the journal may describe work
@@ -203,9 +211,9 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
     for (auto& e : from_tmp) {
       f.scan.entries.push_back(std::move(e));
     }
-    report.notices.push_back("resumed an interrupted run: " + std::to_string(from_tmp_count) +
-                             " message(s) it had downloaded whole moved into place from tmp/, "
-                             "not downloaded again");
+    said.push_back("resumed an interrupted run: " + std::to_string(from_tmp_count) +
+                   " message(s) it had downloaded whole moved into place from tmp/, "
+                   "not downloaded again");
   }
   // An adopted upload settles an intent the state kept from an earlier run
   // for the same file.
@@ -220,13 +228,18 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
     ++pending;
   }
   if (adopted > from_tmp_count) {
-    report.notices.push_back(
-        "resumed an interrupted run: " + std::to_string(adopted - from_tmp_count) +
-        " message(s) adopted from the journal");
+    said.push_back(from_this_run
+                       ? std::to_string(adopted - from_tmp_count) +
+                             " message(s) moved here recorded from the journal"
+                       : "resumed an interrupted run: " + std::to_string(adopted - from_tmp_count) +
+                             " message(s) adopted from the journal");
   }
   if (pending > 0) {
-    report.notices.push_back("resumed an interrupted run: " + std::to_string(pending) +
-                             " upload(s) to find on the server before anything is uploaded");
+    said.push_back(from_this_run ? std::to_string(pending) +
+                                       " message(s) moved here to find on the server by content"
+                                 : "resumed an interrupted run: " + std::to_string(pending) +
+                                       " upload(s) to find on the server before anything is "
+                                       "uploaded");
   }
   f.state->uidnext = 0;
   f.state->highestmodseq = 0;
