@@ -921,7 +921,12 @@ void Sim::check_final() {
       where.insert(f);
     }
     for (const auto& f : local_at[id]) {
-      if (m_server_gone.count(f) == 0) {
+      // The kept local copy of a folder deleted on the server is not a
+      // place of the message (docs/sync-semantics.md, identity rule 4),
+      // also when only a killed run of roam knew the folder.
+      bool kept = m_server_gone.count(f) != 0 ||
+                  (m_server_maybe_gone.count(f) != 0 && m_server.mailboxes.count(f) == 0);
+      if (!kept) {
         where.insert(f);
       }
     }
