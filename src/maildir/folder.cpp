@@ -468,6 +468,69 @@ ScanResult Folder::scan() const {
   return out;
 }
 
+std::optional<Entry> Folder::find(std::string_view stable_name) const {
+  std::optional<Entry> found;
+  for (Subdir subdir : {Subdir::New, Subdir::Cur}) {
+    fs::path dir = m_path / std::string(to_string(subdir));
+    DirHandle handle(::opendir(dir.c_str()));
+    if (!handle) {
+      throw Error(Scope::Folder, errno_message("cannot open Maildir directory " + dir.string()));
+    }
+    for (;;) {
+      errno = 0;
+      struct dirent* item = ::readdir(handle.get());
+      if (item == nullptr) {
+        if (errno != 0) {
+          throw Error(Scope::Folder,
+                      errno_message("cannot read Maildir directory " + dir.string()));
+        }
+        break;
+      }
+      std::string_view name(item->d_name);
+      if (item->d_type == DT_DIR || classify_name(name) != NameKind::Valid) {
+        continue;
+      }
+      ParsedName parsed = parse_name(name);
+      if (parsed.stable_name != stable_name) {
+        continue;
+      }
+      Entry entry;
+      entry.stable_name = std::move(parsed.stable_name);
+      entry.letters = std::move(parsed.letters);
+      entry.subdir = subdir;
+      entry.file_name = std::string(name);
+      entry.path = dir / entry.file_name;
+      if (!found || entry.path < found->path) {
+        found = std::move(entry);
+      }
+    }
+  }
+  return found;
+}
+
+Fd Folder::open(Entry& entry) const {
+  // A file renamed again between find() and open() is looked up again; a
+  // reader that keeps renaming it for longer than that is no mail reader.
+  constexpr int k_attempts = 4;
+  for (int attempt = 0; attempt < k_attempts; ++attempt) {
+    Fd fd(::open(entry.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd) {
+      return fd;
+    }
+    if (errno != ENOENT) {
+      throw Error(Scope::Folder, errno_message("cannot open " + entry.path.string()));
+    }
+    std::optional<Entry> now = find(entry.stable_name);
+    if (!now) {
+      return Fd();
+    }
+    entry = std::move(*now);
+  }
+  throw Error(Scope::Folder, "cannot open " + entry.path.string() +
+                                 ": it is renamed again and again while roam reads it; run "
+                                 "roam again when the mail reader is done");
+}
+
 Delivery Folder::begin_delivery() {
   fs::path tmp_dir = m_path / "tmp";
   // The counter in the name makes a clash within this process impossible;

@@ -160,6 +160,21 @@ class Folder {
   // be read.
   ScanResult scan() const;
 
+  // The file in new/ or cur/ whose stable name is `stable_name`, whatever
+  // its info letters are now, or nothing if there is none. When a mail
+  // reader copied a file there may be two; the first by path is returned,
+  // as scan() lists them.
+  std::optional<Entry> find(std::string_view stable_name) const;
+
+  // Opens the file of `entry` for reading. A mail reader may have renamed
+  // it since the scan (a flag change, a move from new/ to cur/): then the
+  // file that carries its stable name now is opened, and `entry` is
+  // updated to its current name. Once open, later renames do not matter.
+  // Returns an empty Fd if no file has that stable name any more (the
+  // reader deleted it); throws util::Error(Scope::Folder) if the file is
+  // there but cannot be opened.
+  util::Fd open(Entry& entry) const;
+
   // Starts the delivery of a new message in tmp/ (O_EXCL, mode 0600).
   Delivery begin_delivery();
 

@@ -298,7 +298,7 @@ AccountReport sync_account(const AccountSettings& s) {
     }
     recognise_renames(s.policy.direction, folders, usable,
                       [](const maildir::Entry& e) -> std::optional<std::string> {
-                        auto key = file_content_key(e.path);
+                        auto key = file_content_key(e);
                         return key ? std::optional(content_key_text(*key)) : std::nullopt;
                       });
 

@@ -406,7 +406,7 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
   };
   // The file still holds what was uploaded (not edited since).
   auto unchanged_since_upload = [&](const maildir::Entry& e, const std::string& key) {
-    auto now = file_content_key(e.path);
+    auto now = file_content_key(e);
     return now && content_key_text(*now) == key;
   };
   for (auto& p : m_base.pending_uploads) {
@@ -516,7 +516,7 @@ void FolderSync::add_local_keys(FolderInput& in, const std::vector<std::string>&
       continue;
     }
     // Unreadable, it cannot be matched (nor uploaded, which says why).
-    if (auto key = file_content_key(it->second.path)) {
+    if (auto key = file_content_key(it->second)) {
       in.local_keys[name] = std::move(*key);
     }
   }

@@ -122,7 +122,7 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
         // With its content key, as a download records it: an upload of the
         // same message that another client moved here from a folder synced
         // later is recognised as this one by it (known_elsewhere).
-        std::optional<ContentKey> key = file_content_key(it->second->path);
+        std::optional<ContentKey> key = file_content_key(*it->second);
         adopt(down->uid, down->name, file_flags(*it->second, {}),
               key ? content_key_text(*key) : "");
       }
