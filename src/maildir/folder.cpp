@@ -95,7 +95,9 @@ void read_subdir(const fs::path& folder, Subdir subdir, ScanResult& out) {
   fs::path dir = folder / std::string(to_string(subdir));
   DirHandle handle(::opendir(dir.c_str()));
   if (!handle) {
-    throw Error(Scope::Folder, errno_message("cannot open Maildir directory " + dir.string()));
+    int err = errno;
+    throw Error(Scope::Folder, errno_message("cannot open Maildir directory " + dir.string(), err) +
+                                   (err == EACCES ? "; fix its permissions" : ""));
   }
   for (;;) {
     errno = 0;
@@ -215,6 +217,34 @@ void make_dirs(const fs::path& dir) {
       fs::path parent = it->parent_path();
       util::fsync_dir(parent.empty() ? fs::path(".") : parent);
     }
+  }
+}
+
+// True if `dir` is a directory, false if nothing has its name. Whatever
+// else is there is an error that names the problem: a Maildir directory
+// that cannot be read, or that is a file, is not a deleted folder.
+bool dir_present(const fs::path& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      return true;
+    }
+    throw Error(Scope::Folder, dir.string() +
+                                   " is not a directory, but a Maildir folder needs cur/, new/ "
+                                   "and tmp/ directories; move it away");
+  }
+  int err = errno;
+  switch (err) {
+    case ENOENT:
+      return false;
+    case EACCES:
+      throw Error(Scope::Folder,
+                  errno_message("cannot read " + dir.string(), err) + "; fix its permissions");
+    case ENOTDIR:
+      throw Error(Scope::Folder, errno_message("cannot read " + dir.string(), err) +
+                                     " (a part of its path is a file); move that file away");
+    default:
+      throw Error(Scope::Folder, errno_message("cannot read " + dir.string(), err));
   }
 }
 
@@ -411,14 +441,13 @@ void Delivery::finish_deferred(std::optional<std::chrono::sys_seconds> mtime) {
 
 Folder::Folder(fs::path path) : m_path(std::move(path)) {}
 
-bool Folder::exists() const {
-  for (const char* sub : {"cur", "new", "tmp"}) {
-    struct stat st {};
-    if (::stat((m_path / sub).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      return false;
-    }
+Presence Folder::presence() const {
+  if (!dir_present(m_path) || !dir_present(m_path / "cur")) {
+    return Presence::Gone;
   }
-  return true;
+  bool has_new = dir_present(m_path / "new");
+  bool has_tmp = dir_present(m_path / "tmp");
+  return has_new && has_tmp ? Presence::Present : Presence::Incomplete;
 }
 
 void Folder::ensure_exists(Layout layout, FolderRole role) {

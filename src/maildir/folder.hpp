@@ -59,6 +59,13 @@ struct ScanResult {
   std::vector<fs::path> invalid_names;
 };
 
+// What Folder::presence() found at a folder's path.
+enum class Presence {
+  Present,     // cur/, new/ and tmp/ are directories.
+  Gone,        // The folder directory or its cur/ does not exist.
+  Incomplete,  // cur/ is there, new/ or tmp/ does not exist.
+};
+
 // What happened to a file the caller asked to change.
 enum class FileStatus {
   Done,      // The file was renamed or removed as asked.
@@ -144,8 +151,15 @@ class Folder {
   // The folder's directory.
   const fs::path& path() const { return m_path; }
 
-  // True if cur/, new/ and tmp/ exist.
-  bool exists() const;
+  // Whether the folder is there. Only a folder whose directory or cur/
+  // does not exist is Gone (its messages were deleted or never made);
+  // anything else wrong (a directory that cannot be read, a cur/, new/ or
+  // tmp/ that is a file) throws util::Error(Scope::Folder) naming it and
+  // saying how to fix it, so that no caller takes it for a deletion.
+  Presence presence() const;
+
+  // True if cur/, new/ and tmp/ exist; throws as presence() does.
+  bool exists() const { return presence() == Presence::Present; }
 
   // Creates the folder directory (and its parents), cur/, new/ and tmp/
   // with mode 0700 where missing, and, for a maildir++ subfolder, the empty

@@ -228,7 +228,9 @@ AccountReport sync_account(const AccountSettings& s) {
         f.state_path = state::state_file_for(s.state_dir, f.name);
         f.state = state::load_folder_state_for(s.state_dir, f.name);
         maildir::Folder folder(f.path);
-        f.local_exists = folder.exists();
+        maildir::Presence presence = folder.presence();
+        f.local_exists = presence == maildir::Presence::Present;
+        f.local_gone = presence == maildir::Presence::Gone;
         if (f.local_exists) {
           f.scan = folder.scan();
           for (const auto& d : f.scan.duplicates) {
@@ -424,14 +426,26 @@ AccountReport sync_account(const AccountSettings& s) {
         std::erase_if(f.move_names,
                       [&](const auto& m) { return f.waiting_moves.count(m.first) == 0; });
         f.waiting_moves.clear();
-        f.state = state::load_folder_state_for(s.state_dir, f.name);
-        maildir::Folder folder(f.path);
-        f.local_exists = folder.exists();
-        f.scan = f.local_exists ? folder.scan() : maildir::ScanResult{};
-        f.status.reset();
-        // The moves from the other folders journaled their target UIDs
-        // here ([COPYUID]); adopt them before the merge.
-        recover_journal(s, f, reports[i]);
+        try {
+          f.state = state::load_folder_state_for(s.state_dir, f.name);
+          maildir::Folder folder(f.path);
+          maildir::Presence presence = folder.presence();
+          f.local_exists = presence == maildir::Presence::Present;
+          f.local_gone = presence == maildir::Presence::Gone;
+          f.scan = f.local_exists ? folder.scan() : maildir::ScanResult{};
+          f.status.reset();
+          // The moves from the other folders journaled their target UIDs
+          // here ([COPYUID]); adopt them before the merge.
+          recover_journal(s, f, reports[i]);
+        } catch (const Error& e) {
+          if (e.scope() >= Scope::Account) {
+            throw;
+          }
+          reports[i].error = e.what();
+          f.failed = true;
+          stash.folder_failed();
+          continue;
+        }
         sync_one(i);
       }
     } catch (...) {

@@ -81,6 +81,10 @@ struct FolderEntry {
   std::optional<state::FolderState> state;
   maildir::ScanResult scan;
   bool local_exists = false;
+  // The folder directory or its cur/ does not exist (maildir::Presence::
+  // Gone): only then were its messages perhaps deleted on purpose. False
+  // for a folder that has cur/ but lacks new/ or tmp/.
+  bool local_gone = false;
   bool on_server = true;
   std::map<std::string, std::string> moved_out;
   std::set<std::string> moved_in;

@@ -71,6 +71,14 @@ void FolderSync::run() {
     m_f.on_server = true;
   }
   bool local_missing = !m_f.local_exists && m_f.state && !m_f.state->messages.empty();
+  if (local_missing && !m_f.local_gone) {
+    // cur/ holds the messages but was not scanned: synced as it stands,
+    // the folder would look emptied (deleted on the server, or downloaded
+    // again beside the files in cur/), --force or not.
+    throw Error(Scope::Folder, "the local folder " + m_folder.path().string() +
+                                   " has a cur/ but no new/ or tmp/, which a Maildir folder needs; "
+                                   "create the missing directory and run roam again");
+  }
   if (local_missing && pushes && !m_s.policy.allow_mass_delete) {
     // A vanished folder is far more often an accident (a wrong rm, an
     // unmounted disk) than a wish to empty the server folder. It is left

@@ -256,8 +256,10 @@ class FolderSyncTest : public ::testing::Test {
     if (fresh_scan) {
       f.state = state::load_folder_state_for(s.state_dir, f.name);
       maildir::Folder folder(f.path);
-      f.local_exists = folder.exists();
-      f.scan = folder.scan();
+      maildir::Presence presence = folder.presence();
+      f.local_exists = presence == maildir::Presence::Present;
+      f.local_gone = presence == maildir::Presence::Gone;
+      f.scan = f.local_exists ? folder.scan() : maildir::ScanResult{};
       recover_journal(s, f, reports[i]);
     }
     FolderSync(s, server, f, reports[i], wire_names, folders, nullptr).run();
