@@ -185,6 +185,11 @@ void print_report(const sync::AccountReport& r, bool verbose, bool quiet) {
                 << "\n";
     }
   }
+  if (!quiet) {
+    for (const auto& n : r.notices) {
+      std::cerr << "roam: note: " << r.account << ": " << n << "\n";
+    }
+  }
   if (!r.error.empty()) {
     std::cerr << "roam: error: " << r.account << ": " << r.error << "\n";
   }

@@ -450,11 +450,14 @@ Presence Folder::presence() const {
   return has_new && has_tmp ? Presence::Present : Presence::Incomplete;
 }
 
-void Folder::ensure_exists(Layout layout, FolderRole role) {
+bool Folder::ensure_exists(Layout layout, FolderRole role) {
   make_dirs(m_path);
   bool created = false;
+  bool created_cur = false;
   for (const char* sub : {"cur", "new", "tmp"}) {
-    created = make_dir(m_path / sub) || created;
+    bool made = make_dir(m_path / sub);
+    created_cur = created_cur || (made && std::string_view(sub) == "cur");
+    created = created || made;
   }
   if (layout == Layout::MaildirPlusPlus && role == FolderRole::Subfolder) {
     fs::path marker = m_path / "maildirfolder";
@@ -471,6 +474,7 @@ void Folder::ensure_exists(Layout layout, FolderRole role) {
   if (created) {
     util::fsync_dir(m_path);
   }
+  return created_cur;
 }
 
 ScanResult Folder::scan() const {

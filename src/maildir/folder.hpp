@@ -164,8 +164,10 @@ class Folder {
   // Creates the folder directory (and its parents), cur/, new/ and tmp/
   // with mode 0700 where missing, and, for a maildir++ subfolder, the empty
   // "maildirfolder" file. The parent directory of everything created is
-  // fsynced. Throws util::Error(Scope::Folder) on failure.
-  void ensure_exists(Layout layout, FolderRole role);
+  // fsynced. Returns true if it created the folder (it had no cur/), so
+  // that the caller can say so. Throws util::Error(Scope::Folder) on
+  // failure.
+  bool ensure_exists(Layout layout, FolderRole role);
 
   // Lists new/ and cur/ (dot-files and tmp/ are skipped). Reads directory
   // entries only and does not stat the files. If either directory changes

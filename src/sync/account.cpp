@@ -181,9 +181,7 @@ AccountReport sync_account(const AccountSettings& s) {
       maildir::LocalFolders local = maildir::list_local_folders(s.maildir, s.layout);
       for (const auto& skipped : local.skipped) {
         if (creates) {
-          report.folders.push_back({});
-          report.folders.back().name = skipped;
-          report.folders.back().notices.push_back("local folder skipped");
+          report.notices.push_back("local folder skipped: " + skipped);
         }
       }
       char delim = server_delimiter.value_or('/');

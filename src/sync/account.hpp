@@ -110,6 +110,10 @@ struct AccountReport {
   std::string account;
   std::vector<FolderReport> folders;
   std::string error;  // An account-level failure (connection, login, lock).
+  // Things about the account, not one of its synced folders: local
+  // directories skipped as folders (a name roam refuses, one it cannot
+  // read). They are not in `folders`, whose size is the folder count.
+  std::vector<std::string> notices;
   double seconds = 0;
   // A dry run: the folder counts say what would have been done.
   bool dry_run = false;

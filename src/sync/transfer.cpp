@@ -373,6 +373,7 @@ void FolderSync::download(const std::vector<Download>& downloads,
     std::string name;
     std::string letters;
     state::MessageRecord record;
+    std::uint64_t bytes;  // As received, counted once the file is in place.
   };
   std::optional<DeliverySink> pending;
   std::vector<Finished> batch;
@@ -422,7 +423,6 @@ void FolderSync::download(const std::vector<Download>& downloads,
     if (f.internaldate) {
       mtime = imap::parse_internaldate(*f.internaldate);
     }
-    m_report.bytes += pending->bytes_received();
     try {
       pending->delivery().finish_deferred(mtime);
     } catch (const Error& e) {
@@ -438,7 +438,8 @@ void FolderSync::download(const std::vector<Download>& downloads,
     }
     batch.push_back(
         {std::move(pending->delivery()), it->second.first, letters_of(d.flags),
-         state::MessageRecord{d.uid, it->second.first, d.flags, content_key_text(pending->key())}});
+         state::MessageRecord{d.uid, it->second.first, d.flags, content_key_text(pending->key())},
+         pending->bytes_received()});
     if (m_stash != nullptr) {
       m_stash->downloaded(batch.back().record.key);
     }
@@ -455,9 +456,12 @@ void FolderSync::download(const std::vector<Download>& downloads,
       count_step();
     }
     m_folder.sync_dirs();
+    // Only now are the messages kept: the summary's byte count is of
+    // messages stored, not of bodies fetched and then lost to an error.
     for (auto& f : batch) {
       m_next.messages[f.record.uid] = std::move(f.record);
       ++m_report.downloaded;
+      m_report.bytes += f.bytes;
     }
     batch.clear();
   };

@@ -935,6 +935,20 @@ TEST(Both, UnreadableLocalFolderIsNamedNotTakenForAGoneFolder) {
   fs::permissions(locked, fs::perms::owner_all);
 }
 
+TEST(Both, SkippedLocalDirectoryIsANoteNotAFolder) {
+  // ".a..b" names no folder roam can have in maildir++ (an empty
+  // component): it is skipped with a note, and the folder count is of the
+  // folders synced.
+  const auto account = make_two_way_account({"layout = maildir++"});
+  make_local_folder(account.maildir);
+  fs::create_directories(account.maildir / ".a..b" / "cur");
+  const auto result = sync(account);
+  EXPECT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_NE(result.out.find(": 1 folders ("), std::string::npos) << describe(result);
+  EXPECT_NE(result.err.find("local folder skipped: "), std::string::npos) << describe(result);
+  EXPECT_NE(result.err.find(".a..b"), std::string::npos) << describe(result);
+}
+
 TEST(Both, LocalOnlyFolderIsCreatedOnTheServer) {
   const auto& server = TestServer::instance();
   const auto account = make_two_way_account();
@@ -968,6 +982,8 @@ TEST(Both, ServerOnlyFolderIsCreatedLocally) {
   for (const char* subdir : {"cur", "new", "tmp"}) {
     EXPECT_TRUE(fs::is_directory(folder / subdir)) << folder / subdir;
   }
+  // Said as a folder created on the server is.
+  EXPECT_NE(result.err.find("Lists/rust: created locally"), std::string::npos) << describe(result);
   const auto file = file_with_id(folder, "rust-1");
   ASSERT_TRUE(file.has_value());
   EXPECT_EQ(file->letters, "F");

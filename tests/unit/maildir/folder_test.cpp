@@ -100,31 +100,11 @@ TEST_F(FolderTest, EnsureExistsRefusesAFileInTheWay) {
   EXPECT_THROW(folder.ensure_exists(Layout::Verbatim, FolderRole::Subfolder), util::Error);
 }
 
-// A mail reader renames files between roam's scan and its next look: the
-// file is found again by its stable name.
-TEST_F(FolderTest, OpenFollowsAFileRenamedSinceTheScan) {
-  deliver({"Subject: x\r\n\r\nbody\r\n"}, "1.a.host", "S");
-  Entry entry = entry_for("1.a.host");
-  fs::rename(entry.path, m_folder.path() / "cur" / "1.a.host:2,RS");
-  util::Fd fd = m_folder.open(entry);
-  ASSERT_TRUE(fd);
-  EXPECT_EQ(util::read_all(fd.get(), "test"), "Subject: x\n\nbody\n");
-  EXPECT_EQ(entry.path, m_folder.path() / "cur" / "1.a.host:2,RS");
-  EXPECT_EQ(entry.letters, "RS");
-
-  fs::remove(entry.path);
-  EXPECT_FALSE(m_folder.open(entry));
-  EXPECT_FALSE(m_folder.find("1.a.host"));
-}
-
-TEST_F(FolderTest, FindLooksInNewAndCur) {
-  deliver({"Subject: x\r\n\r\n"}, "1.a.host");
-  ASSERT_TRUE(m_folder.find("1.a.host"));
-  EXPECT_EQ(m_folder.find("1.a.host")->subdir, Subdir::New);
-  deliver({"Subject: y\r\n\r\n"}, "2.a.host", "F");
-  ASSERT_TRUE(m_folder.find("2.a.host"));
-  EXPECT_EQ(m_folder.find("2.a.host")->file_name, "2.a.host:2,F");
-  EXPECT_FALSE(m_folder.find("2.a"));
+TEST_F(FolderTest, EnsureExistsSaysWhetherItCreatedTheFolder) {
+  EXPECT_FALSE(m_folder.ensure_exists(Layout::Verbatim, FolderRole::Inbox));
+  Folder fresh(m_temp.path() / "Mail" / "Fresh");
+  EXPECT_TRUE(fresh.ensure_exists(Layout::Verbatim, FolderRole::Subfolder));
+  EXPECT_FALSE(fresh.ensure_exists(Layout::Verbatim, FolderRole::Subfolder));
 }
 
 // Only a missing folder or cur/ is Gone: that is what may mean its messages
@@ -181,6 +161,33 @@ TEST_F(FolderTest, PresenceOfAnUnreadableFolderIsAnErrorThatSaysSo) {
   fs::permissions(m_folder.path(), fs::perms::owner_all);
   EXPECT_NE(error.find("/INBOX/cur: Permission denied; fix its permissions"), std::string::npos)
       << error;
+}
+
+// A mail reader renames files between roam's scan and its next look: the
+// file is found again by its stable name.
+TEST_F(FolderTest, OpenFollowsAFileRenamedSinceTheScan) {
+  deliver({"Subject: x\r\n\r\nbody\r\n"}, "1.a.host", "S");
+  Entry entry = entry_for("1.a.host");
+  fs::rename(entry.path, m_folder.path() / "cur" / "1.a.host:2,RS");
+  util::Fd fd = m_folder.open(entry);
+  ASSERT_TRUE(fd);
+  EXPECT_EQ(util::read_all(fd.get(), "test"), "Subject: x\n\nbody\n");
+  EXPECT_EQ(entry.path, m_folder.path() / "cur" / "1.a.host:2,RS");
+  EXPECT_EQ(entry.letters, "RS");
+
+  fs::remove(entry.path);
+  EXPECT_FALSE(m_folder.open(entry));
+  EXPECT_FALSE(m_folder.find("1.a.host"));
+}
+
+TEST_F(FolderTest, FindLooksInNewAndCur) {
+  deliver({"Subject: x\r\n\r\n"}, "1.a.host");
+  ASSERT_TRUE(m_folder.find("1.a.host"));
+  EXPECT_EQ(m_folder.find("1.a.host")->subdir, Subdir::New);
+  deliver({"Subject: y\r\n\r\n"}, "2.a.host", "F");
+  ASSERT_TRUE(m_folder.find("2.a.host"));
+  EXPECT_EQ(m_folder.find("2.a.host")->file_name, "2.a.host:2,F");
+  EXPECT_FALSE(m_folder.find("2.a"));
 }
 
 TEST_F(FolderTest, ConvertsCrLfAtEverySplitPosition) {

@@ -58,6 +58,8 @@ class MemoryServer final : public ServerStore {
   std::vector<std::string> calls;
   // Called before a move is carried out, to look at the disk at that moment.
   std::function<void()> before_move;
+  // Called when a batch of bodies has arrived, before it is committed.
+  std::function<void()> before_commit;
   // Called when an APPEND starts, before its body is read: what a mail
   // reader does to the file then happens while the command is under way.
   std::function<void()> before_append;
@@ -132,6 +134,9 @@ class MemoryServer final : public ServerStore {
       d.flags = m->flags;
       d.internaldate = "01-Jan-2024 00:00:00 +0000";
       done(d);
+    }
+    if (before_commit) {
+      before_commit();
     }
     if (after_batch) {
       after_batch();
@@ -765,6 +770,43 @@ TEST_F(FolderSyncTest, AFileRenamedAfterTheScanIsDeletedWhenItsMessageWasExpunge
   EXPECT_EQ(files_in("INBOX"), 0u);
   sync(0);
   EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "append INBOX"), 0);
+}
+
+// The summary counts the bytes of messages stored: bodies fetched and then
+// lost to a local error (new/ gone before they could be moved there) are
+// neither downloaded nor counted.
+TEST_F(FolderSyncTest, BodiesFetchedButNotStoredAreNotCountedAsBytes) {
+  add_folder("INBOX");
+  server.boxes["INBOX"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["INBOX"].uidnext = 2;
+  server.before_commit = [&] { fs::remove_all(s.maildir / "INBOX" / "new"); };
+  EXPECT_THROW(sync(0), util::Error);
+  EXPECT_EQ(reports[0].downloaded, 0u);
+  EXPECT_EQ(reports[0].bytes, 0u);
+
+  fs::create_directories(s.maildir / "INBOX" / "new");
+  server.before_commit = nullptr;
+  reports[0] = FolderReport{};
+  sync(0);
+  EXPECT_EQ(reports[0].downloaded, 1u);
+  EXPECT_EQ(reports[0].bytes, to_crlf(message(1)).size());
+}
+
+// A Maildir folder roam makes for a server folder is reported, as a folder
+// it creates on the server is ("created on the server").
+TEST_F(FolderSyncTest, AFolderCreatedLocallyIsReported) {
+  add_folder("Lists");
+  fs::remove_all(s.maildir / "Lists");
+  sync(0);
+  EXPECT_TRUE(reports[0].error.empty()) << reports[0].error;
+  EXPECT_EQ(std::count(reports[0].notices.begin(), reports[0].notices.end(), "created locally"), 1);
+  EXPECT_TRUE(fs::is_directory(s.maildir / "Lists" / "cur"));
+
+  reports[0] = FolderReport{};
+  server.boxes["Lists"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["Lists"].uidnext = 2;
+  sync(0);
+  EXPECT_EQ(std::count(reports[0].notices.begin(), reports[0].notices.end(), "created locally"), 0);
 }
 
 }  // namespace
