@@ -102,7 +102,9 @@ void read_subdir(const fs::path& folder, Subdir subdir, ScanResult& out) {
   fs::path dir = folder / std::string(to_string(subdir));
   DirHandle handle(::opendir(dir.c_str()));
   if (!handle) {
-    throw Error(Scope::Folder, errno_message("cannot open Maildir directory " + dir.string()));
+    int err = errno;
+    throw Error(Scope::Folder, errno_message("cannot open Maildir directory " + dir.string(), err) +
+                                   (err == EACCES ? "; fix its permissions" : ""));
   }
   for (;;) {
     errno = 0;
@@ -222,6 +224,34 @@ void make_dirs(const fs::path& dir) {
       fs::path parent = it->parent_path();
       util::fsync_dir(parent.empty() ? fs::path(".") : parent);
     }
+  }
+}
+
+// True if `dir` is a directory, false if nothing has its name. Whatever
+// else is there is an error that names the problem: a Maildir directory
+// that cannot be read, or that is a file, is not a deleted folder.
+bool dir_present(const fs::path& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      return true;
+    }
+    throw Error(Scope::Folder, dir.string() +
+                                   " is not a directory, but a Maildir folder needs cur/, new/ "
+                                   "and tmp/ directories; move it away");
+  }
+  int err = errno;
+  switch (err) {
+    case ENOENT:
+      return false;
+    case EACCES:
+      throw Error(Scope::Folder,
+                  errno_message("cannot read " + dir.string(), err) + "; fix its permissions");
+    case ENOTDIR:
+      throw Error(Scope::Folder, errno_message("cannot read " + dir.string(), err) +
+                                     " (a part of its path is a file); move that file away");
+    default:
+      throw Error(Scope::Folder, errno_message("cannot read " + dir.string(), err));
   }
 }
 
@@ -437,21 +467,23 @@ void Delivery::mark_finished(std::string_view stable_name) {
 
 Folder::Folder(fs::path path) : m_path(std::move(path)) {}
 
-bool Folder::exists() const {
-  for (const char* sub : {"cur", "new", "tmp"}) {
-    struct stat st {};
-    if (::stat((m_path / sub).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      return false;
-    }
+Presence Folder::presence() const {
+  if (!dir_present(m_path) || !dir_present(m_path / "cur")) {
+    return Presence::Gone;
   }
-  return true;
+  bool has_new = dir_present(m_path / "new");
+  bool has_tmp = dir_present(m_path / "tmp");
+  return has_new && has_tmp ? Presence::Present : Presence::Incomplete;
 }
 
-void Folder::ensure_exists(Layout layout, FolderRole role) {
+bool Folder::ensure_exists(Layout layout, FolderRole role) {
   make_dirs(m_path);
   bool created = false;
+  bool created_cur = false;
   for (const char* sub : {"cur", "new", "tmp"}) {
-    created = make_dir(m_path / sub) || created;
+    bool made = make_dir(m_path / sub);
+    created_cur = created_cur || (made && std::string_view(sub) == "cur");
+    created = created || made;
   }
   if (layout == Layout::MaildirPlusPlus && role == FolderRole::Subfolder) {
     fs::path marker = m_path / "maildirfolder";
@@ -468,6 +500,7 @@ void Folder::ensure_exists(Layout layout, FolderRole role) {
   if (created) {
     util::fsync_dir(m_path);
   }
+  return created_cur;
 }
 
 ScanResult Folder::scan() const {
@@ -492,6 +525,69 @@ ScanResult Folder::scan() const {
   find_duplicates(out);
   std::sort(out.invalid_names.begin(), out.invalid_names.end());
   return out;
+}
+
+std::optional<Entry> Folder::find(std::string_view stable_name) const {
+  std::optional<Entry> found;
+  for (Subdir subdir : {Subdir::New, Subdir::Cur}) {
+    fs::path dir = m_path / std::string(to_string(subdir));
+    DirHandle handle(::opendir(dir.c_str()));
+    if (!handle) {
+      throw Error(Scope::Folder, errno_message("cannot open Maildir directory " + dir.string()));
+    }
+    for (;;) {
+      errno = 0;
+      struct dirent* item = ::readdir(handle.get());
+      if (item == nullptr) {
+        if (errno != 0) {
+          throw Error(Scope::Folder,
+                      errno_message("cannot read Maildir directory " + dir.string()));
+        }
+        break;
+      }
+      std::string_view name(item->d_name);
+      if (item->d_type == DT_DIR || classify_name(name) != NameKind::Valid) {
+        continue;
+      }
+      ParsedName parsed = parse_name(name);
+      if (parsed.stable_name != stable_name) {
+        continue;
+      }
+      Entry entry;
+      entry.stable_name = std::move(parsed.stable_name);
+      entry.letters = std::move(parsed.letters);
+      entry.subdir = subdir;
+      entry.file_name = std::string(name);
+      entry.path = dir / entry.file_name;
+      if (!found || entry.path < found->path) {
+        found = std::move(entry);
+      }
+    }
+  }
+  return found;
+}
+
+Fd Folder::open(Entry& entry) const {
+  // A file renamed again between find() and open() is looked up again; a
+  // reader that keeps renaming it for longer than that is no mail reader.
+  constexpr int k_attempts = 4;
+  for (int attempt = 0; attempt < k_attempts; ++attempt) {
+    Fd fd(::open(entry.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd) {
+      return fd;
+    }
+    if (errno != ENOENT) {
+      throw Error(Scope::Folder, errno_message("cannot open " + entry.path.string()));
+    }
+    std::optional<Entry> now = find(entry.stable_name);
+    if (!now) {
+      return Fd();
+    }
+    entry = std::move(*now);
+  }
+  throw Error(Scope::Folder, "cannot open " + entry.path.string() +
+                                 ": it is renamed again and again while roam reads it; run "
+                                 "roam again when the mail reader is done");
 }
 
 Delivery Folder::begin_delivery() {

@@ -60,6 +60,13 @@ struct ScanResult {
   std::vector<fs::path> invalid_names;
 };
 
+// What Folder::presence() found at a folder's path.
+enum class Presence {
+  Present,     // cur/, new/ and tmp/ are directories.
+  Gone,        // The folder directory or its cur/ does not exist.
+  Incomplete,  // cur/ is there, new/ or tmp/ does not exist.
+};
+
 // What happened to a file the caller asked to change.
 enum class FileStatus {
   Done,      // The file was renamed or removed as asked.
@@ -151,14 +158,23 @@ class Folder {
   // The folder's directory.
   const fs::path& path() const { return m_path; }
 
-  // True if cur/, new/ and tmp/ exist.
-  bool exists() const;
+  // Whether the folder is there. Only a folder whose directory or cur/
+  // does not exist is Gone (its messages were deleted or never made);
+  // anything else wrong (a directory that cannot be read, a cur/, new/ or
+  // tmp/ that is a file) throws util::Error(Scope::Folder) naming it and
+  // saying how to fix it, so that no caller takes it for a deletion.
+  Presence presence() const;
+
+  // True if cur/, new/ and tmp/ exist; throws as presence() does.
+  bool exists() const { return presence() == Presence::Present; }
 
   // Creates the folder directory (and its parents), cur/, new/ and tmp/
   // with mode 0700 where missing, and, for a maildir++ subfolder, the empty
   // "maildirfolder" file. The parent directory of everything created is
-  // fsynced. Throws util::Error(Scope::Folder) on failure.
-  void ensure_exists(Layout layout, FolderRole role);
+  // fsynced. Returns true if it created the folder (it had no cur/), so
+  // that the caller can say so. Throws util::Error(Scope::Folder) on
+  // failure.
+  bool ensure_exists(Layout layout, FolderRole role);
 
   // Lists new/ and cur/ (dot-files and tmp/ are skipped). Reads directory
   // entries only and does not stat the files. If either directory changes
@@ -166,6 +182,21 @@ class Folder {
   // can be missed). Throws util::Error(Scope::Folder) if a directory cannot
   // be read.
   ScanResult scan() const;
+
+  // The file in new/ or cur/ whose stable name is `stable_name`, whatever
+  // its info letters are now, or nothing if there is none. When a mail
+  // reader copied a file there may be two; the first by path is returned,
+  // as scan() lists them.
+  std::optional<Entry> find(std::string_view stable_name) const;
+
+  // Opens the file of `entry` for reading. A mail reader may have renamed
+  // it since the scan (a flag change, a move from new/ to cur/): then the
+  // file that carries its stable name now is opened, and `entry` is
+  // updated to its current name. Once open, later renames do not matter.
+  // Returns an empty Fd if no file has that stable name any more (the
+  // reader deleted it); throws util::Error(Scope::Folder) if the file is
+  // there but cannot be opened.
+  util::Fd open(Entry& entry) const;
 
   // Starts the delivery of a new message in tmp/ (O_EXCL, mode 0600).
   Delivery begin_delivery();

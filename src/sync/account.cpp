@@ -228,9 +228,7 @@ AccountReport sync_account(const AccountSettings& s) {
       maildir::LocalFolders local = maildir::list_local_folders(s.maildir, s.layout);
       for (const auto& skipped : local.skipped) {
         if (creates) {
-          report.folders.push_back({});
-          report.folders.back().name = skipped;
-          report.folders.back().notices.push_back("local folder skipped");
+          report.notices.push_back("local folder skipped: " + skipped);
         }
       }
       // A local folder's name takes the namespace's delimiter when the
@@ -279,7 +277,9 @@ AccountReport sync_account(const AccountSettings& s) {
         f.state_path = state::state_file_for(s.state_dir, f.name);
         f.state = state::load_folder_state_for(s.state_dir, f.name);
         maildir::Folder folder(f.path);
-        f.local_exists = folder.exists();
+        maildir::Presence presence = folder.presence();
+        f.local_exists = presence == maildir::Presence::Present;
+        f.local_gone = presence == maildir::Presence::Gone;
         if (f.local_exists) {
           f.scan = folder.scan();
           for (const auto& d : f.scan.duplicates) {
@@ -349,7 +349,7 @@ AccountReport sync_account(const AccountSettings& s) {
     }
     recognise_renames(s.policy.direction, folders, usable,
                       [](const maildir::Entry& e) -> std::optional<std::string> {
-                        auto key = file_content_key(e.path);
+                        auto key = file_content_key(e);
                         return key ? std::optional(content_key_text(*key)) : std::nullopt;
                       });
 
@@ -475,14 +475,26 @@ AccountReport sync_account(const AccountSettings& s) {
         std::erase_if(f.move_names,
                       [&](const auto& m) { return f.waiting_moves.count(m.first) == 0; });
         f.waiting_moves.clear();
-        f.state = state::load_folder_state_for(s.state_dir, f.name);
-        maildir::Folder folder(f.path);
-        f.local_exists = folder.exists();
-        f.scan = f.local_exists ? folder.scan() : maildir::ScanResult{};
-        f.status.reset();
-        // The moves from the other folders journaled their target UIDs
-        // here ([COPYUID]); adopt them before the merge.
-        recover_journal(s, f, reports[i], true);
+        try {
+          f.state = state::load_folder_state_for(s.state_dir, f.name);
+          maildir::Folder folder(f.path);
+          maildir::Presence presence = folder.presence();
+          f.local_exists = presence == maildir::Presence::Present;
+          f.local_gone = presence == maildir::Presence::Gone;
+          f.scan = f.local_exists ? folder.scan() : maildir::ScanResult{};
+          f.status.reset();
+          // The moves from the other folders journaled their target UIDs
+          // here ([COPYUID]); adopt them before the merge.
+          recover_journal(s, f, reports[i], true);
+        } catch (const Error& e) {
+          if (e.scope() >= Scope::Account) {
+            throw;
+          }
+          reports[i].error = e.what();
+          f.failed = true;
+          stash.folder_failed();
+          continue;
+        }
         sync_one(i);
       }
     } catch (...) {

@@ -114,8 +114,10 @@ struct AccountReport {
   std::string account;
   std::vector<FolderReport> folders;
   std::string error;  // An account-level failure (connection, login, lock).
-  // What the user should know about the account as a whole (a NAMESPACE
-  // reply roam cannot use); folders carry their own notices.
+  // What the user should know about the account as a whole, not about one
+  // of its synced folders: a NAMESPACE reply roam cannot use, local
+  // directories skipped as folders (a name roam refuses, one it cannot
+  // read). They are not in `folders`, whose size is the folder count.
   std::vector<std::string> notices;
   double seconds = 0;
   // A dry run: the folder counts say what would have been done.

@@ -84,7 +84,15 @@ void FolderSync::apply_local(const Plan& plan) {
           m_stash->add(rec->second.key, *stashed);
         }
       }
-      m_folder.remove(it->second);
+      if (m_folder.remove(it->second) == maildir::FileStatus::Vanished) {
+        // A mail reader renamed it since the scan (new flags, new/ -> cur/).
+        // The file under its new name is the same message, and the deletion
+        // wins over a flag change as in the merge; left in place, it would
+        // be uploaded again as a new message by the next run.
+        if (std::optional<maildir::Entry> now = m_folder.find(it->second.stable_name)) {
+          m_folder.remove(*now);
+        }
+      }
       m_entries.erase(it);
       touched = true;
       count_step();
@@ -398,7 +406,7 @@ std::vector<std::string> FolderSync::journal_move_intents(FolderEntry* to, std::
     state::PendingUpload intent{name, rec->second.key, "", 0, uidnext, rec->second.flags};
     // Unreadable, the record's key alone still finds the copy.
     if (auto file = files.find(name); file != files.end()) {
-      if (auto key = file_content_key(file->second->path)) {
+      if (auto key = file_content_key(*file->second)) {
         if (intent.key.empty()) {
           intent.key = content_key_text(*key);
         }

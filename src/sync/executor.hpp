@@ -84,6 +84,10 @@ struct FolderEntry {
   std::optional<state::FolderState> state;
   maildir::ScanResult scan;
   bool local_exists = false;
+  // The folder directory or its cur/ does not exist (maildir::Presence::
+  // Gone): only then were its messages perhaps deleted on purpose. False
+  // for a folder that has cur/ but lacks new/ or tmp/.
+  bool local_gone = false;
   bool on_server = true;
   std::map<std::string, std::string> moved_out;
   std::set<std::string> moved_in;
@@ -117,9 +121,11 @@ struct FolderEntry {
 // The base of every content key (see ContentKey) of a local file's bytes,
 // and of a server header listing.
 ContentKey local_content_key(const std::string& content);
-// The content key of the file at `path`; nothing (said at debug level) when
-// it cannot be read, so that the file is simply not matched by content.
-std::optional<ContentKey> file_content_key(const fs::path& path);
+// The content key of the file of `entry`, found by its stable name if a
+// mail reader renamed it since the scan; nothing (said at debug level) when
+// it is gone or cannot be read, so that the file is simply not matched by
+// content.
+std::optional<ContentKey> file_content_key(const maildir::Entry& entry);
 ContentKey server_content_key(const imap::HeaderInfo& h);
 
 // A server message that may be the copy of an upload whose UID is not
@@ -223,6 +229,7 @@ class FolderSync {
   void record_moved(FolderEntry* to, std::uint32_t validity,
                     const std::vector<std::pair<Uid, Uid>>& pairs);
   void upload(const std::vector<Upload>& uploads, const imap::MailboxInfo& info);
+  void vanished_before_upload(const maildir::Entry& entry);
   void download(const std::vector<Download>& downloads, const std::map<Uid, ContentKey>& keys);
   void commit_state();
   void fail(Uid uid) { m_failed.insert(uid); }

@@ -71,6 +71,14 @@ void FolderSync::run() {
     m_f.on_server = true;
   }
   bool local_missing = !m_f.local_exists && m_f.state && !m_f.state->messages.empty();
+  if (local_missing && !m_f.local_gone) {
+    // cur/ holds the messages but was not scanned: synced as it stands,
+    // the folder would look emptied (deleted on the server, or downloaded
+    // again beside the files in cur/), --force or not.
+    throw Error(Scope::Folder, "the local folder " + m_folder.path().string() +
+                                   " has a cur/ but no new/ or tmp/, which a Maildir folder needs; "
+                                   "create the missing directory and run roam again");
+  }
   if (local_missing && pushes && !m_s.policy.allow_mass_delete) {
     // A vanished folder is far more often an accident (a wrong rm, an
     // unmounted disk) than a wish to empty the server folder. It is left
@@ -86,7 +94,11 @@ void FolderSync::run() {
   if (!m_s.dry_run && m_s.policy.direction != Direction::Push) {
     maildir::FolderRole role =
         maildir::folder_role(maildir::split_folder_name(m_f.name, m_f.delimiter, m_s.layout));
-    m_folder.ensure_exists(m_s.layout, role);
+    if (m_folder.ensure_exists(m_s.layout, role)) {
+      // Said like "created on the server": a new folder on either side is
+      // worth a line, so the user knows where the mail went.
+      m_report.notices.push_back("created locally");
+    }
     m_folder.clean_tmp();
   }
 
@@ -414,7 +426,7 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
   };
   // The file still holds what was uploaded (not edited since).
   auto unchanged_since_upload = [&](const maildir::Entry& e, const std::string& key) {
-    auto now = file_content_key(e.path);
+    auto now = file_content_key(e);
     return now && content_key_text(*now) == key;
   };
   for (auto& p : m_base.pending_uploads) {
@@ -524,7 +536,7 @@ void FolderSync::add_local_keys(FolderInput& in, const std::vector<std::string>&
       continue;
     }
     // Unreadable, it cannot be matched (nor uploaded, which says why).
-    if (auto key = file_content_key(it->second.path)) {
+    if (auto key = file_content_key(it->second)) {
       in.local_keys[name] = std::move(*key);
     }
   }

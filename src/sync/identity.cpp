@@ -60,9 +60,16 @@ ContentKey local_content_key(const std::string& content) {
   return key;
 }
 
-std::optional<ContentKey> file_content_key(const fs::path& path) {
+std::optional<ContentKey> file_content_key(const maildir::Entry& entry) {
   try {
-    return local_content_key(util::read_file(path));
+    // The entry's folder is the directory above its new/ or cur/.
+    maildir::Entry now = entry;
+    util::Fd fd = maildir::Folder(entry.path.parent_path().parent_path()).open(now);
+    if (!fd) {
+      ROAM_DEBUG(util::k_cat_sync, entry.path.string() << " is gone; not matched by content");
+      return std::nullopt;
+    }
+    return local_content_key(util::read_all(fd.get(), now.path.string()));
   } catch (const Error& e) {
     ROAM_DEBUG(util::k_cat_sync, e.what());
     return std::nullopt;

@@ -142,10 +142,10 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
           path = folder.adopt_finished(body->second, down->name);
         }
         if (path) {
-          std::optional<ContentKey> key = file_content_key(*path);
+          maildir::Entry e{down->name, "", maildir::Subdir::New, down->name, *path};
+          std::optional<ContentKey> key = file_content_key(e);
           adopt(down->uid, down->name, {}, key ? content_key_text(*key) : "");
-          from_tmp.push_back(
-              maildir::Entry{down->name, "", maildir::Subdir::New, down->name, *path});
+          from_tmp.push_back(std::move(e));
           ++from_tmp_count;
         }
         continue;
@@ -154,7 +154,7 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
         // With its content key, as a download records it: an upload of the
         // same message that another client moved here from a folder synced
         // later is recognised as this one by it (known_elsewhere).
-        std::optional<ContentKey> key = file_content_key(it->second->path);
+        std::optional<ContentKey> key = file_content_key(*it->second);
         adopt(down->uid, down->name, file_flags(*it->second, {}),
               key ? content_key_text(*key) : "");
       }

@@ -120,17 +120,14 @@ class DeliverySink : public imap::LiteralSink {
   bool m_header_done = false;
 };
 
-// Streams a file to an APPEND literal with every bare LF sent as CRLF.
-void write_crlf(const fs::path& path, imap::LiteralSink& sink) {
-  util::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) {
-    throw Error(Scope::Account, util::errno_message("cannot open " + path.string()));
-  }
+// Streams the open file `fd` (at `path`) to an APPEND literal with every
+// bare LF sent as CRLF.
+void write_crlf(int fd, const fs::path& path, imap::LiteralSink& sink) {
   char in[65536];
   std::string out;
   char last = '\0';
   for (;;) {
-    ssize_t n = ::read(fd.get(), in, sizeof in);
+    ssize_t n = ::read(fd, in, sizeof in);
     if (n < 0) {
       if (errno == EINTR) {
         continue;
@@ -156,6 +153,15 @@ void write_crlf(const fs::path& path, imap::LiteralSink& sink) {
 
 }  // namespace
 
+void FolderSync::vanished_before_upload(const maildir::Entry& entry) {
+  // A mail reader moved or deleted the file between the scan and now: nothing is
+  // wrong, and the next run sees the folder without it.
+  m_report.details.push_back(
+      entry.path.string() +
+      " was moved or deleted by another program before its upload; left for the next run");
+  m_complete = false;
+}
+
 void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxInfo& info) {
   if (uploads.empty()) {
     return;
@@ -166,7 +172,7 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
   // by finding the copy, never by uploading the file again.
   struct Item {
     const Upload* upload;
-    const maildir::Entry* entry;
+    maildir::Entry* entry;
     state::PendingUpload intent;
     std::optional<std::chrono::sys_seconds> date;
   };
@@ -177,11 +183,27 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
     if (it == m_entries.end()) {
       continue;
     }
-    const maildir::Entry& entry = it->second;
+    // The file is read by its stable name: a mail reader may have renamed
+    // it since the scan (new flags, new/ -> cur/), which changes nothing
+    // that is uploaded.
+    maildir::Entry& entry = it->second;
     std::string content;
+    struct stat st {};
     try {
-      content = util::read_file(entry.path);
+      util::Fd fd = m_folder.open(entry);
+      if (!fd) {
+        vanished_before_upload(entry);
+        m_entries.erase(it);
+        continue;
+      }
+      content = util::read_all(fd.get(), entry.path.string());
+      if (::fstat(fd.get(), &st) != 0) {
+        st.st_mtime = 0;
+      }
     } catch (const Error& e) {
+      if (e.scope() == Scope::Fatal) {
+        throw;
+      }
       m_report.problems.push_back(std::string(e.what()) + "; not uploaded");
       continue;
     }
@@ -195,9 +217,8 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
                                 key.crlf_size, info.uidnext,          u.flags};
     content.clear();
     content.shrink_to_fit();
-    struct stat st {};
     std::optional<std::chrono::sys_seconds> date;
-    if (::stat(entry.path.c_str(), &st) == 0) {
+    if (st.st_mtime != 0) {
       date = std::chrono::sys_seconds(std::chrono::seconds(st.st_mtime));
     }
     journal.append(state::UploadEntry{intent});
@@ -211,11 +232,34 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
 
   std::vector<const Item*> unconfirmed;
   for (const auto& item : items) {
+    // Opened before the APPEND is sent, by its stable name again: a file
+    // renamed since it was read is still the same message, and one deleted
+    // since is not sent at all (its intent is void, like a refused one).
+    util::Fd fd;
+    bool gone = false;
+    try {
+      fd = m_folder.open(*item.entry);
+      gone = !fd;
+    } catch (const Error& e) {
+      if (e.scope() == Scope::Fatal) {
+        throw;
+      }
+      m_report.problems.push_back(std::string(e.what()) + "; not uploaded");
+    }
+    if (!fd) {
+      if (gone) {
+        vanished_before_upload(*item.entry);
+      }
+      journal.append(state::UploadRefusedEntry{item.intent.name});
+      journal.sync();
+      continue;
+    }
     std::optional<Uid> uid;
     try {
       uid = m_server.append(
           m_f.wire, item.upload->flags, item.date, item.intent.size,
-          [&](imap::LiteralSink& sink) { write_crlf(item.entry->path, sink); }, info.uidvalidity);
+          [&](imap::LiteralSink& sink) { write_crlf(fd.get(), item.entry->path, sink); },
+          info.uidvalidity);
     } catch (const imap::CommandFailed& e) {
       // The server refused it, so it has no copy: the intent is void and
       // the file is tried again on the next run.
@@ -329,6 +373,7 @@ void FolderSync::download(const std::vector<Download>& downloads,
     std::string name;
     std::string letters;
     state::MessageRecord record;
+    std::uint64_t bytes;  // As received, counted once the file is in place.
   };
   std::optional<DeliverySink> pending;
   std::vector<Finished> batch;
@@ -378,7 +423,6 @@ void FolderSync::download(const std::vector<Download>& downloads,
     if (f.internaldate) {
       mtime = imap::parse_internaldate(*f.internaldate);
     }
-    m_report.bytes += pending->bytes_received();
     try {
       pending->delivery().finish_deferred(mtime);
       // Whole now: a run killed before the batch is moved into place
@@ -397,7 +441,8 @@ void FolderSync::download(const std::vector<Download>& downloads,
     }
     batch.push_back(
         {std::move(pending->delivery()), it->second.first, letters_of(d.flags),
-         state::MessageRecord{d.uid, it->second.first, d.flags, content_key_text(pending->key())}});
+         state::MessageRecord{d.uid, it->second.first, d.flags, content_key_text(pending->key())},
+         pending->bytes_received()});
     if (m_stash != nullptr) {
       m_stash->downloaded(batch.back().record.key);
     }
@@ -414,9 +459,12 @@ void FolderSync::download(const std::vector<Download>& downloads,
       count_step();
     }
     m_folder.sync_dirs();
+    // Only now are the messages kept: the summary's byte count is of
+    // messages stored, not of bodies fetched and then lost to an error.
     for (auto& f : batch) {
       m_next.messages[f.record.uid] = std::move(f.record);
       ++m_report.downloaded;
+      m_report.bytes += f.bytes;
     }
     batch.clear();
   };

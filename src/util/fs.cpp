@@ -141,15 +141,19 @@ std::string read_file(const fs::path& path) {
   if (!fd) {
     throw Error(Scope::Folder, errno_message("cannot open " + path.string()));
   }
+  return read_all(fd.get(), path.string());
+}
+
+std::string read_all(int fd, std::string_view what) {
   std::string out;
   char buf[65536];
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) {
         continue;
       }
-      throw Error(Scope::Folder, errno_message("cannot read " + path.string()));
+      throw Error(Scope::Folder, errno_message("cannot read " + std::string(what)));
     }
     if (n == 0) {
       break;

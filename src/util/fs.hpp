@@ -75,6 +75,10 @@ std::size_t remove_stale_temp_files(const fs::path& dir);
 // Reads a whole (small) file. Throws util::Error naming the path.
 std::string read_file(const fs::path& path);
 
+// Reads everything left in the open file `fd`. Throws util::Error naming
+// `what` on a read error.
+std::string read_all(int fd, std::string_view what);
+
 // Creates `dir` and its parents with `mode` if missing. Returns true if it
 // created anything (the caller then knows to fsync the parent).
 bool create_directories(const fs::path& dir, unsigned mode = 0700);

@@ -863,6 +863,92 @@ TEST(Both, RemovedLocalCurDeletesNothingOnTheServer) {
       [](const fs::path& folder) { fs::remove_all(folder / "cur"); });
 }
 
+// A local folder that is there but broken is no deleted folder: roam
+// names what is wrong and never suggests --force, which would delete the
+// folder's messages on the server. `damage` breaks the synced Archive;
+// the error must contain `expected`.
+void expect_broken_local_folder_is_named(const std::function<void(const fs::path&)>& damage,
+                                         const std::string& expected) {
+  const auto& server = TestServer::instance();
+  const auto account = make_two_way_account();
+  server.create_mailbox(account.user, "Archive");
+  for (const auto* id : {"a1", "a2", "a3"}) {
+    server.append(account.user, "Archive", make_message(id), {"\\Seen"});
+  }
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  const auto archive_before = server.list_uids_and_flags(account.user, "Archive");
+  ASSERT_EQ(archive_before.size(), 3U);
+
+  damage(account.maildir / "Archive");
+  const auto result = sync(account);
+  EXPECT_NE(result.exit_code, 0) << describe(result);
+  EXPECT_NE(result.err.find(expected), std::string::npos) << describe(result);
+  EXPECT_EQ(result.err.find("--force"), std::string::npos) << describe(result);
+  EXPECT_EQ(result.err.find("is gone"), std::string::npos) << describe(result);
+  EXPECT_EQ(server.list_uids_and_flags(account.user, "Archive"), archive_before)
+      << describe(result);
+}
+
+// Replaces the directory `dir` by a regular file.
+void replace_by_file(const fs::path& dir) {
+  fs::remove_all(dir);
+  std::ofstream(dir) << "not a directory\n";
+}
+
+TEST(Both, LocalTmpThatIsAFileIsNamedNotTakenForAGoneFolder) {
+  expect_broken_local_folder_is_named(
+      [](const fs::path& folder) { replace_by_file(folder / "tmp"); },
+      "/Archive/tmp is not a directory");
+}
+
+TEST(Both, LocalCurThatIsAFileIsNamedNotTakenForAGoneFolder) {
+  expect_broken_local_folder_is_named(
+      [](const fs::path& folder) { replace_by_file(folder / "cur"); },
+      "/Archive/cur is not a directory");
+}
+
+TEST(Both, LocalFolderThatIsAFileIsNamedNotTakenForAGoneFolder) {
+  // ENOTDIR for Archive/cur: the folder's own name is a file.
+  expect_broken_local_folder_is_named([](const fs::path& folder) { replace_by_file(folder); },
+                                      "/Archive is not a directory");
+}
+
+TEST(Both, LocalFolderWithoutNewIsNamedNotTakenForAGoneFolder) {
+  expect_broken_local_folder_is_named(
+      [](const fs::path& folder) { fs::remove_all(folder / "new"); },
+      "has a cur/ but no new/ or tmp/");
+}
+
+TEST(Both, UnreadableLocalFolderIsNamedNotTakenForAGoneFolder) {
+  if (::geteuid() == 0) {
+    GTEST_SKIP() << "permission bits do not stop root from reading a folder";
+  }
+  fs::path locked;
+  expect_broken_local_folder_is_named(
+      [&](const fs::path& folder) {
+        locked = folder;
+        fs::permissions(folder, fs::perms::none);
+      },
+      "/Archive/cur: Permission denied; fix its permissions");
+  // The work directory must stay removable.
+  fs::permissions(locked, fs::perms::owner_all);
+}
+
+TEST(Both, SkippedLocalDirectoryIsANoteNotAFolder) {
+  // ".a..b" names no folder roam can have in maildir++ (an empty
+  // component): it is skipped with a note, and the folder count is of the
+  // folders synced.
+  const auto account = make_two_way_account({"layout = maildir++"});
+  make_local_folder(account.maildir);
+  fs::create_directories(account.maildir / ".a..b" / "cur");
+  const auto result = sync(account);
+  EXPECT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_NE(result.out.find(": 1 folders ("), std::string::npos) << describe(result);
+  EXPECT_NE(result.err.find("local folder skipped: "), std::string::npos) << describe(result);
+  EXPECT_NE(result.err.find(".a..b"), std::string::npos) << describe(result);
+}
+
 TEST(Both, LocalOnlyFolderIsCreatedOnTheServer) {
   const auto& server = TestServer::instance();
   const auto account = make_two_way_account();
@@ -896,6 +982,8 @@ TEST(Both, ServerOnlyFolderIsCreatedLocally) {
   for (const char* subdir : {"cur", "new", "tmp"}) {
     EXPECT_TRUE(fs::is_directory(folder / subdir)) << folder / subdir;
   }
+  // Said as a folder created on the server is.
+  EXPECT_NE(result.err.find("Lists/rust: created locally"), std::string::npos) << describe(result);
   const auto file = file_with_id(folder, "rust-1");
   ASSERT_TRUE(file.has_value());
   EXPECT_EQ(file->letters, "F");

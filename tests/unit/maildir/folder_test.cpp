@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -97,6 +98,96 @@ TEST_F(FolderTest, EnsureExistsRefusesAFileInTheWay) {
   write_file(m_temp.path() / "file", "x");
   Folder folder(m_temp.path() / "file" / "sub");
   EXPECT_THROW(folder.ensure_exists(Layout::Verbatim, FolderRole::Subfolder), util::Error);
+}
+
+TEST_F(FolderTest, EnsureExistsSaysWhetherItCreatedTheFolder) {
+  EXPECT_FALSE(m_folder.ensure_exists(Layout::Verbatim, FolderRole::Inbox));
+  Folder fresh(m_temp.path() / "Mail" / "Fresh");
+  EXPECT_TRUE(fresh.ensure_exists(Layout::Verbatim, FolderRole::Subfolder));
+  EXPECT_FALSE(fresh.ensure_exists(Layout::Verbatim, FolderRole::Subfolder));
+}
+
+// Only a missing folder or cur/ is Gone: that is what may mean its messages
+// were deleted. A missing new/ or tmp/ leaves the messages in cur/.
+TEST_F(FolderTest, PresenceIsGoneOnlyWithoutTheFolderOrItsCur) {
+  EXPECT_EQ(m_folder.presence(), Presence::Present);
+  EXPECT_EQ(Folder(m_temp.path() / "Mail" / "None").presence(), Presence::Gone);
+  fs::remove(m_folder.path() / "tmp");
+  EXPECT_EQ(m_folder.presence(), Presence::Incomplete);
+  fs::remove(m_folder.path() / "cur");
+  EXPECT_EQ(m_folder.presence(), Presence::Gone);
+}
+
+// Returns the message of the util::Error that `f` throws, or "" if none.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const util::Error& e) {
+    EXPECT_EQ(e.scope(), util::Scope::Folder);
+    return e.what();
+  }
+  ADD_FAILURE() << "no error";
+  return "";
+}
+
+TEST_F(FolderTest, PresenceNamesAFileWhereADirectoryBelongs) {
+  for (const char* sub : {"tmp", "new", "cur"}) {
+    TempDir temp;
+    Folder folder(temp.path() / "F");
+    folder.ensure_exists(Layout::Verbatim, FolderRole::Subfolder);
+    fs::remove(folder.path() / sub);
+    write_file(folder.path() / sub, "x");
+    std::string error = error_of([&] { folder.presence(); });
+    EXPECT_NE(error.find((folder.path() / sub).string() + " is not a directory"), std::string::npos)
+        << error;
+    EXPECT_NE(error.find("move it away"), std::string::npos) << error;
+  }
+  // The folder's own name is a file.
+  write_file(m_temp.path() / "Mail" / "File", "x");
+  std::string error = error_of([&] { Folder(m_temp.path() / "Mail" / "File").presence(); });
+  EXPECT_NE(error.find("/Mail/File is not a directory"), std::string::npos) << error;
+  // A part of the path above the folder is a file (ENOTDIR).
+  error = error_of([&] { Folder(m_temp.path() / "Mail" / "File" / "Sub").presence(); });
+  EXPECT_NE(error.find("a part of its path is a file"), std::string::npos) << error;
+}
+
+TEST_F(FolderTest, PresenceOfAnUnreadableFolderIsAnErrorThatSaysSo) {
+  if (::geteuid() == 0) {
+    GTEST_SKIP() << "permission bits do not stop root";
+  }
+  fs::permissions(m_folder.path(), fs::perms::none);
+  std::string error = error_of([&] { m_folder.presence(); });
+  fs::permissions(m_folder.path(), fs::perms::owner_all);
+  EXPECT_NE(error.find("/INBOX/cur: Permission denied; fix its permissions"), std::string::npos)
+      << error;
+}
+
+// A mail reader renames files between roam's scan and its next look: the
+// file is found again by its stable name.
+TEST_F(FolderTest, OpenFollowsAFileRenamedSinceTheScan) {
+  deliver({"Subject: x\r\n\r\nbody\r\n"}, "1.a.host", "S");
+  Entry entry = entry_for("1.a.host");
+  fs::rename(entry.path, m_folder.path() / "cur" / "1.a.host:2,RS");
+  util::Fd fd = m_folder.open(entry);
+  ASSERT_TRUE(fd);
+  EXPECT_EQ(util::read_all(fd.get(), "test"), "Subject: x\n\nbody\n");
+  EXPECT_EQ(entry.path, m_folder.path() / "cur" / "1.a.host:2,RS");
+  EXPECT_EQ(entry.letters, "RS");
+
+  fs::remove(entry.path);
+  EXPECT_FALSE(m_folder.open(entry));
+  EXPECT_FALSE(m_folder.find("1.a.host"));
+}
+
+TEST_F(FolderTest, FindLooksInNewAndCur) {
+  deliver({"Subject: x\r\n\r\n"}, "1.a.host");
+  ASSERT_TRUE(m_folder.find("1.a.host"));
+  EXPECT_EQ(m_folder.find("1.a.host")->subdir, Subdir::New);
+  deliver({"Subject: y\r\n\r\n"}, "2.a.host", "F");
+  ASSERT_TRUE(m_folder.find("2.a.host"));
+  EXPECT_EQ(m_folder.find("2.a.host")->file_name, "2.a.host:2,F");
+  EXPECT_FALSE(m_folder.find("2.a"));
 }
 
 TEST_F(FolderTest, ConvertsCrLfAtEverySplitPosition) {

@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -56,6 +58,11 @@ class MemoryServer final : public ServerStore {
   std::vector<std::string> calls;
   // Called before a move is carried out, to look at the disk at that moment.
   std::function<void()> before_move;
+  // Called when a batch of bodies has arrived, before it is committed.
+  std::function<void()> before_commit;
+  // Called when an APPEND starts, before its body is read: what a mail
+  // reader does to the file then happens while the command is under way.
+  std::function<void()> before_append;
 
   void create(const std::string& mailbox) override {
     calls.push_back("create " + mailbox);
@@ -129,6 +136,9 @@ class MemoryServer final : public ServerStore {
       d.internaldate = "01-Jan-2024 00:00:00 +0000";
       done(d);
     }
+    if (before_commit) {
+      before_commit();
+    }
     if (after_batch) {
       after_batch();
     }
@@ -138,6 +148,9 @@ class MemoryServer final : public ServerStore {
                             const std::function<void(imap::LiteralSink&)>& write_body,
                             std::uint32_t) override {
     calls.push_back("append " + mailbox);
+    if (before_append) {
+      before_append();
+    }
     struct Collect : imap::LiteralSink {
       std::string bytes;
       void write(const char* data, std::size_t n) override { bytes.append(data, n); }
@@ -249,10 +262,25 @@ class FolderSyncTest : public ::testing::Test {
     if (fresh_scan) {
       f.state = state::load_folder_state_for(s.state_dir, f.name);
       maildir::Folder folder(f.path);
-      f.local_exists = folder.exists();
-      f.scan = folder.scan();
+      maildir::Presence presence = folder.presence();
+      f.local_exists = presence == maildir::Presence::Present;
+      f.local_gone = presence == maildir::Presence::Gone;
+      f.scan = f.local_exists ? folder.scan() : maildir::ScanResult{};
       recover_journal(s, f, reports[i]);
     }
+    FolderSync(s, server, f, reports[i], wire_names, folders, nullptr).run();
+  }
+
+  // Loads the state and scans the Maildir as account.cpp's first phase
+  // does, lets `meanwhile` act like a mail reader, then syncs the folder:
+  // what the reader did falls between the scan and the sync.
+  void sync_after(std::size_t i, const std::function<void()>& meanwhile) {
+    FolderEntry& f = folders[i];
+    f.state = state::load_folder_state_for(s.state_dir, f.name);
+    maildir::Folder folder(f.path);
+    f.local_exists = folder.exists();
+    f.scan = folder.scan();
+    meanwhile();
     FolderSync(s, server, f, reports[i], wire_names, folders, nullptr).run();
   }
 
@@ -403,7 +431,7 @@ TEST_F(FolderSyncTest, AFileRemovedForAnExpungeLeavesNoRecordAfterACrash) {
   EXPECT_EQ(folders[0].state->messages.count(1), 0u);
   recognise_renames(Direction::Both, folders, {true},
                     [](const maildir::Entry& e) -> std::optional<std::string> {
-                      auto key = file_content_key(e.path);
+                      auto key = file_content_key(e);
                       return key ? std::optional(content_key_text(*key)) : std::nullopt;
                     });
   sync(0, false);
@@ -477,7 +505,7 @@ TEST_F(FolderSyncTest, AMoveAfterAUidValidityChangeKeepsTheNewName) {
   }
   recognise_renames(Direction::Both, folders, {true, true},
                     [](const maildir::Entry& e) -> std::optional<std::string> {
-                      auto key = file_content_key(e.path);
+                      auto key = file_content_key(e);
                       return key ? std::optional(content_key_text(*key)) : std::nullopt;
                     });
   ASSERT_EQ(folders[0].moved_out.size(), 1u);
@@ -723,6 +751,130 @@ TEST_F(FolderSyncTest, NothingIsChangedWhenTheJournalCannotBeWritten) {
   fs::remove(state::journal_file_for(folders[0].state_path));
   sync(0);
   EXPECT_EQ(files_in("INBOX"), 1u);
+}
+
+// A mail reader renaming files between the scan and the upload (notmuch
+// changing flags, a reader moving a file from new/ to cur/) is no error:
+// the files are uploaded by their new names in this run.
+TEST_F(FolderSyncTest, FilesRenamedAfterTheScanAreUploadedByTheirNewNames) {
+  add_folder("INBOX");
+  fs::path box = s.maildir / "INBOX";
+  std::ofstream(box / "cur" / "1.local:2,S") << message(1);
+  std::ofstream(box / "new" / "2.local") << message(2);
+  sync_after(0, [&] {
+    fs::rename(box / "cur" / "1.local:2,S", box / "cur" / "1.local:2,RS");
+    fs::rename(box / "new" / "2.local", box / "cur" / "2.local:2,S");
+  });
+  EXPECT_TRUE(reports[0].problems.empty()) << reports[0].problems.front();
+  EXPECT_TRUE(reports[0].error.empty()) << reports[0].error;
+  EXPECT_EQ(reports[0].uploaded, 2u);
+  ASSERT_EQ(server.boxes["INBOX"].messages.size(), 2u);
+  EXPECT_EQ(server.boxes["INBOX"].messages[0].raw, to_crlf(message(1)));
+  EXPECT_EQ(server.boxes["INBOX"].messages[1].raw, to_crlf(message(2)));
+  auto st = state::load_folder_state_for(s.state_dir, "INBOX");
+  ASSERT_TRUE(st);
+  std::set<std::string> names;
+  for (const auto& [uid, rec] : st->messages) {
+    names.insert(rec.name);
+  }
+  for (const auto& p : st->pending_uploads) {
+    names.insert(p.name);
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"1.local", "2.local"}));
+}
+
+// A file deleted between the scan and the upload is left alone: the next
+// run sees the folder without it. It is no problem, so the run exits 0.
+TEST_F(FolderSyncTest, AFileDeletedAfterTheScanIsNotUploadedAndIsNoProblem) {
+  add_folder("INBOX");
+  fs::path file = s.maildir / "INBOX" / "cur" / "1.local:2,S";
+  std::ofstream(file) << message(1);
+  sync_after(0, [&] { fs::remove(file); });
+  EXPECT_TRUE(reports[0].problems.empty()) << reports[0].problems.front();
+  EXPECT_TRUE(reports[0].error.empty()) << reports[0].error;
+  EXPECT_EQ(reports[0].uploaded, 0u);
+  EXPECT_TRUE(server.boxes["INBOX"].messages.empty());
+  ASSERT_EQ(reports[0].details.size(), 1u);
+  EXPECT_NE(reports[0].details[0].find("moved or deleted by another program"), std::string::npos)
+      << reports[0].details[0];
+
+  sync(0);
+  EXPECT_TRUE(reports[0].problems.empty());
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "append INBOX"), 0);
+}
+
+// The file is opened before the APPEND is sent: a rename while the command
+// is under way cannot cut the body short (which would break the session).
+TEST_F(FolderSyncTest, AFileRenamedWhileItsAppendStartsIsSentWhole) {
+  add_folder("INBOX");
+  fs::path box = s.maildir / "INBOX";
+  std::ofstream(box / "cur" / "1.local:2,S") << message(1);
+  server.before_append = [&] {
+    fs::rename(box / "cur" / "1.local:2,S", box / "cur" / "1.local:2,FS");
+  };
+  sync(0);
+  EXPECT_TRUE(reports[0].error.empty()) << reports[0].error;
+  EXPECT_TRUE(reports[0].problems.empty()) << reports[0].problems.front();
+  ASSERT_EQ(server.boxes["INBOX"].messages.size(), 1u);
+  EXPECT_EQ(server.boxes["INBOX"].messages[0].raw, to_crlf(message(1)));
+}
+
+// A message expunged on the server whose file a mail reader renamed after
+// the scan is still deleted locally (deletion wins over a flag change, as
+// in the merge). Left in place, the next run would upload it again.
+TEST_F(FolderSyncTest, AFileRenamedAfterTheScanIsDeletedWhenItsMessageWasExpunged) {
+  add_folder("INBOX");
+  server.boxes["INBOX"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["INBOX"].uidnext = 2;
+  sync(0);
+  ASSERT_EQ(files_in("INBOX"), 1u);
+  fs::path file = *fs::directory_iterator(s.maildir / "INBOX" / "new");
+
+  server.boxes["INBOX"].messages.clear();
+  sync_after(0, [&] {
+    fs::rename(file, s.maildir / "INBOX" / "cur" / (file.filename().string() + ":2,S"));
+  });
+  EXPECT_TRUE(reports[0].error.empty()) << reports[0].error;
+  EXPECT_EQ(files_in("INBOX"), 0u);
+  sync(0);
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "append INBOX"), 0);
+}
+
+// The summary counts the bytes of messages stored: bodies fetched and then
+// lost to a local error (new/ gone before they could be moved there) are
+// neither downloaded nor counted.
+TEST_F(FolderSyncTest, BodiesFetchedButNotStoredAreNotCountedAsBytes) {
+  add_folder("INBOX");
+  server.boxes["INBOX"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["INBOX"].uidnext = 2;
+  server.before_commit = [&] { fs::remove_all(s.maildir / "INBOX" / "new"); };
+  EXPECT_THROW(sync(0), util::Error);
+  EXPECT_EQ(reports[0].downloaded, 0u);
+  EXPECT_EQ(reports[0].bytes, 0u);
+
+  fs::create_directories(s.maildir / "INBOX" / "new");
+  server.before_commit = nullptr;
+  reports[0] = FolderReport{};
+  sync(0);
+  EXPECT_EQ(reports[0].downloaded, 1u);
+  EXPECT_EQ(reports[0].bytes, to_crlf(message(1)).size());
+}
+
+// A Maildir folder roam makes for a server folder is reported, as a folder
+// it creates on the server is ("created on the server").
+TEST_F(FolderSyncTest, AFolderCreatedLocallyIsReported) {
+  add_folder("Lists");
+  fs::remove_all(s.maildir / "Lists");
+  sync(0);
+  EXPECT_TRUE(reports[0].error.empty()) << reports[0].error;
+  EXPECT_EQ(std::count(reports[0].notices.begin(), reports[0].notices.end(), "created locally"), 1);
+  EXPECT_TRUE(fs::is_directory(s.maildir / "Lists" / "cur"));
+
+  reports[0] = FolderReport{};
+  server.boxes["Lists"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["Lists"].uidnext = 2;
+  sync(0);
+  EXPECT_EQ(std::count(reports[0].notices.begin(), reports[0].notices.end(), "created locally"), 0);
 }
 
 }  // namespace
