@@ -230,10 +230,12 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
         to = &f;
       }
     }
-    // Never synced to the end: no state, or one that a journal of an
-    // interrupted first sync made (no records, no UIDNEXT).
-    bool never_synced = to != nullptr && to->opened_validity == 0 &&
-                        (!to->state || (to->state->messages.empty() && to->state->uidnext == 0));
+    // Not synced to the end since the last interruption (no state, or a
+    // state with no UIDNEXT: one a journal made, or one a killed first
+    // sync left half paired), and not synced yet in this run: the target
+    // may hold unpaired copies, so the move waits for its first pass.
+    bool never_synced =
+        to != nullptr && to->opened_validity == 0 && (!to->state || to->state->uidnext == 0);
     if (to != nullptr && (to->failed || never_synced)) {
       // The target may have (or have had, before it failed) a copy of its
       // own that it pairs with the moved file: a move made before roam
