@@ -777,9 +777,8 @@ RunResult Sim::run_once(const std::string& label, std::uint64_t stop, std::uint6
     // A local flag change in a read-only folder stays pending, not
     // synced: it is still a change when the folder becomes writable (a
     // rename on the server makes a folder of another name).
-    std::erase_if(m_flagged_local, [&](int id) {
-      return m_server.quirks.read_only.count(m_fates[id].folder) == 0;
-    });
+    std::erase_if(m_flagged_local,
+                  [&](int id) { return m_server.quirks.read_only.count(m_fates[id].folder) == 0; });
     m_flagged_server.clear();
     m_reset_folders.clear();
     for (auto& [id, fate] : m_fates) {
