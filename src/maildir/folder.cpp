@@ -98,6 +98,17 @@ DirStamp stamp_dir(const fs::path& dir) {
 }
 
 // Reads the message names of new/ or cur/ into `out`, without stat().
+// The entry of file `name` in `dir` (the folder's `subdir`), parsed.
+Entry make_entry(const fs::path& dir, Subdir subdir, std::string_view name, ParsedName parsed) {
+  Entry entry;
+  entry.stable_name = std::move(parsed.stable_name);
+  entry.letters = std::move(parsed.letters);
+  entry.subdir = subdir;
+  entry.file_name = std::string(name);
+  entry.path = dir / entry.file_name;
+  return entry;
+}
+
 void read_subdir(const fs::path& folder, Subdir subdir, ScanResult& out) {
   fs::path dir = folder / std::string(to_string(subdir));
   DirHandle handle(::opendir(dir.c_str()));
@@ -128,14 +139,7 @@ void read_subdir(const fs::path& folder, Subdir subdir, ScanResult& out) {
         out.invalid_names.push_back(dir / std::string(name));
         break;
       case NameKind::Valid: {
-        ParsedName parsed = parse_name(name);
-        Entry entry;
-        entry.stable_name = std::move(parsed.stable_name);
-        entry.letters = std::move(parsed.letters);
-        entry.subdir = subdir;
-        entry.file_name = std::string(name);
-        entry.path = dir / entry.file_name;
-        out.entries.push_back(std::move(entry));
+        out.entries.push_back(make_entry(dir, subdir, name, parse_name(name)));
         break;
       }
     }
@@ -553,12 +557,7 @@ std::optional<Entry> Folder::find(std::string_view stable_name) const {
       if (parsed.stable_name != stable_name) {
         continue;
       }
-      Entry entry;
-      entry.stable_name = std::move(parsed.stable_name);
-      entry.letters = std::move(parsed.letters);
-      entry.subdir = subdir;
-      entry.file_name = std::string(name);
-      entry.path = dir / entry.file_name;
+      Entry entry = make_entry(dir, subdir, name, std::move(parsed));
       if (!found || entry.path < found->path) {
         found = std::move(entry);
       }
