@@ -230,33 +230,41 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
         to = &f;
       }
     }
-    // Not synced to the end since the last interruption (no state, or a
-    // state with no UIDNEXT: one a journal made, or one a killed first
-    // sync left half paired), and not synced yet in this run: the target
-    // may hold unpaired copies, so the move waits for its first pass.
-    bool never_synced =
-        to != nullptr && to->opened_validity == 0 && (!to->state || to->state->uidnext == 0);
-    if (to != nullptr && (to->failed || never_synced)) {
+    // Not synced yet in this run: the target may hold a copy of its own
+    // that it would pair with the moved file. Never synced to the end (no
+    // state, or one with no UIDNEXT that a journal or a killed first sync
+    // left) it may hold unpaired copies from before; synced before, it may
+    // have got a copy since (another client moved the other copy of a
+    // message that a conflict left in two folders). Its first pass comes
+    // later in this run, so the move waits for this folder's second pass.
+    bool not_opened = to != nullptr && to->opened_validity == 0;
+    if (to != nullptr && (to->failed || not_opened)) {
       // The target may have (or have had, before it failed) a copy of its
-      // own that it pairs with the moved file: a move made before roam
-      // knew the folders, a first sync. Moving now could put the message
-      // there twice. The records stay, and the target's pass pairs the
-      // file if it can but never uploads it; the next run deletes the copy
-      // here if the target paired the file, and moves it otherwise.
+      // own that it pairs with the moved file. Moving now could put the
+      // message there twice. The records stay, and the target's pass pairs
+      // the file if it can but never uploads it; the second pass (or the
+      // next run, after a failure) deletes the copy here if the target
+      // paired the file, and moves it otherwise.
+      bool later_in_this_run = !to->failed && !m_f.second_pass;
       for (Uid uid : uids) {
         fail(uid);
         auto rec = m_base.messages.find(uid);
         if (rec != m_base.messages.end()) {
           to->held.insert(target_name(rec->second));
-          if (!to->failed && !m_f.second_pass) {
+          if (later_in_this_run) {
             m_f.waiting_moves.insert(rec->second.name);
           }
         }
       }
-      m_report.notices.push_back(
-          "the move of " + std::to_string(uids.size()) + " message(s) to " + target +
-          " waits for the next run: " +
-          (to->failed ? "that folder failed in this one" : "roam has not synced that folder yet"));
+      std::string line =
+          "the move of " + std::to_string(uids.size()) + " message(s) to " + target + " waits for ";
+      if (later_in_this_run) {
+        m_report.details.push_back(line + "that folder's sync later in this run");
+      } else {
+        m_report.notices.push_back(
+            line + "the next run: " +
+            (to->failed ? "that folder failed in this one" : "roam has not synced that folder"));
+      }
       continue;
     }
     // This run's LIST-STATUS comes first, then what SELECT said if the

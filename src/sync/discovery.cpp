@@ -61,8 +61,9 @@ void recognise_renames(Direction direction, std::vector<FolderEntry>& folders,
       here.insert(e.stable_name);
     }
     for (const auto& [uid, rec] : folders[i].state->messages) {
+      // A copy left behind \Deleted has no file of its own to rename.
       if (here.count(rec.name) == 0 && folders[i].moved_out.count(rec.name) == 0 &&
-          !rec.key.empty()) {
+          !rec.key.empty() && !left_behind(rec)) {
         vanished[rec.key].push_back({i, uid});
         vanished_names.insert(rec.name);
       }
@@ -157,7 +158,7 @@ void follow_folder_renames(const AccountSettings& s, imap::Client& client,
     try {
       if (auto st = state::load_folder_state_for(s.state_dir, v.name)) {
         for (const auto& [uid, rec] : st->messages) {
-          if (!rec.key.empty()) {
+          if (!rec.key.empty() && !left_behind(rec)) {
             c.keys.insert(rec.key);
           }
         }

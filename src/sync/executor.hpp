@@ -268,27 +268,30 @@ class FolderSync {
 // and that roam marked \Deleted but could not expunge: the copy a move
 // without MOVE and UIDPLUS had to leave behind in the source folder, or a
 // message the user deleted where no safe expunge exists. It is marked by
-// \Deleted with the content key cleared, and is never taken for a file the
+// \Deleted and a name ending in ":gone", and is never taken for a file the
 // user moved or renamed (that would move the message a second time, or tie
 // a live file to a deleted copy). A message the user merely flagged as
-// trashed (T) keeps its key and is recognised as usual.
+// trashed (T) keeps its name and is recognised as usual.
 //
-// Its name gets the suffix ":gone". No Maildir file's stable name holds a
-// ':' (the info part starts there), so the record can never take a file by
-// name either: a file the user moved back under its old name is a new
-// message of its own, never this \Deleted copy (which would be deleted
-// locally as soon as another client expunged it).
+// No Maildir file's stable name holds a ':' (the info part starts there),
+// so the record can never take a file by name, and rename recognition and
+// the other searches by content skip it: a file the user moved back under
+// its old name is a new message of its own, never this \Deleted copy
+// (which would be deleted locally as soon as another client expunged it).
+// It keeps its content key, so that after a UIDVALIDITY change the carry-
+// over recognises the \Deleted copy and does not download it as new mail.
+// Records that an older roam left behind had their key cleared instead;
+// \Deleted with no key still counts.
 inline constexpr const char* k_left_behind_suffix = ":gone";
 
 inline bool left_behind(const state::MessageRecord& rec) {
-  return rec.key.empty() &&
-         std::find(rec.flags.begin(), rec.flags.end(), "\\Deleted") != rec.flags.end();
+  return std::find(rec.flags.begin(), rec.flags.end(), "\\Deleted") != rec.flags.end() &&
+         (rec.key.empty() || rec.name.ends_with(k_left_behind_suffix));
 }
 
 inline void mark_left_behind(state::MessageRecord& rec) {
   rec.flags.push_back("\\Deleted");
   state::normalize_flags(rec.flags);
-  rec.key.clear();
   if (rec.name.find(':') == std::string::npos) {
     rec.name += k_left_behind_suffix;
   }

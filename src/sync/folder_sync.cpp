@@ -315,25 +315,51 @@ std::size_t FolderSync::carry_over(const state::FolderState& old, const FolderIn
   for (const auto& [uid, key] : in.server_keys) {
     by_key[content_key_text(key)].push_back(uid);
   }
-  std::map<Uid, const ServerMessage*> listed;
+  std::map<Uid, bool> deleted;  // The listed UIDs: whether marked \Deleted.
   for (const auto& m : in.server.messages) {
-    listed.emplace(m.uid, &m);
+    deleted.emplace(m.uid, std::find(m.flags.begin(), m.flags.end(), "\\Deleted") != m.flags.end());
   }
-  std::size_t carried = 0;
-  for (const auto& [old_uid, rec] : old.messages) {
+  // A copy left behind \Deleted takes only a \Deleted copy of its content:
+  // given a live one (the user's file moved back and uploaded), the merge
+  // would delete it. They go first, so that a live record never takes their
+  // copy. A live record takes a live copy if there is one.
+  auto take = [&](const state::MessageRecord& rec, bool behind) -> std::optional<Uid> {
     auto it = rec.key.empty() ? by_key.end() : by_key.find(rec.key);
-    if (it == by_key.end() || it->second.empty()) {
-      continue;
+    if (it == by_key.end()) {
+      return std::nullopt;
     }
-    Uid uid = it->second.front();
-    it->second.erase(it->second.begin());
-    if (listed.count(uid) == 0) {
-      continue;
+    auto& uids = it->second;
+    auto pick = uids.end();
+    for (auto u = uids.begin(); u != uids.end(); ++u) {
+      auto d = deleted.find(*u);
+      if (d != deleted.end() && d->second == behind) {
+        pick = u;
+        break;
+      }
     }
-    state::MessageRecord moved = rec;
-    moved.uid = uid;
-    m_base.messages.emplace(uid, std::move(moved));
-    ++carried;
+    if (pick == uids.end() && !behind) {
+      pick = std::find_if(uids.begin(), uids.end(), [&](Uid u) { return deleted.count(u) != 0; });
+    }
+    if (pick == uids.end()) {
+      return std::nullopt;
+    }
+    Uid uid = *pick;
+    uids.erase(pick);
+    return uid;
+  };
+  std::size_t carried = 0;
+  for (bool behind : {true, false}) {
+    for (const auto& [old_uid, rec] : old.messages) {
+      if (left_behind(rec) != behind) {
+        continue;
+      }
+      if (auto uid = take(rec, behind)) {
+        state::MessageRecord moved = rec;
+        moved.uid = *uid;
+        m_base.messages.emplace(*uid, std::move(moved));
+        ++carried;
+      }
+    }
   }
   return carried;
 }
@@ -414,7 +440,11 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
         try {
           if (auto st = state::load_folder_state_for(m_s.state_dir, other.name)) {
             for (const auto& [u, rec] : st->messages) {
-              keys_elsewhere->insert(rec.key);
+              // A copy left behind \Deleted there is not where the message
+              // went.
+              if (!left_behind(rec)) {
+                keys_elsewhere->insert(rec.key);
+              }
             }
           }
         } catch (const Error& e) {

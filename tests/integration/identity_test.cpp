@@ -452,9 +452,44 @@ TEST(Identity, AMoveIntoANewFolderThatHasACopyAlreadyLeavesOneCopy) {
 
   const auto result = sync(account);
   EXPECT_EQ(result.exit_code, 0) << describe(result);
-  EXPECT_EQ(server_ids(account.user, "Zed"), std::vector<std::string>{"x"}) << describe(result);
-  EXPECT_EQ(server_ids(account.user, "INBOX"), std::vector<std::string>{"y"}) << describe(result);
+  EXPECT_EQ(live_server_ids(account.user, "Zed"), std::vector<std::string>{"x"})
+      << describe(result);
+  EXPECT_EQ(live_server_ids(account.user, "INBOX"), std::vector<std::string>{"y"})
+      << describe(result);
   EXPECT_EQ(local_ids(account.maildir / "Zed"), std::vector<std::string>{"x"}) << describe(result);
+  EXPECT_EQ(local_ids(account.maildir / "INBOX"), std::vector<std::string>{"y"})
+      << describe(result);
+
+  expect_further_run_changes_nothing(account);
+}
+
+// The same with a folder roam synced before: another client copied the
+// message there since the last run, and the user moved the file there. The
+// move waits for the target's sync in this run, which pairs the file with
+// the copy; INBOX's copy is then deleted, not moved beside it.
+TEST(Identity, AMoveIntoAKnownFolderThatGotACopySinceLeavesOneCopy) {
+  const auto& server = TestServer::instance();
+  const auto account = make_two_way_account();
+  server.append(account.user, "INBOX", make_message("x"), {"\\Seen"});
+  server.append(account.user, "INBOX", make_message("y"), {"\\Seen"});
+  server.create_mailbox(account.user, "Zed");
+  server.append(account.user, "Zed", make_message("z"), {"\\Seen"});
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+
+  server.append(account.user, "Zed", make_message("x"), {"\\Seen"});
+  const auto file = file_with_id(account.maildir / "INBOX", "x");
+  ASSERT_TRUE(file.has_value());
+  std::filesystem::rename(file->path, account.maildir / "Zed" / "cur" / file->path.filename());
+
+  const auto result = sync(account);
+  EXPECT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_EQ(live_server_ids(account.user, "Zed"), (std::vector<std::string>{"x", "z"}))
+      << describe(result);
+  EXPECT_EQ(live_server_ids(account.user, "INBOX"), std::vector<std::string>{"y"})
+      << describe(result);
+  EXPECT_EQ(local_ids(account.maildir / "Zed"), (std::vector<std::string>{"x", "z"}))
+      << describe(result);
   EXPECT_EQ(local_ids(account.maildir / "INBOX"), std::vector<std::string>{"y"})
       << describe(result);
 

@@ -143,6 +143,19 @@ inline std::vector<std::string> server_ids(const std::string& user, const std::s
   return sorted(std::move(ids));
 }
 
+// The same without the copies marked \Deleted: a server without UIDPLUS
+// keeps what roam deleted or moved away marked, since no expunge is safe.
+inline std::vector<std::string> live_server_ids(const std::string& user,
+                                                const std::string& mailbox) {
+  std::vector<std::string> ids;
+  for (const auto& copy : server_messages(user, mailbox)) {
+    if (std::find(copy.flags.begin(), copy.flags.end(), "\\Deleted") == copy.flags.end()) {
+      ids.push_back(id_of(copy.text));
+    }
+  }
+  return sorted(std::move(ids));
+}
+
 inline std::vector<std::string> local_ids(const std::filesystem::path& folder) {
   std::vector<std::string> ids;
   for (const auto& file : local_files(folder)) {

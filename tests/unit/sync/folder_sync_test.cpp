@@ -19,6 +19,7 @@
 #include "state/folder_state.hpp"
 #include "state/journal.hpp"
 #include "sync/executor.hpp"
+#include "util/error.hpp"
 #include "util/fs.hpp"
 
 namespace roam::sync {
@@ -55,6 +56,11 @@ class MemoryServer final : public ServerStore {
  public:
   std::map<std::string, Mailbox> boxes;
   bool hide_own_appends = false;
+  // False: no expunge is safe, as on a server without UIDPLUS where other
+  // messages are marked \Deleted (imap::Client then refuses with a folder
+  // error). True: the plain EXPUNGE that such a client may send when no
+  // other message is marked.
+  bool expunge_is_safe = true;
   std::vector<std::string> calls;
   // Called before a move is carried out, to look at the disk at that moment.
   std::function<void()> before_move;
@@ -183,6 +189,9 @@ class MemoryServer final : public ServerStore {
   }
   void uid_expunge(const std::vector<Uid>& uids) override {
     calls.push_back("expunge");
+    if (!expunge_is_safe) {
+      throw Error(Scope::Folder, "no safe expunge on this server");
+    }
     std::erase_if(boxes.at(m_selected).messages, [&](const StoredMessage& m) {
       return std::find(uids.begin(), uids.end(), m.uid) != uids.end();
     });
@@ -684,6 +693,112 @@ TEST_F(FolderSyncTest, AMoveIntoAFolderNeverSyncedWaitsForItsFirstSync) {
   EXPECT_EQ(server.boxes["B"].messages.size(), 1u);
   EXPECT_EQ(files_in("B"), 1u);
   EXPECT_EQ(files_in("A"), 0u);
+}
+
+// A copy left behind \Deleted (no UIDPLUS, so no safe expunge) and a live
+// copy of the same content, the user's file moved back and uploaded: after
+// a UIDVALIDITY change each record must take its own copy again. Keyless,
+// the left-behind record found nothing, and the live record took the
+// \Deleted copy, so the live one came down as a new message beside the
+// file (seed 20040431).
+TEST_F(FolderSyncTest, ACopyLeftBehindIsRecognisedAfterAUidValidityChange) {
+  add_folder("A");
+  server.boxes["A"].messages = {{1, to_crlf(message(1)), {}}, {2, to_crlf(message(2)), {}}};
+  server.boxes["A"].uidnext = 3;
+  sync(0);
+  auto st = state::load_folder_state_for(s.state_dir, "A");
+  ASSERT_TRUE(st);
+  state::MessageRecord& gone = st->messages.at(1);
+  const std::string old_name = gone.name;
+  ASSERT_FALSE(gone.key.empty());
+  fs::path file = s.maildir / "A" / "new" / old_name;
+  fs::path back = s.maildir / "A" / "cur" / "moved-back.host:2,";
+  fs::rename(file, back);
+  mark_left_behind(gone);
+  EXPECT_TRUE(left_behind(gone));
+  EXPECT_FALSE(gone.key.empty()) << "a record left behind keeps its content key";
+  state::save_folder_state(folders[0].state_path, *st);
+  server.boxes["A"].messages.at(0).flags = {"\\Deleted"};
+  server.expunge_is_safe = false;
+  sync(0);  // The moved-back file is a new message: uploaded, found by content.
+  ASSERT_EQ(server.boxes["A"].messages.size(), 3u);
+  st = state::load_folder_state_for(s.state_dir, "A");
+  ASSERT_TRUE(st);
+  ASSERT_EQ(st->messages.size(), 3u);
+  ASSERT_TRUE(st->pending_uploads.empty());
+
+  server.boxes["A"].uidvalidity += 50;
+  Uid uid = 10;
+  for (auto& m : server.boxes["A"].messages) {
+    m.uid = uid++;
+  }
+  server.boxes["A"].uidnext = uid;
+  server.calls.clear();
+  sync(0);
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "fetch bodies"), 0)
+      << "nothing is new after the reset";
+  EXPECT_EQ(files_in("A"), 2u);
+  EXPECT_TRUE(fs::exists(back));
+  st = state::load_folder_state_for(s.state_dir, "A");
+  ASSERT_TRUE(st);
+  ASSERT_EQ(st->messages.size(), 3u);
+  EXPECT_TRUE(left_behind(st->messages.at(10))) << "the \\Deleted copy stays left behind";
+  EXPECT_EQ(st->messages.at(12).name, "moved-back.host") << "the live copy is the file's";
+  EXPECT_EQ(server.boxes["A"].messages.size(), 3u);
+  EXPECT_EQ(server.boxes["A"].messages.at(2).flags, std::vector<std::string>{})
+      << "the live copy is not marked \\Deleted";
+}
+
+// A folder synced in earlier runs may have got a copy of the moved message
+// since: a conflict left the message in two folders, the user moved one
+// copy into B and another client the other. If A's move went first, B would
+// hold the message twice and download the second copy. The move waits for
+// A's second pass, after B's first pass has paired the file with its copy,
+// and becomes a deletion of A's copy (seed 20029464).
+TEST_F(FolderSyncTest, AMoveIntoAFolderNotYetSyncedInThisRunWaitsForIt) {
+  add_folder("A");
+  add_folder("B");
+  server.boxes["A"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["A"].uidnext = 2;
+  server.boxes["B"].messages = {{1, to_crlf(message(2)), {}}};
+  server.boxes["B"].uidnext = 2;
+  sync(0);
+  sync(1);
+  auto a = state::load_folder_state_for(s.state_dir, "A");
+  ASSERT_TRUE(a);
+  std::string name = a->messages.at(1).name;
+  fs::rename(s.maildir / "A" / "new" / name, s.maildir / "B" / "new" / name);
+  server.boxes["B"].messages.push_back({2, to_crlf(message(1)), {}});  // Another client.
+  server.boxes["B"].uidnext = 3;
+
+  // The next run.
+  for (auto& f : folders) {
+    f.state = state::load_folder_state_for(s.state_dir, f.name);
+    f.scan = maildir::Folder(f.path).scan();
+    f.opened_validity = 0;
+    f.opened_uidnext = 0;
+  }
+  folders[0].moved_out[name] = "B";
+  folders[1].moved_in.insert(name);
+  sync(0, false);
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "move B"), 0)
+      << "B has not been synced in this run yet";
+  EXPECT_EQ(folders[0].waiting_moves, std::set<std::string>{name});
+  EXPECT_EQ(folders[1].held.count(name), 1u);
+  sync(1, false);  // B pairs the file with the copy another client moved.
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "append B"), 0);
+
+  // A's second pass, as account.cpp makes it.
+  folders[0].second_pass = true;
+  folders[0].waiting_moves.clear();
+  sync(0);
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "move B"), 0)
+      << "B has the message already";
+  EXPECT_EQ(server.boxes["B"].messages.size(), 2u);
+  EXPECT_EQ(files_in("B"), 2u);
+  EXPECT_EQ(files_in("A"), 0u);
+  EXPECT_TRUE(server.boxes["A"].messages.empty() ||
+              server.boxes["A"].messages.at(0).flags == std::vector<std::string>{"\\Deleted"});
 }
 
 // A run killed after a body was fetched whole but before its batch was moved
