@@ -118,6 +118,34 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
     state::normalize_flags(flags);
     return flags;
   };
+  // Local files that neither the state nor the journal knows, by content
+  // key; read only if a finished body needs them.
+  std::optional<std::multimap<std::string, const maildir::Entry*>> unknown_files;
+  std::size_t paired_count = 0;
+  auto unknown_copy = [&](const std::string& key) -> const maildir::Entry* {
+    if (key.empty()) {
+      return nullptr;
+    }
+    if (!unknown_files) {
+      unknown_files.emplace();
+      for (const auto& e : f.scan.entries) {
+        if (names.count(e.stable_name) != 0 || already_pending.count(e.stable_name) != 0) {
+          continue;
+        }
+        if (auto k = file_content_key(e)) {
+          unknown_files->emplace(content_key_text(*k), &e);
+        }
+      }
+    }
+    for (auto [it, end] = unknown_files->equal_range(key); it != end; ++it) {
+      const maildir::Entry* e = it->second;
+      if (names.count(e->stable_name) == 0 && intents.count(e->stable_name) == 0) {
+        unknown_files->erase(it);
+        return e;
+      }
+    }
+    return nullptr;
+  };
   // Bodies the interrupted run had fetched whole but not yet moved into
   // place (maildir::Delivery::mark_finished): adopted, not fetched again.
   maildir::Folder folder(f.path);
@@ -139,14 +167,32 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
         auto body = finished->find(down->name);
         std::optional<fs::path> path;
         if (body != finished->end()) {
+          std::string key_text;
+          try {
+            key_text = content_key_text(local_content_key(util::read_file(body->second)));
+          } catch (const Error& e) {
+            ROAM_DEBUG(util::k_cat_sync, e.what());
+          }
+          // The user may have put a copy of the message here since (moved
+          // back the file that the first sync could not pair): the record
+          // takes that file, and the body in tmp/ goes, or the folder would
+          // hold the message twice (seed 30051695).
+          if (const maildir::Entry* copy = unknown_copy(key_text)) {
+            // No flags agreed yet, as for a download: the merge joins the
+            // file's flags and the server's.
+            adopt(down->uid, copy->stable_name, {}, key_text);
+            std::error_code ec;
+            fs::remove(body->second, ec);
+            ++paired_count;
+            continue;
+          }
           path = folder.adopt_finished(body->second, down->name);
-        }
-        if (path) {
-          maildir::Entry e{down->name, "", maildir::Subdir::New, down->name, *path};
-          std::optional<ContentKey> key = file_content_key(e);
-          adopt(down->uid, down->name, {}, key ? content_key_text(*key) : "");
-          from_tmp.push_back(std::move(e));
-          ++from_tmp_count;
+          if (path) {
+            maildir::Entry e{down->name, "", maildir::Subdir::New, down->name, *path};
+            adopt(down->uid, down->name, {}, key_text);
+            from_tmp.push_back(std::move(e));
+            ++from_tmp_count;
+          }
         }
         continue;
       }
@@ -227,12 +273,17 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
     f.state->pending_uploads.push_back(std::move(p));
     ++pending;
   }
-  if (adopted > from_tmp_count) {
-    said.push_back(from_this_run
-                       ? std::to_string(adopted - from_tmp_count) +
-                             " message(s) moved here recorded from the journal"
-                       : "resumed an interrupted run: " + std::to_string(adopted - from_tmp_count) +
-                             " message(s) adopted from the journal");
+  if (paired_count > 0) {
+    said.push_back("resumed an interrupted run: " + std::to_string(paired_count) +
+                   " message(s) it had downloaded were in the folder already (put there "
+                   "since); paired with those files");
+  }
+  if (adopted > from_tmp_count + paired_count) {
+    said.push_back(from_this_run ? std::to_string(adopted - from_tmp_count - paired_count) +
+                                       " message(s) moved here recorded from the journal"
+                                 : "resumed an interrupted run: " +
+                                       std::to_string(adopted - from_tmp_count - paired_count) +
+                                       " message(s) adopted from the journal");
   }
   if (pending > 0) {
     said.push_back(from_this_run ? std::to_string(pending) +

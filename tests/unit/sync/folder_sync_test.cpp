@@ -837,6 +837,45 @@ TEST_F(FolderSyncTest, ABodyFinishedBeforeAKillIsAdoptedNotFetchedAgain) {
   EXPECT_EQ(st->messages.at(1).key.size(), 16u);
 }
 
+// The same, but the user has put a copy of the message into the folder
+// since the kill (moved back the file that the first sync could not pair):
+// the record takes the user's file and the body in tmp/ goes, or the folder
+// would hold the message twice (seed 30051695).
+TEST_F(FolderSyncTest, AFinishedBodyOfAMessageTheUserPutThereSinceIsNotDeliveredTwice) {
+  add_folder("INBOX");
+  server.boxes["INBOX"].messages = {{1, to_crlf(message(1)), {"\\Seen"}}};
+  server.boxes["INBOX"].uidnext = 2;
+  const std::uint32_t validity = server.boxes["INBOX"].uidvalidity;
+  {
+    auto journal = state::Journal::open(state::journal_file_for(folders[0].state_path),
+                                        {{"uidvalidity", validity}});
+    journal.append(state::DownloadEntry{1, "1700000000.M1P1.host"});
+    journal.sync();
+  }
+  std::string body = message(1);
+  for (const fs::path& path :
+       {s.maildir / "INBOX" / "tmp" /
+            ("roam-done.1700000000.M1P1.host,S=" + std::to_string(body.size())),
+        s.maildir / "INBOX" / "cur" / "mu4e2.host:2,FS"}) {
+    std::ofstream out(path, std::ios::binary);
+    out << body;
+  }
+  sync(0);
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "fetch bodies"), 0);
+  EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "append INBOX"), 0);
+  EXPECT_EQ(files_in("INBOX"), 1u);
+  EXPECT_TRUE(fs::is_empty(s.maildir / "INBOX" / "tmp"));
+  auto st = state::load_folder_state_for(s.state_dir, "INBOX");
+  ASSERT_TRUE(st);
+  ASSERT_EQ(st->messages.size(), 1u);
+  EXPECT_EQ(st->messages.at(1).name, "mu4e2.host");
+  EXPECT_EQ(server.boxes["INBOX"].messages.size(), 1u);
+  std::vector<std::string> flags = server.boxes["INBOX"].messages.at(0).flags;
+  std::sort(flags.begin(), flags.end());
+  EXPECT_EQ(flags, (std::vector<std::string>{"\\Flagged", "\\Seen"}))
+      << "the flags of both sides are joined, as when a first sync pairs by content";
+}
+
 // A state directory that takes no write (here the journal cannot be
 // created; a full disk fails the same way): the folder fails before any
 // change is applied, so nothing happened that no journal or state records.
