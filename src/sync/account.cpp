@@ -157,6 +157,31 @@ bool has_attribute(const imap::ListData& l, std::string_view attr) {
   return false;
 }
 
+// Writes the account summary for the next run: the entries this run's
+// folders left (FolderEntry::summary), and those of folders outside this
+// run (a run limited to some folders) as they were. Only when it changed:
+// a run with nothing to do writes nothing.
+void save_summary(const fs::path& path, const state::AccountSummary& before,
+                  const std::vector<FolderEntry>& folders) {
+  state::AccountSummary after = before;
+  for (const auto& f : folders) {
+    if (f.summary) {
+      after[f.name] = *f.summary;
+    } else {
+      after.erase(f.name);
+    }
+  }
+  if (after == before) {
+    return;
+  }
+  try {
+    state::save_summary(path, after);
+  } catch (const Error& e) {
+    // Only a cache: the next run checks every folder in full.
+    ROAM_DEBUG(util::k_cat_state, e.what());
+  }
+}
+
 }  // namespace
 
 AccountReport sync_account(const AccountSettings& s) {
@@ -264,7 +289,12 @@ AccountReport sync_account(const AccountSettings& s) {
     follow_folder_renames(s, *client, folders, vanished, report);
 
     // Phase 1: state and Maildir of every folder, so that moves between
-    // folders can be recognised before anything is deleted.
+    // folders can be recognised before anything is deleted. A folder that
+    // the account summary shows unchanged on both sides is neither read
+    // nor listed: nothing in it can be part of a move.
+    const fs::path summary_path = state::summary_file_for(s.state_dir);
+    const state::AccountSummary summary =
+        s.dry_run ? state::AccountSummary{} : state::load_summary(summary_path);
     std::vector<FolderReport> reports(folders.size());
     std::vector<bool> usable(folders.size(), false);
     std::map<std::string, std::string> wire_names;
@@ -275,25 +305,15 @@ AccountReport sync_account(const AccountSettings& s) {
       try {
         f.path = maildir::folder_path(s.maildir, f.name, f.delimiter, s.layout);
         f.state_path = state::state_file_for(s.state_dir, f.name);
-        f.state = state::load_folder_state_for(s.state_dir, f.name);
-        maildir::Folder folder(f.path);
-        maildir::Presence presence = folder.presence();
-        f.local_exists = presence == maildir::Presence::Present;
-        f.local_gone = presence == maildir::Presence::Gone;
-        if (f.local_exists) {
-          f.scan = folder.scan();
-          for (const auto& d : f.scan.duplicates) {
-            std::string paths;
-            for (const auto& p : d.paths) {
-              paths += " " + p.string();
-            }
-            reports[i].notices.push_back("two files share the name " + d.stable_name + ":" + paths +
-                                         "; roam uses the first");
-          }
-          for (const auto& p : f.scan.invalid_names) {
-            reports[i].problems.push_back(p.string() + ": not a valid Maildir file name; skipped");
-          }
+        if (auto it = summary.find(f.name);
+            it != summary.end() && summary_says_unchanged(f, it->second)) {
+          f.quick = true;
+          f.local_exists = true;
+          f.summary = it->second;
+          usable[i] = true;
+          continue;
         }
+        load_folder(s, f, &reports[i]);
         recover_journal(s, f, reports[i]);
         usable[i] = true;
       } catch (const Error& e) {
@@ -476,12 +496,7 @@ AccountReport sync_account(const AccountSettings& s) {
                       [&](const auto& m) { return f.waiting_moves.count(m.first) == 0; });
         f.waiting_moves.clear();
         try {
-          f.state = state::load_folder_state_for(s.state_dir, f.name);
-          maildir::Folder folder(f.path);
-          maildir::Presence presence = folder.presence();
-          f.local_exists = presence == maildir::Presence::Present;
-          f.local_gone = presence == maildir::Presence::Gone;
-          f.scan = f.local_exists ? folder.scan() : maildir::ScanResult{};
+          load_folder(s, f, nullptr);
           f.status.reset();
           // The moves from the other folders journaled their target UIDs
           // here ([COPYUID]); adopt them before the merge.
@@ -505,6 +520,9 @@ AccountReport sync_account(const AccountSettings& s) {
     }
     for (auto& r : reports) {
       report.folders.push_back(without_repeats(std::move(r)));
+    }
+    if (!s.dry_run) {
+      save_summary(summary_path, summary, folders);
     }
     if (client->usable()) {
       client->logout();

@@ -100,6 +100,9 @@ struct FolderReport {
   std::size_t moved = 0;
   std::uint64_t bytes = 0;
   bool skipped_unchanged = false;
+  // Skipped on the word of the account summary, without reading the
+  // folder's state or listing its Maildir directories.
+  bool skipped_by_summary = false;
   std::vector<std::string> notices;
   // Routine things said only with -v (pairs found by content, say).
   std::vector<std::string> details;

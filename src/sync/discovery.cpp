@@ -157,8 +157,10 @@ void follow_folder_renames(const AccountSettings& s, imap::Client& client,
     Origin c{&v, {}};
     try {
       if (auto st = state::load_folder_state_for(s.state_dir, v.name)) {
+        // A copy left behind \Deleted is in the folder on the server too,
+        // and went with it.
         for (const auto& [uid, rec] : st->messages) {
-          if (!rec.key.empty() && !left_behind(rec)) {
+          if (!rec.key.empty()) {
             c.keys.insert(rec.key);
           }
         }
@@ -302,6 +304,106 @@ bool lost_messages(const state::FolderState& state, const imap::StatusData& stat
   }
   std::uint64_t given = *status.uidnext > state.uidnext ? *status.uidnext - state.uidnext : 0;
   return *status.messages < state.messages.size() + given;
+}
+
+namespace {
+
+// Changes to a directory made less than this long before it was listed
+// may share their mtime with a change made just after: such a directory is
+// not recorded in the summary (the next run checks it in full, and records
+// it then). Two seconds cover file systems with coarse timestamps (FAT has
+// two-second ones); ext4 and tmpfs tick every few milliseconds.
+constexpr std::int64_t k_racy_ns = 2'000'000'000;
+
+std::int64_t realtime_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+void load_folder(const AccountSettings& s, FolderEntry& f, FolderReport* report) {
+  f.quick = false;
+  f.state = state::load_folder_state_for(s.state_dir, f.name);
+  maildir::Folder folder(f.path);
+  maildir::Presence presence = folder.presence();
+  f.local_exists = presence == maildir::Presence::Present;
+  f.local_gone = presence == maildir::Presence::Gone;
+  f.cur_stamp.reset();
+  f.new_stamp.reset();
+  f.scan = maildir::ScanResult{};
+  if (!f.local_exists) {
+    return;
+  }
+  f.cur_stamp = state::stamp_of(f.path / "cur");
+  f.new_stamp = state::stamp_of(f.path / "new");
+  f.scanned_at_ns = realtime_ns();
+  f.scan = folder.scan();
+  if (report == nullptr) {
+    return;
+  }
+  for (const auto& d : f.scan.duplicates) {
+    std::string paths;
+    for (const auto& p : d.paths) {
+      paths += " " + p.string();
+    }
+    report->notices.push_back("two files share the name " + d.stable_name + ":" + paths +
+                              "; roam uses the first");
+  }
+  for (const auto& p : f.scan.invalid_names) {
+    report->problems.push_back(p.string() + ": not a valid Maildir file name; skipped");
+  }
+}
+
+std::optional<state::FolderSummary> summary_entry(const FolderEntry& f,
+                                                  const state::FolderState& committed) {
+  // Odd files (two with one name, invalid names) are reported on every
+  // run, so a folder holding any is always checked in full.
+  if (!f.local_exists || !f.cur_stamp || !f.new_stamp || committed.uidnext == 0 ||
+      !f.scan.duplicates.empty() || !f.scan.invalid_names.empty() || committed.highestmodseq == 0 ||
+      !committed.pending_uploads.empty() ||
+      std::max(f.cur_stamp->mtime_ns, f.new_stamp->mtime_ns) + k_racy_ns > f.scanned_at_ns) {
+    return std::nullopt;
+  }
+  // Unchanged since the scan, and the scan is what the state describes.
+  if (state::stamp_of(f.path / "cur") != f.cur_stamp ||
+      state::stamp_of(f.path / "new") != f.new_stamp ||
+      fs::exists(state::journal_file_for(f.state_path)) ||
+      !local_unchanged(committed, f.scan.entries)) {
+    return std::nullopt;
+  }
+  std::optional<state::FileStamp> state_file = state::stamp_of(f.state_path);
+  if (!state_file) {
+    return std::nullopt;
+  }
+  return state::FolderSummary{committed.uidvalidity,
+                              committed.uidnext,
+                              committed.highestmodseq,
+                              committed.messages.size(),
+                              *state_file,
+                              *f.cur_stamp,
+                              *f.new_stamp};
+}
+
+bool summary_says_unchanged(const FolderEntry& f, const state::FolderSummary& entry) {
+  // The same test as server_unchanged(), against the summary instead of
+  // the state: only a known, unchanged HIGHESTMODSEQ rules out flag
+  // changes.
+  if (!f.on_server || !f.status) {
+    return false;
+  }
+  const imap::StatusData& st = *f.status;
+  if (!st.uidvalidity || !st.uidnext || !st.highestmodseq || !st.messages ||
+      *st.uidvalidity != entry.uidvalidity || *st.uidnext != entry.uidnext ||
+      *st.highestmodseq == 0 || *st.highestmodseq != entry.highestmodseq ||
+      *st.messages != entry.messages) {
+    return false;
+  }
+  return state::stamp_of(f.state_path) == entry.state_file &&
+         state::stamp_of(f.path / "cur") == entry.cur &&
+         state::stamp_of(f.path / "new") == entry.new_dir &&
+         !fs::exists(state::journal_file_for(f.state_path));
 }
 
 }  // namespace roam::sync

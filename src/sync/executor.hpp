@@ -40,6 +40,7 @@
 #include "state/folder_state.hpp"
 #include "state/journal.hpp"
 #include "state/lock.hpp"
+#include "state/summary.hpp"
 #include "sync/planner.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -116,7 +117,38 @@ struct FolderEntry {
   // folder synced in this run. The first pass leaves such intents pending
   // and asks for a second pass, which decides (resolve_pending).
   bool deferred = false;
+  // The account summary (state/summary.hpp) showed the folder unchanged on
+  // both sides: its state was not loaded nor its Maildir listed. Anything
+  // that needs them loads them first (load_folder).
+  bool quick = false;
+  // The stamps of cur/ and new/, taken just before the scan, and the time
+  // the scan began: an entry of the summary may record them only if they
+  // did not change during the run and were older than the scan by more
+  // than a file system's timestamp granularity (or a change made just
+  // after the scan could keep the same mtime).
+  std::optional<state::FileStamp> cur_stamp;
+  std::optional<state::FileStamp> new_stamp;
+  std::int64_t scanned_at_ns = 0;
+  // What the summary should say of the folder after this run; nothing
+  // when the next run must check it in full.
+  std::optional<state::FolderSummary> summary;
 };
+
+// Reads a folder's state and lists its Maildir directory (taking the stamps
+// for the summary first), as the first phase of a run does; notices about
+// odd files go to `report`. Throws util::Error.
+void load_folder(const AccountSettings& s, FolderEntry& f, FolderReport* report);
+
+// The summary entry that lets the next run skip folder `f` as `committed`
+// describes it, if the Maildir directories are still as scanned and the
+// state is complete; nothing otherwise.
+std::optional<state::FolderSummary> summary_entry(const FolderEntry& f,
+                                                  const state::FolderState& committed);
+
+// True if `entry` shows folder `f` unchanged on both sides: this run's
+// LIST-STATUS, the state file and cur/ and new/ are exactly as recorded,
+// and no journal waits.
+bool summary_says_unchanged(const FolderEntry& f, const state::FolderSummary& entry);
 
 // The base of every content key (see ContentKey) of a local file's bytes,
 // and of a server header listing.

@@ -45,6 +45,18 @@ bool FolderSync::unchanged() const {
 }
 
 void FolderSync::run() {
+  if (m_f.quick) {
+    // The summary showed the folder unchanged at the start of the run; a
+    // move from a folder synced before may have written to its journal
+    // since, and then it is synced as usual.
+    if (!fs::exists(m_journal_path) && m_f.moved_in.empty() && m_f.held.empty()) {
+      m_report.skipped_unchanged = true;
+      m_report.skipped_by_summary = true;
+      return;
+    }
+    load_folder(m_s, m_f, &m_report);
+  }
+  m_f.summary.reset();
   if (!m_s.dry_run && !m_f.state_path.empty() && fs::exists(m_journal_path)) {
     // A move from a folder synced earlier in this run journaled the target
     // UIDs here ([COPYUID]); adopt them before anything else.
@@ -52,6 +64,7 @@ void FolderSync::run() {
   }
   if (!m_s.dry_run && unchanged()) {
     m_report.skipped_unchanged = true;
+    m_f.summary = summary_entry(m_f, *m_f.state);
     return;
   }
   bool pushes = m_s.policy.direction != Direction::Pull;
@@ -300,6 +313,9 @@ void FolderSync::run() {
     m_next.highestmodseq = modseq_after_writes(plan, info);
   }
   commit_state();
+  if (m_complete && plan.refused.empty() && m_download_error.empty()) {
+    m_f.summary = summary_entry(m_f, m_next);
+  }
   if (!m_download_error.empty()) {
     throw Error(Scope::Folder, m_download_error +
                                    "; the messages not yet downloaded follow on "

@@ -1235,5 +1235,82 @@ TEST(Both, DryRunListsTheTwoWayPlanAndChangesNothing) {
   expect_further_run_changes_nothing(account);
 }
 
+// --- The account summary (state/summary.hpp) ---
+
+// Sets the mtime of every cur/ and new/ an hour back, as if the run had
+// happened that long ago: roam records a directory in its summary only when
+// its last change is older than a file system's timestamp granularity.
+void age_maildir(const fs::path& maildir) {
+  auto back = std::chrono::system_clock::now() - std::chrono::hours(1);
+  struct timespec times[2] = {{0, UTIME_OMIT}, {std::chrono::system_clock::to_time_t(back), 0}};
+  for (const auto& e : fs::recursive_directory_iterator(maildir)) {
+    auto leaf = e.path().filename();
+    if (e.is_directory() && (leaf == "cur" || leaf == "new")) {
+      ASSERT_EQ(::utimensat(AT_FDCWD, e.path().c_str(), times, 0), 0) << e.path();
+    }
+  }
+}
+
+// Rewrites a file in place (same inode, same size) and puts its mtime back:
+// to stat(2) it is the file it was.
+void overwrite_keeping_stamp(const fs::path& path, const std::string& text) {
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  ASSERT_EQ(text.size(), static_cast<std::size_t>(st.st_size));
+  {
+    std::fstream out(path, std::ios::in | std::ios::out | std::ios::binary);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  }
+  struct timespec times[2] = {{0, UTIME_OMIT}, st.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+}
+
+// A run after a run with nothing to do skips the unchanged folders on the
+// word of the summary, without reading their state (here damaged behind
+// roam's back, which a read would report); any change on either side still
+// reaches the other.
+TEST(Both, UnchangedFoldersAreSkippedWithoutReadingTheirState) {
+  const auto& server = TestServer::instance();
+  const auto account = make_two_way_account();
+  server.create_mailbox(account.user, "Work");
+  server.append(account.user, "INBOX", make_message("a"), {"\\Seen"});
+  server.append(account.user, "INBOX", make_message("b"));
+  const auto w = server.append(account.user, "Work", make_message("w"), {"\\Seen"});
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  age_maildir(account.maildir);
+  const auto second = sync(account);
+  ASSERT_EQ(second.exit_code, 0) << describe(second);
+  const auto summary = nlohmann::json::parse(read_file(account.state / "summary.json"));
+  ASSERT_TRUE(summary["folders"].contains("INBOX")) << summary.dump(1);
+  ASSERT_TRUE(summary["folders"].contains("Work")) << summary.dump(1);
+
+  const auto inbox_state = account.state / "folder-INBOX.json";
+  const std::string saved = read_file(inbox_state);
+  overwrite_keeping_stamp(inbox_state, std::string(saved.size(), '#'));
+  const auto third = sync(account, {"-v"});
+  EXPECT_EQ(third.exit_code, 0) << "the damaged state must not have been read\n" << describe(third);
+  EXPECT_TRUE(third.out.find("INBOX: unchanged") != std::string::npos) << describe(third);
+  EXPECT_TRUE(third.out.find("Work: unchanged") != std::string::npos) << describe(third);
+  overwrite_keeping_stamp(inbox_state, saved);
+
+  // A local flag change: cur/ changes, so INBOX is checked in full.
+  const auto b = file_with_id(account.maildir / "INBOX", "b");
+  ASSERT_TRUE(b.has_value());
+  fs::rename(b->path, account.maildir / "INBOX" / "cur" / (b->stable_name + ":2,F"));
+  // A server flag change: Work's HIGHESTMODSEQ changes.
+  server.add_flags(account.user, "Work", w, {"\\Flagged"});
+  const auto fourth = sync(account);
+  EXPECT_EQ(fourth.exit_code, 0) << describe(fourth);
+  auto b_copy = server_copy(account.user, "INBOX", "b");
+  ASSERT_TRUE(b_copy.has_value());
+  EXPECT_EQ(b_copy->flags, std::vector<std::string>{"\\Flagged"});
+  const auto w_file = file_with_id(account.maildir / "Work", "w");
+  ASSERT_TRUE(w_file.has_value());
+  EXPECT_EQ(w_file->letters, "FS");
+
+  expect_further_run_changes_nothing(account);
+}
+
 }  // namespace
 }  // namespace roam::it

@@ -1,5 +1,7 @@
 #include "history.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include <algorithm>
@@ -41,6 +43,9 @@ const std::vector<Feature> k_features = {
     {"no-list-status", "no LIST-STATUS"},
     // Features from here on are drawn apart from the history (see setup()).
     {"namespace", "NAMESPACE has the personal prefix INBOX/, on every folder but INBOX"},
+    {"time-passes",
+     "an hour passes before each run: Maildir directories look settled, so roam "
+     "may record them in its account summary and skip them later"},
 };
 
 // The first feature whose draw does not come from the history's generator:
@@ -722,6 +727,33 @@ void Sim::dump_local(const std::string& label) const {
 }
 
 RunResult Sim::run_once(const std::string& label, std::uint64_t stop, std::uint64_t cut) {
+  if (on("time-passes")) {
+    // Runs follow each other within milliseconds here, and roam records a
+    // directory in its summary only when its last change is older than a
+    // file system's timestamp granularity. Every cur/ and new/ changed in
+    // the last half hour gets an mtime an hour back (a new value each
+    // time, as time moves on), the others keep theirs, so the summary's
+    // quick path is exercised: a change the mail client makes later sets a
+    // current mtime, which must never match a recorded one.
+    auto now = std::chrono::system_clock::now();
+    auto back = now - std::chrono::hours(1);
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(back.time_since_epoch()).count();
+    struct timespec times[2];
+    times[0].tv_nsec = UTIME_OMIT;
+    times[0].tv_sec = 0;
+    times[1].tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    times[1].tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    for (const auto& folder : local_folders(m_maildir)) {
+      for (const char* sub : {"cur", "new"}) {
+        fs::path dir = m_maildir / folder / sub;
+        struct stat st {};
+        if (::stat(dir.c_str(), &st) == 0 &&
+            st.st_mtim.tv_sec > std::chrono::system_clock::to_time_t(now) - 1800) {
+          ::utimensat(AT_FDCWD, dir.c_str(), times, 0);
+        }
+      }
+    }
+  }
   RunOptions ro;
   ro.maildir = m_maildir;
   ro.state_dir = m_state;

@@ -81,7 +81,9 @@ std::string summarize(const sync::AccountReport& report) {
     out << "folder " << f.name << ": down=" << f.downloaded << " up=" << f.uploaded
         << " flags=" << f.flags_changed << "/" << f.server_flags_changed << " del=" << f.deleted
         << "/" << f.server_deleted << " moved=" << f.moved
-        << (f.skipped_unchanged ? " skipped" : "");
+        << (f.skipped_by_summary  ? " skipped (summary)"
+            : f.skipped_unchanged ? " skipped"
+                                  : "");
     if (!f.error.empty()) {
       out << " ERROR: " << f.error;
     }

@@ -1,0 +1,113 @@
+#include "state/summary.hpp"
+
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/log.hpp"
+
+namespace roam::state {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int k_summary_version = 1;
+
+nlohmann::json stamp_json(const FileStamp& s) {
+  return nlohmann::json::array({s.inode, s.size, s.mtime_ns});
+}
+
+FileStamp stamp_from(const nlohmann::json& j) {
+  if (!j.is_array() || j.size() != 3 || !j[0].is_number_unsigned() ||
+      !j[1].is_number_unsigned() || !j[2].is_number_integer()) {
+    throw util::Error(util::Scope::Folder, "a stamp is not [inode, size, mtime_ns]");
+  }
+  return {j[0].get<std::uint64_t>(), j[1].get<std::uint64_t>(), j[2].get<std::int64_t>()};
+}
+
+template <typename T>
+T number(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_unsigned()) {
+    throw util::Error(util::Scope::Folder, std::string("\"") + key + "\" is missing");
+  }
+  auto v = it->get<std::uint64_t>();
+  if (v > std::numeric_limits<T>::max()) {
+    throw util::Error(util::Scope::Folder, std::string("\"") + key + "\" is out of range");
+  }
+  return static_cast<T>(v);
+}
+
+}  // namespace
+
+std::optional<FileStamp> stamp_of(const fs::path& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) {
+    return std::nullopt;
+  }
+  return FileStamp{static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
+                   static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
+                       st.st_mtim.tv_nsec};
+}
+
+fs::path summary_file_for(const fs::path& state_dir) { return state_dir / "summary.json"; }
+
+std::string serialize_summary(const AccountSummary& summary) {
+  nlohmann::json folders = nlohmann::json::object();
+  for (const auto& [name, f] : summary) {
+    folders[name] = {{"uidvalidity", f.uidvalidity}, {"uidnext", f.uidnext},
+                     {"highestmodseq", f.highestmodseq}, {"messages", f.messages},
+                     {"state_file", stamp_json(f.state_file)}, {"cur", stamp_json(f.cur)},
+                     {"new", stamp_json(f.new_dir)}};
+  }
+  nlohmann::json doc = {{"roam_summary", k_summary_version}, {"folders", folders}};
+  return doc.dump(1) + "\n";
+}
+
+AccountSummary parse_summary(std::string_view text) {
+  nlohmann::json doc = nlohmann::json::parse(text);
+  if (!doc.is_object() || doc.value("roam_summary", 0) != k_summary_version ||
+      !doc.contains("folders") || !doc["folders"].is_object()) {
+    throw util::Error(util::Scope::Folder, "not a version " + std::to_string(k_summary_version) +
+                                               " summary");
+  }
+  AccountSummary out;
+  for (const auto& [name, f] : doc["folders"].items()) {
+    if (!f.is_object()) {
+      throw util::Error(util::Scope::Folder, "folder " + name + " is not an object");
+    }
+    FolderSummary s;
+    s.uidvalidity = number<std::uint32_t>(f, "uidvalidity");
+    s.uidnext = number<std::uint32_t>(f, "uidnext");
+    s.highestmodseq = number<std::uint64_t>(f, "highestmodseq");
+    s.messages = number<std::uint64_t>(f, "messages");
+    s.state_file = stamp_from(f.value("state_file", nlohmann::json()));
+    s.cur = stamp_from(f.value("cur", nlohmann::json()));
+    s.new_dir = stamp_from(f.value("new", nlohmann::json()));
+    out.emplace(name, s);
+  }
+  return out;
+}
+
+AccountSummary load_summary(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    return {};
+  }
+  try {
+    return parse_summary(util::read_file(path));
+  } catch (const std::exception& e) {
+    ROAM_DEBUG(util::k_cat_sync, path.string() << ": ignored (" << e.what()
+                                               << "); every folder is checked in full");
+    return {};
+  }
+}
+
+void save_summary(const fs::path& path, const AccountSummary& summary) {
+  util::write_file_atomic(path, serialize_summary(summary));
+}
+
+}  // namespace roam::state

@@ -1,0 +1,89 @@
+#include "state/summary.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "fakes/temp_dir.hpp"
+
+namespace roam::state {
+namespace {
+
+using fakes::TempDir;
+
+FolderSummary sample() {
+  FolderSummary f;
+  f.uidvalidity = 1700000000;
+  f.uidnext = 100001;
+  f.highestmodseq = 123456789012ull;
+  f.messages = 100000;
+  f.state_file = {11, 2048, 1'700'000'000'123'456'789};
+  f.cur = {12, 4096, 1'700'000'000'000'000'001};
+  f.new_dir = {13, 40, 1'699'999'999'999'999'999};
+  return f;
+}
+
+TEST(Summary, RoundTripsEveryField) {
+  AccountSummary s{{"INBOX", sample()}, {"Lists/dev \xc3\xa9", sample()}};
+  s["Lists/dev \xc3\xa9"].uidnext = 7;
+  EXPECT_EQ(parse_summary(serialize_summary(s)), s);
+}
+
+TEST(Summary, IsSavedAndLoaded) {
+  TempDir dir;
+  AccountSummary s{{"INBOX", sample()}};
+  save_summary(summary_file_for(dir.path()), s);
+  EXPECT_EQ(load_summary(summary_file_for(dir.path())), s);
+}
+
+// Only a cache: whatever is wrong with it costs a full check, never an
+// error or a wrong skip.
+TEST(Summary, AMissingOrDamagedFileIsAnEmptySummary) {
+  TempDir dir;
+  const auto path = summary_file_for(dir.path());
+  EXPECT_TRUE(load_summary(path).empty());
+  const char* damaged[] = {
+      "",
+      "{",
+      "[]",
+      R"({"roam_summary":2,"folders":{}})",
+      R"({"roam_summary":1})",
+      R"({"roam_summary":1,"folders":{"INBOX":{"uidvalidity":1}}})",
+      R"({"roam_summary":1,"folders":{"INBOX":{"uidvalidity":1,"uidnext":2,"highestmodseq":3,)"
+      R"("messages":4,"state_file":[1,2],"cur":[1,2,3],"new":[1,2,3]}}})",
+      R"({"roam_summary":1,"folders":{"INBOX":{"uidvalidity":4294967296,"uidnext":2,)"
+      R"("highestmodseq":3,"messages":4,"state_file":[1,2,3],"cur":[1,2,3],"new":[1,2,3]}}})",
+  };
+  for (const char* text : damaged) {
+    {
+      std::ofstream out(path, std::ios::binary);
+      out << text;
+    }
+    EXPECT_TRUE(load_summary(path).empty()) << text;
+  }
+}
+
+TEST(Summary, AStampChangesWithTheDirectory) {
+  TempDir dir;
+  const auto sub = dir.path() / "cur";
+  std::filesystem::create_directory(sub);
+  auto before = stamp_of(sub);
+  ASSERT_TRUE(before);
+  EXPECT_EQ(stamp_of(sub), before) << "stat twice, nothing changed";
+  // Set the mtime back, as time passing would leave it, then change the
+  // directory: the new mtime is a current one.
+  struct timespec times[2] = {{0, UTIME_OMIT}, {before->mtime_ns / 1'000'000'000 - 3600, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, sub.c_str(), times, 0), 0);
+  auto aged = stamp_of(sub);
+  ASSERT_TRUE(aged);
+  EXPECT_NE(aged, before);
+  std::ofstream(sub / "file") << "x";
+  EXPECT_NE(stamp_of(sub), aged) << "a new entry changes the directory's mtime";
+  EXPECT_FALSE(stamp_of(dir.path() / "missing"));
+}
+
+}  // namespace
+}  // namespace roam::state
