@@ -21,8 +21,8 @@ nlohmann::json stamp_json(const FileStamp& s) {
 }
 
 FileStamp stamp_from(const nlohmann::json& j) {
-  if (!j.is_array() || j.size() != 3 || !j[0].is_number_unsigned() ||
-      !j[1].is_number_unsigned() || !j[2].is_number_integer()) {
+  if (!j.is_array() || j.size() != 3 || !j[0].is_number_unsigned() || !j[1].is_number_unsigned() ||
+      !j[2].is_number_integer()) {
     throw util::Error(util::Scope::Folder, "a stamp is not [inode, size, mtime_ns]");
   }
   return {j[0].get<std::uint64_t>(), j[1].get<std::uint64_t>(), j[2].get<std::int64_t>()};
@@ -44,23 +44,28 @@ T number(const nlohmann::json& j, const char* key) {
 }  // namespace
 
 std::optional<FileStamp> stamp_of(const fs::path& path) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     return std::nullopt;
   }
-  return FileStamp{static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
-                   static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
-                       st.st_mtim.tv_nsec};
+  return FileStamp{
+      static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
+      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
 }
 
-fs::path summary_file_for(const fs::path& state_dir) { return state_dir / "summary.json"; }
+fs::path summary_file_for(const fs::path& state_dir) {
+  return state_dir / "summary.json";
+}
 
 std::string serialize_summary(const AccountSummary& summary) {
   nlohmann::json folders = nlohmann::json::object();
   for (const auto& [name, f] : summary) {
-    folders[name] = {{"uidvalidity", f.uidvalidity}, {"uidnext", f.uidnext},
-                     {"highestmodseq", f.highestmodseq}, {"messages", f.messages},
-                     {"state_file", stamp_json(f.state_file)}, {"cur", stamp_json(f.cur)},
+    folders[name] = {{"uidvalidity", f.uidvalidity},
+                     {"uidnext", f.uidnext},
+                     {"highestmodseq", f.highestmodseq},
+                     {"messages", f.messages},
+                     {"state_file", stamp_json(f.state_file)},
+                     {"cur", stamp_json(f.cur)},
                      {"new", stamp_json(f.new_dir)}};
   }
   nlohmann::json doc = {{"roam_summary", k_summary_version}, {"folders", folders}};
@@ -71,8 +76,8 @@ AccountSummary parse_summary(std::string_view text) {
   nlohmann::json doc = nlohmann::json::parse(text);
   if (!doc.is_object() || doc.value("roam_summary", 0) != k_summary_version ||
       !doc.contains("folders") || !doc["folders"].is_object()) {
-    throw util::Error(util::Scope::Folder, "not a version " + std::to_string(k_summary_version) +
-                                               " summary");
+    throw util::Error(util::Scope::Folder,
+                      "not a version " + std::to_string(k_summary_version) + " summary");
   }
   AccountSummary out;
   for (const auto& [name, f] : doc["folders"].items()) {
@@ -100,8 +105,8 @@ AccountSummary load_summary(const fs::path& path) {
   try {
     return parse_summary(util::read_file(path));
   } catch (const std::exception& e) {
-    ROAM_DEBUG(util::k_cat_sync, path.string() << ": ignored (" << e.what()
-                                               << "); every folder is checked in full");
+    ROAM_DEBUG(util::k_cat_sync,
+               path.string() << ": ignored (" << e.what() << "); every folder is checked in full");
     return {};
   }
 }
