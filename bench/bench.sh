@@ -1,47 +1,75 @@
 #!/bin/bash
 # bench.sh: time roam against mbsync on the same private Dovecot and corpus.
 #
-#   bench/bench.sh [--mode pull|both] [--messages N] [--folders F] [--no-fsync]
-#                  [--no-incremental] [--keep] [--workdir DIR]
+#   bench/bench.sh [--mode pull|both] [--messages N] [--folders F] [--small]
+#                  [--rtt MS] [--runs N] [--initial-runs N] [--no-fsync]
+#                  [--no-incremental] [--rows FILE] [--keep] [--workdir DIR]
 #
 # Starts a throwaway Dovecot (tests/dovecot/dovecot-ctl), seeds N messages in
-# F folders (default 10,000 in 10, log-normal sizes around 6 KB, 1 KB..2 MB,
-# nested and non-ASCII folder names, random flags), then times, for each tool
-# into its own empty Maildir:
-#   1. the initial pull,
-#   2. a re-run with nothing to do,
-#   3. an incremental run after one server-side change shared by both tools:
-#      100 new messages, new flags on 100, 50 expunged (via doveadm).
-# Prints wall-clock seconds and roam/mbsync; a copy goes to bench/out/.
+# F folders, once per tool, then times each tool into its own Maildir:
+#   initial      the first sync into an empty Maildir (--initial-runs times,
+#                each into a fresh Maildir and state; default: --runs),
+#   no-change    a re-run with nothing to do (--runs times, default 5),
+#   incremental  scenario A': before each of --runs runs, the server gets
+#                \Flagged on 100 INBOX messages, loses \Seen on 50, gets 100
+#                new messages and has 50 expunged; with --mode both each
+#                Maildir also gets F on 100 files, 20 new files and 20 files
+#                deleted. Both tools get the same messages changed.
+# Each cell is the median wall time, with the highest peak RSS of the runs
+# (from /usr/bin/time %M). The table goes to stdout and bench/out/.
+#
+# Corpora: A is the default, 10,000 messages in 10 folders (log-normal sizes
+# around 6 KB, 1 KB..2 MB, nested and non-ASCII folder names, random flags);
+# B is `--small --messages 100000 --folders 1`: 100,000 messages of a few
+# hundred bytes in INBOX. Other sizes are labelled A* or B* and their targets
+# are shown in parentheses only, as they were set for A and B.
+#
+# --rtt MS sends all IMAP traffic of both tools through bench/delay_proxy.py,
+# which adds MS milliseconds of round-trip time (MS/2 each way). Targets are
+# given for loopback (no --rtt) and --rtt 50.
 #
 # Each tool syncs its own server user holding an identical corpus, so that
 # neither sees the other's changes. --mode both runs both tools two-way
-# (mbsync: Sync All, Create Both, Expunge Both; roam: sync = both) and adds
-# a local change to the incremental scenario, made alike in both Maildirs:
-# flags added to 100 files and 20 new files.
+# (mbsync: Sync All, Create Both, Expunge Both; roam: sync = both); --mode
+# pull (the default) one-way. mbsync runs first in each round; before each
+# round the script sleeps 1.2 s, because mbsync pauses one second when a
+# Maildir directory changed within the current second, and a pause caused by
+# the benchmark's own changes is not the tool's time.
 #
 # ROAM=path/to/roam picks the binary (default: build/src/roam). Without it
-# only mbsync is timed. mbsync fsyncs by default (FSync yes), so by default
+# only mbsync is timed. ROAM_OPTS adds options to roam's command line. mbsync fsyncs by default (FSync yes), so by default
 # both tools pay for durability; --no-fsync sets `FSync no` for mbsync (roam
-# is run as configured either way).
+# is run as configured either way). --rows FILE appends the table rows to
+# FILE (bench/table.sh uses it to build one table from several runs).
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$script_dir/.." && pwd)
 dovecot_ctl=$repo/tests/dovecot/dovecot-ctl
 seed=$repo/tests/dovecot/seed.py
+proxy=$script_dir/delay_proxy.py
+incremental_py=$script_dir/incremental.py
 roam=${ROAM:-$repo/build/src/roam}
+# Extra options for roam, say --debug=imap to see its commands in the logs
+# (which --keep keeps); they cost time, so not for numbers that count.
+read -r -a roam_opts <<<"${ROAM_OPTS:-}"
 
 messages=10000
 folders=10
+small=""
+rtt=""
+runs=5
+initial_runs=""
 fsync=yes
 mode=pull
 incremental=yes
+rows_file=""
 keep=""
 workdir=""
 
 usage() {
-  sed -n '2,21s/^# \{0,1\}//p' "$0" >&2
+  # The comment block at the top is the usage text.
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
   exit 2
 }
 
@@ -49,9 +77,14 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --messages) messages=${2:?}; shift ;;
     --folders) folders=${2:?}; shift ;;
+    --small) small=1 ;;
+    --rtt) rtt=${2:?}; shift ;;
+    --runs) runs=${2:?}; shift ;;
+    --initial-runs) initial_runs=${2:?}; shift ;;
     --no-fsync) fsync=no ;;
     --mode) mode=${2:?}; shift ;;
     --no-incremental) incremental="" ;;
+    --rows) rows_file=${2:?}; shift ;;
     --keep) keep=1 ;;
     --workdir) workdir=${2:?}; shift ;;
     -h | --help) usage ;;
@@ -59,7 +92,10 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-[[ $messages =~ ^[0-9]+$ && $folders =~ ^[0-9]+$ && $mode =~ ^(pull|both)$ ]] || usage
+initial_runs=${initial_runs:-$runs}
+[[ $messages =~ ^[0-9]+$ && $folders =~ ^[1-9][0-9]*$ && $mode =~ ^(pull|both)$ ]] || usage
+[[ $runs =~ ^[1-9][0-9]*$ && $initial_runs =~ ^[1-9][0-9]*$ ]] || usage
+[[ -z $rtt || $rtt =~ ^[0-9]+(\.[0-9]+)?$ ]] || usage
 
 command -v mbsync >/dev/null || {
   echo "bench.sh: mbsync not found (apt-get install isync)" >&2
@@ -67,6 +103,36 @@ command -v mbsync >/dev/null || {
 }
 have_roam=""
 [[ -x $roam ]] && have_roam=1
+
+# Peak RSS of a run: GNU time's %M is the largest resident set (KiB) of the
+# command. Without /usr/bin/time, getrusage(RUSAGE_CHILDREN) gives the same
+# number, without counting the Python wrapper itself.
+if [[ -x /usr/bin/time ]]; then
+  peak_rss=(/usr/bin/time -f %M -o)
+else
+  peak_rss=(python3 -c '
+import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "w") as f:
+    f.write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(rc)')
+fi
+
+# The corpus label of the table: the targets were set for A and B exactly.
+if [[ -z $small && $messages == 10000 && $folders == 10 ]]; then
+  corpus=A
+elif [[ -n $small && $messages == 100000 && $folders == 1 ]]; then
+  corpus=B
+elif [[ -n $small ]]; then
+  corpus='B*'
+else
+  corpus='A*'
+fi
+if [[ -z $rtt ]]; then
+  rtt_label=loopback
+else
+  rtt_label="$rtt ms"
+fi
 
 if [[ -z $workdir ]]; then
   workdir=$(mktemp -d "${TMPDIR:-/tmp}/roam-bench.XXXXXX")
@@ -76,8 +142,16 @@ workdir=$(cd "$workdir" && pwd -P)
 # As root the server's mail processes (uid mail) read what we import.
 chmod 755 "$workdir"
 server=$workdir/server
+mkdir -p "$workdir/logs"
 
+proxy_pid=""
+proxy_log=""
 cleanup() {
+  # The proxy first: it forwards to the Dovecot that is stopped next.
+  if [[ -n $proxy_pid ]]; then
+    kill "$proxy_pid" 2>/dev/null || true
+    wait "$proxy_pid" 2>/dev/null || true
+  fi
   "$dovecot_ctl" stop "$server" || true
   if [[ -z $keep ]]; then
     rm -rf "$workdir"
@@ -86,6 +160,9 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+# An interrupted run must still stop the proxy and Dovecot: exiting from the
+# signal handler runs the EXIT trap.
+trap 'exit 130' INT TERM
 
 log() { printf 'bench.sh: %s\n' "$*" >&2; }
 
@@ -94,9 +171,13 @@ log() { printf 'bench.sh: %s\n' "$*" >&2; }
 source "$server/env"
 doveadm_() { doveadm -c "$DOVECOT_CONF" "$@"; }
 
-seed_args=(--folders "$folders" --nested --non-ascii --flags)
-mb_user=mbsync-bench
-ro_user=roam-bench
+# Nested and non-ASCII folder names make seed.py add folders of their own
+# (four at least), so a one-folder corpus goes without them.
+seed_args=(--folders "$folders" --flags)
+((folders > 1)) && seed_args+=(--nested --non-ascii)
+[[ -n $small ]] && seed_args+=(--small)
+mb_user='mbsync-bench'
+ro_user='roam-bench'
 log "seeding $messages messages in $folders folders, once per tool"
 for user in "$mb_user" "$ro_user"; do
   python3 "$seed" --dir "$server" --user "$user" --messages "$messages" "${seed_args[@]}" >&2
@@ -110,14 +191,36 @@ for user in "$mb_user" "$ro_user"; do
   doveadm_ fetch -u "$user" 'uid flags size.virtual text' mailbox '*' all >/dev/null
 done
 
-mkdir -p "$workdir/mbsync/Mail" "$workdir/roam/Mail" "$workdir/roam/state" "$workdir/logs"
+# Both tools reach the server through the same port: Dovecot's, or the delay
+# proxy's in front of it.
+imap_port=$IMAP_PORT
+if [[ -n $rtt ]]; then
+  proxy_log=$workdir/logs/proxy.log
+  rm -f "$workdir/proxy.port"
+  python3 "$proxy" --target-port "$IMAP_PORT" --rtt "$rtt" --port-file "$workdir/proxy.port" \
+    >/dev/null 2>"$proxy_log" &
+  proxy_pid=$!
+  for _ in $(seq 100); do
+    [[ -s $workdir/proxy.port ]] && break
+    kill -0 "$proxy_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ ! -s $workdir/proxy.port ]]; then
+    log "the delay proxy did not start; its log:"
+    cat "$proxy_log" >&2
+    exit 1
+  fi
+  imap_port=$(<"$workdir/proxy.port")
+  log "delay proxy on port $imap_port: +$rtt ms round trip to Dovecot's $IMAP_PORT"
+fi
+
 cat >"$workdir/mbsyncrc" <<EOF
 # mbsync 1.4 syntax (SSLType; Far/Near). Plain IMAP is fine on loopback.
 FSync $fsync
 
 IMAPAccount bench
 Host 127.0.0.1
-Port $IMAP_PORT
+Port $imap_port
 User $mb_user
 Pass $IMAP_PASSWORD
 SSLType None
@@ -146,7 +249,7 @@ EOF
 cat >"$workdir/roam.conf" <<EOF
 [account.bench]
 host = 127.0.0.1
-port = $IMAP_PORT
+port = $imap_port
 tls = none
 allow_plaintext = yes
 user = $ro_user
@@ -161,14 +264,19 @@ EOF
 # They hold a password: roam warns about files others can read.
 chmod 600 "$workdir/roam.conf" "$workdir/mbsyncrc"
 
-# Runs a tool, logs its output, and prints its wall time with 3 decimals
-# (or FAILED). A failure is reported, not fatal: the other numbers still count.
+# Connections the proxy has accepted so far.
+proxy_opened() { grep -c ' open #' "$proxy_log" || true; }
+
+# Runs a tool, logs its output, and prints "SECONDS PEAK_KIB CONNECTIONS"
+# (wall time with 3 decimals; connections through the proxy, 0 without one),
+# or FAILED. A failure is reported, not fatal: the other numbers still count.
 timed() {
   local name=$1
   shift
-  local start end rc=0
+  local start end rc=0 before=0 conns=0 kib
+  [[ -n $proxy_log ]] && before=$(proxy_opened)
   start=$EPOCHREALTIME
-  "$@" >"$workdir/logs/$name.log" 2>&1 || rc=$?
+  "${peak_rss[@]}" "$workdir/logs/$name.rss" "$@" >"$workdir/logs/$name.log" 2>&1 || rc=$?
   end=$EPOCHREALTIME
   if ((rc != 0)); then
     log "$name failed (exit $rc); last lines of its log:"
@@ -176,15 +284,42 @@ timed() {
     echo FAILED
     return
   fi
-  awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f\n", b - a }'
+  if [[ -n $proxy_log ]]; then
+    conns=$(($(proxy_opened) - before))
+    # A tool that went around the proxy would be timed on loopback.
+    if ((conns == 0)); then
+      log "$name made no connection through the delay proxy"
+      echo FAILED
+      return
+    fi
+  fi
+  # GNU time puts "Command exited with non-zero status" first on failure;
+  # the number is always the last line.
+  kib=$(tail -n 1 "$workdir/logs/$name.rss")
+  awk -v a="$start" -v b="$end" -v k="$kib" -v c="$conns" 'BEGIN { printf "%.3f %d %d\n", b - a, k, c }'
 }
 
-run_mbsync() { timed "mbsync-$1" mbsync -c "$workdir/mbsyncrc" -a; }
-run_roam() {
+# Results, per "tool.scenario": space-separated lists, one entry per run.
+declare -A seconds peak conns
+record() {
+  local key=$1 result=$2 s k c
+  read -r s k c <<<"$result"
+  seconds[$key]+="$s "
+  if [[ $s != FAILED ]]; then
+    peak[$key]+="$k "
+    conns[$key]+="$c "
+    log "  $key: $s s, $((k / 1024)) MB$([[ -n $proxy_log ]] && echo ", $c connection(s) through the proxy" || true)"
+  fi
+}
+
+# One round: mbsync, then roam, each timed, after a pause that lets the
+# current second pass (see the header: mbsync's one-second pause).
+round() {
+  local scenario=$1 run=$2
+  sleep 1.2
+  record "mbsync.$scenario" "$(timed "mbsync-$scenario-$run" mbsync -c "$workdir/mbsyncrc" -a)"
   if [[ -n $have_roam ]]; then
-    timed "roam-$1" "$roam" sync -c "$workdir/roam.conf"
-  else
-    echo n/a
+    record "roam.$scenario" "$(timed "roam-$scenario-$run" "$roam" sync -c "$workdir/roam.conf" "${roam_opts[@]}")"
   fi
 }
 
@@ -193,108 +328,224 @@ count_messages() {
   find "$1" -type f \( -path '*/cur/*' -o -path '*/new/*' \) | wc -l
 }
 
-declare -A seconds
-log "mbsync: initial pull"
-seconds[mbsync.initial]=$(run_mbsync initial)
-log "roam: initial pull"
-seconds[roam.initial]=$(run_roam initial)
-log "mbsync: no-change re-run"
-seconds[mbsync.nochange]=$(run_mbsync nochange)
-log "roam: no-change re-run"
-seconds[roam.nochange]=$(run_roam nochange)
-
 scenarios=(initial nochange)
+for ((run = 1; run <= initial_runs; run++)); do
+  if ((run > 1)); then
+    # A fresh start for both: nothing local, no state. A first sync into an
+    # empty Maildir changes nothing on the server, with one exception: in
+    # --mode both, mbsync's first run (Expunge Both) expunges the messages
+    # the corpus marks \Deleted (about 2%), so its later runs see that many
+    # fewer messages.
+    rm -rf "$workdir/mbsync/Mail" "$workdir/roam/Mail" "$workdir/roam/state"
+  fi
+  mkdir -p "$workdir/mbsync/Mail" "$workdir/roam/Mail" "$workdir/roam/state"
+  log "initial sync, run $run of $initial_runs"
+  round initial "$run"
+done
+for ((run = 1; run <= runs; run++)); do
+  log "no-change re-run, run $run of $runs"
+  round nochange "$run"
+done
+
+# A user's INBOX as incremental.py reads it.
+listing() {
+  doveadm_ -f tab fetch -u "$1" 'uid flags hdr.message-id' mailbox INBOX all >"$2"
+}
+
+# The UIDs, in $user's INBOX, of one set of the messages picked for this run.
+uids_of() {
+  python3 "$incremental_py" uids --pick "$changes/pick.json" --set "$1" --listing "$changes/listing-$user"
+}
+
 if [[ -n $incremental ]]; then
-  # One change on the server, seen by both tools: 100 new messages imported
-  # by Dovecot itself (so it assigns UIDs as for a delivery), new flags on
-  # 100 INBOX messages, 50 other INBOX messages expunged.
-  log "changing the server: +100 messages, flags on 100, -50"
-  incoming=$workdir/incoming
+  scenarios+=(incremental)
   owner=()
   if [[ $EUID -eq 0 ]]; then
     owner=(--uid "$MAIL_UID" --gid "$MAIL_GID")
   fi
-  python3 "$seed" --maildir "$incoming" --messages 100 --seed 2 "${seed_args[@]}" "${owner[@]}" --quiet
-  for user in "$mb_user" "$ro_user"; do
-    doveadm_ import -u "$user" "maildir:$incoming" "" all
-    mapfile -t inbox_uids < <(doveadm_ search -u "$user" mailbox INBOX all | awk '{ print $2 }')
-    flag_uids=$(IFS=,; echo "${inbox_uids[*]:0:100}")
-    expunge_uids=$(IFS=,; echo "${inbox_uids[*]:100:50}")
-    if [[ -n $flag_uids ]]; then
-      doveadm_ flags replace -u "$user" '\Answered \Flagged' mailbox INBOX uid "$flag_uids"
-    fi
-    if [[ -n $expunge_uids ]]; then
-      doveadm_ expunge -u "$user" mailbox INBOX uid "$expunge_uids"
-    fi
-  done
-  if [[ $mode == both ]]; then
-    log "changing both Maildirs alike: flags on 100 files, 20 new files"
-    python3 "$seed" --maildir "$workdir/local-new" --messages 20 --folders 1 --seed 3 --quiet
-    for tool in mbsync roam; do
-      python3 - "$workdir/$tool/Mail/INBOX" "$workdir/local-new" <<'PY'
-import os, shutil, sys
-inbox, new = sys.argv[1], sys.argv[2]
-cur = os.path.join(inbox, "cur")
-for name in sorted(os.listdir(cur))[100:200]:
-    base, _, letters = name.partition(":2,")
-    os.rename(os.path.join(cur, name), os.path.join(cur, base + ":2," + "".join(sorted(set(letters + "S")))))
-n = 0
-for root, _, files in os.walk(new):
-    for f in sorted(files):
-        if os.path.basename(root) in ("cur", "new"):
-            shutil.copy(os.path.join(root, f), os.path.join(inbox, "new", "1700000000.bench%d.host" % n))
-            n += 1
-PY
+  local_opt=()
+  [[ $mode == both ]] && local_opt=(--local)
+  for ((run = 1; run <= runs; run++)); do
+    log "incremental (A'), run $run of $runs: changing the server$([[ $mode == both ]] && echo ' and both Maildirs' || true)"
+    changes=$workdir/changes-$run
+    mkdir -p "$changes"
+    chmod 755 "$changes"
+    # The same messages, by Message-ID, for both tools; another seed each run
+    # so that each run changes other messages. They are picked from mbsync's
+    # user: in --mode both it lacks the \Deleted messages mbsync expunged,
+    # which roam's user still holds, so whatever is picked exists for both.
+    listing "$mb_user" "$changes/listing-$mb_user"
+    python3 "$incremental_py" pick --listing "$changes/listing-$mb_user" --seed "$run" \
+      "${local_opt[@]}" --out "$changes/pick.json" >&2
+    # New messages, imported by Dovecot itself so that it assigns UIDs as for
+    # a delivery; a different seed each run gives new Message-IDs.
+    python3 "$seed" --maildir "$changes/incoming" --messages 100 --seed $((100 + run)) \
+      "${seed_args[@]}" "${owner[@]}" --quiet
+    for user in "$mb_user" "$ro_user"; do
+      [[ $user == "$mb_user" ]] || listing "$user" "$changes/listing-$user"
+      set_uids=$(uids_of server_flag)
+      [[ -z $set_uids ]] || doveadm_ flags add -u "$user" '\Flagged' mailbox INBOX uid "$set_uids"
+      set_uids=$(uids_of server_unseen)
+      [[ -z $set_uids ]] || doveadm_ flags remove -u "$user" '\Seen' mailbox INBOX uid "$set_uids"
+      set_uids=$(uids_of server_expunge)
+      [[ -z $set_uids ]] || doveadm_ expunge -u "$user" mailbox INBOX uid "$set_uids"
+      doveadm_ import -u "$user" "maildir:$changes/incoming" "" all
     done
-  fi
-
-  log "mbsync: incremental"
-  seconds[mbsync.incremental]=$(run_mbsync incremental)
-  log "roam: incremental"
-  seconds[roam.incremental]=$(run_roam incremental)
-  scenarios+=(incremental)
+    if [[ $mode == both ]]; then
+      python3 "$seed" --maildir "$changes/local-new" --messages 20 --folders 1 --seed $((200 + run)) \
+        --flags ${small:+--small} --quiet
+      for tool in mbsync roam; do
+        [[ $tool == mbsync || -n $have_roam ]] || continue
+        python3 "$incremental_py" local --pick "$changes/pick.json" --maildir "$workdir/$tool/Mail/INBOX" \
+          --new-dir "$changes/local-new" --tag "bench$run" >&2
+      done
+    fi
+    round incremental "$run"
+  done
 fi
+
+# Statistics over a list of numbers: the median, and the largest.
+median() {
+  tr ' ' '\n' <<<"$1" | grep -E '^[0-9.]+$' | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+largest() { tr ' ' '\n' <<<"$1" | grep -E '^[0-9]+$' | sort -n | tail -n 1; }
+failures() { tr ' ' '\n' <<<"$1" | grep -c FAILED || true; }
+
+# "1.234 s, 12 MB", or why there is no number.
+cell() {
+  local key=$1 tool=${1%%.*} m k f
+  if [[ $tool == roam && -z $have_roam ]]; then
+    echo "n/a"
+    return
+  fi
+  f=$(failures "${seconds[$key]:-}")
+  if ((f > 0)); then
+    echo "FAILED ($f of $(wc -w <<<"${seconds[$key]:-}"))"
+    return
+  fi
+  m=$(median "${seconds[$key]:-}")
+  k=$(largest "${peak[$key]:-}")
+  printf '%s s, %d MB\n' "$m" "$(((k + 512) / 1024))"
+}
+
+ratio_of() {
+  local r m
+  [[ $(cell "roam.$1") == *' s, '* && $(cell "mbsync.$1") == *' s, '* ]] || {
+    echo n/a
+    return
+  }
+  r=$(median "${seconds[roam.$1]}")
+  m=$(median "${seconds[mbsync.$1]}")
+  awk -v r="$r" -v m="$m" 'BEGIN { if (m > 0) printf "%.2f\n", r / m; else print "n/a" }'
+}
+
+# The issue's targets (roam/mbsync, and roam's peak where one is set) for
+# corpus, scenario and link; prints "RATIO [PEAK_MB]" or nothing.
+target_of() {
+  local link=${rtt:-loopback}
+  case "${corpus%\*}.$1.$link" in
+    A.initial.loopback) echo 0.2 ;;
+    A.initial.50) echo 0.25 ;;
+    A.nochange.loopback) echo 0.5 ;;
+    A.nochange.50) echo 0.1 ;;
+    A.incremental.loopback) echo 0.5 ;;
+    A.incremental.50) echo 0.25 ;;
+    B.initial.loopback) echo 0.2 64 ;;
+    B.nochange.loopback) echo 0.1 35 ;;
+    B.nochange.50) echo 0.25 ;;
+  esac
+}
+
+# "≤ 0.2, peak ≤ 64 MB: met", or in parentheses without a verdict for a
+# corpus the target was not set for.
+target_cell() {
+  local scenario=$1 t p text ratio k verdict=met
+  read -r t p <<<"$(target_of "$scenario")"
+  [[ -n $t ]] || {
+    echo "—"
+    return
+  }
+  text="≤ $t${p:+, peak ≤ $p MB}"
+  if [[ $corpus == *'*' ]]; then
+    echo "($text)"
+    return
+  fi
+  ratio=$(ratio_of "$scenario")
+  if [[ $ratio == n/a ]]; then
+    echo "$text: n/a"
+    return
+  fi
+  awk -v r="$ratio" -v t="$t" 'BEGIN { exit !(r > t) }' && verdict=missed
+  if [[ -n $p ]]; then
+    k=$(largest "${peak[roam.$scenario]}")
+    (((k + 512) / 1024 > p)) && verdict=missed
+  fi
+  echo "$text: $verdict"
+}
+
+row_label() {
+  local name
+  case $1 in
+    initial) name="$corpus initial" ;;
+    nochange) name="$corpus no-change" ;;
+    incremental) name="${corpus%\*}′${corpus//[AB]/} incremental" ;;
+  esac
+  echo "$name, $rtt_label$([[ $mode == pull ]] && echo ', pull' || true)"
+}
+
+table_rows() {
+  local s
+  for s in "${scenarios[@]}"; do
+    printf '| %s | %s | %s | %s | %s |\n' "$(row_label "$s")" "$(cell "roam.$s")" \
+      "$(cell "mbsync.$s")" "$(ratio_of "$s")" "$(target_cell "$s")"
+  done
+}
 
 server_count() {
   doveadm_ -f tab mailbox status -u "$1" messages '*' | awk -F '\t' 'NR > 1 { n += $NF } END { print n + 0 }'
 }
 
-ratio() {
-  local r=$1 m=$2
-  if [[ $r =~ ^[0-9.]+$ && $m =~ ^[0-9.]+$ ]]; then
-    awk -v r="$r" -v m="$m" 'BEGIN { if (m > 0) printf "%.2f", r / m; else print "n/a" }'
-  else
-    echo n/a
-  fi
-}
-
 report() {
-  echo "roam vs mbsync ($mode): $messages messages, $folders folders, Dovecot $(dovecot --version | cut -d' ' -f1) on 127.0.0.1 (plain IMAP)"
-  local roam_label="not found (set ROAM=...)"
+  local roam_label="not found (set ROAM=...)" s tool
   [[ -n $have_roam ]] && roam_label=$roam
+  echo "roam vs mbsync ($mode): corpus $corpus, $messages $([[ -n $small ]] && echo 'small ' || true)messages in $folders folder(s), $rtt_label$([[ -n $rtt ]] && echo ' round trip (delay proxy)' || true); Dovecot $(dovecot --version | cut -d' ' -f1), plain IMAP"
   echo "$(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) CPUs, $(mbsync --version 2>&1 | head -n 1), roam: $roam_label"
-  echo "mbsync FSync $fsync$([[ $fsync == yes ]] && echo ' (its default)'); server pre-indexed, page cache warm; mbsync runs before roam"
+  echo "mbsync FSync $fsync$([[ $fsync == yes ]] && echo ' (its default)' || true); server pre-indexed, page cache warm; mbsync runs before roam; 1.2 s pause before each round"
+  echo "median wall time of $initial_runs initial and $runs other runs, largest peak RSS (MB = MiB)"
   echo
-  printf '%-24s %12s %12s %12s\n' scenario 'mbsync [s]' 'roam [s]' 'roam/mbsync'
-  local s label
+  echo "| run | roam | mbsync | roam/mbsync | target |"
+  echo "|---|---|---|---|---|"
+  table_rows
+  echo
+  echo "every run (seconds; peak MB$([[ -n $proxy_log ]] && echo '; connections through the delay proxy' || true)):"
   for s in "${scenarios[@]}"; do
-    case $s in
-      initial) label="initial sync" ;;
-      nochange) label="no-change re-run" ;;
-      incremental) label="incremental$([[ $mode == both ]] && echo ' (+local)' || true)" ;;
-    esac
-    printf '%-24s %12s %12s %12s\n' "$label" "${seconds[mbsync.$s]}" "${seconds[roam.$s]}" \
-      "$(ratio "${seconds[roam.$s]}" "${seconds[mbsync.$s]}")"
+    for tool in mbsync roam; do
+      [[ -n ${seconds[$tool.$s]:-} ]] || continue
+      printf '  %-20s %s;%s%s\n' "$tool $s" "${seconds[$tool.$s]% }" \
+        "$(for k in ${peak[$tool.$s]:-}; do printf ' %d' $(((k + 512) / 1024)); done)" \
+        "$([[ -n $proxy_log ]] && echo "; ${conns[$tool.$s]% }" || true)"
+    done
   done
   echo
   echo "messages: mbsync server $(server_count "$mb_user") / Maildir $(count_messages "$workdir/mbsync/Mail")$(
     [[ -n $have_roam ]] && echo "; roam server $(server_count "$ro_user") / Maildir $(count_messages "$workdir/roam/Mail")")"
-  echo "incremental: the server gets +100 messages, flags on 100, 50 expunged$([[ $mode == both ]] && echo '; each Maildir gets \Seen on 100 files and 20 new files')"
-  [[ $mode == both ]] || echo "(mbsync with Expunge None keeps server-expunged messages, flagged T; roam expunge = yes deletes them)"
+  if [[ -n $incremental ]]; then
+    echo "incremental: before each run the server gets \\Flagged on 100 INBOX messages, loses \\Seen on 50, gets 100 new and has 50 expunged (fewer when INBOX holds under 400)$([[ $mode == both ]] && echo '; each Maildir gets F on 100 files, 20 new files and 20 deleted' || true)"
+  fi
+  if [[ $mode == both ]]; then
+    echo "(mbsync with Expunge Both expunges the messages the corpus marks \Deleted, about 2%, on its first run; roam expunge = yes only propagates deletions and keeps them)"
+  else
+    echo "(mbsync with Expunge None keeps server-expunged messages, flagged T; roam expunge = yes deletes them)"
+  fi
   return 0
 }
 
 mkdir -p "$script_dir/out"
-out=$script_dir/out/bench-$(date -u +%Y%m%d-%H%M%S).txt
+out=$script_dir/out/bench-$corpus-${rtt:-0}ms-$mode-$(date -u +%Y%m%d-%H%M%S).txt
+out=${out//\*/x}
 report | tee "$out"
 log "report saved to $out"
+if [[ -n $rows_file ]]; then
+  table_rows >>"$rows_file"
+fi

@@ -7,7 +7,8 @@ assigns UIDs then. The corpus is reproducible: the same arguments and --seed
 give byte-identical messages and file names.
 
     seed.py --dir DIR [--user alice] [--messages N] [--folders F]
-            [--nested] [--non-ascii] [--sizes lognormal|fixed] [--flags]
+            [--nested] [--non-ascii] [--sizes lognormal|fixed] [--small]
+            [--flags]
 
 DIR is a directory made by `dovecot-ctl start` (its env file gives the mail
 root and, when running as root, the uid that must own the files). --maildir
@@ -201,16 +202,25 @@ def parse_args(argv):
     p.add_argument("--nested", action="store_true", help="include nested folders such as Lists/dovecot")
     p.add_argument("--non-ascii", action="store_true", help="include a folder named Entwürfe")
     p.add_argument("--sizes", choices=["lognormal", "fixed"], default="lognormal")
-    p.add_argument("--median", type=int, default=6 * 1024, help="median message size in bytes")
-    p.add_argument("--sigma", type=float, default=1.3, help="log-normal shape")
-    p.add_argument("--min-size", type=int, default=1024)
-    p.add_argument("--max-size", type=int, default=2 * 1024 * 1024)
+    p.add_argument("--median", type=int, default=None, help="median message size in bytes (default 6 KB)")
+    p.add_argument("--sigma", type=float, default=None, help="log-normal shape (default 1.3)")
+    p.add_argument("--min-size", type=int, default=None, help="(default 1 KB)")
+    p.add_argument("--max-size", type=int, default=None, help="(default 2 MB)")
+    p.add_argument("--small", action="store_true",
+                   help="small messages, a few hundred bytes each (median 600, 400..2048): "
+                        "headers and a line or two, for corpora of 100,000 messages")
     p.add_argument("--flags", action="store_true", help="random Maildir flags (S, F, R, T, D); some in new/")
     p.add_argument("--seed", type=int, default=1, help="RNG seed; also part of Message-IDs and file names")
     p.add_argument("--uid", type=int, default=None, help="owner of the files (default: MAIL_UID when root)")
     p.add_argument("--gid", type=int, default=None)
     p.add_argument("--quiet", action="store_true")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    # --small changes the defaults only: an explicit size option still wins.
+    sizes = (600, 0.3, 400, 2048) if args.small else (6 * 1024, 1.3, 1024, 2 * 1024 * 1024)
+    for name, default in zip(("median", "sigma", "min_size", "max_size"), sizes):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    return args
 
 
 def main(argv):
