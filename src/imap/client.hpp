@@ -176,6 +176,15 @@ class CommandFailed : public util::Error {
   StatusResponse m_response;
 };
 
+// The connection broke while the NAMESPACE reply was read (one roam
+// cannot parse): util::Error(Scope::Account). The caller can name the way
+// out, syncing without asking for it.
+class NamespaceUnreadable : public util::Error {
+ public:
+  explicit NamespaceUnreadable(const std::string& message)
+      : util::Error(util::Scope::Account, message) {}
+};
+
 // A refused authentication: util::Error(Scope::Account), since nothing can
 // be done in the account without it. The message names the mechanism and
 // quotes the server's answer (and an OAuth error challenge's status), never
@@ -238,6 +247,17 @@ class Client {
   // HIGHESTMODSEQ item is asked for, and a returned value kept, only when
   // the server advertises CONDSTORE or QRESYNC.
   std::vector<ListedMailbox> list(const std::vector<std::string>& status_items = {});
+
+  // list(), with NAMESPACE sent ahead in the same round trip when
+  // `ask_namespace` and the server advertises it. A refused NAMESPACE is
+  // returned, not thrown; a NAMESPACE reply that breaks the connection
+  // throws NamespaceUnreadable.
+  struct Listing {
+    std::vector<ListedMailbox> mailboxes;
+    std::optional<NamespaceData> namespaces;          // As namespaces() returns it.
+    std::optional<StatusResponse> namespace_refused;  // Its NO or BAD.
+  };
+  Listing list_with_namespaces(const std::vector<std::string>& status_items, bool ask_namespace);
 
   // NAMESPACE (RFC 2342) when the server advertises it; nullopt (and nothing
   // sent) otherwise. A reply without a NAMESPACE response gives an empty
@@ -372,7 +392,8 @@ class Client {
                     const std::function<void(const FetchData&)>& done,
                     const std::function<void()>& after_batch = {});
 
-  // LOGOUT, tolerating a server that closes at once.
+  // Sends LOGOUT without waiting for the reply, and ends the session: the
+  // Client is unusable afterwards.
   void logout();
 
   // False once an error left the session at an unknown point of the stream
@@ -510,6 +531,9 @@ class Client {
   ResponseReader m_reader;
   Capabilities m_caps;
   bool m_caps_known = false;
+  // Counts the times m_caps was set from the server: authenticate() tells
+  // by it whether the login's tagged OK carried [CAPABILITY ...].
+  std::uint64_t m_caps_updates = 0;
   std::uint64_t m_next_tag = 1;
   std::map<std::string, StatusResponse> m_completed;  // Tagged responses not yet waited for.
   std::uint32_t m_exists = 0;

@@ -19,6 +19,11 @@ using detail::encoded;
 using detail::upper;
 
 std::vector<ListedMailbox> Client::list(const std::vector<std::string>& status_items) {
+  return list_with_namespaces(status_items, false).mailboxes;
+}
+
+Client::Listing Client::list_with_namespaces(const std::vector<std::string>& status_items,
+                                             bool ask_namespace) {
   return guarded([&] {
     const Capabilities& caps = capabilities();
     std::string command = "LIST \"\" \"*\"";
@@ -50,25 +55,59 @@ std::vector<ListedMailbox> Client::list(const std::vector<std::string>& status_i
       }
       command += ")";
     }
-    std::vector<ListedMailbox> out;
+    // NAMESPACE goes out with LIST: a round trip less on every run. Their
+    // untagged replies differ in kind, so one handler sorts them.
+    const bool with_namespace = ask_namespace && caps.has("NAMESPACE");
+    std::vector<std::string> commands;
+    if (with_namespace) {
+      commands.push_back("NAMESPACE");
+    }
+    commands.push_back(command);
+    Listing listing;
+    std::optional<NamespaceData> reply;
     std::map<std::string, StatusData> statuses;
-    run(command, [&](const Response& r) {
+    bool namespace_done = !with_namespace;
+    auto on_untagged = [&](const Response& r) {
       if (const auto* l = std::get_if<ListData>(&r)) {
-        out.push_back({*l, std::nullopt});
-      } else if (const auto* s = std::get_if<StatusData>(&r)) {
-        statuses[s->mailbox] = *s;
+        listing.mailboxes.push_back({*l, std::nullopt});
+      } else if (const auto* st = std::get_if<StatusData>(&r)) {
+        statuses[st->mailbox] = *st;
         if (!modseq) {
-          statuses[s->mailbox].highestmodseq.reset();
+          statuses[st->mailbox].highestmodseq.reset();
         }
+      } else if (const auto* n = std::get_if<NamespaceData>(&r); n && !reply) {
+        reply = *n;
       }
-    });
-    for (auto& m : out) {
+    };
+    auto on_done = [&](const StatusResponse& status) {
+      if (namespace_done) {
+        return false;
+      }
+      namespace_done = true;
+      if (status.status != StatusResponse::Status::Ok) {
+        listing.namespace_refused = status;
+        return true;
+      }
+      listing.namespaces = reply.value_or(NamespaceData{});
+      return false;
+    };
+    try {
+      run_pipelined(commands, on_untagged, on_done);
+    } catch (const CommandFailed&) {
+      throw;
+    } catch (const util::Error& e) {
+      if (!namespace_done && !usable()) {
+        throw NamespaceUnreadable(e.what());
+      }
+      throw;
+    }
+    for (auto& m : listing.mailboxes) {
       auto it = statuses.find(m.list.mailbox);
       if (it != statuses.end()) {
         m.status = it->second;
       }
     }
-    return out;
+    return listing;
   });
 }
 

@@ -286,6 +286,7 @@ void Client::authenticate(AuthMechanism mechanism, const std::string& user,
     }
 
     std::string credential = secret ? secret() : std::string();
+    const std::uint64_t caps_before = m_caps_updates;
     switch (mechanism) {
       case AuthMechanism::Auto:
       case AuthMechanism::Login: {
@@ -313,8 +314,12 @@ void Client::authenticate(AuthMechanism mechanism, const std::string& user,
         sasl_exchange(mechanism, sasl::oauthbearer_message(user, credential, host, port), "\x01");
         break;
     }
-    // Capabilities often change after login; the tagged OK may have said so,
-    // and connect_account asks again otherwise.
+    // Capabilities often change after login. The tagged OK usually says so
+    // ([CAPABILITY ...], which saves a round trip); if it did not, the
+    // greeting's list is stale, and the next capabilities() asks.
+    if (m_caps_updates == caps_before) {
+      m_caps_known = false;
+    }
   });
 }
 

@@ -303,6 +303,7 @@ void Client::apply(const Response& response) {
   if (const auto* caps = std::get_if<CapabilityData>(&response)) {
     m_caps = Capabilities(caps->capabilities);
     m_caps_known = true;
+    ++m_caps_updates;
   } else if (const auto* num = std::get_if<NumberData>(&response)) {
     if (num->kind == NumberData::Kind::Exists) {
       m_exists = num->number;
@@ -344,6 +345,7 @@ bool Client::read_greeting() {
     if (status->code && status->code->kind == ResponseCode::Kind::Capability) {
       m_caps = Capabilities(status->code->atoms);
       m_caps_known = true;
+      ++m_caps_updates;
     }
     return status->status == StatusResponse::Status::Preauth;
   });
@@ -407,6 +409,7 @@ std::optional<StatusResponse> Client::read_until_tagged(const std::string& tag,
           status->code->kind == ResponseCode::Kind::Capability) {
         m_caps = Capabilities(status->code->atoms);
         m_caps_known = true;
+        ++m_caps_updates;
       }
       if (status->tag == tag) {
         return std::move(*status);
@@ -570,12 +573,19 @@ std::vector<std::string> Client::split_uid_sets(const std::vector<Uid>& uids, st
 }
 
 void Client::logout() {
+  if (!usable()) {
+    return;
+  }
   try {
-    run("LOGOUT");
+    send("LOGOUT");
   } catch (const util::Error&) {
-    // The server may close the connection right after BYE; the session is
+    // The server may have closed the connection already; the session is
     // over either way.
   }
+  // The reply (BYE, then OK) is not waited for: nothing in it matters to
+  // roam, and waiting would cost a round trip on every run. The session
+  // is over, so nothing is ever read from or sent on it again.
+  m_broken = "logged out";
 }
 
 }  // namespace roam::imap

@@ -102,38 +102,44 @@ std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
   }
   ROAM_DEBUG(util::k_cat_net,
              "connected to " << client->peer() << " (" << client->security() << ")");
-  // Capabilities may differ after login; ask again unless the login's OK
-  // already told us.
-  client->refresh_capabilities();
+  // Capabilities may differ after login: the login's OK told them, or
+  // this asks (Client::authenticate forgot the greeting's list).
+  client->capabilities();
   return client;
+}
+
+// The account's folders (LIST, with STATUS items when the server offers
+// LIST-STATUS), and with `use_namespace` the NAMESPACE reply, both in one
+// round trip.
+imap::Client::Listing list_folders(const AccountSettings& s, imap::Client& client,
+                                   const std::vector<std::string>& status_items) {
+  try {
+    return client.list_with_namespaces(status_items, s.use_namespace);
+  } catch (const imap::NamespaceUnreadable& e) {
+    throw Error(Scope::Account, "cannot read the server's NAMESPACE reply (" +
+                                    std::string(e.what()) +
+                                    "); set use_namespace = no to sync without asking for it");
+  }
 }
 
 // How the server's names map to local ones (sync/folder_names.hpp): with
 // `use_namespace`, the personal namespace prefix the server announces is
 // stripped. A refused NAMESPACE, or a reply roam cannot use, leaves the
-// names as they are and says why in `notices`; a reply that cannot even be
-// parsed has broken the connection and ends the account with a message
-// that says how to do without it.
-FolderNames folder_names_for(const AccountSettings& s, imap::Client& client,
+// names as they are and says why in `notices` (a reply that cannot even be
+// parsed broke the connection in list_folders, which says how to do without
+// it).
+FolderNames folder_names_for(const AccountSettings& s, const imap::Client::Listing& listing,
                              std::vector<std::string>& notices) {
   if (!s.use_namespace) {
     return {};
   }
-  std::optional<imap::NamespaceData> reply;
-  try {
-    reply = client.namespaces();
-  } catch (const imap::CommandFailed& e) {
-    notices.push_back(std::string("the server refused NAMESPACE (") + e.what() +
+  if (listing.namespace_refused) {
+    notices.push_back(std::string("the server refused NAMESPACE (") +
+                      imap::CommandFailed("NAMESPACE", *listing.namespace_refused).what() +
                       "); folder names are kept as the server lists them");
     return {};
-  } catch (const Error& e) {
-    if (client.usable()) {
-      throw;
-    }
-    throw Error(Scope::Account, "cannot read the server's NAMESPACE reply (" +
-                                    std::string(e.what()) +
-                                    "); set use_namespace = no to sync without asking for it");
   }
+  const std::optional<imap::NamespaceData>& reply = listing.namespaces;
   NamespaceChoice choice = choose_namespace(reply);
   if (!choice.notice.empty()) {
     notices.push_back(choice.notice);
@@ -197,8 +203,9 @@ AccountReport sync_account(const AccountSettings& s) {
     if (client->capabilities().has("CONDSTORE")) {
       status_items.push_back("HIGHESTMODSEQ");
     }
-    const FolderNames folder_names = folder_names_for(s, *client, report.notices);
-    std::vector<imap::ListedMailbox> mailboxes = client->list(status_items);
+    imap::Client::Listing listing = list_folders(s, *client, status_items);
+    const FolderNames folder_names = folder_names_for(s, listing, report.notices);
+    std::vector<imap::ListedMailbox> mailboxes = std::move(listing.mailboxes);
 
     // The folders of this run: the server's, and (when folders are created
     // on the server) the local ones it lacks.
@@ -542,12 +549,13 @@ AccountReport sync_account(const AccountSettings& s) {
 std::vector<ListedFolder> list_account(const AccountSettings& s) {
   auto client = connect_account(s);
   std::vector<std::string> notices;
-  const FolderNames names = folder_names_for(s, *client, notices);
+  imap::Client::Listing listing = list_folders(s, *client, {});
+  const FolderNames names = folder_names_for(s, listing, notices);
   for (const auto& notice : notices) {
     ROAM_WARN(notice);
   }
   std::vector<ListedFolder> out;
-  for (const auto& lm : client->list()) {
+  for (const auto& lm : listing.mailboxes) {
     ListedFolder f;
     // A folder without a local name (outside the personal namespace) is
     // shown under the server's name, never selected.
