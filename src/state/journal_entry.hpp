@@ -74,8 +74,21 @@ struct LocalDeleteEntry {
   bool operator==(const LocalDeleteEntry&) const = default;
 };
 
+// Before \Deleted is stored on the server copy `uid`, whose file `name`
+// (content key `key`) the user deleted or moved away: after a crash the
+// record is left behind (sync/executor.hpp), so that a file the user puts
+// back is never tied to the copy roam marked. Without a record (the copy
+// was a pending upload that the interrupted run found on the server), one
+// is made, left behind, and the pending upload goes.
+struct DeletingEntry {
+  std::uint32_t uid = 0;
+  std::string name;
+  std::string key;
+  bool operator==(const DeletingEntry&) const = default;
+};
+
 using JournalEntry = std::variant<DownloadEntry, UploadEntry, UploadedEntry, UploadRefusedEntry,
-                                  MovedEntry, MovingEntry, LocalDeleteEntry>;
+                                  MovedEntry, MovingEntry, LocalDeleteEntry, DeletingEntry>;
 
 // The JSON object of an entry ({"op": ..., ...}).
 nlohmann::json to_json(const JournalEntry& entry);

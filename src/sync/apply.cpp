@@ -176,6 +176,20 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
     }
   }
   if (!mark.empty()) {
+    if (!m_f.state_path.empty()) {
+      // Journaled first: killed after the STORE and before the commit, the
+      // next run would otherwise take the \Deleted that roam set for one
+      // set by another client, and spread it to a file the user put back
+      // meanwhile (seed 32001521: the message was lost).
+      auto journal = state::Journal::open(m_journal_path, {{"uidvalidity", m_next.uidvalidity}});
+      for (Uid uid : mark) {
+        auto rec = m_next.messages.find(uid);
+        if (rec != m_next.messages.end()) {
+          journal.append(state::DeletingEntry{uid, rec->second.name, rec->second.key});
+        }
+      }
+      journal.sync();
+    }
     m_server.store_flags(mark, imap::StoreOp::Add, {"\\Deleted"}, 0, nullptr);
     count_step();
     // Until it is expunged, the server copy of a message whose file the

@@ -232,6 +232,45 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
         mark_left_behind(rec->second);
         names.emplace(rec->second.name, rec->first);
       }
+    } else if (auto* deleting = std::get_if<state::DeletingEntry>(&entry)) {
+      // roam was about to mark this copy \Deleted (or had): its record is
+      // left behind as the commit would have left it. A copy that was a
+      // pending upload, found on the server by the interrupted run, gets
+      // its record here, so that it is not found again for a file the user
+      // puts back (and its \Deleted spread to that file).
+      if (!same_validity) {
+        // The UIDVALIDITY changed and the state has not been committed
+        // since: the entry's UID means nothing here, its name does. The
+        // record is left behind (the carry-over then gives it only a
+        // \Deleted copy); a pending upload goes, so that the copy is not
+        // found for it again (pairing by content lifts the \Deleted of a
+        // copy that pairs with a file the user put back).
+        for (auto& [uid, rec] : f.state->messages) {
+          if (rec.name == deleting->name && !left_behind(rec)) {
+            names.erase(rec.name);
+            mark_left_behind(rec);
+            names.emplace(rec.name, uid);
+          }
+        }
+        std::erase_if(f.state->pending_uploads,
+                      [&](const state::PendingUpload& p) { return p.name == deleting->name; });
+        intents.erase(deleting->name);
+        continue;
+      }
+      auto rec = f.state->messages.find(deleting->uid);
+      if (rec == f.state->messages.end()) {
+        state::MessageRecord made{deleting->uid, deleting->name, {}, deleting->key};
+        mark_left_behind(made);
+        std::erase_if(f.state->pending_uploads,
+                      [&](const state::PendingUpload& p) { return p.name == deleting->name; });
+        intents.erase(deleting->name);
+        names.emplace(made.name, made.uid);
+        f.state->messages.emplace(made.uid, std::move(made));
+      } else if (!left_behind(rec->second)) {
+        names.erase(rec->second.name);
+        mark_left_behind(rec->second);
+        names.emplace(rec->second.name, rec->first);
+      }
     } else if (auto* gone = std::get_if<state::LocalDeleteEntry>(&entry)) {
       // The server had expunged this message and its file was being
       // removed: once the file is gone the record goes too. Kept, it would

@@ -217,6 +217,8 @@ TEST(JournalEntry, EveryKindRoundTrips) {
       MovedEntry{10, "no-key", {}, ""},
       MovingEntry{11},
       LocalDeleteEntry{12, "1700000000.M3P4.host"},
+      DeletingEntry{13, "1700000000.M5P6.host", "0123456789abcdef"},
+      DeletingEntry{14, "format-1-record", ""},
   };
   for (std::size_t i = 0; i < entries.size(); ++i) {
     nlohmann::json object = to_json(entries[i]);
@@ -308,6 +310,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadEntry{"moving_without_uid", R"({"op":"moving"})", "no \"uid\""},
         BadEntry{"delete_local_without_name", R"({"op":"delete_local","uid":4})", "no \"name\""},
         BadEntry{"delete_local_escaping", R"({"op":"delete_local","uid":4,"name":".."})",
+                 "cannot be a Maildir file name"},
+        BadEntry{"deleting_without_key", R"({"op":"deleting","uid":4,"name":"a"})", "no \"key\""},
+        BadEntry{"deleting_escaping", R"({"op":"deleting","uid":4,"name":"../x","key":""})",
                  "cannot be a Maildir file name"},
         BadEntry{"flags_not_array", R"({"op":"moved","uid":3,"name":"a","flags":"S","key":""})",
                  "\"flags\" is not an array"}),

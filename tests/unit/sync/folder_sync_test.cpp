@@ -69,6 +69,8 @@ class MemoryServer final : public ServerStore {
   // Called when an APPEND starts, before its body is read: what a mail
   // reader does to the file then happens while the command is under way.
   std::function<void()> before_append;
+  // Called when a STORE has been applied: a kill right after it.
+  std::function<void()> after_store;
 
   void create(const std::string& mailbox) override {
     calls.push_back("create " + mailbox);
@@ -185,6 +187,9 @@ class MemoryServer final : public ServerStore {
           m.flags.erase(it);
         }
       }
+    }
+    if (after_store) {
+      after_store();
     }
   }
   void uid_expunge(const std::vector<Uid>& uids) override {
@@ -485,6 +490,63 @@ TEST_F(FolderSyncTest, AFileMovedBackAfterAnInterruptedMoveIsKept) {
   EXPECT_EQ(server.boxes["A"].messages.size() + server.boxes["B"].messages.size(), 1u);
   EXPECT_EQ(files_in("A"), 1u) << "the file is where the user left it";
   EXPECT_EQ(server.boxes["A"].messages.size(), 1u);
+}
+
+// A run found an earlier upload on the server (no APPENDUID) whose file
+// the user had moved away since, marked that copy \Deleted, and was killed
+// before its commit; then the user moved the file back. The journal's
+// "deleting" entry leaves the copy behind, so the file is a new message
+// again: before it, the pending upload was found on the server once more,
+// and the \Deleted that roam had set came down to the file as another
+// client's deletion (seed 32001521: the message was lost).
+TEST_F(FolderSyncTest, ADeletionKilledBeforeItsCommitIsNotSpreadToAFilePutBack) {
+  add_folder("A");
+  server.expunge_is_safe = false;
+  const std::string body = message(1);
+  const fs::path file = s.maildir / "A" / "cur" / "pre1.sim:2,S";
+  {
+    std::ofstream out(file, std::ios::binary);
+    out << body;
+  }
+  // The upload went out, and the run was killed before it learnt the UID.
+  server.boxes["A"].messages = {{1, to_crlf(body), {"\\Seen"}}};
+  server.boxes["A"].uidnext = 2;
+  auto key = local_content_key(body);
+  {
+    state::FolderState st;
+    st.mailbox = "A";
+    st.uidvalidity = server.boxes["A"].uidvalidity;
+    st.pending_uploads.push_back(
+        state::PendingUpload{"pre1.sim", content_key_text(key), "", key.crlf_size, 1, {"\\Seen"}});
+    state::save_folder_state(folders[0].state_path, st);
+  }
+  // The user moved the file away; the next run finds the upload, marks the
+  // copy \Deleted, and is killed before its commit.
+  fs::path away = tmp.path() / "away";
+  fs::rename(file, away);
+  struct Killed {};
+  server.after_store = [] { throw Killed{}; };
+  EXPECT_THROW(sync(0), Killed);
+  server.after_store = nullptr;
+  ASSERT_EQ(server.boxes["A"].messages.at(0).flags,
+            (std::vector<std::string>{"\\Seen", "\\Deleted"}));
+  ASSERT_TRUE(fs::exists(state::journal_file_for(folders[0].state_path)))
+      << "the deletion was journaled";
+  // The user moves the file back.
+  fs::rename(away, file);
+  sync(0);
+  sync(0);
+  const auto& messages = server.boxes["A"].messages;
+  std::size_t live = 0;
+  for (const auto& m : messages) {
+    live += std::find(m.flags.begin(), m.flags.end(), "\\Deleted") == m.flags.end() ? 1u : 0u;
+  }
+  EXPECT_EQ(live, 1u) << "the file put back is a live message on the server";
+  EXPECT_EQ(files_in("A"), 1u);
+  for (const auto& e : fs::directory_iterator(s.maildir / "A" / "cur")) {
+    EXPECT_EQ(e.path().filename().string().find('T'), std::string::npos)
+        << e.path() << ": roam's own \\Deleted must not reach the file";
+  }
 }
 
 // A renaming mail reader moved a file to another folder, and the server
