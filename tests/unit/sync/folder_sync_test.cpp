@@ -298,6 +298,20 @@ class FolderSyncTest : public ::testing::Test {
     FolderSync(s, server, f, reports[i], wire_names, folders, nullptr).run();
   }
 
+  // What a run of folder 0 killed after fetching `body` whole (UID `uid`,
+  // journaled under `name`) but before moving it into place leaves.
+  void killed_after_fetching(Uid uid, const std::string& name, const std::string& body) {
+    auto journal =
+        state::Journal::open(state::journal_file_for(folders[0].state_path),
+                             {{"uidvalidity", server.boxes[folders[0].name].uidvalidity}});
+    journal.append(state::DownloadEntry{uid, name});
+    journal.sync();
+    std::ofstream out(
+        folders[0].path / "tmp" / ("roam-done." + name + ",S=" + std::to_string(body.size())),
+        std::ios::binary);
+    out << body;
+  }
+
   std::size_t files_in(const std::string& name) {
     std::size_t n = 0;
     for (const char* sub : {"cur", "new"}) {
@@ -871,20 +885,8 @@ TEST_F(FolderSyncTest, ABodyFinishedBeforeAKillIsAdoptedNotFetchedAgain) {
   add_folder("INBOX");
   server.boxes["INBOX"].messages = {{1, to_crlf(message(1)), {"\\Seen"}}};
   server.boxes["INBOX"].uidnext = 2;
-  const std::uint32_t validity = server.boxes["INBOX"].uidvalidity;
-  {
-    auto journal = state::Journal::open(state::journal_file_for(folders[0].state_path),
-                                        {{"uidvalidity", validity}});
-    journal.append(state::DownloadEntry{1, "1700000000.M1P1.host"});
-    journal.sync();
-  }
-  std::string body = message(1);
-  {
-    std::ofstream out(s.maildir / "INBOX" / "tmp" /
-                          ("roam-done.1700000000.M1P1.host,S=" + std::to_string(body.size())),
-                      std::ios::binary);
-    out << body;
-  }
+  const std::string body = message(1);
+  killed_after_fetching(1, "1700000000.M1P1.host", body);
   sync(0);
   EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "fetch bodies"), 0)
       << "the body was whole in tmp/";
@@ -907,19 +909,10 @@ TEST_F(FolderSyncTest, AFinishedBodyOfAMessageTheUserPutThereSinceIsNotDelivered
   add_folder("INBOX");
   server.boxes["INBOX"].messages = {{1, to_crlf(message(1)), {"\\Seen"}}};
   server.boxes["INBOX"].uidnext = 2;
-  const std::uint32_t validity = server.boxes["INBOX"].uidvalidity;
+  const std::string body = message(1);
+  killed_after_fetching(1, "1700000000.M1P1.host", body);
   {
-    auto journal = state::Journal::open(state::journal_file_for(folders[0].state_path),
-                                        {{"uidvalidity", validity}});
-    journal.append(state::DownloadEntry{1, "1700000000.M1P1.host"});
-    journal.sync();
-  }
-  std::string body = message(1);
-  for (const fs::path& path :
-       {s.maildir / "INBOX" / "tmp" /
-            ("roam-done.1700000000.M1P1.host,S=" + std::to_string(body.size())),
-        s.maildir / "INBOX" / "cur" / "mu4e2.host:2,FS"}) {
-    std::ofstream out(path, std::ios::binary);
+    std::ofstream out(s.maildir / "INBOX" / "cur" / "mu4e2.host:2,FS", std::ios::binary);
     out << body;
   }
   sync(0);
