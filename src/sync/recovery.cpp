@@ -118,6 +118,22 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
     state::normalize_flags(flags);
     return flags;
   };
+  // Leaves the record of `uid` behind (sync/executor.hpp), keeping the
+  // name index in step with its new name.
+  auto leave_behind = [&](state::MessageRecord& rec) {
+    if (left_behind(rec)) {
+      return;
+    }
+    names.erase(rec.name);
+    mark_left_behind(rec);
+    names.emplace(rec.name, rec.uid);
+  };
+  // Forgets the pending upload (and the journaled intent) of file `name`.
+  auto drop_pending = [&](const std::string& name) {
+    std::erase_if(f.state->pending_uploads,
+                  [&](const state::PendingUpload& p) { return p.name == name; });
+    intents.erase(name);
+  };
   // Local files that neither the state nor the journal knows, by content
   // key; read only if a finished body needs them.
   std::optional<std::multimap<std::string, const maildir::Entry*>> unknown_files;
@@ -227,10 +243,8 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
       // moved back, even under its old name, is a new message (tied to this
       // record, it would be deleted as "expunged" once the move is seen).
       auto rec = f.state->messages.find(moving->uid);
-      if (same_validity && rec != f.state->messages.end() && !left_behind(rec->second)) {
-        names.erase(rec->second.name);
-        mark_left_behind(rec->second);
-        names.emplace(rec->second.name, rec->first);
+      if (same_validity && rec != f.state->messages.end()) {
+        leave_behind(rec->second);
       }
     } else if (auto* deleting = std::get_if<state::DeletingEntry>(&entry)) {
       // roam was about to mark this copy \Deleted (or had): its record is
@@ -245,31 +259,21 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
         // \Deleted copy); a pending upload goes, so that the copy is not
         // found for it again (pairing by content lifts the \Deleted of a
         // copy that pairs with a file the user put back).
-        for (auto& [uid, rec] : f.state->messages) {
-          if (rec.name == deleting->name && !left_behind(rec)) {
-            names.erase(rec.name);
-            mark_left_behind(rec);
-            names.emplace(rec.name, uid);
-          }
+        if (auto named = names.find(deleting->name); named != names.end()) {
+          leave_behind(f.state->messages.at(named->second));
         }
-        std::erase_if(f.state->pending_uploads,
-                      [&](const state::PendingUpload& p) { return p.name == deleting->name; });
-        intents.erase(deleting->name);
+        drop_pending(deleting->name);
         continue;
       }
       auto rec = f.state->messages.find(deleting->uid);
       if (rec == f.state->messages.end()) {
         state::MessageRecord made{deleting->uid, deleting->name, {}, deleting->key};
         mark_left_behind(made);
-        std::erase_if(f.state->pending_uploads,
-                      [&](const state::PendingUpload& p) { return p.name == deleting->name; });
-        intents.erase(deleting->name);
+        drop_pending(deleting->name);
         names.emplace(made.name, made.uid);
         f.state->messages.emplace(made.uid, std::move(made));
-      } else if (!left_behind(rec->second)) {
-        names.erase(rec->second.name);
-        mark_left_behind(rec->second);
-        names.emplace(rec->second.name, rec->first);
+      } else {
+        leave_behind(rec->second);
       }
     } else if (auto* gone = std::get_if<state::LocalDeleteEntry>(&entry)) {
       // The server had expunged this message and its file was being
