@@ -127,6 +127,12 @@ struct MessageFlags {
   ModSeq modseq = 0;
 };
 
+// What Client::list_changes() found.
+struct MailboxChanges {
+  std::vector<Uid> uids;              // Every message in the mailbox, sorted.
+  std::vector<MessageFlags> changed;  // Those changed since, sorted by UID.
+};
+
 // A mailbox from LIST, with its STATUS when the server returned one
 // (LIST-STATUS, RFC 5819).
 struct ListedMailbox {
@@ -280,6 +286,18 @@ class Client {
   // UID FETCH 1:* (UID FLAGS), or only messages changed since `changedsince`
   // when it is non-zero (CONDSTORE).
   std::vector<MessageFlags> fetch_flags(ModSeq changedsince = 0);
+
+  // What changed in the selected mailbox since `changedsince` (non-zero),
+  // in one round trip: UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE n) and a UID
+  // SEARCH ALL pipelined behind it (with ESEARCH, RFC 4731, RETURN (ALL):
+  // a compact set instead of one number per message). The search says which
+  // messages are still there, so expunges show without VANISHED and without
+  // ENABLE QRESYNC, which would change every later EXPUNGE of the session.
+  // nullopt when the mailbox has no mod-sequences, when a plain SEARCH's
+  // one line could not hold the UIDs (ReaderLimits::max_line), or when the
+  // server's answer to the search is missing or not a set of UIDs: the
+  // caller then lists every message's flags.
+  std::optional<MailboxChanges> list_changes(ModSeq changedsince);
 
   // UID FETCH <uids> (UID FLAGS), with MODSEQ when the selected mailbox has
   // mod-sequences (RFC 3501 §6.4.8, RFC 7162 §3.1.4). The set is split and

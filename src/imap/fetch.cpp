@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -64,6 +66,62 @@ std::vector<MessageFlags> Client::fetch_flags(ModSeq changedsince) {
       }
     });
     return latest_per_uid(std::move(out));
+  });
+}
+
+std::optional<MailboxChanges> Client::list_changes(ModSeq changedsince) {
+  return guarded([&]() -> std::optional<MailboxChanges> {
+    if (!m_selected_modseq || changedsince == 0) {
+      return std::nullopt;
+    }
+    MailboxChanges out;
+    if (m_exists == 0) {
+      return out;
+    }
+    bool esearch = m_caps.has("ESEARCH");
+    // A plain SEARCH answers on one line, about 8 octets per message.
+    if (!esearch && std::uint64_t{m_exists} * 11 > m_options.limits.max_line) {
+      return std::nullopt;
+    }
+    std::vector<std::string> commands = {
+        "UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE " + std::to_string(changedsince) + ")",
+        esearch ? "UID SEARCH RETURN (ALL) ALL" : "UID SEARCH ALL"};
+    std::vector<MessageFlags> changed;
+    std::optional<NumberSet> found;
+    std::vector<Uid> listed;
+    bool searched = false;
+    run_pipelined(commands, [&](const Response& r) {
+      if (const auto* f = std::get_if<FetchData>(&r)) {
+        // Unsolicited FETCHes during the search carry newer flags too.
+        if (f->uid && f->flags) {
+          changed.push_back({*f->uid, *f->flags, f->modseq.value_or(0)});
+        }
+      } else if (const auto* s = std::get_if<SearchData>(&r)) {
+        listed.insert(listed.end(), s->numbers.begin(), s->numbers.end());
+        searched = true;
+      } else if (const auto* e = std::get_if<ESearchData>(&r)) {
+        // RFC 4731 §3.1: an ESEARCH without ALL means no message matched.
+        if (e->uid) {
+          found = e->all;
+          searched = true;
+        }
+      }
+    });
+    if (!searched) {
+      return std::nullopt;
+    }
+    if (found) {
+      try {
+        listed = expand(*found, std::max<std::size_t>(m_exists, 1) * 2 + 1000);
+      } catch (const std::invalid_argument&) {
+        return std::nullopt;  // '*', 0, or far more UIDs than messages.
+      }
+    }
+    // A 0 is no UID (the parser lets it through in a plain SEARCH).
+    std::erase(listed, Uid{0});
+    out.uids = sorted_uids(listed);
+    out.changed = latest_per_uid(std::move(changed));
+    return out;
   });
 }
 

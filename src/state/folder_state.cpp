@@ -332,12 +332,16 @@ FolderState parse_folder_state(std::string_view text, const fs::path& path) {
   }
 
   // Format 2 added "pending" (uploads waiting for their UID) and the
-  // optional content key of each record; format 1 files are read as they
-  // are and written back as format 2.
+  // optional content key of each record; older files are read as they are
+  // and written back in the current format.
   std::set<std::string, std::less<>> known_keys = {"roam_state", "mailbox",       "uidvalidity",
                                                    "uidnext",    "highestmodseq", "messages"};
   if (version >= 2) {
     known_keys.insert("pending");
+  }
+  // Format 3 added "flags_modseq".
+  if (version >= 3) {
+    known_keys.insert("flags_modseq");
   }
   for (const auto& [key, value] : doc.items()) {
     if (known_keys.find(key) == known_keys.end()) {
@@ -363,6 +367,10 @@ FolderState parse_folder_state(std::string_view text, const fs::path& path) {
       static_cast<std::uint32_t>(read_unsigned(doc["uidnext"], "\"uidnext\"", k_max32, path));
   state.highestmodseq = read_unsigned(doc["highestmodseq"], "\"highestmodseq\"",
                                       std::numeric_limits<std::uint64_t>::max(), path);
+  if (version >= 3) {
+    state.flags_modseq = read_unsigned(doc["flags_modseq"], "\"flags_modseq\"",
+                                       std::numeric_limits<std::uint64_t>::max(), path);
+  }
 
   auto& messages = doc["messages"];
   if (!messages.is_array()) {
@@ -516,6 +524,8 @@ std::string serialize(const FolderState& state, const fs::path& path_for_errors)
   out += std::to_string(state.uidnext);
   out += ",\"highestmodseq\":";
   out += std::to_string(state.highestmodseq);
+  out += ",\"flags_modseq\":";
+  out += std::to_string(state.flags_modseq);
   out += ",\"messages\":[";
   if (!state.messages.empty() && state.uidvalidity == 0) {
     throw_unwritable(path_for_errors, "messages are recorded but uidvalidity is 0");

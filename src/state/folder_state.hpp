@@ -18,7 +18,7 @@
 namespace roam::state {
 
 // The newest state file format this build reads and the one it writes.
-inline constexpr int k_folder_state_schema = 2;
+inline constexpr int k_folder_state_schema = 3;
 
 // One message both sides hold: its server UID, its Maildir stable name and
 // the flags both sides last agreed on.
@@ -74,6 +74,11 @@ struct FolderState {
   // The server's HIGHESTMODSEQ when the state was last committed; 0 means
   // unknown or no CONDSTORE.
   std::uint64_t highestmodseq = 0;
+  // Format 3: equal to `highestmodseq` when every record's flags are the
+  // server's flags as of that HIGHESTMODSEQ, so that the next run needs only
+  // the messages changed since (CHANGEDSINCE); 0 when they may not be (a
+  // push-only run records the local flags) or it is not known.
+  std::uint64_t flags_modseq = 0;
   // The records, keyed by UID (equal to MessageRecord::uid).
   std::map<std::uint32_t, MessageRecord> messages;
   // Uploads waiting for their UID (format 2). Their names are not used by

@@ -103,6 +103,9 @@ struct FolderReport {
   // Skipped on the word of the account summary, without reading the
   // folder's state or listing its Maildir directories.
   bool skipped_by_summary = false;
+  // The server's flags came as the changes since the last run (CONDSTORE
+  // CHANGEDSINCE), not as a listing of every message.
+  bool listed_changes = false;
   std::vector<std::string> notices;
   // Routine things said only with -v (pairs found by content, say).
   std::vector<std::string> details;

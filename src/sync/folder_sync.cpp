@@ -151,9 +151,7 @@ void FolderSync::run() {
   in.server.highestmodseq = info.highestmodseq;
   std::map<Uid, std::string> message_ids;  // Of the messages whose headers were fetched.
   if (same_validity || (local.messages.empty() && !has_pending)) {
-    for (auto& m : m_server.fetch_flags(0)) {
-      in.server.messages.push_back({m.uid, normalize_server_flags(std::move(m.flags))});
-    }
+    in.server.messages = list_server(info, policy);
     // A folder's second pass runs in the session that uploaded to it, and
     // Courier hides a message from the session that appended it: missing
     // from this listing, it would look expunged and its file would be
@@ -265,6 +263,7 @@ void FolderSync::run() {
   // this folder.
   m_next.uidnext = 0;
   m_next.highestmodseq = 0;
+  m_next.flags_modseq = 0;
 
   if (!plan.empty() && !m_f.state_path.empty()) {
     // The journal is opened (its header written and synced if it is new)
@@ -311,6 +310,13 @@ void FolderSync::run() {
   if (m_complete && plan.refused.empty()) {
     m_next.uidnext = info.uidnext;
     m_next.highestmodseq = modseq_after_writes(plan, info);
+    // A push-only run records the local flags where they differ from the
+    // server's (see reconcile() in planner.cpp); every other run leaves
+    // each record with the server's flags, or with flags roam stored there
+    // and modseq_after_writes() either proved or left to the next CHANGEDSINCE.
+    if (policy.direction != Direction::Push) {
+      m_next.flags_modseq = m_next.highestmodseq;
+    }
   }
   commit_state();
   if (m_complete && plan.refused.empty() && m_download_error.empty()) {
@@ -564,6 +570,60 @@ imap::ModSeq FolderSync::modseq_after_writes(const Plan& plan, const imap::Mailb
     highest = std::max(highest, m.modseq);
   }
   return highest;
+}
+
+std::vector<ServerMessage> FolderSync::list_server(const imap::MailboxInfo& info,
+                                                   const Policy& policy) {
+  std::vector<ServerMessage> out;
+  // Only the messages changed since the last run come over the wire when
+  // the state's flags are the server's as of its HIGHESTMODSEQ (see
+  // FolderState::flags_modseq) and the server's HIGHESTMODSEQ did not go
+  // back (a rebuilt index forgets what changed). Flags this run writes to
+  // the server are merged from a base that must be the server's, so a
+  // push-only run, whose records may hold local flags, lists everything.
+  // The second pass of a Courier upload target lists everything as well
+  // (see fresh_uids), though Courier has no CONDSTORE today.
+  const state::FolderState* st = m_f.state ? &*m_f.state : nullptr;
+  if (st != nullptr && st->uidvalidity == info.uidvalidity && st->flags_modseq != 0 &&
+      st->flags_modseq == st->highestmodseq && info.highestmodseq >= st->highestmodseq &&
+      policy.direction != Direction::Push && m_f.fresh_uids.empty()) {
+    if (auto changes = m_server.list_changes(st->flags_modseq)) {
+      m_report.listed_changes = true;
+      m_report.details.push_back("the server listed " + std::to_string(changes->changed.size()) +
+                                 " message(s) changed since the last run, of " +
+                                 std::to_string(changes->uids.size()) + " (CONDSTORE)");
+      out.reserve(changes->uids.size());
+      std::vector<Uid> unknown;
+      auto changed = changes->changed.begin();
+      for (Uid uid : changes->uids) {
+        while (changed != changes->changed.end() && changed->uid < uid) {
+          ++changed;
+        }
+        if (changed != changes->changed.end() && changed->uid == uid) {
+          out.push_back({uid, normalize_server_flags(std::move(changed->flags))});
+        } else if (auto rec = st->messages.find(uid); rec != st->messages.end()) {
+          out.push_back({uid, rec->second.flags});
+        } else {
+          // Unchanged, but not a record: one the last run did not take
+          // (a copy left \Deleted without a record, say). Its flags are
+          // asked for; one expunged meanwhile is simply not listed.
+          unknown.push_back(uid);
+        }
+      }
+      if (!unknown.empty()) {
+        for (auto& m : m_server.fetch_flags_for(unknown)) {
+          out.push_back({m.uid, normalize_server_flags(std::move(m.flags))});
+        }
+        std::sort(out.begin(), out.end(),
+                  [](const auto& a, const auto& b) { return a.uid < b.uid; });
+      }
+      return out;
+    }
+  }
+  for (auto& m : m_server.fetch_flags(0)) {
+    out.push_back({m.uid, normalize_server_flags(std::move(m.flags))});
+  }
+  return out;
 }
 
 void FolderSync::add_server_keys(FolderInput& in, const std::vector<Uid>& uids) {

@@ -44,6 +44,10 @@ class ServerStore {
   // is above `changedsince` (CONDSTORE).
   virtual std::vector<imap::MessageFlags> fetch_flags(imap::ModSeq changedsince) = 0;
   virtual std::vector<imap::MessageFlags> fetch_flags_for(const std::vector<imap::Uid>& uids) = 0;
+  // The UIDs in the mailbox now and the flags of the messages changed
+  // since `changedsince` (CONDSTORE), or nullopt when the store cannot say
+  // (see imap::Client::list_changes()); the caller then uses fetch_flags(0).
+  virtual std::optional<imap::MailboxChanges> list_changes(imap::ModSeq changedsince) = 0;
   virtual std::vector<imap::HeaderInfo> fetch_headers(const std::vector<imap::Uid>& uids) = 0;
   virtual std::vector<imap::HeaderInfo> fetch_all_headers() = 0;
   virtual void fetch_bodies(const std::vector<imap::Uid>& uids,
@@ -82,6 +86,9 @@ class ImapServerStore final : public ServerStore {
   }
   std::vector<imap::MessageFlags> fetch_flags_for(const std::vector<imap::Uid>& uids) override {
     return m_client.fetch_flags_for(uids);
+  }
+  std::optional<imap::MailboxChanges> list_changes(imap::ModSeq changedsince) override {
+    return m_client.list_changes(changedsince);
   }
   std::vector<imap::HeaderInfo> fetch_headers(const std::vector<imap::Uid>& uids) override {
     return m_client.fetch_headers(uids);

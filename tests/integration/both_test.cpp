@@ -1312,5 +1312,86 @@ TEST(Both, UnchangedFoldersAreSkippedWithoutReadingTheirState) {
   expect_further_run_changes_nothing(account);
 }
 
+// A run after a run that completed asks only for what changed since
+// (CONDSTORE CHANGEDSINCE, and a UID SEARCH for what is still there), and
+// ends exactly where a full listing would have.
+TEST(Both, ARunListsOnlyTheServerChangesSinceTheLastRun) {
+  const auto& server = TestServer::instance();
+  const auto account = make_two_way_account();
+  for (const char* id : {"a", "b", "c", "d", "e"}) {
+    server.append(account.user, "INBOX", make_message(id), {"\\Seen"});
+  }
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+
+  // The server: a flag added, one removed, an expunge, new mail. Locally:
+  // a flag added.
+  const auto a = server_copy(account.user, "INBOX", "a");
+  const auto b = server_copy(account.user, "INBOX", "b");
+  const auto c = server_copy(account.user, "INBOX", "c");
+  ASSERT_TRUE(a && b && c);
+  server.add_flags(account.user, "INBOX", a->uid, {"\\Flagged"});
+  server.remove_flags(account.user, "INBOX", b->uid, {"\\Seen"});
+  server.expunge(account.user, "INBOX", c->uid);
+  server.append(account.user, "INBOX", make_message("f"));
+  const auto d = file_with_id(account.maildir / "INBOX", "d");
+  ASSERT_TRUE(d.has_value());
+  fs::rename(d->path, account.maildir / "INBOX" / "cur" / (d->stable_name + ":2,FS"));
+
+  const auto second = sync(account, {"-v"});
+  ASSERT_EQ(second.exit_code, 0) << describe(second);
+  const bool condstore = server.kind() != "courier";
+  EXPECT_EQ(second.err.find("changed since the last run") != std::string::npos, condstore)
+      << describe(second);
+  const auto inbox = account.maildir / "INBOX";
+  std::map<std::string, std::string> letters;
+  for (const char* id : {"a", "b", "d", "e", "f"}) {
+    const auto file = file_with_id(inbox, id);
+    ASSERT_TRUE(file.has_value()) << id << "\n" << describe(second);
+    letters[id] = file->letters;
+  }
+  EXPECT_TRUE(files_with_id(inbox, "c").empty()) << describe(second);
+  EXPECT_EQ(letters, (std::map<std::string, std::string>{
+                         {"a", "FS"}, {"b", ""}, {"d", "FS"}, {"e", "S"}, {"f", ""}}));
+  const auto d_copy = server_copy(account.user, "INBOX", "d");
+  ASSERT_TRUE(d_copy.has_value());
+  EXPECT_EQ(d_copy->flags, (std::vector<std::string>{"\\Flagged", "\\Seen"}));
+  expect_further_run_changes_nothing(account);
+}
+
+// A push-only run records the local flags, not the server's; the two-way
+// run after it must list every message's flags, or it would take the
+// record for the server's flags and undo a server change.
+TEST(Both, ATwoWayRunAfterAPushRunListsEveryMessage) {
+  const auto& server = TestServer::instance();
+  const auto account = make_two_way_account();
+  server.append(account.user, "INBOX", make_message("a"), {"\\Seen"});
+  server.append(account.user, "INBOX", make_message("b"), {"\\Seen"});
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  const auto a = server_copy(account.user, "INBOX", "a");
+  ASSERT_TRUE(a.has_value());
+  server.add_flags(account.user, "INBOX", a->uid, {"\\Flagged"});
+
+  server.write_config(account.config, account.user, {"sync = push"});
+  const auto pushed = sync(account);
+  ASSERT_EQ(pushed.exit_code, 0) << describe(pushed);
+  server.write_config(account.config, account.user, {"sync = both"});
+  // A local change, so that the folder is not skipped as unchanged.
+  const auto b = file_with_id(account.maildir / "INBOX", "b");
+  ASSERT_TRUE(b.has_value());
+  fs::rename(b->path, account.maildir / "INBOX" / "cur" / (b->stable_name + ":2,RS"));
+  const auto both = sync(account, {"-v"});
+  ASSERT_EQ(both.exit_code, 0) << describe(both);
+  EXPECT_EQ(both.err.find("changed since the last run"), std::string::npos) << describe(both);
+  const auto a_copy = server_copy(account.user, "INBOX", "a");
+  ASSERT_TRUE(a_copy.has_value());
+  EXPECT_EQ(a_copy->flags, (std::vector<std::string>{"\\Flagged", "\\Seen"})) << describe(both);
+  const auto a_file = file_with_id(account.maildir / "INBOX", "a");
+  ASSERT_TRUE(a_file.has_value());
+  EXPECT_EQ(a_file->letters, "FS") << describe(both);
+  expect_further_run_changes_nothing(account);
+}
+
 }  // namespace
 }  // namespace roam::it

@@ -46,6 +46,7 @@ const std::vector<Feature> k_features = {
     {"time-passes",
      "an hour passes before each run: Maildir directories look settled, so roam "
      "may record them in its account summary and skip them later"},
+    {"no-esearch", "no ESEARCH: UID SEARCH answers one UID per message"},
 };
 
 // The first feature whose draw does not come from the history's generator:
@@ -424,6 +425,7 @@ void Sim::setup() {
   q.hide_appended = on("courier");
   q.literal_plus = !on("no-literal-plus");
   q.list_status = !on("no-list-status");
+  q.esearch = !on("no-esearch");
   q.namespace_prefix = on("namespace") ? "INBOX" + std::string(1, m_server.delimiter) : "";
 
   std::vector<std::string> folders = {"INBOX"};

@@ -61,9 +61,15 @@ std::string format_set(const std::vector<std::uint32_t>& uids) {
     while (j + 1 < uids.size() && uids[j + 1] == uids[j] + 1) {
       ++j;
     }
-    out += (out.empty() ? "" : ",") + std::to_string(uids[i]);
+    // Appended piece by piece: GCC 12 at -O2 warns (-Wrestrict) about
+    // "literal" + std::string chains.
+    if (!out.empty()) {
+      out += ',';
+    }
+    out += std::to_string(uids[i]);
     if (j != i) {
-      out += ":" + std::to_string(uids[j]);
+      out += ':';
+      out += std::to_string(uids[j]);
     }
     i = j + 1;
   }
@@ -296,6 +302,7 @@ std::string Session::capabilities() const {
   caps += q.move ? " MOVE" : "";
   caps += q.condstore ? " CONDSTORE" : "";
   caps += q.list_status ? " LIST-STATUS" : "";
+  caps += q.esearch ? " ESEARCH" : "";
   caps += q.namespace_prefix.empty() ? "" : " NAMESPACE";
   caps += " SPECIAL-USE";
   return caps;
@@ -862,12 +869,24 @@ void Session::cmd_search(const std::string& tag, const std::vector<Token>& args,
   // sets are modelled, which is all roam uses.
   Mailbox& mb = m_model.mailboxes.at(m_selected);
   std::vector<std::pair<std::size_t, Message*>> found = match(mb, "1:*");
+  std::size_t first = 0;
+  bool esearch = false;
+  if (!args.empty() && upper(args[0].text) == "RETURN" && args[0].kind == Token::Kind::Atom) {
+    // Only RETURN (ALL) is modelled (RFC 4731 §3.1), which is all roam uses.
+    if (!m_model.quirks.esearch || args.size() < 2 || args[1].kind != Token::Kind::List ||
+        args[1].items.size() != 1 || upper(args[1].items[0].text) != "ALL") {
+      bad(tag, line, "unmodelled SEARCH RETURN");
+      return;
+    }
+    esearch = true;
+    first = 2;
+  }
   static const std::map<std::string, std::pair<std::string, bool>> k_flag_keys = {
       {"DELETED", {"\\Deleted", true}},   {"UNDELETED", {"\\Deleted", false}},
       {"SEEN", {"\\Seen", true}},         {"UNSEEN", {"\\Seen", false}},
       {"FLAGGED", {"\\Flagged", true}},   {"UNFLAGGED", {"\\Flagged", false}},
       {"ANSWERED", {"\\Answered", true}}, {"DRAFT", {"\\Draft", true}}};
-  for (std::size_t i = 0; i < args.size(); ++i) {
+  for (std::size_t i = first; i < args.size(); ++i) {
     std::string key = upper(args[i].text);
     if (args[i].kind != Token::Kind::Atom) {
       bad(tag, line, "unmodelled SEARCH");
@@ -892,6 +911,21 @@ void Session::cmd_search(const std::string& tag, const std::vector<Token>& args,
     const auto& [flag, wanted] = it->second;
     std::erase_if(found,
                   [&](const auto& f) { return (f.second->flags.count(flag) != 0) != wanted; });
+  }
+  if (esearch) {
+    // The UIDs as a sequence-set (found is in sequence order, and UIDs
+    // ascend with it).
+    m_out += "* ESEARCH (TAG \"" + tag + "\") UID";
+    std::vector<std::uint32_t> uids;
+    for (auto [seq, m] : found) {
+      uids.push_back(m->uid);
+    }
+    if (!uids.empty()) {
+      m_out += " ALL ";
+      m_out += format_set(uids);
+    }
+    m_out += "\r\n" + tag + " OK searched\r\n";
+    return;
   }
   m_out += "* SEARCH";
   for (auto [seq, m] : found) {

@@ -37,6 +37,8 @@ struct Quirks {
   bool hide_appended = false;
   bool literal_plus = true;
   bool list_status = true;
+  // Dovecot and Cyrus: ESEARCH (RFC 4731), UID SEARCH RETURN (ALL).
+  bool esearch = true;
   // Courier and Debian's Cyrus: NAMESPACE announces this personal prefix
   // ("INBOX/" here, the model's delimiter being '/'), and every mailbox but
   // INBOX is named with it on the wire; names without it are no mailbox of

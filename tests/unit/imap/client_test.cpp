@@ -153,6 +153,103 @@ TEST(Client, FetchFlagsKeepsTheLatestReportPerUid) {
   EXPECT_EQ(flags[1].flags, std::vector<std::string>{"\\Flagged"});
 }
 
+// The steps up to an EXAMINE of INBOX with 4 messages and HIGHESTMODSEQ 20,
+// the server offering `caps` besides CONDSTORE.
+std::vector<Step> examined_with_modseq(const std::string& caps) {
+  return {S("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN CONDSTORE" + caps + "] ready\r\n"),
+          C("r1 EXAMINE INBOX (CONDSTORE)\r\n"),
+          S("* 4 EXISTS\r\n* OK [UIDVALIDITY 5] ok\r\n* OK [UIDNEXT 12] ok\r\n"
+            "* OK [HIGHESTMODSEQ 20] ok\r\nr1 OK [READ-ONLY] done\r\n")};
+}
+
+std::vector<Step> with(std::vector<Step> steps, const std::vector<Step>& more) {
+  steps.insert(steps.end(), more.begin(), more.end());
+  return steps;
+}
+
+TEST(Client, ListChangesPipelinesAChangedSinceFetchAndAnExtendedSearch) {
+  Session s(with(examined_with_modseq(" ESEARCH"),
+                 {C("r2 UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 17)\r\n"),
+                  C("r3 UID SEARCH RETURN (ALL) ALL\r\n"),
+                  S("* 3 FETCH (UID 9 FLAGS (\\Seen) MODSEQ (19))\r\n"
+                    "* 1 FETCH (UID 2 FLAGS () MODSEQ (18))\r\nr2 OK done\r\n"
+                    "* ESEARCH (TAG \"r3\") UID ALL 2:3,9,11\r\nr3 OK done\r\n")}));
+  s.client->read_greeting();
+  s.client->open("INBOX", OpenMode::Examine);
+  auto changes = s.client->list_changes(17);
+  ASSERT_TRUE(changes.has_value());
+  EXPECT_EQ(changes->uids, (std::vector<Uid>{2, 3, 9, 11}));
+  ASSERT_EQ(changes->changed.size(), 2u);
+  EXPECT_EQ(changes->changed[0].uid, 2u);
+  EXPECT_EQ(changes->changed[0].modseq, 18u);
+  EXPECT_EQ(changes->changed[1].uid, 9u);
+  EXPECT_EQ(changes->changed[1].flags, std::vector<std::string>{"\\Seen"});
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(Client, ListChangesUsesAPlainSearchWithoutEsearch) {
+  Session s(with(examined_with_modseq(""),
+                 {C("r2 UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 20)\r\n"),
+                  C("r3 UID SEARCH ALL\r\n"),
+                  S("r2 OK done\r\n* SEARCH 11 3 9 2\r\nr3 OK done\r\n")}));
+  s.client->read_greeting();
+  s.client->open("INBOX", OpenMode::Examine);
+  auto changes = s.client->list_changes(20);
+  ASSERT_TRUE(changes.has_value());
+  EXPECT_EQ(changes->uids, (std::vector<Uid>{2, 3, 9, 11}));
+  EXPECT_TRUE(changes->changed.empty());
+}
+
+TEST(Client, ListChangesReadsAnExtendedSearchWithoutAllAsNoMessage) {
+  // RFC 4731 §3.1: no ALL when nothing matched (every message was expunged
+  // since the EXAMINE).
+  Session s(with(examined_with_modseq(" ESEARCH"),
+                 {C("r2 UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 20)\r\n"),
+                  C("r3 UID SEARCH RETURN (ALL) ALL\r\n"),
+                  S("* 4 EXPUNGE\r\n* 3 EXPUNGE\r\n* 2 EXPUNGE\r\n* 1 EXPUNGE\r\nr2 OK done\r\n"
+                    "* ESEARCH (TAG \"r3\") UID\r\nr3 OK done\r\n")}));
+  s.client->read_greeting();
+  s.client->open("INBOX", OpenMode::Examine);
+  auto changes = s.client->list_changes(20);
+  ASSERT_TRUE(changes.has_value());
+  EXPECT_TRUE(changes->uids.empty());
+}
+
+TEST(Client, ListChangesSendsNothingWithoutModSequences) {
+  Session s({S(k_greeting), C("r1 EXAMINE INBOX (CONDSTORE)\r\n"),
+             S("* 4 EXISTS\r\n* OK [UIDVALIDITY 5] ok\r\n* OK [NOMODSEQ] no\r\nr1 OK done\r\n")});
+  s.client->read_greeting();
+  s.client->open("INBOX", OpenMode::Examine);
+  EXPECT_FALSE(s.client->list_changes(20).has_value());
+  EXPECT_TRUE(s.stream->finished());
+}
+
+// Answers that cannot be a list of the mailbox's UIDs leave the caller to
+// list every message, over a connection still in step.
+TEST(Client, ListChangesGivesUpOnASearchAnswerItCannotUse) {
+  struct Case {
+    std::string caps, search, answer;
+  };
+  const std::vector<Case> cases = {
+      {" ESEARCH", "UID SEARCH RETURN (ALL) ALL",
+       "* ESEARCH (TAG \"r3\") UID ALL 1:4294967295\r\n"},
+      {" ESEARCH", "UID SEARCH RETURN (ALL) ALL", ""},
+      {" ESEARCH", "UID SEARCH RETURN (ALL) ALL", "* ESEARCH (TAG \"r3\") ALL 1:4\r\n"},
+      {"", "UID SEARCH ALL", ""},
+  };
+  for (const auto& c : cases) {
+    Session s(with(examined_with_modseq(c.caps),
+                   {C("r2 UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 20)\r\n"),
+                    C("r3 " + c.search + "\r\n"), S("r2 OK done\r\n" + c.answer + "r3 OK done\r\n"),
+                    C("r4 UID FETCH 2 (UID FLAGS MODSEQ)\r\n"), S("r4 OK done\r\n")}));
+    s.client->read_greeting();
+    s.client->open("INBOX", OpenMode::Examine);
+    EXPECT_FALSE(s.client->list_changes(20).has_value()) << c.answer;
+    EXPECT_TRUE(s.client->fetch_flags_for({2}).empty()) << c.answer;
+    EXPECT_TRUE(s.stream->finished()) << c.answer;
+  }
+}
+
 TEST(Client, FetchBodiesPipelinesAndStreamsEachBody) {
   ClientOptions options;
   options.fetch_batch = 1;

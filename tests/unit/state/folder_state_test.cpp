@@ -20,6 +20,7 @@ FolderState sample_state() {
   state.uidvalidity = 1234567;
   state.uidnext = 45;
   state.highestmodseq = 9'000'000'000'000ULL;
+  state.flags_modseq = 9'000'000'000'000ULL;
   state.messages[3] = {3, "1700000000.M1P2.host", {"$Forwarded", "$Label1", "\\Seen"}};
   state.messages[7] = {7, "1700000001.M2P2.host,U=7", {}};
   state.messages[44] = {
@@ -55,7 +56,7 @@ TEST(FolderState, SaveWritesOneMessagePerLine) {
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 7) << text;
 }
 
-TEST(FolderState, Version1FilesAreReadAndWrittenBackAsVersion2) {
+TEST(FolderState, Version1FilesAreReadAndWrittenBackInTheCurrentFormat) {
   // A state written by roam v0.1-v0.3: records without content keys and no
   // pending uploads. It must keep working after an upgrade.
   auto loaded = parse_folder_state(
@@ -65,11 +66,28 @@ TEST(FolderState, Version1FilesAreReadAndWrittenBackAsVersion2) {
   EXPECT_EQ(loaded.messages.at(1).key, "");
   EXPECT_TRUE(loaded.pending_uploads.empty());
   auto text = serialize_folder_state(loaded);
-  EXPECT_EQ(text.rfind("{\"roam_state\":2,", 0), 0u) << text;
+  EXPECT_EQ(text.rfind("{\"roam_state\":3,", 0), 0u) << text;
   FolderState again = parse_folder_state(text, "x.json");
-  EXPECT_EQ(again.schema, 2);
+  EXPECT_EQ(again.schema, 3);
   again.schema = loaded.schema;
   EXPECT_EQ(again, loaded);
+}
+
+TEST(FolderState, Version2FilesAreReadWithoutTheModSeqOfTheirFlags) {
+  // A state written by roam v0.4/v0.5 says nothing about whether its flags
+  // are the server's (a push-only run records the local ones): read with
+  // flags_modseq 0, so the next run lists every message's flags once.
+  auto loaded = parse_folder_state(
+      R"({"roam_state":2,"mailbox":"INBOX","uidvalidity":5,"uidnext":9,"highestmodseq":70,)"
+      R"("messages":[[1,"a",["\\Seen"]]],"pending":[]})",
+      "x.json");
+  EXPECT_EQ(loaded.highestmodseq, 70u);
+  EXPECT_EQ(loaded.flags_modseq, 0u);
+  loaded.flags_modseq = 70;
+  auto text = serialize_folder_state(loaded);
+  EXPECT_NE(text.find("\"highestmodseq\":70,\"flags_modseq\":70,"), std::string::npos) << text;
+  FolderState again = parse_folder_state(text, "x.json");
+  EXPECT_EQ(again.flags_modseq, 70u);
 }
 
 TEST(StateName, EscapesOnlyBytesThatAreNotUtf8) {
@@ -241,9 +259,20 @@ INSTANTIATE_TEST_SUITE_P(
         CorruptCase{"not an object", "[1,2,3]", "not a JSON object"},
         CorruptCase{"no version", R"({"mailbox":"INBOX"})", "roam_state"},
         CorruptCase{"newer schema",
-                    R"({"roam_state":3,"mailbox":"INBOX","uidvalidity":5,"uidnext":9,)"
+                    R"({"roam_state":4,"mailbox":"INBOX","uidvalidity":5,"uidnext":9,)"
                     R"("highestmodseq":0,"messages":[]})",
-                    "format version 3"},
+                    "format version 4"},
+        CorruptCase{"version 2 with flags_modseq",
+                    k_head2 + R"("flags_modseq":0,"messages":[],"pending":[]})",
+                    "unknown key \"flags_modseq\""},
+        CorruptCase{"version 3 without flags_modseq",
+                    R"({"roam_state":3,"mailbox":"INBOX","uidvalidity":5,"uidnext":9,)"
+                    R"("highestmodseq":0,"messages":[],"pending":[]})",
+                    "missing key \"flags_modseq\""},
+        CorruptCase{"flags_modseq negative",
+                    R"({"roam_state":3,"mailbox":"INBOX","uidvalidity":5,"uidnext":9,)"
+                    R"("highestmodseq":0,"flags_modseq":-1,"messages":[],"pending":[]})",
+                    "flags_modseq"},
         CorruptCase{"version 1 with a content key",
                     k_head + R"("messages":[[1,"a",[],"0123456789abcdef"]]})", "message #1"},
         CorruptCase{"version 1 with pending", k_head + R"("messages":[],"pending":[]})",

@@ -104,6 +104,9 @@ class MemoryServer final : public ServerStore {
     }
     return out;
   }
+  // The store keeps no mod-sequences (open() reports none), so it cannot
+  // say what changed since one.
+  std::optional<imap::MailboxChanges> list_changes(imap::ModSeq) override { return std::nullopt; }
   std::vector<imap::HeaderInfo> fetch_headers(const std::vector<Uid>& uids) override {
     std::vector<imap::HeaderInfo> out;
     for (const auto* m : visible()) {
