@@ -188,10 +188,10 @@ TEST(Client, ListChangesPipelinesAChangedSinceFetchAndAnExtendedSearch) {
 }
 
 TEST(Client, ListChangesUsesAPlainSearchWithoutEsearch) {
-  Session s(with(examined_with_modseq(""),
-                 {C("r2 UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 20)\r\n"),
-                  C("r3 UID SEARCH ALL\r\n"),
-                  S("r2 OK done\r\n* SEARCH 11 3 9 2\r\nr3 OK done\r\n")}));
+  Session s(
+      with(examined_with_modseq(""),
+           {C("r2 UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 20)\r\n"), C("r3 UID SEARCH ALL\r\n"),
+            S("r2 OK done\r\n* SEARCH 11 3 9 2\r\nr3 OK done\r\n")}));
   s.client->read_greeting();
   s.client->open("INBOX", OpenMode::Examine);
   auto changes = s.client->list_changes(20);
