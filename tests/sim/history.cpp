@@ -568,6 +568,12 @@ void Sim::other_client() {
       if (chance(50)) {
         std::string to = "Renamed" + std::to_string(++m_new_folders);
         m_server.rename(from, to);
+        // Its UIDs were renumbered under the old name since the last
+        // undisturbed run: a move out of it is as unrecognisable under the
+        // new one (seed 42104941).
+        if (m_reset_folders.count(from) != 0) {
+          m_reset_folders.insert(to);
+        }
         for (auto& [id, fate] : m_fates) {
           if (fate.folder == from) {
             fate.folder = to;
