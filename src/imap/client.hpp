@@ -182,6 +182,20 @@ class CommandFailed : public util::Error {
   StatusResponse m_response;
 };
 
+// One message for Client::append_pipelined(); the fields are append()'s.
+struct AppendMessage {
+  std::vector<std::string> flags;
+  std::optional<std::chrono::sys_seconds> internaldate;
+  std::uint64_t size = 0;
+  std::function<void(LiteralSink&)> write_body;
+};
+
+// How one APPEND of Client::append_pipelined() ended.
+struct AppendResult {
+  std::optional<Uid> uid;                // As append() returns it.
+  std::optional<CommandFailed> refusal;  // The server's NO or BAD.
+};
+
 // The connection broke while the NAMESPACE reply was read (one roam
 // cannot parse): util::Error(Scope::Account). The caller can name the way
 // out, syncing without asking for it.
@@ -345,6 +359,23 @@ class Client {
                             std::optional<std::chrono::sys_seconds> internaldate,
                             std::uint64_t size, const std::function<void(LiteralSink&)>& write_body,
                             std::uint32_t expected_uidvalidity = 0);
+
+  // APPENDs of `count` messages to `mailbox`, as append() sends each, with
+  // up to ClientOptions::pipeline_depth in flight where the server takes
+  // non-synchronizing literals (LITERAL+, or LITERAL- up to 4096 octets;
+  // RFC 7888); a message that needs a synchronizing literal waits for those
+  // in flight and its "+". `next(i)` is called for each message in turn,
+  // just before it is sent, and returns it or nullopt to skip it; `done(i,
+  // result)` is called once per message sent, in order, when its tagged
+  // answer is read: the UID as append() returns it, or the server's
+  // refusal. An exception from `next` or a Message-scope error of one
+  // message stops the sending; the answers in flight are still read and
+  // reported, and then it is rethrown. An Account-scope error is thrown at
+  // once (the connection is broken).
+  void append_pipelined(const std::string& mailbox, std::size_t count,
+                        const std::function<std::optional<AppendMessage>(std::size_t)>& next,
+                        std::uint32_t expected_uidvalidity,
+                        const std::function<void(std::size_t, const AppendResult&)>& done);
 
   // UID STORE <uids> [(UNCHANGEDSINCE n)] +FLAGS.SILENT (flags), or
   // -FLAGS.SILENT for StoreOp::Remove (RFC 3501 §6.4.6, RFC 7162 §3.1.3).
@@ -540,6 +571,17 @@ class Client {
   // messages marked \Deleted are `marked` (sorted); returns false when
   // others are marked too, and nothing is expunged.
   bool expunge_if_only(const std::vector<Uid>& marked);
+
+  // Sends one APPEND (see append()) and returns its tag; the tagged answer
+  // is the caller's to read. With `allow_sync` false the message must fit a
+  // non-synchronizing literal (literal_plus_for()).
+  std::string send_append(const std::string& mailbox, const AppendMessage& message,
+                          bool allow_sync);
+  // True when a literal of `size` octets may go without waiting for "+".
+  bool literal_plus_for(std::uint64_t size);
+  // The UID an APPEND's tagged OK names, as append() returns it.
+  static std::optional<Uid> appended_uid(const StatusResponse& done,
+                                         std::uint32_t expected_uidvalidity);
 
   std::vector<HeaderInfo> fetch_headers_with(const std::vector<std::string>& sets,
                                              const std::vector<Uid>* wanted);

@@ -4,6 +4,7 @@
 #include "imap/client.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <exception>
 #include <functional>
 #include <optional>
@@ -170,93 +171,181 @@ void collect_modified(const StatusResponse& status, std::vector<Uid>* modified) 
 
 }  // namespace
 
+std::string Client::send_append(const std::string& mailbox, const AppendMessage& message,
+                                bool allow_sync) {
+  if (message.size == 0) {
+    throw Error(Scope::Message,
+                "refusing to upload an empty message: a zero-length literal cancels an APPEND");
+  }
+  // Everything that can be refused locally is, before the first byte.
+  // Built piece by piece: GCC 12 at -O2 warns (-Wrestrict) about
+  // "literal" + std::string chains.
+  std::string command = "APPEND ";
+  command += encoded(Scope::Folder, [&] { return quote_astring(mailbox); });
+  if (!message.flags.empty()) {
+    command += ' ';
+    command += encoded(Scope::Message, [&] { return format_flag_list(message.flags); });
+  }
+  if (message.internaldate) {
+    command += " \"";
+    command += format_internaldate(*message.internaldate);
+    command += '"';
+  }
+  bool non_sync = literal_plus_for(message.size);
+  if (!non_sync && !allow_sync) {
+    throw std::logic_error("send_append: a synchronizing literal cannot be pipelined");
+  }
+  command += " {";
+  command += std::to_string(message.size);
+  command += non_sync ? "+}" : "}";
+  std::string tag = make_tag();
+
+  auto start = [&]() -> std::string {
+    ROAM_DEBUG(util::k_cat_imap, "C: " << tag << " " << command << " (body not shown)");
+    std::string line = tag + " " + command + "\r\n";
+    if (non_sync) {
+      // The writer sends the line with the first octets.
+      m_outstanding.insert(tag);
+      return line;
+    }
+    write_command(tag, line);
+    std::optional<StatusResponse> refused = read_until_tagged(tag, "APPEND", {}, true);
+    if (refused) {
+      // A tagged answer instead of "+": the server refused the literal
+      // (RFC 3501 §7.5), and the command is over. Even an OK here would be
+      // nonsense, since the message was never sent.
+      throw CommandFailed("APPEND", *refused);
+    }
+    return {};
+  };
+
+  LiteralWriter writer(*m_stream, message.size, start);
+  try {
+    message.write_body(writer);
+    writer.finish();
+  } catch (const CommandFailed&) {
+    throw;  // Refused before "+": the connection is fine.
+  } catch (const util::Error& e) {
+    if (writer.started() && e.scope() < Scope::Account) {
+      throw Error(Scope::Account, std::string(e.what()) +
+                                      "; the server is left inside the APPEND literal, so the "
+                                      "connection is unusable");
+    }
+    throw;
+  } catch (const std::exception& e) {
+    if (writer.started()) {
+      throw Error(Scope::Account, std::string(e.what()) +
+                                      "; the server is left inside the APPEND literal, so the "
+                                      "connection is unusable");
+    }
+    throw;
+  }
+  return tag;
+}
+
+bool Client::literal_plus_for(std::uint64_t size) {
+  const Capabilities& caps = capabilities();
+  return caps.has("LITERAL+") || (caps.has("LITERAL-") && size <= k_literal_minus_limit);
+}
+
+std::optional<Uid> Client::appended_uid(const StatusResponse& done,
+                                        std::uint32_t expected_uidvalidity) {
+  // Untagged responses (EXISTS for the new message, and any code in an
+  // untagged OK) are applied but never read for APPENDUID: only this
+  // command's tagged OK may name the new UID (CVE-2021-3578).
+  if (!done.code || done.code->kind != ResponseCode::Kind::AppendUid) {
+    return std::nullopt;
+  }
+  if (expected_uidvalidity != 0 && done.code->number != expected_uidvalidity) {
+    ROAM_DEBUG(util::k_cat_imap, "ignoring APPENDUID for UIDVALIDITY "
+                                     << done.code->number << ", expected " << expected_uidvalidity);
+    return std::nullopt;
+  }
+  try {
+    std::vector<Uid> uids = expand(done.code->set, 2);
+    if (uids.size() == 1) {
+      return uids.front();
+    }
+  } catch (const std::invalid_argument&) {
+    // "*", 0 or a range: no single UID to trust.
+  }
+  return std::nullopt;
+}
+
 std::optional<Uid> Client::append(const std::string& mailbox, const std::vector<std::string>& flags,
                                   std::optional<std::chrono::sys_seconds> internaldate,
                                   std::uint64_t size,
                                   const std::function<void(LiteralSink&)>& write_body,
                                   std::uint32_t expected_uidvalidity) {
   return guarded([&]() -> std::optional<Uid> {
-    if (size == 0) {
-      throw Error(Scope::Message,
-                  "refusing to upload an empty message: a zero-length literal cancels an APPEND");
-    }
-    // Everything that can be refused locally is, before the first byte.
-    std::string command =
-        "APPEND " + encoded(Scope::Folder, [&] { return quote_astring(mailbox); });
-    if (!flags.empty()) {
-      command += " " + encoded(Scope::Message, [&] { return format_flag_list(flags); });
-    }
-    if (internaldate) {
-      command += " \"" + format_internaldate(*internaldate) + "\"";
-    }
-    const Capabilities& caps = capabilities();
-    bool non_sync = caps.has("LITERAL+") || (caps.has("LITERAL-") && size <= k_literal_minus_limit);
-    command += " {" + std::to_string(size) + (non_sync ? "+}" : "}");
-    std::string tag = make_tag();
+    std::string tag = send_append(mailbox, {flags, internaldate, size, write_body}, true);
+    return appended_uid(wait(tag, "APPEND"), expected_uidvalidity);
+  });
+}
 
-    auto start = [&]() -> std::string {
-      ROAM_DEBUG(util::k_cat_imap, "C: " << tag << " " << command << " (body not shown)");
-      std::string line = tag + " " + command + "\r\n";
-      if (non_sync) {
-        // The writer sends the line with the first octets.
-        m_outstanding.insert(tag);
-        return line;
+void Client::append_pipelined(const std::string& mailbox, std::size_t count,
+                              const std::function<std::optional<AppendMessage>(std::size_t)>& next,
+                              std::uint32_t expected_uidvalidity,
+                              const std::function<void(std::size_t, const AppendResult&)>& done) {
+  guarded([&] {
+    std::deque<std::pair<std::string, std::size_t>> in_flight;  // Tag and index, oldest first.
+    auto complete_oldest = [&] {
+      auto [tag, index] = in_flight.front();
+      in_flight.pop_front();
+      StatusResponse status = *read_until_tagged(tag, "APPEND", {}, false);
+      AppendResult result;
+      if (status.status == StatusResponse::Status::Ok) {
+        result.uid = appended_uid(status, expected_uidvalidity);
+      } else {
+        result.refusal = CommandFailed("APPEND", status);
       }
-      write_command(tag, line);
-      std::optional<StatusResponse> refused = read_until_tagged(tag, "APPEND", {}, true);
-      if (refused) {
-        // A tagged answer instead of "+": the server refused the literal
-        // (RFC 3501 §7.5), and the command is over. Even an OK here would be
-        // nonsense, since the message was never sent.
-        throw CommandFailed("APPEND", *refused);
-      }
-      return {};
+      done(index, result);
     };
-
-    LiteralWriter writer(*m_stream, size, start);
-    try {
-      write_body(writer);
-      writer.finish();
-    } catch (const CommandFailed&) {
-      throw;  // Refused before "+": the connection is fine.
-    } catch (const util::Error& e) {
-      if (writer.started() && e.scope() < Scope::Account) {
-        throw Error(Scope::Account, std::string(e.what()) +
-                                        "; the server is left inside the APPEND literal, so the "
-                                        "connection is unusable");
+    std::exception_ptr stopped;
+    std::size_t depth = std::max<std::size_t>(1, m_options.pipeline_depth);
+    for (std::size_t i = 0; i < count && !stopped; ++i) {
+      try {
+        std::optional<AppendMessage> message = next(i);
+        if (!message) {
+          continue;
+        }
+        if (!literal_plus_for(message->size)) {
+          // A synchronizing literal waits for "+", which comes only once
+          // the commands before it are done.
+          while (!in_flight.empty()) {
+            complete_oldest();
+          }
+          AppendResult result;
+          try {
+            result.uid = appended_uid(wait(send_append(mailbox, *message, true), "APPEND"),
+                                      expected_uidvalidity);
+          } catch (const CommandFailed& e) {
+            result.refusal = e;
+          }
+          done(i, result);
+          continue;
+        }
+        while (in_flight.size() >= depth) {
+          complete_oldest();
+        }
+        in_flight.emplace_back(send_append(mailbox, *message, false), i);
+      } catch (const util::Error& e) {
+        if (e.scope() >= Scope::Account) {
+          throw;  // Nothing more can be read on this connection.
+        }
+        stopped = std::current_exception();
+      } catch (...) {
+        stopped = std::current_exception();
       }
-      throw;
-    } catch (const std::exception& e) {
-      if (writer.started()) {
-        throw Error(Scope::Account, std::string(e.what()) +
-                                        "; the server is left inside the APPEND literal, so the "
-                                        "connection is unusable");
-      }
-      throw;
     }
-
-    // Untagged responses (EXISTS for the new message, and any code in an
-    // untagged OK) are applied but never read for APPENDUID: only this
-    // command's tagged OK may name the new UID (CVE-2021-3578).
-    StatusResponse done = wait(tag, "APPEND");
-    if (!done.code || done.code->kind != ResponseCode::Kind::AppendUid) {
-      return std::nullopt;
+    // The commands in flight are answered whatever stopped the sending, so
+    // that the connection stays in step and their results reach the caller.
+    while (!in_flight.empty()) {
+      complete_oldest();
     }
-    if (expected_uidvalidity != 0 && done.code->number != expected_uidvalidity) {
-      ROAM_DEBUG(util::k_cat_imap, "ignoring APPENDUID for UIDVALIDITY " << done.code->number
-                                                                         << ", expected "
-                                                                         << expected_uidvalidity);
-      return std::nullopt;
+    if (stopped) {
+      std::rethrow_exception(stopped);
     }
-    try {
-      std::vector<Uid> uids = expand(done.code->set, 2);
-      if (uids.size() == 1) {
-        return uids.front();
-      }
-    } catch (const std::invalid_argument&) {
-      // "*", 0 or a range: no single UID to trust.
-    }
-    return std::nullopt;
   });
 }
 

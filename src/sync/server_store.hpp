@@ -16,7 +16,9 @@
 //   Account-scope error the store is not used again (one connection
 //   contract: a reply not read to its end is never followed by a command).
 // - append() returns the UID the server gave when it said so (APPENDUID),
-//   else nothing; the caller then finds the copy by content.
+//   else nothing; the caller then finds the copy by content. append_many()
+//   reports each message the same way, in order, and may have several in
+//   flight: a kill between two reports leaves later messages sent or not.
 // - move() leaves the source copies either gone (expunged = true) or
 //   marked \Deleted; pairs are the (source, target) UIDs the server named.
 // - fetch_bodies() calls sink_for() once per body before streaming it into
@@ -61,6 +63,30 @@ class ServerStore {
                                           std::uint64_t size,
                                           const std::function<void(imap::LiteralSink&)>& write_body,
                                           std::uint32_t expected_uidvalidity) = 0;
+  // Several APPENDs to one mailbox, as imap::Client::append_pipelined()
+  // describes them: next(i) just before message i is sent (nullopt skips
+  // it), done(i, result) once per message sent, in order. A store may send
+  // them one by one; this default does, through append().
+  virtual void append_many(
+      const std::string& mailbox, std::size_t count,
+      const std::function<std::optional<imap::AppendMessage>(std::size_t)>& next,
+      std::uint32_t expected_uidvalidity,
+      const std::function<void(std::size_t, const imap::AppendResult&)>& done) {
+    for (std::size_t i = 0; i < count; ++i) {
+      std::optional<imap::AppendMessage> message = next(i);
+      if (!message) {
+        continue;
+      }
+      imap::AppendResult result;
+      try {
+        result.uid = append(mailbox, message->flags, message->internaldate, message->size,
+                            message->write_body, expected_uidvalidity);
+      } catch (const imap::CommandFailed& e) {
+        result.refusal = e;
+      }
+      done(i, result);
+    }
+  }
   // UID STORE; with unchangedsince > 0 the UIDs the server refused as
   // changed since go to `modified`.
   virtual void store_flags(const std::vector<imap::Uid>& uids, imap::StoreOp op,
@@ -108,6 +134,13 @@ class ImapServerStore final : public ServerStore {
                                   const std::function<void(imap::LiteralSink&)>& write_body,
                                   std::uint32_t expected_uidvalidity) override {
     return m_client.append(mailbox, flags, internaldate, size, write_body, expected_uidvalidity);
+  }
+  void append_many(
+      const std::string& mailbox, std::size_t count,
+      const std::function<std::optional<imap::AppendMessage>(std::size_t)>& next,
+      std::uint32_t expected_uidvalidity,
+      const std::function<void(std::size_t, const imap::AppendResult&)>& done) override {
+    m_client.append_pipelined(mailbox, count, next, expected_uidvalidity, done);
   }
   void store_flags(const std::vector<imap::Uid>& uids, imap::StoreOp op,
                    const std::vector<std::string>& flags, imap::ModSeq unchangedsince,

@@ -231,54 +231,60 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
   count_step();
 
   std::vector<const Item*> unconfirmed;
-  for (const auto& item : items) {
+  // The files of the messages in flight: each is opened just before its
+  // APPEND is sent and closed when its answer is read.
+  std::vector<util::Fd> files(items.size());
+  auto next = [&](std::size_t i) -> std::optional<imap::AppendMessage> {
+    const Item& item = items[i];
     // Opened before the APPEND is sent, by its stable name again: a file
     // renamed since it was read is still the same message, and one deleted
     // since is not sent at all (its intent is void, like a refused one).
-    util::Fd fd;
     bool gone = false;
     try {
-      fd = m_folder.open(*item.entry);
-      gone = !fd;
+      files[i] = m_folder.open(*item.entry);
+      gone = !files[i];
     } catch (const Error& e) {
       if (e.scope() == Scope::Fatal) {
         throw;
       }
       m_report.problems.push_back(std::string(e.what()) + "; not uploaded");
     }
-    if (!fd) {
+    if (!files[i]) {
       if (gone) {
         vanished_before_upload(*item.entry);
       }
       journal.append(state::UploadRefusedEntry{item.intent.name});
       journal.sync();
-      continue;
+      return std::nullopt;
     }
-    std::optional<Uid> uid;
-    try {
-      uid = m_server.append(
-          m_f.wire, item.upload->flags, item.date, item.intent.size,
-          [&](imap::LiteralSink& sink) { write_crlf(fd.get(), item.entry->path, sink); },
-          info.uidvalidity);
-    } catch (const imap::CommandFailed& e) {
+    return imap::AppendMessage{item.upload->flags, item.date, item.intent.size,
+                               [&files, &item, i](imap::LiteralSink& sink) {
+                                 write_crlf(files[i].get(), item.entry->path, sink);
+                               }};
+  };
+  auto done = [&](std::size_t i, const imap::AppendResult& result) {
+    const Item& item = items[i];
+    files[i] = util::Fd();
+    if (result.refusal) {
       // The server refused it, so it has no copy: the intent is void and
       // the file is tried again on the next run.
-      m_report.problems.push_back(item.entry->path.string() + ": " + e.what());
+      m_report.problems.push_back(item.entry->path.string() + ": " + result.refusal->what());
       journal.append(state::UploadRefusedEntry{item.intent.name});
       journal.sync();
-      continue;
+      return;
     }
     count_step();
     ++m_report.uploaded;
-    if (uid) {
-      journal.append(state::UploadedEntry{*uid, item.intent.name});
-      m_next.messages[*uid] =
-          state::MessageRecord{*uid, item.intent.name, item.upload->flags, item.intent.key};
-      m_f.fresh_uids.insert(*uid);
+    if (result.uid) {
+      journal.append(state::UploadedEntry{*result.uid, item.intent.name});
+      m_next.messages[*result.uid] =
+          state::MessageRecord{*result.uid, item.intent.name, item.upload->flags, item.intent.key};
+      m_f.fresh_uids.insert(*result.uid);
     } else {
       unconfirmed.push_back(&item);
     }
-  }
+  };
+  m_server.append_many(m_f.wire, items.size(), next, info.uidvalidity, done);
   journal.sync();
   if (unconfirmed.empty()) {
     return;

@@ -167,6 +167,112 @@ TEST(ClientAppend, AppendUidOutsideTheTaggedOkIsIgnored) {
             std::nullopt);
 }
 
+// --- Pipelined APPEND ---
+
+// The messages of a pipelined APPEND: `bodies` in order, no flags.
+std::function<std::optional<AppendMessage>(std::size_t)> messages_of(
+    const std::vector<std::string>& bodies) {
+  return [bodies](std::size_t i) -> std::optional<AppendMessage> {
+    return AppendMessage{{}, std::nullopt, bodies.at(i).size(), body_writer(bodies.at(i))};
+  };
+}
+
+TEST(ClientAppendPipelined, WithLiteralPlusEveryMessageIsSentBeforeTheFirstAnswer) {
+  const std::string other = "Subject: yo\r\n\r\nhey\r\n";
+  Session s({S(k_plus), C("r1 APPEND INBOX {22+}\r\n" + k_body + "\r\n"),
+             C("r2 APPEND INBOX {20+}\r\n" + other + "\r\n"),
+             C("r3 APPEND INBOX {22+}\r\n" + k_body + "\r\n"),
+             S("* 3 EXISTS\r\nr1 OK [APPENDUID 77 12] done\r\n"
+               "r2 NO [OVERQUOTA] Quota exceeded\r\nr3 OK done\r\n")});
+  std::vector<std::pair<std::size_t, std::string>> results;
+  s.client->append_pipelined("INBOX", 3, messages_of({k_body, other, k_body}), 77,
+                             [&](std::size_t i, const AppendResult& r) {
+                               results.emplace_back(
+                                   i, r.refusal ? std::string("refused: ") + r.refusal->what()
+                                      : r.uid   ? std::to_string(*r.uid)
+                                                : std::string("no uid"));
+                             });
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0], (std::pair<std::size_t, std::string>{0, "12"}));
+  EXPECT_EQ(results[1].first, 1u);
+  EXPECT_NE(results[1].second.find("refused: "), std::string::npos);
+  EXPECT_NE(results[1].second.find("OVERQUOTA"), std::string::npos) << results[1].second;
+  EXPECT_EQ(results[2], (std::pair<std::size_t, std::string>{2, "no uid"}));
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(ClientAppendPipelined, WithoutLiteralPlusEachMessageWaitsForItsContinuation) {
+  Session s({S(k_sync), C("r1 APPEND INBOX {22}\r\n"), S("+ go\r\n"), C(k_body + "\r\n"),
+             S("r1 OK [APPENDUID 77 12] done\r\n"), C("r2 APPEND INBOX {22}\r\n"),
+             S("r2 NO [TOOBIG] too large\r\n")});
+  std::vector<std::size_t> done;
+  std::vector<bool> refused;
+  s.client->append_pipelined("INBOX", 2, messages_of({k_body, k_body}), 77,
+                             [&](std::size_t i, const AppendResult& r) {
+                               done.push_back(i);
+                               refused.push_back(r.refusal.has_value());
+                             });
+  EXPECT_EQ(done, (std::vector<std::size_t>{0, 1}));
+  EXPECT_EQ(refused, (std::vector<bool>{false, true}));
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(ClientAppendPipelined, AtMostThePipelineDepthIsInFlight) {
+  ClientOptions options;
+  options.pipeline_depth = 2;
+  auto stream = std::make_unique<CountingStream>(std::vector<Step>{
+      S(k_plus), C("r1 APPEND INBOX {22+}\r\n" + k_body + "\r\n"),
+      C("r2 APPEND INBOX {22+}\r\n" + k_body + "\r\n"), S("r1 OK done\r\n"),
+      C("r3 APPEND INBOX {22+}\r\n" + k_body + "\r\n"), S("r2 OK done\r\nr3 OK done\r\n")});
+  CountingStream* raw = stream.get();
+  Client client(std::move(stream), options);
+  client.read_greeting();
+  std::size_t answers = 0;
+  client.append_pipelined("INBOX", 3, messages_of({k_body, k_body, k_body}), 0,
+                          [&](std::size_t, const AppendResult&) { ++answers; });
+  EXPECT_EQ(answers, 3u);
+  EXPECT_TRUE(raw->finished());
+}
+
+TEST(ClientAppendPipelined, ASkippedMessageIsNotSentAndNotReported) {
+  Session s({S(k_plus), C("r1 APPEND INBOX {22+}\r\n" + k_body + "\r\n"), S("r1 OK done\r\n")});
+  std::vector<std::size_t> done;
+  s.client->append_pipelined(
+      "INBOX", 2,
+      [&](std::size_t i) -> std::optional<AppendMessage> {
+        if (i == 0) {
+          return std::nullopt;  // The file vanished.
+        }
+        return AppendMessage{{}, std::nullopt, k_body.size(), body_writer(k_body)};
+      },
+      0, [&](std::size_t i, const AppendResult&) { done.push_back(i); });
+  EXPECT_EQ(done, std::vector<std::size_t>{1});
+  EXPECT_TRUE(s.stream->finished());
+}
+
+// A message that cannot be sent (its file is shorter than it was) stops the
+// sending; the APPENDs in flight are answered and reported first, so the
+// caller journals them, and the connection stays in step.
+TEST(ClientAppendPipelined, AMessageErrorIsThrownAfterTheAnswersInFlight) {
+  Session s({S(k_plus), C("r1 APPEND INBOX {22+}\r\n" + k_body + "\r\n"),
+             S("r1 OK [APPENDUID 77 12] done\r\n"), C("r3 NOOP\r\n"), S("r3 OK done\r\n")});
+  std::vector<std::size_t> done;
+  try {
+    s.client->append_pipelined(
+        "INBOX", 3,
+        [&](std::size_t i) -> std::optional<AppendMessage> {
+          return AppendMessage{{}, std::nullopt, k_body.size() + i, body_writer(k_body)};
+        },
+        77, [&](std::size_t i, const AppendResult&) { done.push_back(i); });
+    FAIL() << "no error";
+  } catch (const util::Error& e) {
+    EXPECT_EQ(e.scope(), util::Scope::Message) << e.what();
+  }
+  EXPECT_EQ(done, std::vector<std::size_t>{0});
+  s.client->run("NOOP");
+  EXPECT_TRUE(s.stream->finished());
+}
+
 TEST(ClientAppend, ShortBodyIsAMessageErrorAndSendsNothing) {
   Session s({S(k_plus), C("r2 NOOP\r\n"), S("r2 OK done\r\n")});
   try {
