@@ -152,6 +152,17 @@ struct HeaderInfo {
 
 enum class OpenMode { Examine, Select };
 
+// What Client::open() asks for in the same round trip as the SELECT, for
+// the calls that follow it to take from memory (both 0: nothing).
+struct OpenPrefetch {
+  // list_changes(changes_since): pipelined only where ESEARCH keeps the
+  // answer compact whatever the mailbox's size.
+  ModSeq changes_since = 0;
+  // The headers of the messages from this UID on (UID FETCH n:*), for
+  // fetch_headers().
+  Uid headers_from = 0;
+};
+
 // What Client::move() did.
 struct MoveResult {
   // (source UID, target UID) from COPYUID, sorted by source UID; empty when
@@ -289,7 +300,14 @@ class Client {
   // SELECT or EXAMINE `mailbox` (wire name), with the CONDSTORE parameter
   // when CONDSTORE or QRESYNC is offered (RFC 7162 §3.1.8); only then does
   // a [HIGHESTMODSEQ] count.
-  MailboxInfo open(const std::string& mailbox, OpenMode mode);
+  //
+  // With `prefetch`, the commands it names are pipelined behind the SELECT
+  // and their answers kept until the next open(): list_changes() with the
+  // same mod-sequence, and fetch_headers() for UIDs from headers_from on,
+  // take them from memory (the flags in prefetched headers are as of the
+  // open). A prefetch the server refuses is dropped; only the SELECT's own
+  // failure fails the call.
+  MailboxInfo open(const std::string& mailbox, OpenMode mode, const OpenPrefetch& prefetch = {});
 
   // The UIDVALIDITY (RFC 3501 §2.3.1.1) and PERMANENTFLAGS (§7.1) of the
   // mailbox the last successful open() selected; 0 and empty before that or
@@ -583,6 +601,12 @@ class Client {
   static std::optional<Uid> appended_uid(const StatusResponse& done,
                                          std::uint32_t expected_uidvalidity);
 
+  // open()'s SELECT with the commands of `prefetch` pipelined behind it;
+  // returns the SELECT's tagged answer, and throws CommandFailed for a NO
+  // or BAD to it.
+  StatusResponse open_with_prefetch(const std::string& command, const OpenPrefetch& prefetch,
+                                    const UntaggedHandler& on_select);
+
   std::vector<HeaderInfo> fetch_headers_with(const std::vector<std::string>& sets,
                                              const std::vector<Uid>* wanted);
 
@@ -602,6 +626,9 @@ class Client {
   std::uint32_t m_selected_uidvalidity = 0;
   std::vector<std::string> m_permanent_flags;
   bool m_selected_modseq = false;  // [HIGHESTMODSEQ] came, not [NOMODSEQ].
+  // What open() prefetched for the selected mailbox (see OpenPrefetch).
+  std::optional<std::pair<ModSeq, MailboxChanges>> m_prefetched_changes;
+  std::map<Uid, HeaderInfo> m_prefetched_headers;
   // The start of the text of the last "+" that ended a read_until_tagged(),
   // for the JSON of an OAuth error challenge.
   std::string m_last_continuation;

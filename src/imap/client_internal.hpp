@@ -4,6 +4,7 @@
 // sasl.cpp, mailbox.cpp, fetch.cpp, write.cpp). Not part of the layer's
 // interface: only those files include it.
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -27,6 +28,14 @@ std::string describe(const StatusResponse& r);
 // Sorted, deduplicated copy of `uids`; UID 0 does not exist (RFC 3501
 // §2.3.1.1), so one here is a caller's placeholder that must not be sent.
 std::vector<Uid> sorted_uids(const std::vector<Uid>& uids);
+
+// The header of a FETCH that carries BODY[HEADER] and a UID, as HeaderInfo;
+// nullopt for any other FETCH (an unsolicited flag update, say).
+std::optional<HeaderInfo> header_info_of(const FetchData& fetch);
+
+// The UIDs of an ESEARCH ALL set, sorted, without 0; nullopt when it holds
+// '*' or more than `limit` members (no answer a mailbox can give).
+std::optional<std::vector<Uid>> uids_of_set(const NumberSet& set, std::size_t limit);
 
 // Converts std::invalid_argument from the encoders (a name or flag that no
 // IMAP syntax can carry) into an error of the given scope.

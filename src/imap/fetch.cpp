@@ -4,6 +4,7 @@
 #include "imap/client.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -69,8 +70,48 @@ std::vector<MessageFlags> Client::fetch_flags(ModSeq changedsince) {
   });
 }
 
+namespace detail {
+
+std::optional<HeaderInfo> header_info_of(const FetchData& fetch) {
+  auto header =
+      std::find_if(fetch.sections.begin(), fetch.sections.end(),
+                   [](const BodySection& s) { return s.section == "HEADER" && !s.origin; });
+  if (!fetch.uid || header == fetch.sections.end()) {
+    return std::nullopt;
+  }
+  HeaderInfo info;
+  info.uid = *fetch.uid;
+  if (fetch.flags) {
+    info.flags = *fetch.flags;
+  }
+  if (fetch.rfc822_size) {
+    info.rfc822_size = *fetch.rfc822_size;
+  }
+  info.header = header->nil ? std::string() : header->data;
+  return info;
+}
+
+std::optional<std::vector<Uid>> uids_of_set(const NumberSet& set, std::size_t limit) {
+  std::vector<Uid> uids;
+  try {
+    uids = expand(set, limit);
+  } catch (const std::invalid_argument&) {
+    return std::nullopt;  // '*', 0, or far more UIDs than messages.
+  }
+  // A 0 is no UID.
+  std::erase(uids, Uid{0});
+  return uids;
+}
+
+}  // namespace detail
+
 std::optional<MailboxChanges> Client::list_changes(ModSeq changedsince) {
   return guarded([&]() -> std::optional<MailboxChanges> {
+    if (m_prefetched_changes && m_prefetched_changes->first == changedsince) {
+      MailboxChanges out = std::move(m_prefetched_changes->second);
+      m_prefetched_changes.reset();
+      return out;
+    }
     if (!m_selected_modseq || changedsince == 0) {
       return std::nullopt;
     }
@@ -111,11 +152,11 @@ std::optional<MailboxChanges> Client::list_changes(ModSeq changedsince) {
       return std::nullopt;
     }
     if (found) {
-      try {
-        listed = expand(*found, std::max<std::size_t>(m_exists, 1) * 2 + 1000);
-      } catch (const std::invalid_argument&) {
-        return std::nullopt;  // '*', 0, or far more UIDs than messages.
+      auto uids = detail::uids_of_set(*found, std::size_t{m_exists} * 2 + 1000);
+      if (!uids) {
+        return std::nullopt;
       }
+      listed = std::move(*uids);
     }
     // A 0 is no UID (the parser lets it through in a plain SEARCH).
     std::erase(listed, Uid{0});
@@ -166,26 +207,16 @@ std::vector<HeaderInfo> Client::fetch_headers_with(const std::vector<std::string
     if (wanted != nullptr && !std::binary_search(wanted->begin(), wanted->end(), *f->uid)) {
       return;
     }
-    auto header = std::find_if(f->sections.begin(), f->sections.end(), [](const BodySection& s) {
-      return s.section == "HEADER" && !s.origin;
-    });
+    std::optional<HeaderInfo> header = detail::header_info_of(*f);
     auto it = found.find(*f->uid);
-    if (header == f->sections.end()) {
+    if (!header) {
       // An unsolicited flag update: newer flags for a message already seen.
       if (it != found.end() && f->flags) {
         it->second.flags = *f->flags;
       }
       return;
     }
-    HeaderInfo& info = found[*f->uid];
-    info.uid = *f->uid;
-    if (f->flags) {
-      info.flags = *f->flags;
-    }
-    if (f->rfc822_size) {
-      info.rfc822_size = *f->rfc822_size;
-    }
-    info.header = header->nil ? std::string() : header->data;
+    found[*f->uid] = std::move(*header);
   });
   std::vector<HeaderInfo> out;
   out.reserve(found.size());
@@ -197,14 +228,31 @@ std::vector<HeaderInfo> Client::fetch_headers_with(const std::vector<std::string
 
 std::vector<HeaderInfo> Client::fetch_headers(const std::vector<Uid>& uids) {
   return guarded([&]() -> std::vector<HeaderInfo> {
-    std::vector<Uid> wanted = sorted_uids(uids);
+    std::vector<Uid> wanted;
+    std::vector<HeaderInfo> out;
+    // Headers that open() prefetched are not asked for again.
+    for (Uid uid : sorted_uids(uids)) {
+      auto it = m_prefetched_headers.find(uid);
+      if (it != m_prefetched_headers.end()) {
+        out.push_back(it->second);
+      } else {
+        wanted.push_back(uid);
+      }
+    }
     if (wanted.empty()) {
-      return {};
+      return out;
     }
     std::vector<std::string> sets =
         split_uid_sets(wanted, std::string_view("UID FETCH ").size(),
                        std::string_view(" (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])").size());
-    return fetch_headers_with(sets, &wanted);
+    std::vector<HeaderInfo> fetched = fetch_headers_with(sets, &wanted);
+    if (out.empty()) {
+      return fetched;
+    }
+    out.insert(out.end(), std::make_move_iterator(fetched.begin()),
+               std::make_move_iterator(fetched.end()));
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.uid < b.uid; });
+    return out;
   });
 }
 

@@ -126,7 +126,7 @@ std::optional<NamespaceData> Client::namespaces() {
   });
 }
 
-MailboxInfo Client::open(const std::string& mailbox, OpenMode mode) {
+MailboxInfo Client::open(const std::string& mailbox, OpenMode mode, const OpenPrefetch& prefetch) {
   return guarded([&] {
     MailboxInfo info;
     // RFC 7162 §3.1: mod-sequences count only once CONDSTORE is advertised
@@ -147,8 +147,10 @@ MailboxInfo Client::open(const std::string& mailbox, OpenMode mode) {
     m_selected_uidvalidity = 0;
     m_permanent_flags.clear();
     m_selected_modseq = false;
+    m_prefetched_changes.reset();
+    m_prefetched_headers.clear();
     bool modseq = false;
-    StatusResponse done = run(command, [&](const Response& r) {
+    auto on_select = [&](const Response& r) {
       if (const auto* s = std::get_if<StatusResponse>(&r); s && s->code) {
         switch (s->code->kind) {
           case ResponseCode::Kind::UidValidity:
@@ -172,7 +174,10 @@ MailboxInfo Client::open(const std::string& mailbox, OpenMode mode) {
             break;
         }
       }
-    });
+    };
+    StatusResponse done = prefetch.changes_since == 0 && prefetch.headers_from == 0
+                              ? run(command, on_select)
+                              : open_with_prefetch(command, prefetch, on_select);
     info.exists = m_exists;
     if (!condstore || !modseq) {
       info.highestmodseq = 0;
@@ -185,8 +190,93 @@ MailboxInfo Client::open(const std::string& mailbox, OpenMode mode) {
     m_selected_uidvalidity = info.uidvalidity;
     m_permanent_flags = info.permanent_flags;
     m_selected_modseq = condstore && modseq;
+    if (!m_selected_modseq) {
+      m_prefetched_changes.reset();  // CHANGEDSINCE meant nothing here.
+    }
     return info;
   });
+}
+
+StatusResponse Client::open_with_prefetch(const std::string& command, const OpenPrefetch& prefetch,
+                                          const UntaggedHandler& on_select) {
+  const Capabilities& caps = capabilities();
+  bool changes = prefetch.changes_since != 0 && caps.has("ESEARCH") &&
+                 (caps.has("CONDSTORE") || caps.has("QRESYNC"));
+  std::vector<std::string> commands = {command};
+  if (changes) {
+    commands.push_back("UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE " +
+                       std::to_string(prefetch.changes_since) + ")");
+    commands.push_back("UID SEARCH RETURN (ALL) ALL");
+  }
+  std::size_t headers_at = commands.size();
+  if (prefetch.headers_from != 0) {
+    commands.push_back("UID FETCH " + std::to_string(prefetch.headers_from) +
+                       ":* (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])");
+  }
+  // The answers come in the order of the commands: `phase` is the index of
+  // the command whose answer is being read.
+  std::size_t phase = 0;
+  std::vector<StatusResponse> statuses;
+  std::vector<MessageFlags> changed;
+  std::optional<NumberSet> found;
+  std::map<Uid, HeaderInfo> headers;
+  auto on_untagged = [&](const Response& r) {
+    if (phase == 0) {
+      on_select(r);
+      return;
+    }
+    if (const auto* e = std::get_if<ESearchData>(&r)) {
+      // RFC 4731 §3.1: an ESEARCH without ALL means no message matched.
+      if (e->uid && changes && phase == 2) {
+        found = e->all;
+      }
+      return;
+    }
+    const auto* f = std::get_if<FetchData>(&r);
+    if (f == nullptr || !f->uid) {
+      return;
+    }
+    if (std::optional<HeaderInfo> header = detail::header_info_of(*f)) {
+      // "n:*" names the last message even when its UID is below n.
+      if (phase == headers_at && header->uid >= prefetch.headers_from) {
+        headers[header->uid] = std::move(*header);
+      }
+    } else if (changes && f->flags) {
+      // The CHANGEDSINCE answer, or a newer unsolicited update.
+      changed.push_back({*f->uid, *f->flags, f->modseq.value_or(0)});
+    }
+  };
+  run_pipelined(commands, on_untagged, [&](const StatusResponse& status) {
+    statuses.push_back(status);
+    ++phase;
+    return true;  // Judged below: only the SELECT's failure fails open().
+  });
+  auto ok = [&](std::size_t i) {
+    return i < statuses.size() && statuses[i].status == StatusResponse::Status::Ok;
+  };
+  if (!ok(0)) {
+    throw CommandFailed(detail::command_name(command), statuses.at(0));
+  }
+  if (changes && ok(1) && ok(2) && found) {
+    if (auto uids = detail::uids_of_set(*found, std::size_t{m_exists} * 2 + 1000)) {
+      MailboxChanges c;
+      c.uids = detail::sorted_uids(*uids);
+      std::stable_sort(changed.begin(), changed.end(),
+                       [](const auto& a, const auto& b) { return a.uid < b.uid; });
+      for (auto& m : changed) {
+        if (!c.changed.empty() && c.changed.back().uid == m.uid) {
+          c.changed.back() = std::move(m);  // The later report is the newer.
+        } else {
+          c.changed.push_back(std::move(m));
+        }
+      }
+      m_prefetched_changes.emplace(prefetch.changes_since, std::move(c));
+    }
+  }
+  if (prefetch.headers_from != 0 && ok(headers_at)) {
+    m_prefetched_headers = std::move(headers);
+  }
+  return statuses.at(0);
 }
 
 void Client::create(const std::string& mailbox) {

@@ -115,8 +115,8 @@ void FolderSync::run() {
     m_folder.clean_tmp();
   }
 
-  imap::MailboxInfo info =
-      m_server.open(m_f.wire, pushes ? imap::OpenMode::Select : imap::OpenMode::Examine);
+  imap::MailboxInfo info = m_server.open(
+      m_f.wire, pushes ? imap::OpenMode::Select : imap::OpenMode::Examine, prefetch());
   m_f.opened_validity = info.uidvalidity;
   m_f.opened_uidnext = info.uidnext;
   LocalFolder local;
@@ -570,6 +570,35 @@ imap::ModSeq FolderSync::modseq_after_writes(const Plan& plan, const imap::Mailb
     highest = std::max(highest, m.modseq);
   }
   return highest;
+}
+
+imap::OpenPrefetch FolderSync::prefetch() const {
+  // What the run will likely ask for right after the SELECT goes in the
+  // same round trip (a guess: the answers are only a cache, so a wrong one
+  // costs bytes, never correctness).
+  imap::OpenPrefetch p;
+  const state::FolderState* st = m_f.state ? &*m_f.state : nullptr;
+  if (st == nullptr) {
+    return p;
+  }
+  // list_server()'s conditions that do not need the SELECT's answer.
+  if (st->flags_modseq != 0 && st->flags_modseq == st->highestmodseq &&
+      m_s.policy.direction != Direction::Push && m_f.fresh_uids.empty()) {
+    p.changes_since = st->flags_modseq;
+  }
+  // The headers of the new messages, when content keys will be wanted for
+  // them: files the state does not know (uploads to pair with downloads),
+  // files moved in, or a stash of files the server may have moved here.
+  // LIST-STATUS says how many there are; a flood is left to the plan.
+  constexpr std::uint64_t k_most_headers = 2000;
+  bool keys_likely = m_f.scan.entries.size() > st->messages.size() || !m_f.moved_in.empty() ||
+                     (m_stash != nullptr && !m_stash->empty());
+  if (keys_likely && st->uidnext != 0 && m_f.status && m_f.status->uidvalidity &&
+      m_f.status->uidnext && *m_f.status->uidvalidity == st->uidvalidity &&
+      *m_f.status->uidnext > st->uidnext && *m_f.status->uidnext - st->uidnext <= k_most_headers) {
+    p.headers_from = st->uidnext;
+  }
+  return p;
 }
 
 std::vector<ServerMessage> FolderSync::list_server(const imap::MailboxInfo& info,

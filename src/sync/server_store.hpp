@@ -40,7 +40,10 @@ class ServerStore {
   virtual ~ServerStore() = default;
 
   virtual void create(const std::string& mailbox) = 0;
-  virtual imap::MailboxInfo open(const std::string& mailbox, imap::OpenMode mode) = 0;
+  // `prefetch` is a hint (see imap::OpenPrefetch): a store may ignore it,
+  // and the later calls answer the same either way.
+  virtual imap::MailboxInfo open(const std::string& mailbox, imap::OpenMode mode,
+                                 const imap::OpenPrefetch& prefetch) = 0;
 
   // Flags of every message (changedsince = 0), or of those whose modseq
   // is above `changedsince` (CONDSTORE).
@@ -104,8 +107,9 @@ class ImapServerStore final : public ServerStore {
   explicit ImapServerStore(imap::Client& client) : m_client(client) {}
 
   void create(const std::string& mailbox) override { m_client.create(mailbox); }
-  imap::MailboxInfo open(const std::string& mailbox, imap::OpenMode mode) override {
-    return m_client.open(mailbox, mode);
+  imap::MailboxInfo open(const std::string& mailbox, imap::OpenMode mode,
+                         const imap::OpenPrefetch& prefetch) override {
+    return m_client.open(mailbox, mode, prefetch);
   }
   std::vector<imap::MessageFlags> fetch_flags(imap::ModSeq changedsince) override {
     return m_client.fetch_flags(changedsince);

@@ -250,6 +250,82 @@ TEST(Client, ListChangesGivesUpOnASearchAnswerItCannotUse) {
   }
 }
 
+TEST(Client, OpenPipelinesThePrefetchBehindTheSelect) {
+  Session s({S("* OK [CAPABILITY IMAP4rev1 CONDSTORE ESEARCH] ready\r\n"),
+             C("r1 SELECT INBOX (CONDSTORE)\r\n"),
+             C("r2 UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 17)\r\n"),
+             C("r3 UID SEARCH RETURN (ALL) ALL\r\n"),
+             C("r4 UID FETCH 12:* (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])\r\n"),
+             S("* 4 EXISTS\r\n* OK [UIDVALIDITY 5] ok\r\n* OK [UIDNEXT 14] ok\r\n"
+               "* OK [HIGHESTMODSEQ 20] ok\r\nr1 OK [READ-WRITE] done\r\n"
+               "* 3 FETCH (UID 12 FLAGS () MODSEQ (19))\r\n"
+               "* 2 FETCH (UID 3 FLAGS (\\Seen) MODSEQ (18))\r\nr2 OK done\r\n"
+               "* ESEARCH (TAG \"r3\") UID ALL 2:3,12:13\r\nr3 OK done\r\n"
+               "* 3 FETCH (UID 12 FLAGS () RFC822.SIZE 30 BODY[HEADER] {9}\r\nSubject:a)\r\n"
+               "* 4 FETCH (UID 13 FLAGS () RFC822.SIZE 31 BODY[HEADER] {9}\r\nSubject:b)\r\n"
+               "r4 OK done\r\n"),
+             // Only the header not prefetched is asked for.
+             C("r5 UID FETCH 2 (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])\r\n"),
+             S("* 1 FETCH (UID 2 FLAGS () RFC822.SIZE 32 BODY[HEADER] {9}\r\nSubject:c)\r\n"
+               "r5 OK done\r\n")});
+  s.client->read_greeting();
+  MailboxInfo info = s.client->open("INBOX", OpenMode::Select, OpenPrefetch{17, 12});
+  EXPECT_EQ(info.highestmodseq, 20u);
+  auto changes = s.client->list_changes(17);  // Nothing is sent.
+  ASSERT_TRUE(changes.has_value());
+  EXPECT_EQ(changes->uids, (std::vector<Uid>{2, 3, 12, 13}));
+  ASSERT_EQ(changes->changed.size(), 2u);
+  EXPECT_EQ(changes->changed[0].uid, 3u);
+  EXPECT_EQ(changes->changed[1].uid, 12u);
+  auto headers = s.client->fetch_headers({13, 2, 12});
+  ASSERT_EQ(headers.size(), 3u);
+  EXPECT_EQ(headers[0].header, "Subject:c");
+  EXPECT_EQ(headers[1].uid, 12u);
+  EXPECT_EQ(headers[1].rfc822_size, 30u);
+  EXPECT_EQ(headers[2].header, "Subject:b");
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(Client, AFailedSelectFailsOpenAfterThePrefetchAnswers) {
+  Session s({S("* OK [CAPABILITY IMAP4rev1 CONDSTORE ESEARCH] ready\r\n"),
+             C("r1 SELECT Gone (CONDSTORE)\r\n"),
+             C("r2 UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 17)\r\n"),
+             C("r3 UID SEARCH RETURN (ALL) ALL\r\n"),
+             S("r1 NO [NONEXISTENT] no such mailbox\r\nr2 BAD no mailbox selected\r\n"
+               "r3 BAD no mailbox selected\r\n"),
+             C("r4 NOOP\r\n"), S("r4 OK done\r\n")});
+  s.client->read_greeting();
+  EXPECT_THROW(s.client->open("Gone", OpenMode::Select, OpenPrefetch{17, 0}), CommandFailed);
+  s.client->run("NOOP");  // In step: every answer was read.
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(Client, APrefetchOfAMailboxWithoutModSequencesIsDropped) {
+  Session s({S("* OK [CAPABILITY IMAP4rev1 CONDSTORE ESEARCH] ready\r\n"),
+             C("r1 SELECT INBOX (CONDSTORE)\r\n"),
+             C("r2 UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 17)\r\n"),
+             C("r3 UID SEARCH RETURN (ALL) ALL\r\n"),
+             S("* 1 EXISTS\r\n* OK [UIDVALIDITY 5] ok\r\n* OK [NOMODSEQ] no\r\nr1 OK done\r\n"
+               "r2 BAD CHANGEDSINCE needs mod-sequences\r\n"
+               "* ESEARCH (TAG \"r3\") UID ALL 4\r\nr3 OK done\r\n")});
+  s.client->read_greeting();
+  MailboxInfo info = s.client->open("INBOX", OpenMode::Select, OpenPrefetch{17, 0});
+  EXPECT_EQ(info.highestmodseq, 0u);
+  EXPECT_FALSE(s.client->list_changes(17).has_value());
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(Client, ChangesAreNotPrefetchedWithoutEsearch) {
+  // A plain SEARCH answers on one line whose length the mailbox's size
+  // decides, which is known only once the SELECT is answered.
+  Session s({S(k_greeting), C("r1 SELECT INBOX (CONDSTORE)\r\n"),
+             S("* 1 EXISTS\r\n* OK [UIDVALIDITY 5] ok\r\n* OK [HIGHESTMODSEQ 20] ok\r\n"
+               "r1 OK done\r\n")});
+  s.client->read_greeting();
+  s.client->open("INBOX", OpenMode::Select, OpenPrefetch{17, 0});
+  EXPECT_TRUE(s.stream->finished());
+}
+
 TEST(Client, FetchBodiesPipelinesAndStreamsEachBody) {
   ClientOptions options;
   options.fetch_batch = 1;

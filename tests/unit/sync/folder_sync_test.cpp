@@ -78,7 +78,8 @@ class MemoryServer final : public ServerStore {
       boxes[mailbox].uidvalidity = 100 + static_cast<std::uint32_t>(boxes.size());
     }
   }
-  imap::MailboxInfo open(const std::string& mailbox, imap::OpenMode) override {
+  imap::MailboxInfo open(const std::string& mailbox, imap::OpenMode,
+                         const imap::OpenPrefetch&) override {
     calls.push_back("open " + mailbox);
     m_selected = mailbox;
     const Mailbox& b = boxes.at(mailbox);
