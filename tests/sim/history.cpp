@@ -316,6 +316,9 @@ class Sim {
   std::set<int> m_flagged_local;
   std::set<int> m_flagged_server;
   std::set<std::string> m_reset_folders;
+  // Folders (by their old names) that another client renamed on the server
+  // since the last undisturbed run.
+  std::set<std::string> m_renamed_folders;
   // The last run was undisturbed and ended ok.
   bool m_last_clean = false;
   // The most steps a completed run took: kills are spread over that range.
@@ -574,6 +577,14 @@ void Sim::other_client() {
         if (m_reset_folders.count(from) != 0) {
           m_reset_folders.insert(to);
         }
+        // roam recognises a rename by the folder's content; when local
+        // moves changed that content, it may take the folder for a new one
+        // (and the old one for deleted), and a move out of it for a copy
+        // (seed 43026821).
+        m_renamed_folders.insert(from);
+        for (int id : m_moved_local) {
+          m_fates[id].anywhere = true;
+        }
         for (auto& [id, fate] : m_fates) {
           if (fate.folder == from) {
             fate.folder = to;
@@ -699,7 +710,8 @@ void Sim::mail_client() {
       fate.anywhere = fate.anywhere || m_moved_server.count(f.id) != 0 || !fate.synced ||
                       m_server.quirks.read_only.count(f.folder) != 0 ||
                       m_server.quirks.read_only.count(to) != 0 ||
-                      m_reset_folders.count(f.folder) != 0;
+                      m_reset_folders.count(f.folder) != 0 ||
+                      m_renamed_folders.count(f.folder) != 0;
       fate.stuck_on_server = fate.stuck_on_server ||
                              m_server.quirks.read_only.count(f.folder) != 0 ||
                              m_server.quirks.read_only.count(to) != 0;
@@ -831,6 +843,7 @@ RunResult Sim::run_once(const std::string& label, std::uint64_t stop, std::uint6
                   [&](int id) { return m_server.quirks.read_only.count(m_fates[id].folder) == 0; });
     m_flagged_server.clear();
     m_reset_folders.clear();
+    m_renamed_folders.clear();
     for (auto& [id, fate] : m_fates) {
       fate.synced = true;
     }
