@@ -213,8 +213,10 @@ StatusResponse Client::open_with_prefetch(const std::string& command, const Open
     commands.push_back("UID FETCH " + std::to_string(prefetch.headers_from) +
                        ":* (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])");
   }
-  // The answers come in the order of the commands: `phase` is the index of
-  // the command whose answer is being read.
+  // `phase` is the index of the command whose tagged answer comes next.
+  // Everything before the SELECT's is the SELECT's; after it, answers are
+  // told apart by their kind, not by their place: Dovecot sends the
+  // ESEARCH before the tagged OK of the FETCH sent ahead of the search.
   std::size_t phase = 0;
   std::vector<StatusResponse> statuses;
   std::vector<MessageFlags> changed;
@@ -227,7 +229,7 @@ StatusResponse Client::open_with_prefetch(const std::string& command, const Open
     }
     if (const auto* e = std::get_if<ESearchData>(&r)) {
       // RFC 4731 §3.1: an ESEARCH without ALL means no message matched.
-      if (e->uid && changes && phase == 2) {
+      if (e->uid && changes) {
         found = e->all;
       }
       return;
@@ -238,7 +240,7 @@ StatusResponse Client::open_with_prefetch(const std::string& command, const Open
     }
     if (std::optional<HeaderInfo> header = detail::header_info_of(*f)) {
       // "n:*" names the last message even when its UID is below n.
-      if (phase == headers_at && header->uid >= prefetch.headers_from) {
+      if (prefetch.headers_from != 0 && header->uid >= prefetch.headers_from) {
         headers[header->uid] = std::move(*header);
       }
     } else if (changes && f->flags) {

@@ -259,8 +259,9 @@ TEST(Client, OpenPipelinesThePrefetchBehindTheSelect) {
              S("* 4 EXISTS\r\n* OK [UIDVALIDITY 5] ok\r\n* OK [UIDNEXT 14] ok\r\n"
                "* OK [HIGHESTMODSEQ 20] ok\r\nr1 OK [READ-WRITE] done\r\n"
                "* 3 FETCH (UID 12 FLAGS () MODSEQ (19))\r\n"
-               "* 2 FETCH (UID 3 FLAGS (\\Seen) MODSEQ (18))\r\nr2 OK done\r\n"
-               "* ESEARCH (TAG \"r3\") UID ALL 2:3,12:13\r\nr3 OK done\r\n"
+               // Dovecot's order: the ESEARCH before the FETCH's tagged OK.
+               "* 2 FETCH (UID 3 FLAGS (\\Seen) MODSEQ (18))\r\n"
+               "* ESEARCH (TAG \"r3\") UID ALL 2:3,12:13\r\nr2 OK done\r\nr3 OK done\r\n"
                "* 3 FETCH (UID 12 FLAGS () RFC822.SIZE 30 BODY[HEADER] {9}\r\nSubject:a)\r\n"
                "* 4 FETCH (UID 13 FLAGS () RFC822.SIZE 31 BODY[HEADER] {9}\r\nSubject:b)\r\n"
                "r4 OK done\r\n"),
