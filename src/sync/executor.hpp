@@ -246,6 +246,7 @@ class FolderSync {
   bool unchanged() const;
   void add_server_keys(FolderInput& in, const std::vector<Uid>& uids);
   imap::OpenPrefetch prefetch() const;
+  bool records_hold_server_flags(const FolderInput& in, const Plan& plan) const;
   std::vector<ServerMessage> list_server(const imap::MailboxInfo& info, const Policy& policy);
   std::size_t carry_over(const state::FolderState& old, const FolderInput& in);
   imap::ModSeq modseq_after_writes(const Plan& plan, const imap::MailboxInfo& info);

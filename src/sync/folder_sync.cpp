@@ -312,9 +312,10 @@ void FolderSync::run() {
     m_next.highestmodseq = modseq_after_writes(plan, info);
     // A push-only run records the local flags where they differ from the
     // server's (see reconcile() in planner.cpp); every other run leaves
-    // each record with the server's flags, or with flags roam stored there
-    // and modseq_after_writes() either proved or left to the next CHANGEDSINCE.
-    if (policy.direction != Direction::Push) {
+    // each record it merged with the server's flags, or with flags roam
+    // stored there and modseq_after_writes() either proved or left to the
+    // next CHANGEDSINCE. A record it did not merge keeps its old flags.
+    if (policy.direction != Direction::Push && records_hold_server_flags(in, plan)) {
       m_next.flags_modseq = m_next.highestmodseq;
     }
   }
@@ -570,6 +571,26 @@ imap::ModSeq FolderSync::modseq_after_writes(const Plan& plan, const imap::Mailb
     highest = std::max(highest, m.modseq);
   }
   return highest;
+}
+
+bool FolderSync::records_hold_server_flags(const FolderInput& in, const Plan& plan) const {
+  // A record the plan did not merge (its file is gone while a move waits,
+  // or a deletion is kept in pull mode) keeps the flags of an older run,
+  // though the server's may have changed since: the next run would take
+  // them for the server's, unchanged since the recorded HIGHESTMODSEQ, and
+  // undo that change (seed 44008974). Messages roam stored flags on are
+  // not compared: their stores raised their modseq above the recorded one.
+  std::set<Uid> written;
+  for (const auto& f : plan.server_flags) {
+    written.insert(f.uid);
+  }
+  for (const auto& m : in.server.messages) {
+    auto rec = m_next.messages.find(m.uid);
+    if (rec != m_next.messages.end() && rec->second.flags != m.flags && written.count(m.uid) == 0) {
+      return false;
+    }
+  }
+  return true;
 }
 
 imap::OpenPrefetch FolderSync::prefetch() const {
