@@ -29,6 +29,11 @@ std::string describe(const StatusResponse& r);
 // §2.3.1.1), so one here is a caller's placeholder that must not be sent.
 std::vector<Uid> sorted_uids(const std::vector<Uid>& uids);
 
+// Sorts flag reports by UID and keeps the last report for each: a message
+// can be reported twice (a solicited and an unsolicited FETCH), and the
+// later report is the newer one.
+std::vector<MessageFlags> latest_per_uid(std::vector<MessageFlags> reports);
+
 // The header of a FETCH that carries BODY[HEADER] and a UID, as HeaderInfo;
 // nullopt for any other FETCH (an unsolicited flag update, say).
 std::optional<HeaderInfo> header_info_of(const FetchData& fetch);

@@ -20,29 +20,8 @@ namespace roam::imap {
 using util::Error;
 using util::Scope;
 
+using detail::latest_per_uid;
 using detail::sorted_uids;
-
-namespace {
-
-// Sorts flag reports by UID and keeps the last report for each: a message
-// can be reported twice (a solicited and an unsolicited FETCH), and the
-// later report is the newer one.
-std::vector<MessageFlags> latest_per_uid(std::vector<MessageFlags> reports) {
-  std::stable_sort(reports.begin(), reports.end(),
-                   [](const auto& a, const auto& b) { return a.uid < b.uid; });
-  std::vector<MessageFlags> unique;
-  unique.reserve(reports.size());
-  for (auto& m : reports) {
-    if (!unique.empty() && unique.back().uid == m.uid) {
-      unique.back() = std::move(m);
-    } else {
-      unique.push_back(std::move(m));
-    }
-  }
-  return unique;
-}
-
-}  // namespace
 
 std::vector<MessageFlags> Client::fetch_flags(ModSeq changedsince) {
   return guarded([&] {
@@ -71,6 +50,21 @@ std::vector<MessageFlags> Client::fetch_flags(ModSeq changedsince) {
 }
 
 namespace detail {
+
+std::vector<MessageFlags> latest_per_uid(std::vector<MessageFlags> reports) {
+  std::stable_sort(reports.begin(), reports.end(),
+                   [](const auto& a, const auto& b) { return a.uid < b.uid; });
+  std::vector<MessageFlags> unique;
+  unique.reserve(reports.size());
+  for (auto& m : reports) {
+    if (!unique.empty() && unique.back().uid == m.uid) {
+      unique.back() = std::move(m);
+    } else {
+      unique.push_back(std::move(m));
+    }
+  }
+  return unique;
+}
 
 std::optional<HeaderInfo> header_info_of(const FetchData& fetch) {
   auto header =

@@ -263,15 +263,7 @@ StatusResponse Client::open_with_prefetch(const std::string& command, const Open
     if (auto uids = detail::uids_of_set(*found, std::size_t{m_exists} * 2 + 1000)) {
       MailboxChanges c;
       c.uids = detail::sorted_uids(*uids);
-      std::stable_sort(changed.begin(), changed.end(),
-                       [](const auto& a, const auto& b) { return a.uid < b.uid; });
-      for (auto& m : changed) {
-        if (!c.changed.empty() && c.changed.back().uid == m.uid) {
-          c.changed.back() = std::move(m);  // The later report is the newer.
-        } else {
-          c.changed.push_back(std::move(m));
-        }
-      }
+      c.changed = detail::latest_per_uid(std::move(changed));
       m_prefetched_changes.emplace(prefetch.changes_since, std::move(c));
     }
   }
