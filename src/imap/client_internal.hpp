@@ -38,9 +38,33 @@ std::vector<MessageFlags> latest_per_uid(std::vector<MessageFlags> reports);
 // nullopt for any other FETCH (an unsolicited flag update, say).
 std::optional<HeaderInfo> header_info_of(const FetchData& fetch);
 
-// The UIDs of an ESEARCH ALL set, sorted, without 0; nullopt when it holds
-// '*' or more than `limit` members (no answer a mailbox can give).
-std::optional<std::vector<Uid>> uids_of_set(const NumberSet& set, std::size_t limit);
+// The listing of changes since a mod-sequence (Client::list_changes()):
+// its two commands, and what their answers say. list_changes() sends them
+// alone, open() behind its SELECT (OpenPrefetch); both feed every untagged
+// answer after the SELECT's to take(), which tells them apart by kind (the
+// order is the server's: Dovecot sends the ESEARCH before the tagged OK of
+// the FETCH ahead of it).
+class ChangesListing {
+ public:
+  // UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE n), then UID SEARCH RETURN
+  // (ALL) ALL with ESEARCH (RFC 4731: a compact set) or UID SEARCH ALL.
+  static std::vector<std::string> commands(ModSeq since, bool esearch);
+
+  // A FETCH with UID and FLAGS (the answer, or a newer unsolicited
+  // update), a SEARCH, or an ESEARCH with UID; anything else is ignored.
+  void take(const Response& response);
+
+  // What the answers said in a mailbox of `exists` messages; nullopt when
+  // no search answer came or its set cannot be the mailbox's UIDs ('*', or
+  // far more members than messages).
+  std::optional<MailboxChanges> result(std::uint32_t exists);
+
+ private:
+  std::vector<MessageFlags> m_changed;
+  std::vector<Uid> m_listed;         // From a plain SEARCH.
+  std::optional<NumberSet> m_found;  // From an ESEARCH ALL.
+  bool m_searched = false;
+};
 
 // Converts std::invalid_argument from the encoders (a name or flag that no
 // IMAP syntax can carry) into an error of the given scope.

@@ -85,16 +85,45 @@ std::optional<HeaderInfo> header_info_of(const FetchData& fetch) {
   return info;
 }
 
-std::optional<std::vector<Uid>> uids_of_set(const NumberSet& set, std::size_t limit) {
-  std::vector<Uid> uids;
-  try {
-    uids = expand(set, limit);
-  } catch (const std::invalid_argument&) {
-    return std::nullopt;  // '*', 0, or far more UIDs than messages.
+std::vector<std::string> ChangesListing::commands(ModSeq since, bool esearch) {
+  return {"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE " + std::to_string(since) + ")",
+          esearch ? "UID SEARCH RETURN (ALL) ALL" : "UID SEARCH ALL"};
+}
+
+void ChangesListing::take(const Response& r) {
+  if (const auto* f = std::get_if<FetchData>(&r)) {
+    if (f->uid && f->flags) {
+      m_changed.push_back({*f->uid, *f->flags, f->modseq.value_or(0)});
+    }
+  } else if (const auto* s = std::get_if<SearchData>(&r)) {
+    m_listed.insert(m_listed.end(), s->numbers.begin(), s->numbers.end());
+    m_searched = true;
+  } else if (const auto* e = std::get_if<ESearchData>(&r)) {
+    // RFC 4731 §3.1: an ESEARCH without ALL means no message matched.
+    if (e->uid) {
+      m_found = e->all;
+      m_searched = true;
+    }
   }
-  // A 0 is no UID.
-  std::erase(uids, Uid{0});
-  return uids;
+}
+
+std::optional<MailboxChanges> ChangesListing::result(std::uint32_t exists) {
+  if (!m_searched) {
+    return std::nullopt;
+  }
+  if (m_found) {
+    try {
+      m_listed = expand(*m_found, std::size_t{exists} * 2 + 1000);
+    } catch (const std::invalid_argument&) {
+      return std::nullopt;  // '*', 0, or far more UIDs than messages.
+    }
+  }
+  // A 0 is no UID (the parser lets it through in a plain SEARCH).
+  std::erase(m_listed, Uid{0});
+  MailboxChanges out;
+  out.uids = sorted_uids(m_listed);
+  out.changed = latest_per_uid(std::move(m_changed));
+  return out;
 }
 
 }  // namespace detail
@@ -118,45 +147,10 @@ std::optional<MailboxChanges> Client::list_changes(ModSeq changedsince) {
     if (!esearch && std::uint64_t{m_exists} * 11 > m_options.limits.max_line) {
       return std::nullopt;
     }
-    std::vector<std::string> commands = {
-        "UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE " + std::to_string(changedsince) + ")",
-        esearch ? "UID SEARCH RETURN (ALL) ALL" : "UID SEARCH ALL"};
-    std::vector<MessageFlags> changed;
-    std::optional<NumberSet> found;
-    std::vector<Uid> listed;
-    bool searched = false;
-    run_pipelined(commands, [&](const Response& r) {
-      if (const auto* f = std::get_if<FetchData>(&r)) {
-        // Unsolicited FETCHes during the search carry newer flags too.
-        if (f->uid && f->flags) {
-          changed.push_back({*f->uid, *f->flags, f->modseq.value_or(0)});
-        }
-      } else if (const auto* s = std::get_if<SearchData>(&r)) {
-        listed.insert(listed.end(), s->numbers.begin(), s->numbers.end());
-        searched = true;
-      } else if (const auto* e = std::get_if<ESearchData>(&r)) {
-        // RFC 4731 §3.1: an ESEARCH without ALL means no message matched.
-        if (e->uid) {
-          found = e->all;
-          searched = true;
-        }
-      }
-    });
-    if (!searched) {
-      return std::nullopt;
-    }
-    if (found) {
-      auto uids = detail::uids_of_set(*found, std::size_t{m_exists} * 2 + 1000);
-      if (!uids) {
-        return std::nullopt;
-      }
-      listed = std::move(*uids);
-    }
-    // A 0 is no UID (the parser lets it through in a plain SEARCH).
-    std::erase(listed, Uid{0});
-    out.uids = sorted_uids(listed);
-    out.changed = latest_per_uid(std::move(changed));
-    return out;
+    detail::ChangesListing listing;
+    run_pipelined(detail::ChangesListing::commands(changedsince, esearch),
+                  [&](const Response& r) { listing.take(r); });
+    return listing.result(m_exists);
   });
 }
 

@@ -204,9 +204,9 @@ StatusResponse Client::open_with_prefetch(const std::string& command, const Open
                  (caps.has("CONDSTORE") || caps.has("QRESYNC"));
   std::vector<std::string> commands = {command};
   if (changes) {
-    commands.push_back("UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE " +
-                       std::to_string(prefetch.changes_since) + ")");
-    commands.push_back("UID SEARCH RETURN (ALL) ALL");
+    for (auto& c : detail::ChangesListing::commands(prefetch.changes_since, true)) {
+      commands.push_back(std::move(c));
+    }
   }
   std::size_t headers_at = commands.size();
   if (prefetch.headers_from != 0) {
@@ -215,37 +215,24 @@ StatusResponse Client::open_with_prefetch(const std::string& command, const Open
   }
   // `phase` is the index of the command whose tagged answer comes next.
   // Everything before the SELECT's is the SELECT's; after it, answers are
-  // told apart by their kind, not by their place: Dovecot sends the
-  // ESEARCH before the tagged OK of the FETCH sent ahead of the search.
+  // told apart by their kind, not by their place (see ChangesListing).
   std::size_t phase = 0;
   std::vector<StatusResponse> statuses;
-  std::vector<MessageFlags> changed;
-  std::optional<NumberSet> found;
+  detail::ChangesListing listing;
   std::map<Uid, HeaderInfo> headers;
   auto on_untagged = [&](const Response& r) {
     if (phase == 0) {
       on_select(r);
       return;
     }
-    if (const auto* e = std::get_if<ESearchData>(&r)) {
-      // RFC 4731 §3.1: an ESEARCH without ALL means no message matched.
-      if (e->uid && changes) {
-        found = e->all;
-      }
-      return;
-    }
     const auto* f = std::get_if<FetchData>(&r);
-    if (f == nullptr || !f->uid) {
-      return;
-    }
-    if (std::optional<HeaderInfo> header = detail::header_info_of(*f)) {
+    if (std::optional<HeaderInfo> header = f ? detail::header_info_of(*f) : std::nullopt) {
       // "n:*" names the last message even when its UID is below n.
       if (prefetch.headers_from != 0 && header->uid >= prefetch.headers_from) {
         headers[header->uid] = std::move(*header);
       }
-    } else if (changes && f->flags) {
-      // The CHANGEDSINCE answer, or a newer unsolicited update.
-      changed.push_back({*f->uid, *f->flags, f->modseq.value_or(0)});
+    } else if (changes) {
+      listing.take(r);
     }
   };
   run_pipelined(commands, on_untagged, [&](const StatusResponse& status) {
@@ -259,12 +246,9 @@ StatusResponse Client::open_with_prefetch(const std::string& command, const Open
   if (!ok(0)) {
     throw CommandFailed(detail::command_name(command), statuses.at(0));
   }
-  if (changes && ok(1) && ok(2) && found) {
-    if (auto uids = detail::uids_of_set(*found, std::size_t{m_exists} * 2 + 1000)) {
-      MailboxChanges c;
-      c.uids = detail::sorted_uids(*uids);
-      c.changed = detail::latest_per_uid(std::move(changed));
-      m_prefetched_changes.emplace(prefetch.changes_since, std::move(c));
+  if (changes && ok(1) && ok(2)) {
+    if (auto c = listing.result(m_exists)) {
+      m_prefetched_changes.emplace(prefetch.changes_since, std::move(*c));
     }
   }
   if (prefetch.headers_from != 0 && ok(headers_at)) {
