@@ -245,6 +245,8 @@ class FolderSync {
  private:
   bool unchanged() const;
   void add_server_keys(FolderInput& in, const std::vector<Uid>& uids);
+  // The conditions of list_server() that hold before the SELECT.
+  bool may_list_changes(const state::FolderState& st, const Policy& policy) const;
   imap::OpenPrefetch prefetch() const;
   bool records_hold_server_flags(const FolderInput& in, const Plan& plan) const;
   std::vector<ServerMessage> list_server(const imap::MailboxInfo& info, const Policy& policy);

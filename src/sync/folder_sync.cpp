@@ -593,6 +593,11 @@ bool FolderSync::records_hold_server_flags(const FolderInput& in, const Plan& pl
   return true;
 }
 
+bool FolderSync::may_list_changes(const state::FolderState& st, const Policy& policy) const {
+  return st.flags_modseq != 0 && st.flags_modseq == st.highestmodseq &&
+         policy.direction != Direction::Push && m_f.fresh_uids.empty();
+}
+
 imap::OpenPrefetch FolderSync::prefetch() const {
   // What the run will likely ask for right after the SELECT goes in the
   // same round trip (a guess: the answers are only a cache, so a wrong one
@@ -603,8 +608,7 @@ imap::OpenPrefetch FolderSync::prefetch() const {
     return p;
   }
   // list_server()'s conditions that do not need the SELECT's answer.
-  if (st->flags_modseq != 0 && st->flags_modseq == st->highestmodseq &&
-      m_s.policy.direction != Direction::Push && m_f.fresh_uids.empty()) {
+  if (may_list_changes(*st, m_s.policy)) {
     p.changes_since = st->flags_modseq;
   }
   // The headers of the new messages, when content keys will be wanted for
@@ -634,9 +638,8 @@ std::vector<ServerMessage> FolderSync::list_server(const imap::MailboxInfo& info
   // The second pass of a Courier upload target lists everything as well
   // (see fresh_uids), though Courier has no CONDSTORE today.
   const state::FolderState* st = m_f.state ? &*m_f.state : nullptr;
-  if (st != nullptr && st->uidvalidity == info.uidvalidity && st->flags_modseq != 0 &&
-      st->flags_modseq == st->highestmodseq && info.highestmodseq >= st->highestmodseq &&
-      policy.direction != Direction::Push && m_f.fresh_uids.empty()) {
+  if (st != nullptr && st->uidvalidity == info.uidvalidity &&
+      info.highestmodseq >= st->highestmodseq && may_list_changes(*st, policy)) {
     if (auto changes = m_server.list_changes(st->flags_modseq)) {
       m_report.listed_changes = true;
       m_report.details.push_back("the server listed " + std::to_string(changes->changed.size()) +
