@@ -3,6 +3,8 @@
 #include "imap/client.hpp"
 
 #include <map>
+#include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -22,31 +24,62 @@ std::vector<ListedMailbox> Client::list(const std::vector<std::string>& status_i
   return list_with_namespaces(status_items, false).mailboxes;
 }
 
+namespace {
+
+// STATUS commands are short and so are their answers: this many in flight
+// stay far below any socket buffer, and a hundred folders cost two round
+// trips instead of thirteen at the default depth.
+constexpr std::size_t k_status_depth = 64;
+
+}  // namespace
+
+std::string Client::status_item_list(const std::vector<std::string>& status_items) {
+  // HIGHESTMODSEQ is a STATUS item only with CONDSTORE (RFC 7162
+  // §3.1.8); without it the server would refuse the whole command, or (like
+  // Cyrus with CONDSTORE off) answer with a value nothing else honours.
+  const Capabilities& caps = capabilities();
+  const bool modseq = caps.has("CONDSTORE") || caps.has("QRESYNC");
+  std::string text;
+  for (const auto& item : status_items) {
+    if (modseq || upper(item) != "HIGHESTMODSEQ") {
+      text += (text.empty() ? "(" : " ") + item;
+    }
+  }
+  return text.empty() ? text : text + ")";
+}
+
+std::vector<std::string> Client::status_commands(const std::vector<std::string>& mailboxes,
+                                                 const std::string& items) {
+  std::vector<std::string> commands;
+  for (const auto& name : mailboxes) {
+    try {
+      std::string command = "STATUS ";
+      command += quote_astring(name);
+      command += ' ';
+      command += items;
+      commands.push_back(std::move(command));
+    } catch (const std::invalid_argument&) {
+      // A name no quoted string can carry: the folder goes without a status
+      // (and is checked in full).
+    }
+  }
+  return commands;
+}
+
 Client::Listing Client::list_with_namespaces(const std::vector<std::string>& status_items,
-                                             bool ask_namespace) {
+                                             bool ask_namespace,
+                                             const std::vector<std::string>& status_of) {
   return guarded([&] {
     const Capabilities& caps = capabilities();
+    const bool modseq = caps.has("CONDSTORE") || caps.has("QRESYNC");
+    const std::string items = status_item_list(status_items);
     std::string command = "LIST \"\" \"*\"";
     std::vector<std::string> returns;
     if (caps.has("SPECIAL-USE")) {
       returns.push_back("SPECIAL-USE");
     }
-    // HIGHESTMODSEQ is a STATUS item only with CONDSTORE (RFC 7162
-    // §3.1.8); without it the server would refuse the whole LIST, or (like
-    // Cyrus with CONDSTORE off) answer with a value nothing else honours.
-    const bool modseq = caps.has("CONDSTORE") || caps.has("QRESYNC");
-    std::vector<std::string> items;
-    for (const auto& item : status_items) {
-      if (modseq || upper(item) != "HIGHESTMODSEQ") {
-        items.push_back(item);
-      }
-    }
-    if (!items.empty() && caps.has("LIST-STATUS")) {
-      std::string text = "STATUS (";
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        text += (i ? " " : "") + items[i];
-      }
-      returns.push_back(text + ")");
+    if (!items.empty() && status_of.empty() && caps.has("LIST-STATUS")) {
+      returns.push_back("STATUS " + items);
     }
     if (!returns.empty()) {
       command += " RETURN (";
@@ -62,11 +95,21 @@ Client::Listing Client::list_with_namespaces(const std::vector<std::string>& sta
     if (with_namespace) {
       commands.push_back("NAMESPACE");
     }
+    // The STATUS commands go before the LIST: Dovecot 2.3 (Maildir) answers
+    // a STATUS of a 100,000-message folder in 4 ms in a session that has
+    // not listed yet, and in 160 ms after a LIST, as slowly as LIST-STATUS.
+    const std::size_t first_status = commands.size();
+    if (!items.empty()) {
+      for (auto& c : status_commands(status_of, items)) {
+        commands.push_back(std::move(c));
+      }
+    }
+    const std::size_t list_index = commands.size();
     commands.push_back(command);
     Listing listing;
     std::optional<NamespaceData> reply;
     std::map<std::string, StatusData> statuses;
-    bool namespace_done = !with_namespace;
+    std::size_t answered = 0;
     auto on_untagged = [&](const Response& r) {
       if (const auto* l = std::get_if<ListData>(&r)) {
         listing.mailboxes.push_back({*l, std::nullopt});
@@ -79,11 +122,17 @@ Client::Listing Client::list_with_namespaces(const std::vector<std::string>& sta
         reply = *n;
       }
     };
+    // Tagged answers come in the order of the commands.
     auto on_done = [&](const StatusResponse& status) {
-      if (namespace_done) {
-        return false;
+      std::size_t index = answered++;
+      if (index >= first_status && index < list_index) {
+        // A STATUS refused: the folder was deleted or renamed since the
+        // last run, which the LIST shows.
+        return true;
       }
-      namespace_done = true;
+      if (!with_namespace || index != 0) {
+        return false;  // The LIST: a NO or BAD fails the listing.
+      }
       if (status.status != StatusResponse::Status::Ok) {
         listing.namespace_refused = status;
         return true;
@@ -92,11 +141,11 @@ Client::Listing Client::list_with_namespaces(const std::vector<std::string>& sta
       return false;
     };
     try {
-      run_pipelined(commands, on_untagged, on_done);
+      run_pipelined(commands, on_untagged, on_done, status_of.empty() ? 0 : k_status_depth);
     } catch (const CommandFailed&) {
       throw;
     } catch (const util::Error& e) {
-      if (!namespace_done && !usable()) {
+      if (with_namespace && answered == 0 && !usable()) {
         throw NamespaceUnreadable(e.what());
       }
       throw;
@@ -108,6 +157,33 @@ Client::Listing Client::list_with_namespaces(const std::vector<std::string>& sta
       }
     }
     return listing;
+  });
+}
+
+std::map<std::string, StatusData> Client::statuses(const std::vector<std::string>& mailboxes,
+                                                   const std::vector<std::string>& status_items) {
+  return guarded([&] {
+    const bool modseq = capabilities().has("CONDSTORE") || capabilities().has("QRESYNC");
+    std::map<std::string, StatusData> out;
+    const std::string items = status_item_list(status_items);
+    if (items.empty() || mailboxes.empty()) {
+      return out;
+    }
+    std::set<std::string> asked(mailboxes.begin(), mailboxes.end());
+    auto on_untagged = [&](const Response& r) {
+      // Only the mailboxes asked for: a STATUS for another one is not an
+      // answer to anything here.
+      if (const auto* st = std::get_if<StatusData>(&r); st && asked.count(st->mailbox) != 0) {
+        out[st->mailbox] = *st;
+        if (!modseq) {
+          out[st->mailbox].highestmodseq.reset();
+        }
+      }
+    };
+    run_pipelined(
+        status_commands(mailboxes, items), on_untagged, [](const StatusResponse&) { return true; },
+        k_status_depth);
+    return out;
   });
 }
 

@@ -498,11 +498,12 @@ void Client::starttls(const net::TlsOptions& options) {
 
 void Client::run_pipelined(const std::vector<std::string>& commands,
                            const UntaggedHandler& on_untagged,
-                           const std::function<bool(const StatusResponse&)>& on_done) {
+                           const std::function<bool(const StatusResponse&)>& on_done,
+                           std::size_t depth) {
   std::vector<std::pair<std::string, std::size_t>> in_flight;  // Tag and command, oldest first.
   std::optional<CommandFailed> failure;
   std::size_t next = 0;
-  std::size_t depth = std::max<std::size_t>(1, m_options.pipeline_depth);
+  depth = std::max<std::size_t>(1, depth != 0 ? depth : m_options.pipeline_depth);
   // A local sink error (see route_literal()) stops the sending like a
   // failed command; guarded() rethrows it once those in flight are read.
   while ((next < commands.size() && !failure && !m_deferred) || !in_flight.empty()) {

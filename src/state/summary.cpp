@@ -67,6 +67,9 @@ std::string serialize_summary(const AccountSummary& summary) {
                      {"state_file", stamp_json(f.state_file)},
                      {"cur", stamp_json(f.cur)},
                      {"new", stamp_json(f.new_dir)}};
+    if (!f.mailbox.empty()) {
+      folders[name]["mailbox"] = f.mailbox;
+    }
   }
   nlohmann::json doc = {{"roam_summary", k_summary_version}, {"folders", folders}};
   return doc.dump(1) + "\n";
@@ -85,6 +88,12 @@ AccountSummary parse_summary(std::string_view text) {
       throw util::Error(util::Scope::Folder, "folder " + name + " is not an object");
     }
     FolderSummary s;
+    if (auto it = f.find("mailbox"); it != f.end()) {
+      if (!it->is_string()) {
+        throw util::Error(util::Scope::Folder, "\"mailbox\" is not a string");
+      }
+      s.mailbox = it->get<std::string>();
+    }
     s.uidvalidity = number<std::uint32_t>(f, "uidvalidity");
     s.uidnext = number<std::uint32_t>(f, "uidnext");
     s.highestmodseq = number<std::uint64_t>(f, "highestmodseq");

@@ -38,6 +38,11 @@ std::optional<FileStamp> stamp_of(const std::filesystem::path& path);
 // One folder as a run left it: the server's status as its state recorded
 // it, and the stamps of the state file and of the Maildir's cur/ and new/.
 struct FolderSummary {
+  // The mailbox name as the server lists it (modified UTF-7, with any
+  // namespace prefix), so that the next run can ask for the folder's STATUS
+  // in the round trip of its LIST; empty when not known (written by an
+  // older roam).
+  std::string mailbox;
   std::uint32_t uidvalidity = 0;
   std::uint32_t uidnext = 0;
   std::uint64_t highestmodseq = 0;

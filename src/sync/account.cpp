@@ -112,9 +112,10 @@ std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
 // LIST-STATUS), and with `use_namespace` the NAMESPACE reply, both in one
 // round trip.
 imap::Client::Listing list_folders(const AccountSettings& s, imap::Client& client,
-                                   const std::vector<std::string>& status_items) {
+                                   const std::vector<std::string>& status_items,
+                                   const std::vector<std::string>& status_of) {
   try {
-    return client.list_with_namespaces(status_items, s.use_namespace);
+    return client.list_with_namespaces(status_items, s.use_namespace, status_of);
   } catch (const imap::NamespaceUnreadable& e) {
     throw Error(Scope::Account, "cannot read the server's NAMESPACE reply (" +
                                     std::string(e.what()) +
@@ -203,7 +204,18 @@ AccountReport sync_account(const AccountSettings& s) {
     if (client->capabilities().has("CONDSTORE")) {
       status_items.push_back("HIGHESTMODSEQ");
     }
-    imap::Client::Listing listing = list_folders(s, *client, status_items);
+    // The summary of the last run names the folders it left settled: their
+    // STATUS goes out behind the LIST (see Client::list_with_namespaces).
+    const fs::path summary_path = state::summary_file_for(s.state_dir);
+    const state::AccountSummary summary =
+        s.dry_run ? state::AccountSummary{} : state::load_summary(summary_path);
+    std::vector<std::string> status_of;
+    for (const auto& [name, entry] : summary) {
+      if (!entry.mailbox.empty()) {
+        status_of.push_back(entry.mailbox);
+      }
+    }
+    imap::Client::Listing listing = list_folders(s, *client, status_items, status_of);
     const FolderNames folder_names = folder_names_for(s, listing, report.notices);
     std::vector<imap::ListedMailbox> mailboxes = std::move(listing.mailboxes);
 
@@ -246,6 +258,25 @@ AccountReport sync_account(const AccountSettings& s) {
       f.delimiter = lm.list.delimiter;
       f.status = lm.status;
       folders.push_back(std::move(f));
+    }
+    // Folders the summary did not name (new ones, or ones the last run did
+    // not leave settled) get their STATUS now, in one more round trip, as
+    // LIST-STATUS would have given it.
+    if (!status_of.empty()) {
+      std::vector<std::string> missing;
+      for (const auto& f : folders) {
+        if (!f.status) {
+          missing.push_back(f.wire);
+        }
+      }
+      if (!missing.empty()) {
+        std::map<std::string, imap::StatusData> more = client->statuses(missing, status_items);
+        for (auto& f : folders) {
+          if (auto it = more.find(f.wire); !f.status && it != more.end()) {
+            f.status = it->second;
+          }
+        }
+      }
     }
     // Local folders the server lacks: new ones (created on the server when
     // `create` allows), or ones roam synced before, which went away on the
@@ -299,9 +330,6 @@ AccountReport sync_account(const AccountSettings& s) {
     // folders can be recognised before anything is deleted. A folder that
     // the account summary shows unchanged on both sides is neither read
     // nor listed: nothing in it can be part of a move.
-    const fs::path summary_path = state::summary_file_for(s.state_dir);
-    const state::AccountSummary summary =
-        s.dry_run ? state::AccountSummary{} : state::load_summary(summary_path);
     std::vector<FolderReport> reports(folders.size());
     std::vector<bool> usable(folders.size(), false);
     std::map<std::string, std::string> wire_names;
@@ -317,6 +345,9 @@ AccountReport sync_account(const AccountSettings& s) {
           f.quick = true;
           f.local_exists = true;
           f.summary = it->second;
+          // An entry from an older roam learns the server's name of the
+          // folder (the summary is rewritten once for it).
+          f.summary->mailbox = f.wire;
           usable[i] = true;
           continue;
         }
@@ -549,7 +580,7 @@ AccountReport sync_account(const AccountSettings& s) {
 std::vector<ListedFolder> list_account(const AccountSettings& s) {
   auto client = connect_account(s);
   std::vector<std::string> notices;
-  imap::Client::Listing listing = list_folders(s, *client, {});
+  imap::Client::Listing listing = list_folders(s, *client, {}, {});
   const FolderNames names = folder_names_for(s, listing, notices);
   for (const auto& notice : notices) {
     ROAM_WARN(notice);

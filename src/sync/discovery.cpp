@@ -394,7 +394,8 @@ std::optional<state::FolderSummary> summary_entry(const FolderEntry& f,
   if (!state_file) {
     return std::nullopt;
   }
-  return state::FolderSummary{committed.uidvalidity,
+  return state::FolderSummary{f.wire,
+                              committed.uidvalidity,
                               committed.uidnext,
                               committed.highestmodseq,
                               committed.messages.size(),

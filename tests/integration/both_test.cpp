@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -1288,10 +1289,25 @@ TEST(Both, UnchangedFoldersAreSkippedWithoutReadingTheirState) {
   const auto inbox_state = account.state / "folder-INBOX.json";
   const std::string saved = read_file(inbox_state);
   overwrite_keeping_stamp(inbox_state, std::string(saved.size(), '#'));
-  const auto third = sync(account, {"-v"});
+  // A folder new on the server since: the summary does not name it.
+  server.create_mailbox(account.user, "New");
+  server.append(account.user, "New", make_message("n"));
+  const auto third = sync(account, {"-v", "--debug=imap"});
   EXPECT_EQ(third.exit_code, 0) << "the damaged state must not have been read\n" << describe(third);
   EXPECT_TRUE(third.out.find("INBOX: unchanged") != std::string::npos) << describe(third);
   EXPECT_TRUE(third.out.find("Work: unchanged") != std::string::npos) << describe(third);
+  // The folders the summary names get a STATUS each with the LIST, not
+  // LIST-STATUS (which Dovecot answers by rescanning each folder); the new
+  // one gets its own STATUS after the LIST, and is synced.
+  EXPECT_EQ(third.err.find("RETURN (SPECIAL-USE STATUS"), std::string::npos) << describe(third);
+  EXPECT_EQ(third.err.find("RETURN (STATUS"), std::string::npos) << describe(third);
+  for (const char* box : {"INBOX", "Work", "New"}) {
+    EXPECT_TRUE(
+        std::regex_search(third.err, std::regex(std::string("C: r[0-9]+ STATUS ") + box + " \\(")))
+        << box << "\n"
+        << describe(third);
+  }
+  EXPECT_TRUE(file_with_id(account.maildir / "New", "n").has_value()) << describe(third);
   overwrite_keeping_stamp(inbox_state, saved);
 
   // A local flag change: cur/ changes, so INBOX is checked in full.

@@ -422,6 +422,8 @@ void Session::execute(const std::string& line) {
       bad(tag, line, "not authenticated");
     } else if (name == "LIST") {
       cmd_list(tag, args);
+    } else if (name == "STATUS") {
+      cmd_status(tag, args);
     } else if (name == "SELECT" || name == "EXAMINE") {
       cmd_select(tag, args, name == "EXAMINE");
     } else if (name == "NAMESPACE" && args.empty() && !m_model.quirks.namespace_prefix.empty()) {
@@ -513,27 +515,58 @@ void Session::cmd_list(const std::string& tag, const std::vector<Token>& args) {
     if (it == m_model.mailboxes.end() || status.empty()) {
       continue;
     }
-    Mailbox& mb = it->second;
-    std::string items;
-    for (const auto& s : status) {
-      std::string value;
-      if (s == "MESSAGES") {
-        value = std::to_string(visible(mb).size());
-      } else if (s == "UIDNEXT") {
-        value = std::to_string(mb.uidnext);
-      } else if (s == "UIDVALIDITY") {
-        value = std::to_string(mb.uidvalidity);
-      } else if (s == "HIGHESTMODSEQ" && m_model.quirks.condstore) {
-        value = std::to_string(mb.highestmodseq);
-      } else {
-        bad(tag, "LIST", "unknown STATUS item " + s);
-        return;
-      }
-      items += (items.empty() ? "" : " ") + s + " " + value;
+    std::optional<std::string> line = status_line(name, status);
+    if (!line) {
+      bad(tag, "LIST", "unknown STATUS item");
+      return;
     }
-    m_out += "* STATUS " + quote(wire_name(name)) + " (" + items + ")\r\n";
+    m_out += *line;
   }
   m_out += tag + " OK listed\r\n";
+}
+
+std::optional<std::string> Session::status_line(const std::string& name,
+                                                const std::vector<std::string>& status) {
+  Mailbox& mb = m_model.mailboxes.at(name);
+  std::string items;
+  for (const auto& s : status) {
+    std::string value;
+    if (s == "MESSAGES") {
+      value = std::to_string(visible(mb).size());
+    } else if (s == "UIDNEXT") {
+      value = std::to_string(mb.uidnext);
+    } else if (s == "UIDVALIDITY") {
+      value = std::to_string(mb.uidvalidity);
+    } else if (s == "HIGHESTMODSEQ" && m_model.quirks.condstore) {
+      value = std::to_string(mb.highestmodseq);
+    } else {
+      return std::nullopt;
+    }
+    items += (items.empty() ? "" : " ") + s + " " + value;
+  }
+  return "* STATUS " + quote(wire_name(name)) + " (" + items + ")\r\n";
+}
+
+void Session::cmd_status(const std::string& tag, const std::vector<Token>& args) {
+  if (args.size() != 2 || args[1].kind != Token::Kind::List || args[1].items.empty()) {
+    bad(tag, "STATUS", "malformed STATUS");
+    return;
+  }
+  auto box = model_name(args[0].text);
+  if (!box || m_model.mailboxes.count(*box) == 0) {
+    m_out += tag + " NO [NONEXISTENT] no such mailbox\r\n";
+    return;
+  }
+  std::vector<std::string> items;
+  for (const auto& item : args[1].items) {
+    items.push_back(upper(item.text));
+  }
+  std::optional<std::string> line = status_line(*box, items);
+  if (!line) {
+    bad(tag, "STATUS", "unknown STATUS item");
+    return;
+  }
+  m_out += *line + tag + " OK status\r\n";
 }
 
 void Session::cmd_select(const std::string& tag, const std::vector<Token>& args, bool examine) {

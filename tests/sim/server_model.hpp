@@ -126,6 +126,11 @@ class Session {
   std::vector<Message*> visible(Mailbox& mb);
   std::vector<std::pair<std::size_t, Message*>> match(Mailbox& mb, const std::string& set);
   void cmd_list(const std::string& tag, const std::vector<Token>& args);
+  // STATUS mailbox (items); the "* STATUS" line of `name`, or nothing for
+  // an item not modelled.
+  void cmd_status(const std::string& tag, const std::vector<Token>& args);
+  std::optional<std::string> status_line(const std::string& name,
+                                         const std::vector<std::string>& status);
   void cmd_select(const std::string& tag, const std::vector<Token>& args, bool examine);
   void cmd_fetch(const std::string& tag, const std::vector<Token>& args);
   void cmd_store(const std::string& tag, const std::vector<Token>& args, const std::string& line);

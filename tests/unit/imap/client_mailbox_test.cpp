@@ -113,6 +113,62 @@ TEST(ClientList, HighestModSeqWithCondstore) {
   EXPECT_EQ(boxes[0].status->highestmodseq, std::optional<std::uint64_t>(4711));
 }
 
+// With the names of the folders known from the last run, their STATUS goes
+// out as STATUS commands ahead of the LIST instead of as LIST-STATUS
+// (Dovecot rescans a Maildir folder for LIST-STATUS, and for a STATUS after
+// a LIST, but not for a STATUS before it). A folder
+// deleted since gets NO, which is no failure: the folder just has no status.
+TEST(ClientList, StatusOfKnownFoldersGoesBehindTheList) {
+  fakes::ScriptedClient<> s(
+      {S("* OK [CAPABILITY IMAP4rev1 LIST-STATUS SPECIAL-USE CONDSTORE NAMESPACE] hi\r\n"),
+       C("r1 NAMESPACE\r\n"), C("r2 STATUS INBOX (UIDNEXT HIGHESTMODSEQ)\r\n"),
+       C("r3 STATUS \"Old box\" (UIDNEXT HIGHESTMODSEQ)\r\n"),
+       C("r4 LIST \"\" \"*\" RETURN (SPECIAL-USE)\r\n"),
+       S("* NAMESPACE ((\"\" \"/\")) NIL NIL\r\nr1 OK done\r\n"
+         "* STATUS INBOX (UIDNEXT 9 HIGHESTMODSEQ 4711)\r\nr2 OK done\r\n"
+         "r3 NO [NONEXISTENT] no such mailbox\r\n"
+         "* LIST () \"/\" INBOX\r\n* LIST () \"/\" New\r\nr4 OK done\r\n")});
+  Client::Listing listing =
+      s.client->list_with_namespaces({"UIDNEXT", "HIGHESTMODSEQ"}, true, {"INBOX", "Old box"});
+  ASSERT_EQ(listing.mailboxes.size(), 2u);
+  ASSERT_TRUE(listing.mailboxes[0].status);
+  EXPECT_EQ(listing.mailboxes[0].status->uidnext, std::optional<std::uint64_t>(9));
+  EXPECT_EQ(listing.mailboxes[0].status->highestmodseq, std::optional<std::uint64_t>(4711));
+  EXPECT_FALSE(listing.mailboxes[1].status);
+  ASSERT_TRUE(listing.namespaces);
+  EXPECT_FALSE(listing.namespace_refused);
+  EXPECT_TRUE(s.stream->finished());
+  EXPECT_TRUE(s.client->usable());
+}
+
+// A LIST that fails still fails the listing when STATUS commands go with it.
+TEST(ClientList, AFailedListFailsWithStatusCommandsBehindIt) {
+  fakes::ScriptedClient<> s({S("* OK [CAPABILITY IMAP4rev1] hi\r\n"),
+                             C("r1 STATUS INBOX (MESSAGES)\r\n"), C("r2 LIST \"\" \"*\"\r\n"),
+                             S("* STATUS INBOX (MESSAGES 3)\r\nr1 OK done\r\n"
+                               "r2 NO [UNAVAILABLE] try later\r\n")});
+  EXPECT_THROW(s.client->list_with_namespaces({"MESSAGES"}, false, {"INBOX"}), CommandFailed);
+  EXPECT_TRUE(s.stream->finished());
+  EXPECT_TRUE(s.client->usable());
+}
+
+// statuses(): one pipelined STATUS per mailbox; HIGHESTMODSEQ only with
+// CONDSTORE; a refused mailbox and a STATUS for one not asked for are left
+// out.
+TEST(ClientStatuses, PipelinedAndOnlyForTheMailboxesAskedFor) {
+  fakes::ScriptedClient<> s(
+      {S("* OK [CAPABILITY IMAP4rev1] hi\r\n"), C("r1 STATUS INBOX (MESSAGES UIDNEXT)\r\n"),
+       C("r2 STATUS Gone (MESSAGES UIDNEXT)\r\n"),
+       S("* STATUS INBOX (MESSAGES 3 UIDNEXT 9)\r\n* STATUS Other (MESSAGES 1 UIDNEXT 2)\r\n"
+         "r1 OK done\r\nr2 NO no such mailbox\r\n")});
+  auto out = s.client->statuses({"INBOX", "Gone"}, {"MESSAGES", "UIDNEXT", "HIGHESTMODSEQ"});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out["INBOX"].messages, std::optional<std::uint64_t>(3));
+  EXPECT_EQ(out["INBOX"].uidnext, std::optional<std::uint64_t>(9));
+  EXPECT_TRUE(s.stream->finished());
+  EXPECT_TRUE(s.client->usable());
+}
+
 // NAMESPACE (RFC 2342) is asked only of a server that offers it.
 TEST(ClientNamespace, NothingIsSentWithoutTheCapability) {
   fakes::ScriptedClient<> s({S("* OK [CAPABILITY IMAP4rev1 UIDPLUS] hi\r\n")});

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "fakes/temp_dir.hpp"
+#include "util/error.hpp"
 
 namespace roam::state {
 namespace {
@@ -29,7 +30,21 @@ FolderSummary sample() {
 TEST(Summary, RoundTripsEveryField) {
   AccountSummary s{{"INBOX", sample()}, {"Lists/dev \xc3\xa9", sample()}};
   s["Lists/dev \xc3\xa9"].uidnext = 7;
+  s["Lists/dev \xc3\xa9"].mailbox = "Lists/dev &AOk-";
   EXPECT_EQ(parse_summary(serialize_summary(s)), s);
+}
+
+// A summary written before the server's name was recorded still counts;
+// its folders only get their STATUS by LIST-STATUS.
+TEST(Summary, AnEntryWithoutTheServersNameIsRead) {
+  AccountSummary s{{"INBOX", sample()}};
+  std::string text = serialize_summary(s);
+  ASSERT_EQ(text.find("\"mailbox\""), std::string::npos);
+  EXPECT_EQ(parse_summary(text), s);
+  EXPECT_TRUE(parse_summary(text).at("INBOX").mailbox.empty());
+  auto bad = text;
+  bad.replace(bad.find("\"uidvalidity\""), 0, "\"mailbox\": 7, ");
+  EXPECT_THROW(parse_summary(bad), util::Error);
 }
 
 TEST(Summary, IsSavedAndLoaded) {
