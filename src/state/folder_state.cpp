@@ -149,6 +149,36 @@ std::string json_string(const std::string& text, const fs::path& path, std::stri
   }
 }
 
+// True when `text` is printable ASCII without '"' or '\\': JSON takes it
+// as it is, and escape_name() leaves it unchanged. Nearly every name and
+// flag is: the fast path of a 100,000-record save.
+bool plain_json(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'; });
+}
+
+void append_json_string(std::string& out, const std::string& text, const fs::path& path,
+                        std::string_view what) {
+  if (plain_json(text)) {
+    out += '"';
+    out += text;
+    out += '"';
+    return;
+  }
+  out += json_string(text, path, what);
+}
+
+// A Maildir name as stored: escape_name(), then JSON.
+void append_stored_name(std::string& out, const std::string& name, const fs::path& path) {
+  if (plain_json(name)) {
+    out += '"';
+    out += name;
+    out += '"';
+    return;
+  }
+  out += json_string(escape_name(name), path, "a Maildir name");
+}
+
 // Reads an unsigned integer member of at most `max`; anything else (missing,
 // negative, fractional, a string, too large) is damage.
 std::uint64_t read_unsigned(const nlohmann::json& value, std::string_view what, std::uint64_t max,
@@ -168,8 +198,7 @@ std::uint64_t read_unsigned(const nlohmann::json& value, std::string_view what, 
 // Why `key` is not a content key (16 lower-case hex digits), or empty.
 std::string check_key(std::string_view key) {
   if (key.size() != 16 || !std::all_of(key.begin(), key.end(), [](char c) {
-        return std::isxdigit(static_cast<unsigned char>(c)) &&
-               !std::isupper(static_cast<unsigned char>(c));
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
       })) {
     return "the content key '" + std::string(key.substr(0, 40)) +
            "' is not 16 lower-case hex digits";
@@ -232,49 +261,362 @@ PendingUpload read_pending(nlohmann::json& entry, std::size_t index, const fs::p
   return p;
 }
 
-class TopLevelKeyChecker : public nlohmann::json_sax<nlohmann::json> {
+// Two records with one name, if any: the UIDs of such a pair, in UID
+// order. Sorting the names' hashes is several times faster than a hash set
+// of 100,000 names (a node each) or a sort of the names themselves (which
+// share long prefixes), and allocates one array.
+std::optional<std::pair<std::uint32_t, std::uint32_t>> duplicate_name(const FolderState& state) {
+  struct Name {
+    std::size_t hash;
+    std::string_view name;
+    std::uint32_t uid;
+  };
+  std::vector<Name> names;
+  names.reserve(state.messages.size());
+  for (const auto& [uid, record] : state.messages) {
+    names.push_back({std::hash<std::string_view>{}(record.name), record.name, uid});
+  }
+  std::sort(names.begin(), names.end(), [](const Name& a, const Name& b) {
+    return a.hash != b.hash ? a.hash < b.hash : a.name < b.name;
+  });
+  auto at = std::adjacent_find(names.begin(), names.end(), [](const Name& a, const Name& b) {
+    return a.hash == b.hash && a.name == b.name;
+  });
+  if (at == names.end()) {
+    return std::nullopt;
+  }
+  auto [low, high] = std::minmax(at->uid, std::next(at)->uid);
+  return std::pair(low, high);
+}
+
+// Reads a state file in one pass, without a document tree: the records of
+// "messages" go straight into FolderState::messages as the parser meets
+// them, and every other top-level value (a few numbers, and the short
+// "pending" list) is kept as a small tree for the checks that follow. A
+// 100,000-record state so costs its records, not a tree of them beside
+// (which was 100 MB and most of the load time).
+//
+// A record that breaks the format stops the parse with `damage()` set; the
+// caller checks the version first, so that a newer roam's file is refused
+// by its version, not by its records, as long as "roam_state" comes first
+// (roam always writes it first).
+class StateReader : public nlohmann::json_sax<nlohmann::json> {
  public:
-  bool null() override { return true; }
-  bool boolean(bool) override { return true; }
-  bool number_integer(number_integer_t) override { return true; }
-  bool number_unsigned(number_unsigned_t) override { return true; }
-  bool number_float(number_float_t, const string_t&) override { return true; }
-  bool string(string_t&) override { return true; }
-  bool binary(binary_t&) override { return true; }
+  using json = nlohmann::json;
+
+  explicit StateReader(FolderState& state) : m_state(state) {}
+
+  bool null() override { return value(json(nullptr)); }
+  bool boolean(bool v) override { return value(json(v)); }
+  bool number_integer(number_integer_t v) override {
+    if (m_in == In::Record) {
+      return record_other();
+    }
+    if (m_in == In::Flags) {
+      return damage(where() + ": a flag is not a string");
+    }
+    return value(json(v));
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    if (m_in == In::Record) {
+      if (std::size_t at = m_position++; at != 0) {
+        return record_other(at);
+      }
+      if (v > std::numeric_limits<std::uint32_t>::max()) {
+        return damage(where() + " uid is out of range (" + std::to_string(v) + ")");
+      }
+      if (v == 0) {
+        return damage(where() + " has uid 0");
+      }
+      m_record.uid = static_cast<std::uint32_t>(v);
+      return true;
+    }
+    if (m_in == In::Flags) {
+      return damage(where() + ": a flag is not a string");
+    }
+    if (m_in == In::Top && m_key == "roam_state") {
+      m_version = v;
+    }
+    return value(json(v));
+  }
+  bool number_float(number_float_t v, const string_t&) override {
+    if (m_in == In::Record) {
+      return record_other();
+    }
+    if (m_in == In::Flags) {
+      return damage(where() + ": a flag is not a string");
+    }
+    return value(json(v));
+  }
+  bool string(string_t& v) override {
+    if (m_in == In::Record) {
+      std::size_t at = m_position++;
+      if (at == 1) {
+        m_record.name = std::move(v);
+        return true;
+      }
+      if (at == 3) {
+        m_record.key = std::move(v);
+        return true;
+      }
+      return record_other(at);
+    }
+    if (m_in == In::Flags) {
+      m_record.flags.push_back(std::move(v));
+      return true;
+    }
+    return value(json(std::move(v)));
+  }
+  bool binary(binary_t&) override { return damage("binary data"); }
+
   bool start_object(std::size_t) override {
-    ++m_depth;
-    return true;
+    if (m_in == In::None) {
+      m_in = In::Top;
+      return true;
+    }
+    if (m_in == In::Record) {
+      return record_other();
+    }
+    if (m_in == In::Flags) {
+      return damage(where() + ": a flag is not a string");
+    }
+    if (m_in == In::Messages) {
+      ++m_index;
+      return record_shape();
+    }
+    return open(json::object());
   }
   bool end_object() override {
-    --m_depth;
+    if (m_in == In::Value) {
+      return close();
+    }
+    m_in = In::Done;
     return true;
   }
   bool start_array(std::size_t) override {
-    ++m_depth;
-    return true;
+    switch (m_in) {
+      case In::None:
+        return damage("not a JSON object");
+      case In::Top:
+        if (m_key == "messages") {
+          m_in = In::Messages;
+          m_saw_messages = true;
+          return true;
+        }
+        return open(json::array());
+      case In::Messages:
+        ++m_index;
+        m_record = MessageRecord{};
+        m_position = 0;
+        m_in = In::Record;
+        return true;
+      case In::Record:
+        if (m_position++ != 2) {
+          return record_other(m_position - 1);
+        }
+        m_in = In::Flags;
+        return true;
+      case In::Flags:
+        return damage(where() + ": a flag is not a string");
+      default:
+        return open(json::array());
+    }
   }
   bool end_array() override {
-    --m_depth;
-    return true;
+    switch (m_in) {
+      case In::Messages:
+        m_in = In::Top;
+        return true;
+      case In::Record:
+        m_in = In::Messages;
+        return finish_record();
+      case In::Flags:
+        m_in = In::Record;
+        return true;
+      default:
+        return close();
+    }
   }
   bool key(string_t& key) override {
-    if (m_depth == 1 && !m_keys.insert(key).second && m_duplicate.empty()) {
-      m_duplicate = key;
+    if (m_in == In::Top) {
+      if (!m_keys.insert(key).second) {
+        return damage("key \"" + key + "\" appears twice");
+      }
+      m_key = std::move(key);
+      return true;
     }
+    m_object_key = std::move(key);
     return true;
   }
   bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception& e) override {
-    m_error = e.what();
+    m_syntax_error = e.what();
     return false;
   }
-  const std::string& duplicate_key() const { return m_duplicate; }
-  const std::string& error() const { return m_error; }
+
+  const std::string& syntax_error() const { return m_syntax_error; }
+  const std::string& damage_found() const { return m_damage; }
+  // The top-level values other than "messages".
+  json& top() { return m_top; }
+  // Whether the top level held "messages" as an array.
+  bool saw_messages() const { return m_saw_messages; }
+  // The version as read so far (0 until "roam_state" was read).
+  std::uint64_t version() const { return m_version; }
+  // The first record with a content key (1-based), or 0: a version 1 file
+  // must have none, which is known only once its version is.
+  std::size_t first_keyed_record() const { return m_first_keyed; }
 
  private:
-  int m_depth = 0;
+  // Where the parser is: the top-level object, a value of it (kept as a
+  // tree), the "messages" array, a record, or a record's flags.
+  enum class In { None, Top, Value, Messages, Record, Flags, Done };
+
+  bool damage(std::string what) {
+    if (m_damage.empty()) {
+      m_damage = std::move(what);
+    }
+    return false;
+  }
+  std::string where() const {
+    std::string out = "message #" + std::to_string(m_index);
+    if (m_record.uid != 0) {
+      out += " (uid " + std::to_string(m_record.uid) + ")";
+    }
+    return out;
+  }
+  bool record_shape() {
+    std::string shape = m_version == 1 ? "" : ", \"key\"";
+    return damage(where() + " is not a [uid, \"name\", [flags]" + shape + "] array");
+  }
+  // A value of the wrong kind in a record: what was expected there.
+  bool record_other() { return record_other(m_position++); }
+  bool record_other(std::size_t at) {
+    switch (at) {
+      case 0:
+        return damage(where() + " uid is not a non-negative integer");
+      case 1:
+        return damage(where() + ": the name is not a string");
+      case 2:
+        return damage(where() + ": the flags are not an array");
+      case 3:
+        return damage(where() + ": the content key is not a string");
+      default:
+        return record_shape();
+    }
+  }
+
+  bool finish_record() {
+    if (m_position < 3 || m_position > 4 || (m_version == 1 && m_position == 4)) {
+      return record_shape();
+    }
+    if (m_position == 4 && m_first_keyed == 0) {
+      m_first_keyed = m_index;
+    }
+    MessageRecord& record = m_record;
+    if (!unescape_stored_name(record.name)) {
+      return damage(where() + ": the name '" + record.name + "' has a broken '/' escape");
+    }
+    if (auto problem = check_name(record.name); !problem.empty()) {
+      return damage(where() + ": " + problem);
+    }
+    for (const auto& flag : record.flags) {
+      if (auto problem = check_flag(flag); !problem.empty()) {
+        return damage(where() + ": " + problem);
+      }
+    }
+    if (!std::is_sorted(record.flags.begin(), record.flags.end()) ||
+        std::adjacent_find(record.flags.begin(), record.flags.end()) != record.flags.end()) {
+      normalize_flags(record.flags);
+    }
+    if (m_position == 4) {
+      if (auto problem = check_key(record.key); !problem.empty()) {
+        return damage(where() + ": " + problem);
+      }
+    }
+    std::uint32_t uid = record.uid;
+    // Files written by roam list UIDs in ascending order, so the hint makes
+    // each insertion constant time.
+    auto size_before = m_state.messages.size();
+    auto it = m_state.messages.emplace_hint(m_state.messages.end(), uid, std::move(record));
+    if (m_state.messages.size() == size_before) {
+      m_record.uid = uid;
+      return damage(where() + ": uid " + std::to_string(uid) + " appears twice");
+    }
+    (void)it;
+    m_record = MessageRecord{};
+    return true;
+  }
+
+  // A value outside "messages": into the tree, under its key or its parent.
+  bool value(json v) {
+    switch (m_in) {
+      case In::None:
+        return damage("not a JSON object");
+      case In::Top:
+        if (m_key == "messages") {
+          return damage("\"messages\" is not an array");
+        }
+        m_top[m_key] = std::move(v);
+        return true;
+      case In::Value:
+        return add(std::move(v)) != nullptr;
+      case In::Record:
+        return record_other();
+      case In::Messages:
+        ++m_index;
+        return record_shape();
+      case In::Flags:
+        return damage(where() + ": a flag is not a string");
+      default:
+        return damage("a value after the end of the top-level object");
+    }
+  }
+  json* add(json v) {
+    json& parent = *m_stack.back();
+    if (parent.is_array()) {
+      parent.push_back(std::move(v));
+      return &parent.back();
+    }
+    json& slot = parent[m_object_key];
+    slot = std::move(v);
+    return &slot;
+  }
+  bool open(json container) {
+    if (m_in == In::Top) {
+      if (m_key == "messages") {
+        return damage("\"messages\" is not an array");
+      }
+      json& slot = m_top[m_key];
+      slot = std::move(container);
+      m_stack.push_back(&slot);
+      m_in = In::Value;
+      return true;
+    }
+    m_stack.push_back(add(std::move(container)));
+    return true;
+  }
+  bool close() {
+    m_stack.pop_back();
+    if (m_stack.empty()) {
+      m_in = In::Top;
+    }
+    return true;
+  }
+
+  FolderState& m_state;
+  In m_in = In::None;
+  json m_top = json::object();
+  std::vector<json*> m_stack;  // The open containers of a value being kept.
   std::set<std::string> m_keys;
-  std::string m_duplicate;
-  std::string m_error;
+  std::string m_key;         // The current top-level key.
+  std::string m_object_key;  // The current key of an object being kept.
+  std::uint64_t m_version = 0;
+  bool m_saw_messages = false;
+  std::size_t m_index = 0;     // The current record, 1-based.
+  std::size_t m_position = 0;  // The next element of the current record.
+  std::size_t m_first_keyed = 0;
+  MessageRecord m_record;
+  std::string m_damage;
+  std::string m_syntax_error;
 };
 
 }  // namespace
@@ -294,26 +636,30 @@ void normalize_flags(std::vector<std::string>& flags) {
 }
 
 FolderState parse_folder_state(std::string_view text, const fs::path& path) {
-  // nlohmann::json resolves duplicate keys silently (the last one wins), so a
-  // first, allocation-free SAX pass looks for them in the top-level object,
-  // the only object in the format. A parse callback would do the same in one
-  // pass but makes parsing several times slower.
-  TopLevelKeyChecker checker;
-  nlohmann::json doc;
-  if (!nlohmann::json::sax_parse(text.begin(), text.end(), &checker)) {
-    throw_damaged(path, "not valid JSON (" + checker.error() + ")");
+  // One SAX pass (see StateReader). It also catches what a document tree
+  // would hide: nlohmann::json resolves duplicate keys silently (the last
+  // one wins).
+  FolderState state;
+  StateReader reader(state);
+  bool parsed = nlohmann::json::sax_parse(text.begin(), text.end(), &reader);
+  if (!reader.syntax_error().empty()) {
+    throw_damaged(path, "not valid JSON (" + reader.syntax_error() + ")");
   }
-  try {
-    doc = nlohmann::json::parse(text.begin(), text.end());
-  } catch (const nlohmann::json::parse_error& e) {
-    throw_damaged(path, std::string("not valid JSON (") + e.what() + ")");
+  // A file newer than this roam is refused by its version before anything
+  // else is said about it.
+  if (reader.version() > static_cast<std::uint64_t>(k_folder_state_schema)) {
+    throw Error(Scope::Folder, "state file " + path.string() + " has format version " +
+                                   std::to_string(reader.version()) +
+                                   ", but this roam reads only up to " +
+                                   std::to_string(k_folder_state_schema) +
+                                   "; a newer roam wrote it, so use that version (or remove the "
+                                   "file to make the next run re-match messages)");
   }
-  if (!checker.duplicate_key().empty()) {
-    throw_damaged(path, "key \"" + checker.duplicate_key() + "\" appears twice");
+  if (!parsed || !reader.damage_found().empty()) {
+    throw_damaged(path, reader.damage_found().empty() ? std::string("not a JSON object")
+                                                      : reader.damage_found());
   }
-  if (!doc.is_object()) {
-    throw_damaged(path, "not a JSON object");
-  }
+  nlohmann::json& doc = reader.top();
 
   auto version_it = doc.find("roam_state");
   if (version_it == doc.end()) {
@@ -323,12 +669,9 @@ FolderState parse_folder_state(std::string_view text, const fs::path& path) {
     throw_damaged(path, "\"roam_state\" is not a positive integer");
   }
   auto version = version_it->get<std::uint64_t>();
-  if (version > static_cast<std::uint64_t>(k_folder_state_schema)) {
-    throw Error(Scope::Folder, "state file " + path.string() + " has format version " +
-                                   std::to_string(version) + ", but this roam reads only up to " +
-                                   std::to_string(k_folder_state_schema) +
-                                   "; a newer roam wrote it, so use that version (or remove the "
-                                   "file to make the next run re-match messages)");
+  if (version < 2 && reader.first_keyed_record() != 0) {
+    throw_damaged(path, "message #" + std::to_string(reader.first_keyed_record()) +
+                            " is not a [uid, \"name\", [flags]] array");
   }
 
   // Format 2 added "pending" (uploads waiting for their UID) and the
@@ -349,12 +692,11 @@ FolderState parse_folder_state(std::string_view text, const fs::path& path) {
     }
   }
   for (const auto& key : known_keys) {
-    if (!doc.contains(key)) {
+    if (key == "messages" ? !reader.saw_messages() : !doc.contains(key)) {
       throw_damaged(path, "missing key \"" + key + "\"");
     }
   }
 
-  FolderState state;
   state.schema = static_cast<int>(version);
   if (!doc["mailbox"].is_string()) {
     throw_damaged(path, "\"mailbox\" is not a string");
@@ -371,97 +713,24 @@ FolderState parse_folder_state(std::string_view text, const fs::path& path) {
     state.flags_modseq = read_unsigned(doc["flags_modseq"], "\"flags_modseq\"",
                                        std::numeric_limits<std::uint64_t>::max(), path);
   }
-
-  auto& messages = doc["messages"];
-  if (!messages.is_array()) {
-    throw_damaged(path, "\"messages\" is not an array");
-  }
-  if (!messages.empty() && state.uidvalidity == 0) {
+  if (!state.messages.empty() && state.uidvalidity == 0) {
     throw_damaged(path, "messages are recorded but \"uidvalidity\" is 0");
   }
-  // Views into the names stored in state.messages (map nodes do not move).
-  std::unordered_map<std::string_view, std::uint32_t> names;
-  names.reserve(messages.size());
-  std::size_t index = 0;
-  std::uint32_t uid = 0;
-  // Messages are built only on error: this loop runs 100k times for a big
-  // folder.
-  auto where = [&] {
-    std::string out = "message #" + std::to_string(index);
-    if (uid != 0) {
-      out += " (uid " + std::to_string(uid) + ")";
-    }
-    return out;
-  };
-  for (auto& entry : messages) {
-    ++index;
-    uid = 0;
-    if (!entry.is_array() || entry.size() < 3 || entry.size() > (version >= 2 ? 4u : 3u)) {
-      throw_damaged(path, where() + " is not a [uid, \"name\", [flags]" +
-                              (version >= 2 ? ", \"key\"" : "") + "] array");
-    }
-    uid = static_cast<std::uint32_t>(read_unsigned(entry[0], where() + " uid", k_max32, path));
-    if (uid == 0) {
-      throw_damaged(path, where() + " has uid 0");
-    }
-    if (!entry[1].is_string()) {
-      throw_damaged(path, where() + ": the name is not a string");
-    }
-    MessageRecord record;
-    record.uid = uid;
-    record.name = std::move(entry[1].get_ref<std::string&>());
-    if (!unescape_stored_name(record.name)) {
-      throw_damaged(path, where() + ": the name '" + record.name + "' has a broken '/' escape");
-    }
-    if (auto problem = check_name(record.name); !problem.empty()) {
-      throw_damaged(path, where() + ": " + problem);
-    }
-    auto& flags = entry[2];
-    if (!flags.is_array()) {
-      throw_damaged(path, where() + ": the flags are not an array");
-    }
-    record.flags.reserve(flags.size());
-    for (auto& flag : flags) {
-      if (!flag.is_string()) {
-        throw_damaged(path, where() + ": a flag is not a string");
-      }
-      record.flags.push_back(std::move(flag.get_ref<std::string&>()));
-      if (auto problem = check_flag(record.flags.back()); !problem.empty()) {
-        throw_damaged(path, where() + ": " + problem);
-      }
-    }
-    if (!std::is_sorted(record.flags.begin(), record.flags.end()) ||
-        std::adjacent_find(record.flags.begin(), record.flags.end()) != record.flags.end()) {
-      normalize_flags(record.flags);
-    }
-    if (entry.size() == 4) {
-      if (!entry[3].is_string()) {
-        throw_damaged(path, where() + ": the content key is not a string");
-      }
-      record.key = std::move(entry[3].get_ref<std::string&>());
-      if (auto problem = check_key(record.key); !problem.empty()) {
-        throw_damaged(path, where() + ": " + problem);
-      }
-    }
-    // Files written by roam list UIDs in ascending order, so the hint makes
-    // each insertion constant time.
-    auto size_before = state.messages.size();
-    auto it = state.messages.emplace_hint(state.messages.end(), uid, std::move(record));
-    if (state.messages.size() == size_before) {
-      throw_damaged(path, where() + ": uid " + std::to_string(uid) + " appears twice");
-    }
-    auto [other, inserted] = names.emplace(it->second.name, uid);
-    if (!inserted) {
-      throw_damaged(path, where() + ": name '" + it->second.name + "' is also used by uid " +
-                              std::to_string(other->second));
-    }
+  if (auto twice = duplicate_name(state)) {
+    throw_damaged(path, "uid " + std::to_string(twice->second) + ": name '" +
+                            state.messages.at(twice->second).name + "' is also used by uid " +
+                            std::to_string(twice->first));
   }
   if (version >= 2) {
     auto& pending = doc["pending"];
     if (!pending.is_array()) {
       throw_damaged(path, "\"pending\" is not an array");
     }
-    index = 0;
+    std::size_t index = 0;
+    NameIndex names;
+    if (!pending.empty()) {
+      names = build_name_index(state);
+    }
     for (auto& entry : pending) {
       ++index;
       state.pending_uploads.push_back(read_pending(entry, index, path));
@@ -530,8 +799,11 @@ std::string serialize(const FolderState& state, const fs::path& path_for_errors)
   if (!state.messages.empty() && state.uidvalidity == 0) {
     throw_unwritable(path_for_errors, "messages are recorded but uidvalidity is 0");
   }
-  std::unordered_map<std::string_view, std::uint32_t> names;
-  names.reserve(state.messages.size());
+  if (auto twice = duplicate_name(state)) {
+    throw_unwritable(path_for_errors, "name '" + state.messages.at(twice->first).name +
+                                          "' is used by uids " + std::to_string(twice->first) +
+                                          " and " + std::to_string(twice->second));
+  }
   bool first = true;
   std::vector<std::string> sorted_flags;
   for (const auto& [uid, record] : state.messages) {
@@ -541,11 +813,6 @@ std::string serialize(const FolderState& state, const fs::path& path_for_errors)
     }
     if (auto problem = check_name(record.name); !problem.empty()) {
       throw_unwritable(path_for_errors, "uid " + std::to_string(uid) + ": " + problem);
-    }
-    if (!names.emplace(record.name, uid).second) {
-      throw_unwritable(path_for_errors, "name '" + record.name + "' is used by uids " +
-                                            std::to_string(names[record.name]) + " and " +
-                                            std::to_string(uid));
     }
     const std::vector<std::string>* flags = &record.flags;
     if (!std::is_sorted(flags->begin(), flags->end()) ||
@@ -558,7 +825,7 @@ std::string serialize(const FolderState& state, const fs::path& path_for_errors)
     first = false;
     out += std::to_string(uid);
     out += ',';
-    out += json_string(escape_name(record.name), path_for_errors, "a Maildir name");
+    append_stored_name(out, record.name, path_for_errors);
     out += ",[";
     bool first_flag = true;
     for (const auto& flag : *flags) {
@@ -569,7 +836,7 @@ std::string serialize(const FolderState& state, const fs::path& path_for_errors)
         out += ',';
       }
       first_flag = false;
-      out += json_string(flag, path_for_errors, "a flag");
+      append_json_string(out, flag, path_for_errors, "a flag");
     }
     out += ']';
     if (!record.key.empty()) {
@@ -584,6 +851,10 @@ std::string serialize(const FolderState& state, const fs::path& path_for_errors)
   }
   out += "\n],\"pending\":[";
   first = true;
+  NameIndex names;
+  if (!state.pending_uploads.empty()) {
+    names = build_name_index(state);
+  }
   for (const auto& p : state.pending_uploads) {
     if (auto problem = check_name(p.name); !problem.empty()) {
       throw_unwritable(path_for_errors, "pending upload: " + problem);

@@ -338,7 +338,38 @@ INSTANTIATE_TEST_SUITE_P(
         CorruptCase{"messages without uidvalidity",
                     R"({"roam_state":1,"mailbox":"INBOX","uidvalidity":0,"uidnext":9,)"
                     R"("highestmodseq":0,"messages":[[1,"a",[]]]})",
-                    "uidvalidity"}),
+                    "uidvalidity"},
+        // The records are read without a document tree (StateReader):
+        // every way a value can be out of place is still damage.
+        CorruptCase{"record not an array", k_head + R"("messages":[7]})", "message #1"},
+        CorruptCase{"record an object", k_head + R"("messages":[{"uid":1}]})", "message #1"},
+        CorruptCase{"second record broken", k_head + R"("messages":[[1,"a",[]],[2,"b"]]})",
+                    "message #2"},
+        CorruptCase{"flag null", k_head + R"("messages":[[1,"a",[null]]]})", "not a string"},
+        CorruptCase{"flag an array", k_head + R"("messages":[[1,"a",[["x"]]]]})", "not a string"},
+        CorruptCase{"name a number", k_head + R"("messages":[[1,2,[]]]})", "name is not a string"},
+        CorruptCase{"uid a string", k_head + R"("messages":[["1","a",[]]]})",
+                    "not a non-negative integer"},
+        CorruptCase{"uid negative", k_head + R"("messages":[[-1,"a",[]]]})",
+                    "not a non-negative integer"},
+        CorruptCase{"flags a string", k_head + R"("messages":[[1,"a","x"]]})",
+                    "flags are not an array"},
+        CorruptCase{"record too long",
+                    k_head2 + R"("messages":[[1,"a",[],"0123456789abcdef",5]],)"
+                              R"("pending":[]})",
+                    "message #1"},
+        CorruptCase{"messages a number", k_head + R"("messages":3})", "not an array"},
+        CorruptCase{"unknown key holding a tree",
+                    k_head + R"("messages":[],"extra":{"a":[1,{"b":[null,true]}]}})",
+                    "unknown key \"extra\""},
+        CorruptCase{"duplicate messages key", k_head + R"("messages":[],"messages":[]})",
+                    "appears twice"},
+        CorruptCase{"not an object, a string", R"("roam")", "not a JSON object"},
+        CorruptCase{"newer schema with records this roam cannot read",
+                    R"({"roam_state":9,"messages":[[1,"a",[],"k",{"x":1}]]})", "format version 9"},
+        CorruptCase{"pending holding a tree",
+                    k_head2 + R"("messages":[],"pending":[{"name":{"a":[1]}}]})",
+                    "pending upload"}),
     [](const ::testing::TestParamInfo<CorruptCase>& param_info) {
       std::string name;
       for (const char* p = param_info.param.label; *p != '\0'; ++p) {
