@@ -40,9 +40,9 @@ if [[ ${ROAM_SKIP_FUZZ:-0} != 1 ]]; then
   fuzz_build=${FUZZ_BUILD_DIR:-build-fuzz}
   cmake -S . -B "$fuzz_build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_COMPILER=clang++ -DROAM_FUZZ=ON -DROAM_INTEGRATION_TESTS=OFF
-  cmake --build "$fuzz_build" -j "$jobs" --target parse_response_fuzzer maildir_name_fuzzer
+  cmake --build "$fuzz_build" -j "$jobs" --target parse_response_fuzzer maildir_name_fuzzer state_file_fuzzer
   mkdir -p "$fuzz_build/fuzz-artifacts"
-  for run in parse_response:50 maildir_name:10; do
+  for run in parse_response:50 maildir_name:10 state_file:15; do
     name=${run%%:*}
     seconds=${run##*:}
     # The first directory collects what this machine's runs discover, so
