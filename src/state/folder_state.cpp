@@ -630,6 +630,15 @@ NameIndex build_name_index(const FolderState& state) {
   return index;
 }
 
+NameViews build_name_views(const FolderState& state) {
+  NameViews index;
+  index.reserve(state.messages.size());
+  for (const auto& [uid, record] : state.messages) {
+    index.emplace(record.name, uid);
+  }
+  return index;
+}
+
 void normalize_flags(std::vector<std::string>& flags) {
   std::sort(flags.begin(), flags.end());
   flags.erase(std::unique(flags.begin(), flags.end()), flags.end());

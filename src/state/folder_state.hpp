@@ -96,6 +96,12 @@ using NameIndex = std::unordered_map<std::string, std::uint32_t>;
 // that load_folder_state accepted or save_folder_state wrote.
 NameIndex build_name_index(const FolderState& state);
 
+// The same index as views into the records' names, without a copy of each
+// name: the state must outlive it, and no record may be erased or renamed
+// while it is in use. For the read-only passes over a 100,000-record state.
+using NameViews = std::unordered_map<std::string_view, std::uint32_t>;
+NameViews build_name_views(const FolderState& state);
+
 // Sorts `flags` and removes duplicates, the canonical form the state keeps.
 void normalize_flags(std::vector<std::string>& flags);
 

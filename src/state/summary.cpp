@@ -60,6 +60,10 @@ fs::path summary_file_for(const fs::path& state_dir) {
 std::string serialize_summary(const AccountSummary& summary) {
   nlohmann::json folders = nlohmann::json::object();
   for (const auto& [name, f] : summary) {
+    if (!f.settled) {
+      folders[name] = {{"mailbox", f.mailbox}, {"settled", false}};
+      continue;
+    }
     folders[name] = {{"uidvalidity", f.uidvalidity},
                      {"uidnext", f.uidnext},
                      {"highestmodseq", f.highestmodseq},
@@ -93,6 +97,15 @@ AccountSummary parse_summary(std::string_view text) {
         throw util::Error(util::Scope::Folder, "\"mailbox\" is not a string");
       }
       s.mailbox = it->get<std::string>();
+    }
+    if (auto it = f.find("settled"); it != f.end()) {
+      if (!it->is_boolean() || it->get<bool>() || s.mailbox.empty()) {
+        throw util::Error(util::Scope::Folder,
+                          "\"settled\" is not false, or has no \"mailbox\" beside it");
+      }
+      s.settled = false;
+      out.emplace(name, s);
+      continue;
     }
     s.uidvalidity = number<std::uint32_t>(f, "uidvalidity");
     s.uidnext = number<std::uint32_t>(f, "uidnext");

@@ -43,6 +43,10 @@ struct FolderSummary {
   // in the round trip of its LIST; empty when not known (written by an
   // older roam).
   std::string mailbox;
+  // False for a folder the last run did not leave settled: only `mailbox`
+  // is known, so that its STATUS too goes out ahead of the LIST, and the
+  // folder is never skipped on the word of such an entry.
+  bool settled = true;
   std::uint32_t uidvalidity = 0;
   std::uint32_t uidnext = 0;
   std::uint64_t highestmodseq = 0;

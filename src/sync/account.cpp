@@ -14,6 +14,7 @@
 #include <memory>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "imap/client.hpp"
 #include "imap/date.hpp"
@@ -174,6 +175,12 @@ void save_summary(const fs::path& path, const state::AccountSummary& before,
   for (const auto& f : folders) {
     if (f.summary) {
       after[f.name] = *f.summary;
+    } else if (f.on_server && !f.wire.empty()) {
+      // Not settled: only its name is kept, for the STATUS of the next run.
+      state::FolderSummary name_only;
+      name_only.mailbox = f.wire;
+      name_only.settled = false;
+      after[f.name] = name_only;
     } else {
       after.erase(f.name);
     }
@@ -370,10 +377,10 @@ AccountReport sync_account(const AccountSettings& s) {
         if (!usable[i]) {
           continue;
         }
-        state::NameIndex names;
+        state::NameViews names;
         std::set<std::string> pending;
         if (folders[i].state) {
-          names = state::build_name_index(*folders[i].state);
+          names = state::build_name_views(*folders[i].state);
           // A file with a pending upload intent here is accounted for: a
           // move into this folder that an interrupted run may have made
           // already (the intent finds its copy), or an upload.
@@ -391,7 +398,10 @@ AccountReport sync_account(const AccountSettings& s) {
         if (!usable[i] || !folders[i].state) {
           continue;
         }
-        std::set<std::string> here;
+        // Views: the scan outlives this loop, and a set of 100,000 copied
+        // names cost more than the rest of it.
+        std::unordered_set<std::string_view> here;
+        here.reserve(folders[i].scan.entries.size());
         for (const auto& e : folders[i].scan.entries) {
           here.insert(e.stable_name);
         }

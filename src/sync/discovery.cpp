@@ -14,6 +14,7 @@
 #include <memory>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "imap/client.hpp"
 #include "imap/date.hpp"
@@ -56,7 +57,8 @@ void recognise_renames(Direction direction, std::vector<FolderEntry>& folders,
     if (!usable[i] || !folders[i].state || !folders[i].local_exists) {
       continue;
     }
-    std::set<std::string> here;
+    std::unordered_set<std::string_view> here;  // Views: the scan outlives it.
+    here.reserve(folders[i].scan.entries.size());
     for (const auto& e : folders[i].scan.entries) {
       here.insert(e.stable_name);
     }
@@ -295,13 +297,19 @@ bool local_unchanged(const state::FolderState& state, const std::vector<maildir:
   if (entries.size() != state.messages.size()) {
     return false;
   }
-  state::NameIndex names = state::build_name_index(state);
+  // Views of the records by name: no copy of 100,000 names, and the
+  // record at hand without a second lookup by UID.
+  std::unordered_map<std::string_view, const state::MessageRecord*> records;
+  records.reserve(state.messages.size());
+  for (const auto& [uid, record] : state.messages) {
+    records.emplace(record.name, &record);
+  }
   for (const auto& e : entries) {
-    auto it = names.find(e.stable_name);
-    if (it == names.end()) {
+    auto it = records.find(e.stable_name);
+    if (it == records.end()) {
       return false;
     }
-    if (maildir::known_letters(e.letters) != letters_of(state.messages.at(it->second).flags)) {
+    if (maildir::known_letters(e.letters) != letters_of(it->second->flags)) {
       return false;
     }
   }
@@ -395,6 +403,7 @@ std::optional<state::FolderSummary> summary_entry(const FolderEntry& f,
     return std::nullopt;
   }
   return state::FolderSummary{f.wire,
+                              true,
                               committed.uidvalidity,
                               committed.uidnext,
                               committed.highestmodseq,
@@ -407,7 +416,7 @@ std::optional<state::FolderSummary> summary_entry(const FolderEntry& f,
 bool summary_says_unchanged(const FolderEntry& f, const state::FolderSummary& entry) {
   // The same test as server_unchanged(), against the summary instead of
   // the state.
-  if (!f.on_server || !f.status ||
+  if (!entry.settled || !f.on_server || !f.status ||
       !status_as_recorded(*f.status, entry.uidvalidity, entry.uidnext, entry.highestmodseq,
                           entry.messages)) {
     return false;

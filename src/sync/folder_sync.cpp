@@ -121,6 +121,8 @@ void FolderSync::run() {
   m_f.opened_uidnext = info.uidnext;
   LocalFolder local;
   m_entries.clear();
+  m_entries.reserve(m_f.scan.entries.size());
+  local.messages.reserve(m_f.scan.entries.size());
   for (const auto& e : m_f.scan.entries) {
     if (m_entries.emplace(e.stable_name, e).second) {
       local.messages.push_back({e.stable_name, e.letters});
@@ -142,7 +144,7 @@ void FolderSync::run() {
   bool had_records = m_f.state && !m_f.state->messages.empty();
   bool has_pending = m_f.state && !m_f.state->pending_uploads.empty();
   FolderInput in;
-  in.local = local;
+  in.local = std::move(local);
   in.moved_out = m_f.moved_out;
   in.moved_in = m_f.moved_in;
   in.local_folder_missing = local_missing;
@@ -150,7 +152,7 @@ void FolderSync::run() {
   in.server.uidnext = info.uidnext;
   in.server.highestmodseq = info.highestmodseq;
   std::map<Uid, std::string> message_ids;  // Of the messages whose headers were fetched.
-  if (same_validity || (local.messages.empty() && !has_pending)) {
+  if (same_validity || (in.local.messages.empty() && !has_pending)) {
     in.server.messages = list_server(info, policy);
     // A folder's second pass runs in the session that uploaded to it, and
     // Courier hides a message from the session that appended it: missing
@@ -181,7 +183,7 @@ void FolderSync::run() {
     std::sort(in.server.messages.begin(), in.server.messages.end(),
               [](const auto& a, const auto& b) { return a.uid < b.uid; });
     std::vector<std::string> names;
-    for (const auto& m : local.messages) {
+    for (const auto& m : in.local.messages) {
       names.push_back(m.name);
     }
     add_local_keys(in, names);

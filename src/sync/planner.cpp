@@ -227,9 +227,9 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
   for (const auto& m : in.server.messages) {
     server_by_uid.emplace(m.uid, &m);
   }
-  state::NameIndex known_names;
+  state::NameViews known_names;
   if (state != nullptr) {
-    known_names = state::build_name_index(*state);
+    known_names = state::build_name_views(*state);
   }
 
   // --- Messages the state knows ---

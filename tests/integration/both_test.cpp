@@ -1325,6 +1325,17 @@ TEST(Both, UnchangedFoldersAreSkippedWithoutReadingTheirState) {
   ASSERT_TRUE(w_file.has_value());
   EXPECT_EQ(w_file->letters, "FS");
 
+  // The changed folders are not settled, but the summary keeps their names,
+  // so the next run still asks for their STATUS ahead of the LIST.
+  const auto after_change = nlohmann::json::parse(read_file(account.state / "summary.json"));
+  ASSERT_TRUE(after_change["folders"].contains("INBOX")) << after_change.dump(1);
+  EXPECT_EQ(after_change["folders"]["INBOX"].value("settled", true), false) << after_change.dump(1);
+  const auto fifth = sync(account, {"--debug=imap"});
+  EXPECT_EQ(fifth.exit_code, 0) << describe(fifth);
+  EXPECT_TRUE(std::regex_search(fifth.err, std::regex("C: r[0-9]+ STATUS INBOX \\(")))
+      << describe(fifth);
+  EXPECT_EQ(fifth.err.find("RETURN (SPECIAL-USE STATUS"), std::string::npos) << describe(fifth);
+
   expect_further_run_changes_nothing(account);
 }
 

@@ -34,6 +34,24 @@ TEST(Summary, RoundTripsEveryField) {
   EXPECT_EQ(parse_summary(serialize_summary(s)), s);
 }
 
+// A folder the last run did not leave settled keeps only its server name
+// (for the STATUS of the next run); "settled" is never true on disk.
+TEST(Summary, AnUnsettledFolderKeepsOnlyItsName) {
+  FolderSummary name_only;
+  name_only.mailbox = "Lists/dev";
+  name_only.settled = false;
+  AccountSummary s{{"INBOX", sample()}, {"Lists/dev", name_only}};
+  std::string text = serialize_summary(s);
+  EXPECT_EQ(parse_summary(text), s);
+  EXPECT_EQ(text.find("\"uidnext\": 0"), std::string::npos) << text;
+  for (const char* bad :
+       {R"({"roam_summary": 1, "folders": {"A": {"settled": false}}})",
+        R"({"roam_summary": 1, "folders": {"A": {"mailbox": "A", "settled": true}}})",
+        R"({"roam_summary": 1, "folders": {"A": {"mailbox": "A", "settled": 0}}})"}) {
+    EXPECT_THROW(parse_summary(bad), util::Error) << bad;
+  }
+}
+
 // A summary written before the server's name was recorded still counts;
 // its folders only get their STATUS by LIST-STATUS.
 TEST(Summary, AnEntryWithoutTheServersNameIsRead) {
