@@ -247,6 +247,9 @@ class FolderSync {
   void add_server_keys(FolderInput& in, const std::vector<Uid>& uids);
   // The conditions of list_server() that hold before the SELECT.
   bool may_list_changes(const state::FolderState& st, const Policy& policy) const;
+  // Whether the Maildir holds a file the state does not know (a new one,
+  // or one renamed by a mail reader).
+  bool has_unknown_file(const state::FolderState& st) const;
   imap::OpenPrefetch prefetch() const;
   bool records_hold_server_flags(const FolderInput& in, const Plan& plan) const;
   std::vector<ServerMessage> list_server(const imap::MailboxInfo& info, const Policy& policy);

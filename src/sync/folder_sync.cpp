@@ -618,14 +618,26 @@ imap::OpenPrefetch FolderSync::prefetch() const {
   // files moved in, or a stash of files the server may have moved here.
   // LIST-STATUS says how many there are; a flood is left to the plan.
   constexpr std::uint64_t k_most_headers = 2000;
-  bool keys_likely = m_f.scan.entries.size() > st->messages.size() || !m_f.moved_in.empty() ||
-                     (m_stash != nullptr && !m_stash->empty());
-  if (keys_likely && st->uidnext != 0 && m_f.status && m_f.status->uidvalidity &&
-      m_f.status->uidnext && *m_f.status->uidvalidity == st->uidvalidity &&
-      *m_f.status->uidnext > st->uidnext && *m_f.status->uidnext - st->uidnext <= k_most_headers) {
+  bool new_on_server = st->uidnext != 0 && m_f.status && m_f.status->uidvalidity &&
+                       m_f.status->uidnext && *m_f.status->uidvalidity == st->uidvalidity &&
+                       *m_f.status->uidnext > st->uidnext &&
+                       *m_f.status->uidnext - st->uidnext <= k_most_headers;
+  if (new_on_server && (!m_f.moved_in.empty() || (m_stash != nullptr && !m_stash->empty()) ||
+                        has_unknown_file(*st))) {
     p.headers_from = st->uidnext;
   }
   return p;
+}
+
+bool FolderSync::has_unknown_file(const state::FolderState& st) const {
+  // More files than records is the cheap answer; as many (20 new files and
+  // 20 deleted) needs a look at each name.
+  if (m_f.scan.entries.size() > st.messages.size()) {
+    return true;
+  }
+  state::NameViews known = state::build_name_views(st);
+  return std::any_of(m_f.scan.entries.begin(), m_f.scan.entries.end(),
+                     [&](const maildir::Entry& e) { return known.count(e.stable_name) == 0; });
 }
 
 std::vector<ServerMessage> FolderSync::list_server(const imap::MailboxInfo& info,

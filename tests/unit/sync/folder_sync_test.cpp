@@ -79,8 +79,9 @@ class MemoryServer final : public ServerStore {
     }
   }
   imap::MailboxInfo open(const std::string& mailbox, imap::OpenMode,
-                         const imap::OpenPrefetch&) override {
+                         const imap::OpenPrefetch& prefetch) override {
     calls.push_back("open " + mailbox);
+    last_prefetch = prefetch;
     m_selected = mailbox;
     const Mailbox& b = boxes.at(mailbox);
     imap::MailboxInfo info;
@@ -238,6 +239,9 @@ class MemoryServer final : public ServerStore {
 
   std::string m_selected;
   std::set<std::pair<std::string, Uid>> m_appended;
+
+ public:
+  imap::OpenPrefetch last_prefetch;  // What the last open() was asked to send along.
 };
 
 std::string message(int n) {
@@ -348,6 +352,52 @@ TEST_F(FolderSyncTest, NewServerMessagesAreDownloadedAndRecordedWithTheirKeys) {
     EXPECT_EQ(rec.key.size(), 16u) << "UID " << uid;
   }
   EXPECT_TRUE(reports[0].error.empty()) << reports[0].error;
+}
+
+// The headers of new server messages go out behind the SELECT when the
+// Maildir holds a file the state does not know, also when as many files
+// went as came (the count alone does not show it).
+TEST_F(FolderSyncTest, HeadersArePrefetchedWhenAFileIsNewThoughTheCountIsTheSame) {
+  add_folder("INBOX");
+  server.boxes["INBOX"].messages = {{1, to_crlf(message(1)), {"\\Seen"}},
+                                    {2, to_crlf(message(2)), {}}};
+  server.boxes["INBOX"].uidnext = 3;
+  sync(0);
+  ASSERT_EQ(files_in("INBOX"), 2u);
+
+  // Locally one file deleted and one new; on the server one new message.
+  bool removed = false;
+  for (const char* sub : {"cur", "new"}) {
+    for (const auto& e : fs::directory_iterator(s.maildir / "INBOX" / sub)) {
+      if (!removed) {
+        fs::remove(e.path());
+        removed = true;
+      }
+    }
+  }
+  ASSERT_TRUE(removed);
+  {
+    std::ofstream out(s.maildir / "INBOX" / "new" / "1700000000.M1P1.local", std::ios::binary);
+    out << message(3);
+  }
+  server.boxes["INBOX"].messages.push_back({3, to_crlf(message(4)), {}});
+  server.boxes["INBOX"].uidnext = 4;
+  imap::StatusData status;
+  status.uidvalidity = server.boxes["INBOX"].uidvalidity;
+  status.uidnext = 4;
+  status.messages = 2;
+  folders[0].status = status;
+  sync(0);
+  EXPECT_EQ(server.last_prefetch.headers_from, 3u);
+  EXPECT_TRUE(reports[0].error.empty()) << reports[0].error;
+
+  // Nothing new locally: no headers are asked for along.
+  server.boxes["INBOX"].messages.push_back({4, to_crlf(message(5)), {}});
+  server.boxes["INBOX"].uidnext = 5;
+  status.uidnext = 5;
+  folders[0].status = status;
+  sync(0);
+  EXPECT_EQ(server.last_prefetch.headers_from, 0u);
 }
 
 TEST_F(FolderSyncTest, AMoveIsJournaledInTheTargetBeforeTheServerIsAsked) {
