@@ -25,7 +25,6 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -1266,6 +1265,29 @@ void overwrite_keeping_stamp(const fs::path& path, const std::string& text) {
   ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
 }
 
+// Whether the --debug=imap trace `err` shows roam sending "STATUS <box> (".
+// (No std::regex: GCC 12 warns about its internals at -O2 with sanitizers.)
+bool sent_status(const std::string& err, const std::string& box) {
+  const std::string command = " STATUS " + box + " (";
+  std::size_t start = 0;
+  while (start < err.size()) {
+    std::size_t end = err.find('\n', start);
+    if (end == std::string::npos) {
+      end = err.size();
+    }
+    std::string_view line(err.data() + start, end - start);
+    std::size_t sent = line.find("C: r");
+    if (sent != std::string_view::npos) {
+      std::size_t tag_end = line.find(' ', sent + 3);
+      if (tag_end != std::string_view::npos && line.substr(tag_end).rfind(command, 0) == 0) {
+        return true;
+      }
+    }
+    start = end + 1;
+  }
+  return false;
+}
+
 // A run after a run with nothing to do skips the unchanged folders on the
 // word of the summary, without reading their state (here damaged behind
 // roam's back, which a read would report); any change on either side still
@@ -1302,10 +1324,7 @@ TEST(Both, UnchangedFoldersAreSkippedWithoutReadingTheirState) {
   EXPECT_EQ(third.err.find("RETURN (SPECIAL-USE STATUS"), std::string::npos) << describe(third);
   EXPECT_EQ(third.err.find("RETURN (STATUS"), std::string::npos) << describe(third);
   for (const char* box : {"INBOX", "Work", "New"}) {
-    EXPECT_TRUE(
-        std::regex_search(third.err, std::regex(std::string("C: r[0-9]+ STATUS ") + box + " \\(")))
-        << box << "\n"
-        << describe(third);
+    EXPECT_TRUE(sent_status(third.err, box)) << box << "\n" << describe(third);
   }
   EXPECT_TRUE(file_with_id(account.maildir / "New", "n").has_value()) << describe(third);
   overwrite_keeping_stamp(inbox_state, saved);
@@ -1332,8 +1351,7 @@ TEST(Both, UnchangedFoldersAreSkippedWithoutReadingTheirState) {
   EXPECT_EQ(after_change["folders"]["INBOX"].value("settled", true), false) << after_change.dump(1);
   const auto fifth = sync(account, {"--debug=imap"});
   EXPECT_EQ(fifth.exit_code, 0) << describe(fifth);
-  EXPECT_TRUE(std::regex_search(fifth.err, std::regex("C: r[0-9]+ STATUS INBOX \\(")))
-      << describe(fifth);
+  EXPECT_TRUE(sent_status(fifth.err, "INBOX")) << describe(fifth);
   EXPECT_EQ(fifth.err.find("RETURN (SPECIAL-USE STATUS"), std::string::npos) << describe(fifth);
 
   expect_further_run_changes_nothing(account);
