@@ -157,12 +157,17 @@ bool plain_json(std::string_view text) {
                      [](char c) { return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'; });
 }
 
+// Appends `text`, which plain_json() accepts, as a JSON string.
+void append_plain(std::string& out, std::string_view text) {
+  out += '"';
+  out += text;
+  out += '"';
+}
+
 void append_json_string(std::string& out, const std::string& text, const fs::path& path,
                         std::string_view what) {
   if (plain_json(text)) {
-    out += '"';
-    out += text;
-    out += '"';
+    append_plain(out, text);
     return;
   }
   out += json_string(text, path, what);
@@ -171,9 +176,7 @@ void append_json_string(std::string& out, const std::string& text, const fs::pat
 // A Maildir name as stored: escape_name(), then JSON.
 void append_stored_name(std::string& out, const std::string& name, const fs::path& path) {
   if (plain_json(name)) {
-    out += '"';
-    out += name;
-    out += '"';
+    append_plain(out, name);
     return;
   }
   out += json_string(escape_name(name), path, "a Maildir name");
@@ -308,15 +311,7 @@ class StateReader : public nlohmann::json_sax<nlohmann::json> {
 
   bool null() override { return value(json(nullptr)); }
   bool boolean(bool v) override { return value(json(v)); }
-  bool number_integer(number_integer_t v) override {
-    if (m_in == In::Record) {
-      return record_other();
-    }
-    if (m_in == In::Flags) {
-      return damage(where() + ": a flag is not a string");
-    }
-    return value(json(v));
-  }
+  bool number_integer(number_integer_t v) override { return value(json(v)); }
   bool number_unsigned(number_unsigned_t v) override {
     if (m_in == In::Record) {
       if (std::size_t at = m_position++; at != 0) {
@@ -331,23 +326,12 @@ class StateReader : public nlohmann::json_sax<nlohmann::json> {
       m_record.uid = static_cast<std::uint32_t>(v);
       return true;
     }
-    if (m_in == In::Flags) {
-      return damage(where() + ": a flag is not a string");
-    }
     if (m_in == In::Top && m_key == "roam_state") {
       m_version = v;
     }
     return value(json(v));
   }
-  bool number_float(number_float_t v, const string_t&) override {
-    if (m_in == In::Record) {
-      return record_other();
-    }
-    if (m_in == In::Flags) {
-      return damage(where() + ": a flag is not a string");
-    }
-    return value(json(v));
-  }
+  bool number_float(number_float_t v, const string_t&) override { return value(json(v)); }
   bool string(string_t& v) override {
     if (m_in == In::Record) {
       std::size_t at = m_position++;
@@ -536,12 +520,11 @@ class StateReader : public nlohmann::json_sax<nlohmann::json> {
     // Files written by roam list UIDs in ascending order, so the hint makes
     // each insertion constant time.
     auto size_before = m_state.messages.size();
-    auto it = m_state.messages.emplace_hint(m_state.messages.end(), uid, std::move(record));
+    m_state.messages.emplace_hint(m_state.messages.end(), uid, std::move(record));
     if (m_state.messages.size() == size_before) {
       m_record.uid = uid;
       return damage(where() + ": uid " + std::to_string(uid) + " appears twice");
     }
-    (void)it;
     m_record = MessageRecord{};
     return true;
   }
@@ -621,8 +604,12 @@ class StateReader : public nlohmann::json_sax<nlohmann::json> {
 
 }  // namespace
 
-NameIndex build_name_index(const FolderState& state) {
-  NameIndex index;
+namespace {
+
+// NameIndex or NameViews: the names are copied or viewed by the key type.
+template <typename Index>
+Index index_names(const FolderState& state) {
+  Index index;
   index.reserve(state.messages.size());
   for (const auto& [uid, record] : state.messages) {
     index.emplace(record.name, uid);
@@ -630,13 +617,14 @@ NameIndex build_name_index(const FolderState& state) {
   return index;
 }
 
+}  // namespace
+
+NameIndex build_name_index(const FolderState& state) {
+  return index_names<NameIndex>(state);
+}
+
 NameViews build_name_views(const FolderState& state) {
-  NameViews index;
-  index.reserve(state.messages.size());
-  for (const auto& [uid, record] : state.messages) {
-    index.emplace(record.name, uid);
-  }
-  return index;
+  return index_names<NameViews>(state);
 }
 
 void normalize_flags(std::vector<std::string>& flags) {
