@@ -584,11 +584,10 @@ class Client {
   void sasl_exchange(AuthMechanism mechanism, const std::string& response,
                      std::string_view error_answer);
 
-  // Sends `commands` with at most pipeline_depth in flight. `on_done` sees
-  // every tagged response; a NO or BAD is a failure unless `on_done`
-  // returns true for it. After a failure, or a local sink error (see
-  // route_literal()), no further command is sent, those in flight are
-  // waited for, and the sink error or else the first failure is thrown.
+  // Whether the server advertises CONDSTORE or QRESYNC (which implies it,
+  // RFC 7162 §3.2.3): only then do mod-sequences count, as STATUS items and
+  // in SELECT.
+  bool offers_mod_sequences();
   // The STATUS item list "(A B ...)" for `status_items`, as list() would
   // ask for them; empty when none is left.
   std::string status_item_list(const std::vector<std::string>& status_items);
@@ -596,8 +595,12 @@ class Client {
   static std::vector<std::string> status_commands(const std::vector<std::string>& mailboxes,
                                                   const std::string& items);
 
-  // `depth` overrides pipeline_depth, for short commands whose answers are
-  // short too (STATUS).
+  // Sends `commands` with at most pipeline_depth in flight (`depth`, when
+  // not 0, for short commands whose answers are short too, like STATUS).
+  // `on_done` sees every tagged response; a NO or BAD is a failure unless
+  // `on_done` returns true for it. After a failure, or a local sink error
+  // (see route_literal()), no further command is sent, those in flight are
+  // waited for, and the sink error or else the first failure is thrown.
   void run_pipelined(const std::vector<std::string>& commands, const UntaggedHandler& on_untagged,
                      const std::function<bool(const StatusResponse&)>& on_done = {},
                      std::size_t depth = 0);

@@ -33,12 +33,16 @@ constexpr std::size_t k_status_depth = 64;
 
 }  // namespace
 
+bool Client::offers_mod_sequences() {
+  const Capabilities& caps = capabilities();
+  return caps.has("CONDSTORE") || caps.has("QRESYNC");
+}
+
 std::string Client::status_item_list(const std::vector<std::string>& status_items) {
   // HIGHESTMODSEQ is a STATUS item only with CONDSTORE (RFC 7162
   // §3.1.8); without it the server would refuse the whole command, or (like
   // Cyrus with CONDSTORE off) answer with a value nothing else honours.
-  const Capabilities& caps = capabilities();
-  const bool modseq = caps.has("CONDSTORE") || caps.has("QRESYNC");
+  const bool modseq = offers_mod_sequences();
   std::string text;
   for (const auto& item : status_items) {
     if (modseq || upper(item) != "HIGHESTMODSEQ") {
@@ -71,7 +75,7 @@ Client::Listing Client::list_with_namespaces(const std::vector<std::string>& sta
                                              const std::vector<std::string>& status_of) {
   return guarded([&] {
     const Capabilities& caps = capabilities();
-    const bool modseq = caps.has("CONDSTORE") || caps.has("QRESYNC");
+    const bool modseq = offers_mod_sequences();
     const std::string items = status_item_list(status_items);
     std::string command = "LIST \"\" \"*\"";
     std::vector<std::string> returns;
@@ -163,7 +167,7 @@ Client::Listing Client::list_with_namespaces(const std::vector<std::string>& sta
 std::map<std::string, StatusData> Client::statuses(const std::vector<std::string>& mailboxes,
                                                    const std::vector<std::string>& status_items) {
   return guarded([&] {
-    const bool modseq = capabilities().has("CONDSTORE") || capabilities().has("QRESYNC");
+    const bool modseq = offers_mod_sequences();
     std::map<std::string, StatusData> out;
     const std::string items = status_item_list(status_items);
     if (items.empty() || mailboxes.empty()) {
@@ -210,8 +214,7 @@ MailboxInfo Client::open(const std::string& mailbox, OpenMode mode, const OpenPr
     // parameter. Cyrus with CONDSTORE switched off still sends
     // [HIGHESTMODSEQ n]; trusting it made every run send UNCHANGEDSINCE and
     // get NO.
-    const Capabilities& caps = capabilities();
-    bool condstore = caps.has("CONDSTORE") || caps.has("QRESYNC");
+    bool condstore = offers_mod_sequences();
     std::string command =
         (mode == OpenMode::Examine ? "EXAMINE " : "SELECT ") + quote_astring(mailbox);
     if (condstore) {
@@ -276,8 +279,7 @@ MailboxInfo Client::open(const std::string& mailbox, OpenMode mode, const OpenPr
 StatusResponse Client::open_with_prefetch(const std::string& command, const OpenPrefetch& prefetch,
                                           const UntaggedHandler& on_select) {
   const Capabilities& caps = capabilities();
-  bool changes = prefetch.changes_since != 0 && caps.has("ESEARCH") &&
-                 (caps.has("CONDSTORE") || caps.has("QRESYNC"));
+  bool changes = prefetch.changes_since != 0 && caps.has("ESEARCH") && offers_mod_sequences();
   std::vector<std::string> commands = {command};
   if (changes) {
     for (auto& c : detail::ChangesListing::commands(prefetch.changes_since, true)) {

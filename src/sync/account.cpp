@@ -109,9 +109,10 @@ std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
   return client;
 }
 
-// The account's folders (LIST, with STATUS items when the server offers
-// LIST-STATUS), and with `use_namespace` the NAMESPACE reply, both in one
-// round trip.
+// The account's folders (LIST, with the STATUS items of the folders in
+// `status_of`, or of all by LIST-STATUS when it is empty and the server
+// offers it), and with `use_namespace` the NAMESPACE reply, in one round
+// trip.
 imap::Client::Listing list_folders(const AccountSettings& s, imap::Client& client,
                                    const std::vector<std::string>& status_items,
                                    const std::vector<std::string>& status_of) {
@@ -211,8 +212,8 @@ AccountReport sync_account(const AccountSettings& s) {
     if (client->capabilities().has("CONDSTORE")) {
       status_items.push_back("HIGHESTMODSEQ");
     }
-    // The summary of the last run names the folders it left settled: their
-    // STATUS goes out behind the LIST (see Client::list_with_namespaces).
+    // The summary of the last run names the folders it synced: their
+    // STATUS goes out ahead of the LIST (see Client::list_with_namespaces).
     const fs::path summary_path = state::summary_file_for(s.state_dir);
     const state::AccountSummary summary =
         s.dry_run ? state::AccountSummary{} : state::load_summary(summary_path);

@@ -616,7 +616,7 @@ imap::OpenPrefetch FolderSync::prefetch() const {
   // The headers of the new messages, when content keys will be wanted for
   // them: files the state does not know (uploads to pair with downloads),
   // files moved in, or a stash of files the server may have moved here.
-  // LIST-STATUS says how many there are; a flood is left to the plan.
+  // This run's STATUS says how many there are; a flood is left to the plan.
   constexpr std::uint64_t k_most_headers = 2000;
   bool new_on_server = st->uidnext != 0 && m_f.status && m_f.status->uidvalidity &&
                        m_f.status->uidnext && *m_f.status->uidvalidity == st->uidvalidity &&
