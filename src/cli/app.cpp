@@ -126,6 +126,7 @@ sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool fo
   s.create_folders = a.create;
   s.use_namespace = a.use_namespace;
   s.timeout = a.timeout;
+  s.connections = a.connections;
   s.dry_run = dry_run;
   s.reporter = &g_printing_reporter;
   return s;

@@ -60,6 +60,7 @@ const std::map<std::string, std::string, std::less<>>& known_keys() {
       {"allow_plaintext", "yes | no"},
       {"auth", "auto | login | plain | xoauth2 | oauthbearer"},
       {"timeout", "seconds"},
+      {"connections", "1-32"},
       {"max_delete_percent", "0-100"},
       {"max_message_size", "bytes, optionally with K, M or G"},
   };
@@ -555,6 +556,16 @@ AccountConfig build_account(const RawSection& section, const fs::path& path,
       reporter.fail(raw->line, "timeout must be a whole number of seconds from 1 to 86400");
     }
     account.timeout = std::chrono::seconds(static_cast<std::chrono::seconds::rep>(*number));
+  }
+
+  if (const RawValue* raw = get("connections")) {
+    auto number = parse_number(scalar(*raw), 32);
+    if (!number || *number == 0) {
+      reporter.fail(raw->line,
+                    "connections must be a whole number from 1 to 32 (the most connections a "
+                    "run opens to the server at once; servers allow a user 4 to 15)");
+    }
+    account.connections = static_cast<std::size_t>(*number);
   }
 
   if (const RawValue* raw = get("max_delete_percent")) {

@@ -62,6 +62,8 @@ struct AccountConfig {
   imap::AuthMechanism auth = imap::AuthMechanism::Auto;
   // Network timeout.
   std::chrono::seconds timeout{60};
+  // The most connections a run opens to the server at once.
+  std::size_t connections = 4;
   // The mass-deletion guard: a run that would delete more than this share
   // of a folder's messages on either side deletes nothing there unless
   // --force is given. 100 turns the guard off.

@@ -6,13 +6,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -107,6 +110,29 @@ std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
   // this asks (Client::authenticate forgot the greeting's list).
   client->capabilities();
   return client;
+}
+
+// The settings for the connections of one run: the password (pass_cmd, an
+// OAuth helper) is asked for once, on the first login, and kept in memory
+// for the other connections of the run, so that a pass_cmd that prompts
+// (gpg, a password manager) prompts once.
+AccountSettings with_password_once(const AccountSettings& s) {
+  struct Once {
+    std::mutex mutex;
+    std::optional<std::string> secret;
+  };
+  AccountSettings out = s;
+  if (s.password) {
+    auto once = std::make_shared<Once>();
+    out.password = [once, ask = s.password]() {
+      std::lock_guard lock(once->mutex);
+      if (!once->secret) {
+        once->secret = ask();
+      }
+      return *once->secret;
+    };
+  }
+  return out;
 }
 
 // The account's folders (LIST, with the STATUS items of the folders in
@@ -207,7 +233,8 @@ AccountReport sync_account(const AccountSettings& s) {
   try {
     util::create_directories(s.state_dir);
     state::AccountLock lock(s.state_dir, s.name, state::LockWait::Fail);
-    auto client = connect_account(s);
+    const AccountSettings cs = with_password_once(s);
+    auto client = connect_account(cs);
     std::vector<std::string> status_items = {"MESSAGES", "UIDNEXT", "UIDVALIDITY"};
     if (client->capabilities().has("CONDSTORE")) {
       status_items.push_back("HIGHESTMODSEQ");
@@ -451,24 +478,25 @@ AccountReport sync_account(const AccountSettings& s) {
     }
     // One connection contract: a connection whose reply was not read to
     // the end is never used again (imap::Client refuses it). The folder
-    // that broke it fails, and the next folder gets a new connection; a
-    // few times at most, so that a server that drops every connection ends
-    // the account instead of being retried for ever. The new connection is
-    // made only when a folder needs it.
+    // that broke it fails, and the lane's next folder gets a new
+    // connection; a few times at most in the whole run, so that a server
+    // that drops every connection ends the account instead of being retried
+    // for ever. The new connection is made only when a folder needs it.
     constexpr int k_max_reconnects = 3;
-    int reconnects = 0;
-    auto sync_one = [&](std::size_t i) {
-      if (!client->usable()) {
-        if (reconnects == k_max_reconnects) {
-          throw Error(Scope::Account, "the connection broke " + std::to_string(reconnects + 1) +
+    std::atomic<int> reconnects{0};
+    std::mutex report_mutex;
+    auto sync_one = [&](std::unique_ptr<imap::Client>& conn, std::size_t i) {
+      if (!conn->usable()) {
+        if (reconnects.fetch_add(1) >= k_max_reconnects) {
+          throw Error(Scope::Account, "the connection broke " +
+                                          std::to_string(k_max_reconnects + 1) +
                                           " times in this run; roam gives up on the account");
         }
-        ++reconnects;
-        client.reset();
-        client = connect_account(s);
+        conn.reset();
+        conn = connect_account(cs);
       }
       try {
-        ImapServerStore server(*client);
+        ImapServerStore server(*conn);
         FolderSync(s, server, folders[i], reports[i], wire_names, folders,
                    folders.size() > 1 ? &stash : nullptr)
             .run();
@@ -476,7 +504,7 @@ AccountReport sync_account(const AccountSettings& s) {
         reports[i].error = e.what();
         folders[i].failed = true;
         stash.folder_failed();
-        if (e.scope() >= Scope::Usage || (e.scope() == Scope::Account && client->usable())) {
+        if (e.scope() >= Scope::Usage || (e.scope() == Scope::Account && conn->usable())) {
           throw;
         }
       }
@@ -488,6 +516,7 @@ AccountReport sync_account(const AccountSettings& s) {
       if (util::stop_requested() == 0) {
         return false;
       }
+      std::lock_guard guard(report_mutex);
       report.stopped_by = util::stop_requested();
       if (!reports[i].skipped_unchanged && reports[i].error.empty()) {
         reports[i].notices.push_back("not synced: roam was asked to stop");
@@ -495,16 +524,116 @@ AccountReport sync_account(const AccountSettings& s) {
       return true;
     };
     try {
-      bool stopped = false;
+      // The first passes go over up to `connections` connections at once
+      // (docs/sync-semantics.md, "Folders in parallel"). Each work item is
+      // a list of folders synced in order on one connection. The folders
+      // tied together by a move a mail reader made between them form one
+      // item, in the run's order: a move writes into its target's journal
+      // and reads what the target's pass left, so they must not run at the
+      // same time. Every other folder is an item of its own; what it shares
+      // with the others (the stash) takes a lock, and only makes a download
+      // cheaper, so the order among them changes no outcome.
+      auto tied = [&](const FolderEntry& f) {
+        return !f.moved_in.empty() || !f.moved_out.empty() || !f.held.empty() ||
+               !f.waiting_moves.empty();
+      };
+      std::vector<std::vector<std::size_t>> items;
+      std::vector<std::size_t> tied_folders;
       for (std::size_t i : order) {
-        if (stopped || stopping(i)) {
-          stopped = true;
-          continue;
-        }
-        if (usable[i]) {
-          sync_one(i);
+        if (usable[i] && tied(folders[i])) {
+          tied_folders.push_back(i);
         }
       }
+      if (!tied_folders.empty()) {
+        items.push_back(std::move(tied_folders));
+      }
+      for (std::size_t i : order) {
+        if (usable[i] && !tied(folders[i])) {
+          items.push_back({i});
+        }
+      }
+      // A folder the summary shows unchanged needs no connection: only the
+      // items with work in them count towards the lanes opened.
+      std::size_t busy = 0;
+      for (const auto& item : items) {
+        busy += std::any_of(item.begin(), item.end(),
+                            [&](std::size_t i) {
+                              const FolderEntry& f = folders[i];
+                              return !f.quick || !f.moved_in.empty() ||
+                                     fs::exists(state::journal_file_for(f.state_path));
+                            })
+                    ? 1u
+                    : 0u;
+      }
+      std::size_t lanes = s.dry_run ? 1 : std::min<std::size_t>(s.connections, busy);
+      std::atomic<std::size_t> next_item{0};
+      std::atomic<bool> abandon{false};
+      std::exception_ptr failure;
+      auto lane = [&](std::unique_ptr<imap::Client>& conn) {
+        try {
+          while (!abandon) {
+            std::size_t k = next_item++;
+            if (k >= items.size()) {
+              return;
+            }
+            for (std::size_t i : items[k]) {
+              if (!stopping(i)) {
+                sync_one(conn, i);
+              }
+            }
+          }
+        } catch (...) {
+          std::lock_guard guard(report_mutex);
+          if (!failure) {
+            failure = std::current_exception();
+          }
+          abandon = true;
+        }
+      };
+      if (lanes > 1) {
+        ROAM_INFO(s.name << ": " << busy << " folders over " << lanes << " connections");
+      }
+      std::vector<std::thread> threads;
+      for (std::size_t n = 1; n < lanes; ++n) {
+        threads.emplace_back([&] {
+          std::unique_ptr<imap::Client> conn;
+          try {
+            conn = connect_account(cs);
+          } catch (const Error& e) {
+            // A server may limit the connections of a user (Courier allows
+            // four per address by default): the other lanes take the work.
+            if (e.scope() >= Scope::Usage) {
+              std::lock_guard guard(report_mutex);
+              failure = failure ? failure : std::current_exception();
+              abandon = true;
+            } else {
+              ROAM_INFO("an extra connection failed, the others go on: " << e.what());
+            }
+            return;
+          } catch (...) {
+            std::lock_guard guard(report_mutex);
+            failure = failure ? failure : std::current_exception();
+            abandon = true;
+            return;
+          }
+          lane(conn);
+          try {
+            if (conn->usable()) {
+              conn->logout();
+            }
+          } catch (const Error& e) {
+            ROAM_DEBUG(util::k_cat_net, "logout: " << e.what());
+          }
+        });
+      }
+      lane(client);
+      for (auto& t : threads) {
+        t.join();
+      }
+      if (failure) {
+        std::rethrow_exception(failure);
+      }
+      bool stopped = util::stop_requested() != 0;
       if (stopped) {
         again.clear();
       }
@@ -559,7 +688,7 @@ AccountReport sync_account(const AccountSettings& s) {
           stash.folder_failed();
           continue;
         }
-        sync_one(i);
+        sync_one(client, i);
       }
     } catch (...) {
       for (auto& r : reports) {

@@ -80,6 +80,11 @@ struct AccountSettings {
   // Create folders that exist on one side only on the other (`create`).
   bool create_folders = true;
   std::chrono::seconds timeout{60};
+  // The most connections a run opens to the server (`connections`): the
+  // folders' first passes go over them at once. Extra connections are made
+  // only when more than one folder has work, and one that fails (a server
+  // limiting connections per user) leaves its share to the others.
+  std::size_t connections = 4;
   bool dry_run = false;
   // Told what a dry run would do; may be null.
   Reporter* reporter = nullptr;

@@ -28,6 +28,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -191,21 +192,42 @@ class Stash {
     }
   }
 
-  void add(const std::string& key, fs::path path) { m_by_key[key].push_back(std::move(path)); }
+  // Folders synced at the same time over several connections share the
+  // stash, so every member takes the lock.
+  void add(const std::string& key, fs::path path) {
+    std::lock_guard lock(m_mutex);
+    m_by_key[key].push_back(std::move(path));
+  }
 
   // Content keys of the messages this run put into any folder from the
   // server (downloaded or adopted from here).
-  void downloaded(const std::string& key) { m_downloaded.insert(key); }
-  bool was_downloaded(const std::string& key) const { return m_downloaded.count(key) != 0; }
+  void downloaded(const std::string& key) {
+    std::lock_guard lock(m_mutex);
+    m_downloaded.insert(key);
+  }
+  bool was_downloaded(const std::string& key) const {
+    std::lock_guard lock(m_mutex);
+    return m_downloaded.count(key) != 0;
+  }
 
   // Set when a folder of this run failed: what it would have downloaded is
   // not known, so decisions that depend on every download wait.
-  void folder_failed() { m_folder_failed = true; }
-  bool any_folder_failed() const { return m_folder_failed; }
-  bool empty() const { return m_by_key.empty(); }
+  void folder_failed() {
+    std::lock_guard lock(m_mutex);
+    m_folder_failed = true;
+  }
+  bool any_folder_failed() const {
+    std::lock_guard lock(m_mutex);
+    return m_folder_failed;
+  }
+  bool empty() const {
+    std::lock_guard lock(m_mutex);
+    return m_by_key.empty();
+  }
 
   // Takes a stashed file with this content key, if there is one.
   std::optional<fs::path> take(const std::string& key) {
+    std::lock_guard lock(m_mutex);
     auto it = m_by_key.find(key);
     if (it == m_by_key.end()) {
       return std::nullopt;
@@ -219,6 +241,7 @@ class Stash {
   }
 
  private:
+  mutable std::mutex m_mutex;
   std::map<std::string, std::vector<fs::path>> m_by_key;
   std::set<std::string> m_downloaded;
   bool m_folder_failed = false;

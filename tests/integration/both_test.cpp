@@ -223,6 +223,86 @@ TEST(Both, NewLocalFilesAreUploadedWithTheirFlagsAndDate) {
   EXPECT_EQ(local_files(inbox).size(), cases.size());
 }
 
+// Logins of `user` in the test server's log.
+std::size_t logins_of(const std::string& user) {
+  std::ifstream in(TestServer::instance().conf_file().parent_path() / "log" / "dovecot.log");
+  const std::string needle = "Login: user=<" + user + ">";
+  std::size_t count = 0;
+  for (std::string line; std::getline(in, line);) {
+    count += line.find(needle) != std::string::npos ? 1u : 0u;
+  }
+  return count;
+}
+
+TEST(Both, FoldersGoOverSeveralConnectionsAndThePassCmdRunsOnce) {
+  const auto& server = TestServer::instance();
+  auto account = make_two_way_account({"connections = 3"});
+  // A pass_cmd that counts its runs: a prompting one (gpg, a password
+  // manager) must prompt once, however many connections the run opens.
+  const auto runs = account.work / "pass_cmd.runs";
+  std::string config = read_file(account.config);
+  const auto password = config.find("\npassword = ");
+  ASSERT_NE(password, std::string::npos) << config;
+  config.replace(password, config.find('\n', password + 1) - password,
+                 "\npass_cmd = echo run >> " + runs.string() + "; echo " + server.password());
+  write_file(account.config, config);
+
+  const std::vector<std::string> folders{"INBOX", "A", "B", "C", "D"};
+  for (const auto& folder : folders) {
+    if (folder != "INBOX") {
+      server.create_mailbox(account.user, folder);
+    }
+    for (int i = 0; i < 6; ++i) {
+      server.append(account.user, folder, make_message(folder + "-server-" + std::to_string(i)));
+    }
+    const auto dir = make_local_folder(account.maildir / folder);
+    write_file(dir / "new" / ("1600000001.M1P1.host-" + folder), local_message(folder + "-local"));
+  }
+
+  const std::size_t before = server.is_dovecot() ? logins_of(account.user) : 0;
+  const auto first = sync(account, {"-v"});
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  EXPECT_NE(first.err.find("5 folders over 3 connections"), std::string::npos) << describe(first);
+  if (server.is_dovecot()) {
+    EXPECT_EQ(logins_of(account.user) - before, 3u);
+  }
+  EXPECT_EQ(read_file(runs), "run\n");
+  for (const auto& folder : folders) {
+    SCOPED_TRACE(folder);
+    auto expected = std::vector<std::string>{folder + "-local"};
+    for (int i = 0; i < 6; ++i) {
+      expected.push_back(folder + "-server-" + std::to_string(i));
+    }
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(sorted(local_ids(account.maildir / folder)), expected);
+    EXPECT_EQ(sorted(server_ids(account.user, folder)), expected);
+  }
+
+  // A run after the Maildir settled (its directories an hour old) records
+  // every folder in the account summary. Then a change in two folders,
+  // one on each side: only those two have work, and they go over two
+  // connections; the others open none.
+  for (const auto& folder : folders) {
+    for (const char* sub : {"cur", "new"}) {
+      set_mtime(account.maildir / folder / sub, std::time(nullptr) - 3600);
+    }
+  }
+  const auto settle = sync(account);
+  ASSERT_EQ(settle.exit_code, 0) << describe(settle);
+  server.append(account.user, "B", make_message("B-server-new"));
+  write_file(account.maildir / "D" / "new" / "1600000002.M2P2.host", local_message("D-new"));
+  const auto second = sync(account, {"-v"});
+  ASSERT_EQ(second.exit_code, 0) << describe(second);
+  // Courier has no CONDSTORE: without HIGHESTMODSEQ the summary cannot
+  // show a folder unchanged, and every folder has work.
+  const std::string lanes =
+      server.kind() == "courier" ? "5 folders over 3 connections" : "2 folders over 2 connections";
+  EXPECT_NE(second.err.find(lanes), std::string::npos) << describe(second);
+  EXPECT_EQ(local_ids(account.maildir / "B").size(), 8u);
+  EXPECT_EQ(server_ids(account.user, "D").size(), 8u);
+  expect_further_run_changes_nothing(account);
+}
+
 TEST(Both, EmptyAndHeaderlessFilesAreReportedAndNotUploaded) {
   const auto account = make_two_way_account();
   const auto inbox = make_local_folder(account.maildir / "INBOX");

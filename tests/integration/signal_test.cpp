@@ -20,9 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 
 // Two folders of 20 messages each on the server.
-Account account_with_two_folders() {
+Account account_with_two_folders(const std::vector<std::string>& extra_lines = {}) {
   const auto& server = TestServer::instance();
-  Account account = make_account();
+  Account account = make_account(extra_lines);
   server.create_mailbox(account.user, "Work");
   for (int i = 0; i < 20; ++i) {
     server.append(account.user, "INBOX", make_message("inbox-" + std::to_string(i)));
@@ -60,7 +60,8 @@ void expect_complete(const Account& account) {
 }
 
 TEST(Signal, CtrlCStopsBetweenFoldersAndTheNextRunFinishes) {
-  Account account = account_with_two_folders();
+  // One connection: the folders are synced one after the other.
+  Account account = account_with_two_folders({"connections = 1"});
   auto first = sync(account, {"--test-signal-after=3"});
   EXPECT_EQ(first.exit_code, 130) << describe(first);
   EXPECT_NE(first.err.find("stopped by SIGINT at a safe point"), std::string::npos)
@@ -77,6 +78,31 @@ TEST(Signal, CtrlCStopsBetweenFoldersAndTheNextRunFinishes) {
   expect_complete(account);
   // Nothing the first run brought in came down again.
   EXPECT_NE(second.out.find("local: 20 new"), std::string::npos) << describe(second);
+}
+
+TEST(Signal, CtrlCLetsTheFoldersInFlightFinishOverSeveralConnections) {
+  // Two connections: both folders are in flight when the signal comes, and
+  // each stops at its next safe point (here, the end of its one batch of
+  // downloads) and commits what it did.
+  Account account = account_with_two_folders({"connections = 2"});
+  auto first = sync(account, {"--test-signal-after=3", "-v"});
+  EXPECT_EQ(first.exit_code, 130) << describe(first);
+  EXPECT_NE(first.err.find("2 folders over 2 connections"), std::string::npos) << describe(first);
+  EXPECT_NE(first.err.find("stopped by SIGINT at a safe point"), std::string::npos)
+      << describe(first);
+  std::size_t inbox =
+      fs::exists(account.maildir / "INBOX") ? local_files(account.maildir / "INBOX").size() : 0;
+  std::size_t work =
+      fs::exists(account.maildir / "Work") ? local_files(account.maildir / "Work").size() : 0;
+  EXPECT_LE(inbox + work, 40u);
+  EXPECT_TRUE(roam_files_in_tmp(account.maildir).empty());
+
+  // The next run brings what is missing, and nothing twice.
+  auto second = sync(account, {"-v"});
+  ASSERT_EQ(second.exit_code, 0) << describe(second);
+  expect_complete(account);
+  std::string expected = "local: " + std::to_string(40 - inbox - work) + " new";
+  EXPECT_NE(second.out.find(expected), std::string::npos) << describe(second);
 }
 
 TEST(Signal, SigtermExits143) {

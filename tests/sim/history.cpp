@@ -47,6 +47,9 @@ const std::vector<Feature> k_features = {
      "an hour passes before each run: Maildir directories look settled, so roam "
      "may record them in its account summary and skip them later"},
     {"no-esearch", "no ESEARCH: UID SEARCH answers one UID per message"},
+    {"parallel",
+     "roam syncs the folders over three connections at once (how their commands interleave "
+     "varies from run to run of a seed)"},
 };
 
 // The first feature whose draw does not come from the history's generator:
@@ -790,6 +793,7 @@ RunResult Sim::run_once(const std::string& label, std::uint64_t stop, std::uint6
   ro.stop_after_steps = stop;
   ro.cut_after_bytes = cut;
   ro.verbose = m_o.verbose;
+  ro.connections = on("parallel") ? 3 : 1;
   if (m_o.verbose) {
     std::fprintf(stderr, "=== %s\n", label.c_str());
   }

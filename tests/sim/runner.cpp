@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -117,12 +118,15 @@ std::string summarize(const sync::AccountReport& report) {
   // Random histories delete many messages of small folders; the guard
   // (tested on its own in the unit tests) would only stop them half way.
   s.policy.allow_mass_delete = true;
-  auto next = std::make_shared<std::size_t>(0);
+  s.connections = o.connections;
+  // Several lanes of the run open connections at once.
+  auto next = std::make_shared<std::atomic<std::size_t>>(0);
   s.open_stream = [fds, next]() -> std::unique_ptr<net::Stream> {
-    if (*next == fds.size()) {
+    std::size_t n = (*next)++;
+    if (n >= fds.size()) {
       throw util::Error(util::Scope::Account, "sim: the model has no more connections to offer");
     }
-    return std::make_unique<FdStream>(fds[(*next)++]);
+    return std::make_unique<FdStream>(fds[n]);
   };
   state::set_stop_after_steps(o.stop_after_steps);
   int code = 3;
@@ -282,11 +286,11 @@ std::string RunResult::describe() const {
 }
 
 RunResult run_roam(ServerModel& model, const RunOptions& o) {
-  // More connections than roam's reconnects (three) need.
-  constexpr std::size_t k_connections = 5;
+  // More connections than roam's lanes and reconnects (three) need.
+  const std::size_t connections = o.connections + 4;
   std::vector<int> parent_fds;
   std::vector<int> child_fds;
-  for (std::size_t i = 0; i < k_connections; ++i) {
+  for (std::size_t i = 0; i < connections; ++i) {
     int fds[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
       throw std::runtime_error("socketpair failed");

@@ -28,6 +28,9 @@ struct RunOptions {
   // can be lost after its effect (an APPEND whose APPENDUID never arrives).
   std::uint64_t cut_after_bytes = 0;
   bool verbose = false;  // Let the child's log through; print the wire trace.
+  // roam's `connections`: above 1, folders are synced over several
+  // connections at once, and the model serves them interleaved.
+  std::size_t connections = 1;
 };
 
 struct RunResult {

@@ -145,6 +145,7 @@ TEST_F(ConfigTest, MinimalAccountGetsDefaults) {
   EXPECT_FALSE(a.allow_plaintext);
   EXPECT_EQ(a.auth, imap::AuthMechanism::Auto);
   EXPECT_EQ(a.timeout, std::chrono::seconds(60));
+  EXPECT_EQ(a.connections, 4u);
   EXPECT_TRUE(a.ca_file.empty());
   EXPECT_TRUE(a.cert_fingerprint_sha256.empty());
   EXPECT_EQ(config.find_account("work"), &config.accounts[0]);
@@ -177,7 +178,8 @@ TEST_F(ConfigTest, EveryKeyIsParsed) {
                                "\n"
                                "allow_plaintext = true\n"
                                "auth = xoauth2\n"
-                               "timeout = 15\n"));
+                               "timeout = 15\n"
+                               "connections = 12\n"));
   ASSERT_EQ(config.accounts.size(), 1u);
   const auto& a = config.accounts[0];
   EXPECT_EQ(a.name, "a-1.b_c");
@@ -199,6 +201,7 @@ TEST_F(ConfigTest, EveryKeyIsParsed) {
   EXPECT_TRUE(a.allow_plaintext);
   EXPECT_EQ(a.auth, imap::AuthMechanism::XOAuth2);
   EXPECT_EQ(a.timeout, std::chrono::seconds(15));
+  EXPECT_EQ(a.connections, 12u);
 }
 
 TEST_F(ConfigTest, PortDefaultFollowsTls) {
@@ -344,6 +347,12 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"bad auth", k_head + "maildir = ~/M\nauth = cram-md5\n", 6, "xoauth2"},
         ErrorCase{"bad timeout", k_head + "maildir = ~/M\ntimeout = 1.5\n", 6, "seconds"},
         ErrorCase{"zero timeout", k_head + "maildir = ~/M\ntimeout = 0\n", 6, "seconds"},
+        ErrorCase{"zero connections", k_head + "maildir = ~/M\nconnections = 0\n", 6,
+                  "connections must be a whole number from 1 to 32"},
+        ErrorCase{"too many connections", k_head + "maildir = ~/M\nconnections = 33\n", 6,
+                  "from 1 to 32"},
+        ErrorCase{"bad connections", k_head + "maildir = ~/M\nconnections = four\n", 6,
+                  "from 1 to 32"},
         ErrorCase{"bad fingerprint", k_head + "maildir = ~/M\ncert_fingerprint = md5:ab\n", 6,
                   "sha256:"},
         ErrorCase{"short fingerprint", k_head + "maildir = ~/M\ncert_fingerprint = sha256:abcd\n",
