@@ -179,6 +179,14 @@ struct MoveResult {
 // clients changed.
 enum class StoreOp { Add, Remove };
 
+// One UID STORE of Client::store_many(): as Client::store_flags() takes it.
+struct StoreRequest {
+  std::vector<Uid> uids;
+  StoreOp op = StoreOp::Add;
+  std::vector<std::string> flags;
+  ModSeq unchangedsince = 0;
+};
+
 // A failed command: a tagged NO or BAD. Its scope is Folder: the mailbox is
 // skipped, the session goes on.
 class CommandFailed : public util::Error {
@@ -424,6 +432,18 @@ class Client {
                    ModSeq unchangedsince = 0, std::vector<Uid>* modified = nullptr,
                    const std::function<void(const FetchData&)>& on_fetch = {});
 
+  // The STOREs of `stores`, in order, then UID EXPUNGE of `expunge` when it
+  // is not empty, all pipelined: one round trip for a folder's flag changes
+  // and deletions. Each STORE is as store_flags() sends it, and [MODIFIED]
+  // UIDs go to `*modified`. A refused command throws CommandFailed once the
+  // commands in flight are read; commands not yet sent then are not sent,
+  // those already sent take effect (a STORE after a refused one, or the
+  // EXPUNGE of messages whose \Deleted STORE went through). Without
+  // UIDPLUS the STOREs are made and then util::Error(Scope::Folder) is
+  // thrown as uid_expunge() throws it: nothing is expunged.
+  void store_many(const std::vector<StoreRequest>& stores, const std::vector<Uid>& expunge,
+                  std::vector<Uid>* modified);
+
   // UID EXPUNGE <uids> (RFC 4315 §2.1), split and pipelined: it removes only
   // these UIDs among the messages marked \Deleted. Without UIDPLUS it throws
   // util::Error(Scope::Folder) and sends nothing: a plain EXPUNGE or CLOSE
@@ -604,6 +624,9 @@ class Client {
   void run_pipelined(const std::vector<std::string>& commands, const UntaggedHandler& on_untagged,
                      const std::function<bool(const StatusResponse&)>& on_done = {},
                      std::size_t depth = 0);
+
+  // The commands of one UID STORE (none when it changes nothing).
+  std::vector<std::string> store_commands(const StoreRequest& store);
 
   // `uids` as sequence-sets short enough that `prefix` + set + `suffix`
   // stays within max_command_line (RFC 7162 §4).

@@ -153,6 +153,13 @@ std::vector<Uid> members_in_order(const NumberSet& set, std::size_t limit) {
 }
 
 // The UIDs of a [MODIFIED set] code (RFC 7162 §3.1.3).
+// Why no message is expunged alone without UIDPLUS.
+Error lacks_uidplus(const std::string& peer) {
+  return Error(Scope::Folder, "the server " + peer +
+                                  " lacks UIDPLUS, and a plain EXPUNGE would also remove "
+                                  "messages other clients marked \\Deleted");
+}
+
 void collect_modified(const StatusResponse& status, std::vector<Uid>* modified) {
   if (!status.code || status.code->kind != ResponseCode::Kind::Modified) {
     return;
@@ -349,27 +356,34 @@ void Client::append_pipelined(const std::string& mailbox, std::size_t count,
   });
 }
 
+std::vector<std::string> Client::store_commands(const StoreRequest& store) {
+  if (store.uids.empty() || store.flags.empty()) {
+    return {};
+  }
+  if (store.unchangedsince != 0 && !m_selected_modseq) {
+    throw Error(Scope::Folder, "cannot send UID STORE (UNCHANGEDSINCE " +
+                                   std::to_string(store.unchangedsince) +
+                                   "): the selected mailbox has no mod-sequences (no CONDSTORE, "
+                                   "or NOMODSEQ)");
+  }
+  std::string suffix;
+  if (store.unchangedsince != 0) {
+    suffix += " (UNCHANGEDSINCE " + std::to_string(store.unchangedsince) + ")";
+  }
+  suffix += store.op == StoreOp::Add ? " +FLAGS.SILENT " : " -FLAGS.SILENT ";
+  suffix += encoded(Scope::Message, [&] { return format_flag_list(store.flags); });
+  return uid_commands(store.uids, "UID STORE ", suffix);
+}
+
 void Client::store_flags(const std::vector<Uid>& uids, StoreOp op,
                          const std::vector<std::string>& flags, ModSeq unchangedsince,
                          std::vector<Uid>* modified,
                          const std::function<void(const FetchData&)>& on_fetch) {
   guarded([&] {
-    if (uids.empty() || flags.empty()) {
+    std::vector<std::string> commands = store_commands({uids, op, flags, unchangedsince});
+    if (commands.empty()) {
       return;
     }
-    if (unchangedsince != 0 && !m_selected_modseq) {
-      throw Error(Scope::Folder,
-                  "cannot send UID STORE (UNCHANGEDSINCE " + std::to_string(unchangedsince) +
-                      "): the selected mailbox has no mod-sequences (no CONDSTORE, or NOMODSEQ)");
-    }
-    std::string prefix = "UID STORE ";
-    std::string suffix;
-    if (unchangedsince != 0) {
-      suffix += " (UNCHANGEDSINCE " + std::to_string(unchangedsince) + ")";
-    }
-    suffix += op == StoreOp::Add ? " +FLAGS.SILENT " : " -FLAGS.SILENT ";
-    suffix += encoded(Scope::Message, [&] { return format_flag_list(flags); });
-    std::vector<std::string> commands = uid_commands(uids, prefix, suffix);
     UntaggedHandler on_untagged;
     if (on_fetch) {
       on_untagged = [&](const Response& r) {
@@ -388,15 +402,45 @@ void Client::store_flags(const std::vector<Uid>& uids, StoreOp op,
   });
 }
 
+void Client::store_many(const std::vector<StoreRequest>& stores, const std::vector<Uid>& expunge,
+                        std::vector<Uid>* modified) {
+  guarded([&] {
+    // Every command is built before the first is sent, so that one that
+    // cannot be sent (a flag that is not an atom) sends none.
+    std::vector<std::string> commands;
+    for (const auto& store : stores) {
+      for (auto& c : store_commands(store)) {
+        commands.push_back(std::move(c));
+      }
+    }
+    bool expunges = !expunge.empty() && capabilities().has("UIDPLUS");
+    if (expunges) {
+      for (auto& c : uid_commands(expunge, "UID EXPUNGE ", "")) {
+        commands.push_back(std::move(c));
+      }
+    }
+    if (!commands.empty()) {
+      // An EXPUNGE answers neither MODIFIED nor a NO with it, so one rule
+      // serves both kinds of command.
+      run_pipelined(commands, {}, [&](const StatusResponse& status) {
+        collect_modified(status, modified);
+        return status.status == StatusResponse::Status::No && status.code &&
+               status.code->kind == ResponseCode::Kind::Modified;
+      });
+    }
+    if (!expunge.empty() && !expunges) {
+      throw lacks_uidplus(m_stream->peer());
+    }
+  });
+}
+
 void Client::uid_expunge(const std::vector<Uid>& uids) {
   guarded([&] {
     if (uids.empty()) {
       return;
     }
     if (!capabilities().has("UIDPLUS")) {
-      throw Error(Scope::Folder, "the server " + m_stream->peer() +
-                                     " lacks UIDPLUS, and a plain EXPUNGE would also remove "
-                                     "messages other clients marked \\Deleted");
+      throw lacks_uidplus(m_stream->peer());
     }
     std::string prefix = "UID EXPUNGE ";
     std::vector<std::string> commands = uid_commands(uids, prefix, "");

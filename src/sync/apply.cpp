@@ -114,6 +114,13 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
   // change (RFC 7162 §3.1.3). A message that gains and loses flags gets two
   // commands; the second cannot carry the condition (the first one changed
   // its modseq), which is safe because ±FLAGS never touches other flags.
+  //
+  // Everything that does not wait for another answer goes out in one
+  // flight (ServerStore::store_many): the flags gained, the flags lost by
+  // messages that gain none, the \Deleted marks and the UID EXPUNGE. Only
+  // the losses of messages that also gain flags wait, for the gains'
+  // [MODIFIED] answers: a message changed on the server must not lose a
+  // flag here while its gain was refused.
   std::map<Flags, std::vector<Uid>> adds;
   std::map<std::pair<Flags, bool>, std::vector<Uid>> removes;
   for (const auto& f : plan.server_flags) {
@@ -125,33 +132,15 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
     }
   }
   imap::ModSeq since = info.highestmodseq;
-  std::vector<Uid> modified;
+  std::vector<imap::StoreRequest> flight;
   for (const auto& [flags, uids] : adds) {
-    m_server.store_flags(uids, imap::StoreOp::Add, flags, since, &modified);
-    count_step();
+    flight.push_back({uids, imap::StoreOp::Add, flags, since});
   }
-  std::set<Uid> failed_add(modified.begin(), modified.end());
   for (const auto& [key, uids] : removes) {
-    std::vector<Uid> todo;
-    for (Uid uid : uids) {
-      if (failed_add.count(uid) == 0) {
-        todo.push_back(uid);
-      }
+    if (!key.second) {
+      flight.push_back({uids, imap::StoreOp::Remove, key.first, since});
     }
-    if (todo.empty()) {
-      continue;
-    }
-    m_server.store_flags(todo, imap::StoreOp::Remove, key.first, key.second ? 0 : since, &modified);
-    count_step();
   }
-  std::set<Uid> modified_set(modified.begin(), modified.end());
-  std::size_t remerged = modified_set.empty() ? 0 : remerge(modified_set);
-  if (remerged < modified_set.size()) {
-    m_report.notices.push_back(std::to_string(modified_set.size() - remerged) +
-                               " message(s) kept changing on the server during the sync; their "
-                               "flags are merged on the next run");
-  }
-  m_report.server_flags_changed += plan.server_flags.size() - modified_set.size() + remerged;
 
   // Deletions: \Deleted on exactly these messages, then UID EXPUNGE of
   // exactly these UIDs (never a bare EXPUNGE, which would also remove what
@@ -190,38 +179,76 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
       }
       journal.sync();
     }
-    m_server.store_flags(mark, imap::StoreOp::Add, {"\\Deleted"}, 0, nullptr);
-    count_step();
-    // Until it is expunged, the server copy of a message whose file the
-    // user deleted keeps its record, marked as left behind: a file with the
-    // same content that turns up later (the user moved a copy back from
-    // another folder) is then a new message of its own, not this one
-    // renamed, which would tie the user's only copy to a \Deleted one.
-    for (Uid uid : mark) {
-      auto rec = m_next.messages.find(uid);
-      if (rec != m_next.messages.end()) {
-        mark_left_behind(rec->second);
-      }
-    }
+    flight.push_back({mark, imap::StoreOp::Add, {"\\Deleted"}, 0});
   }
-  if (!expunge.empty()) {
+  std::vector<Uid> modified;
+  bool expunged = !expunge.empty();
+  if (!flight.empty() || !expunge.empty()) {
     try {
-      m_server.uid_expunge(expunge);
-      count_step();
-      for (Uid uid : expunge) {
-        m_next.messages.erase(uid);
-      }
-      m_report.server_deleted += expunge.size();
+      m_server.store_many(flight, expunge, &modified);
     } catch (const imap::CommandFailed&) {
       throw;
     } catch (const Error& e) {
-      if (e.scope() != Scope::Folder) {
+      // The STOREs were made; the server cannot expunge single messages.
+      if (e.scope() != Scope::Folder || expunge.empty()) {
         throw;
       }
       m_report.notices.push_back(std::string(e.what()) + "; the messages stay marked \\Deleted");
       m_complete = false;
+      expunged = false;
+    }
+    count_step();
+  }
+  // Until it is expunged, the server copy of a message whose file the
+  // user deleted keeps its record, marked as left behind: a file with the
+  // same content that turns up later (the user moved a copy back from
+  // another folder) is then a new message of its own, not this one
+  // renamed, which would tie the user's only copy to a \Deleted one.
+  for (Uid uid : mark) {
+    auto rec = m_next.messages.find(uid);
+    if (rec != m_next.messages.end()) {
+      mark_left_behind(rec->second);
     }
   }
+  if (expunged) {
+    for (Uid uid : expunge) {
+      m_next.messages.erase(uid);
+    }
+    m_report.server_deleted += expunge.size();
+  }
+
+  // The losses of messages that also gained flags, once the gains were
+  // answered. The condition cannot go with them (the gain changed the
+  // message's modseq), which is safe because -FLAGS never touches other
+  // flags.
+  std::set<Uid> failed_add(modified.begin(), modified.end());
+  std::vector<imap::StoreRequest> after;
+  for (const auto& [key, uids] : removes) {
+    if (!key.second) {
+      continue;
+    }
+    std::vector<Uid> todo;
+    for (Uid uid : uids) {
+      if (failed_add.count(uid) == 0) {
+        todo.push_back(uid);
+      }
+    }
+    if (!todo.empty()) {
+      after.push_back({todo, imap::StoreOp::Remove, key.first, 0});
+    }
+  }
+  if (!after.empty()) {
+    m_server.store_many(after, {}, &modified);
+    count_step();
+  }
+  std::set<Uid> modified_set(modified.begin(), modified.end());
+  std::size_t remerged = modified_set.empty() ? 0 : remerge(modified_set);
+  if (remerged < modified_set.size()) {
+    m_report.notices.push_back(std::to_string(modified_set.size() - remerged) +
+                               " message(s) kept changing on the server during the sync; their "
+                               "flags are merged on the next run");
+  }
+  m_report.server_flags_changed += plan.server_flags.size() - modified_set.size() + remerged;
 
   // Moves, grouped by target folder.
   std::map<std::string, std::vector<Uid>> by_target;

@@ -96,6 +96,20 @@ class ServerStore {
                            const std::vector<std::string>& flags, imap::ModSeq unchangedsince,
                            std::vector<imap::Uid>* modified) = 0;
   virtual void uid_expunge(const std::vector<imap::Uid>& uids) = 0;
+  // The STOREs of `stores` in order, then the UID EXPUNGE of `expunge`
+  // (when not empty), as imap::Client::store_many() describes them: a
+  // store may have them all in flight at once. A server that cannot
+  // expunge single messages throws util::Error(Scope::Folder) after the
+  // STOREs, as uid_expunge() does. This default sends them one by one.
+  virtual void store_many(const std::vector<imap::StoreRequest>& stores,
+                          const std::vector<imap::Uid>& expunge, std::vector<imap::Uid>* modified) {
+    for (const auto& st : stores) {
+      store_flags(st.uids, st.op, st.flags, st.unchangedsince, modified);
+    }
+    if (!expunge.empty()) {
+      uid_expunge(expunge);
+    }
+  }
   virtual imap::MoveResult move(const std::vector<imap::Uid>& uids,
                                 const std::string& target_mailbox,
                                 std::uint32_t target_uidvalidity) = 0;
@@ -150,6 +164,11 @@ class ImapServerStore final : public ServerStore {
                    const std::vector<std::string>& flags, imap::ModSeq unchangedsince,
                    std::vector<imap::Uid>* modified) override {
     m_client.store_flags(uids, op, flags, unchangedsince, modified);
+  }
+  void store_many(const std::vector<imap::StoreRequest>& stores,
+                  const std::vector<imap::Uid>& expunge,
+                  std::vector<imap::Uid>* modified) override {
+    m_client.store_many(stores, expunge, modified);
   }
   void uid_expunge(const std::vector<imap::Uid>& uids) override { m_client.uid_expunge(uids); }
   imap::MoveResult move(const std::vector<imap::Uid>& uids, const std::string& target_mailbox,

@@ -444,6 +444,68 @@ TEST(ClientStore, UnchangedSinceNeedsModSequences) {
   EXPECT_EQ(s.stream->written(), "");
 }
 
+TEST(ClientStoreMany, FlagsDeletionsAndTheExpungeGoOutInOneFlight) {
+  // Every command is sent before the first answer is read: a folder's flag
+  // changes and deletions cost one round trip.
+  Session s(
+      script({S(k_plus)}, k_select_condstore,
+             {C("r2 UID STORE 1:2 (UNCHANGEDSINCE 60) +FLAGS.SILENT (\\Flagged)\r\n"),
+              C("r3 UID STORE 3 (UNCHANGEDSINCE 60) -FLAGS.SILENT (\\Seen)\r\n"),
+              C("r4 UID STORE 5:6 +FLAGS.SILENT (\\Deleted)\r\n"), C("r5 UID EXPUNGE 5:6\r\n"),
+              S("r2 OK [MODIFIED 2] Conditional STORE failed\r\nr3 OK done\r\n"
+                "r4 OK done\r\n* 5 EXPUNGE\r\n* 5 EXPUNGE\r\nr5 OK done\r\n")}));
+  s.client->open("INBOX", OpenMode::Select);
+  std::vector<Uid> modified;
+  s.client->store_many({{{2, 1}, StoreOp::Add, {"\\Flagged"}, 60},
+                        {{3}, StoreOp::Remove, {"\\Seen"}, 60},
+                        {{}, StoreOp::Add, {"\\Seen"}, 0},
+                        {{6, 5}, StoreOp::Add, {"\\Deleted"}, 0}},
+                       {5, 6}, &modified);
+  EXPECT_EQ(modified, std::vector<Uid>{2});
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(ClientStoreMany, ARefusalIsThrownAfterTheAnswersInFlight) {
+  Session s({S(k_sync), C("r1 UID STORE 1 +FLAGS.SILENT (\\Flagged)\r\n"),
+             C("r2 UID STORE 4 +FLAGS.SILENT (\\Deleted)\r\n"), C("r3 UID EXPUNGE 4\r\n"),
+             S("r1 NO [CANNOT] not now\r\nr2 OK done\r\nr3 OK done\r\n"), C("r4 NOOP\r\n"),
+             S("r4 OK done\r\n")});
+  try {
+    s.client->store_many(
+        {{{1}, StoreOp::Add, {"\\Flagged"}, 0}, {{4}, StoreOp::Add, {"\\Deleted"}, 0}}, {4},
+        nullptr);
+    FAIL() << "no error";
+  } catch (const CommandFailed& e) {
+    EXPECT_NE(std::string(e.what()).find("UID STORE"), std::string::npos) << e.what();
+  }
+  s.client->run("NOOP");
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(ClientStoreMany, WithoutUidPlusTheStoresAreMadeAndNothingIsExpunged) {
+  Session s({S("* OK [CAPABILITY IMAP4rev1] ready\r\n"),
+             C("r1 UID STORE 4 +FLAGS.SILENT (\\Deleted)\r\n"), S("r1 OK done\r\n")});
+  try {
+    s.client->store_many({{{4}, StoreOp::Add, {"\\Deleted"}, 0}}, {4}, nullptr);
+    FAIL() << "no error";
+  } catch (const CommandFailed&) {
+    FAIL() << "the STORE was refused";
+  } catch (const util::Error& e) {
+    EXPECT_EQ(e.scope(), util::Scope::Folder);
+    EXPECT_NE(std::string(e.what()).find("lacks UIDPLUS"), std::string::npos);
+  }
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(ClientStoreMany, AFlagThatCannotBeSentSendsNothing) {
+  Session s({S(k_sync)});
+  EXPECT_THROW(s.client->store_many(
+                   {{{1}, StoreOp::Add, {"\\Flagged"}, 0}, {{2}, StoreOp::Add, {"bad flag"}, 0}},
+                   {}, nullptr),
+               util::Error);
+  EXPECT_EQ(s.stream->written(), "");
+}
+
 // Answers every command line with a tagged OK, for tests about the shape of
 // many commands rather than a fixed transcript.
 class OkStream : public net::Stream {

@@ -62,6 +62,8 @@ class MemoryServer final : public ServerStore {
   // other message is marked.
   bool expunge_is_safe = true;
   std::vector<std::string> calls;
+  // store_many() calls: each is one round trip on a real server.
+  int flights = 0;
   // Called before a move is carried out, to look at the disk at that moment.
   std::function<void()> before_move;
   // Called when a batch of bodies has arrived, before it is committed.
@@ -196,6 +198,11 @@ class MemoryServer final : public ServerStore {
     if (after_store) {
       after_store();
     }
+  }
+  void store_many(const std::vector<imap::StoreRequest>& stores, const std::vector<Uid>& expunge,
+                  std::vector<Uid>* modified) override {
+    ++flights;
+    ServerStore::store_many(stores, expunge, modified);
   }
   void uid_expunge(const std::vector<Uid>& uids) override {
     calls.push_back("expunge");
@@ -481,6 +488,69 @@ TEST_F(FolderSyncTest, AnUploadTheSessionCannotSeeIsNeverSentTwice) {
 // The journal entry written before the removal drops it, so a copy of the
 // message the user moves into the folder later is a new message, not this
 // one renamed (which would be deleted as expunged: seed 12019400).
+TEST_F(FolderSyncTest, FlagChangesAndDeletionsGoToTheServerInOneFlight) {
+  add_folder("A");
+  server.boxes["A"].messages = {{1, to_crlf(message(1)), {}},
+                                {2, to_crlf(message(2)), {"\\Seen"}},
+                                {3, to_crlf(message(3)), {}},
+                                {4, to_crlf(message(4)), {"\\Seen"}}};
+  server.boxes["A"].uidnext = 5;
+  sync(0);
+  ASSERT_EQ(files_in("A"), 4u);
+  // The user flags 1, marks 2 unread, deletes 3, and flags 4 while marking
+  // it unread (a gain and a loss: the loss waits for the gain's answer).
+  for (const char* sub : {"cur", "new"}) {
+    for (const auto& e : fs::directory_iterator(s.maildir / "A" / sub)) {
+      std::ifstream in(e.path(), std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::string base = e.path().filename().string();
+      base = base.substr(0, base.find(':'));
+      fs::path cur = s.maildir / "A" / "cur";
+      if (text == message(1)) {
+        fs::rename(e.path(), cur / (base + ":2,F"));
+      } else if (text == message(2)) {
+        fs::rename(e.path(), cur / (base + ":2,"));
+      } else if (text == message(3)) {
+        fs::remove(e.path());
+      } else if (text == message(4)) {
+        fs::rename(e.path(), cur / (base + ":2,F"));
+      }
+    }
+  }
+  server.flights = 0;
+  sync(0);
+  EXPECT_EQ(server.flights, 2) << "one flight, and one for the loss that waits for a gain";
+  const auto& messages = server.boxes["A"].messages;
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_EQ(messages[0].flags, std::vector<std::string>{"\\Flagged"});
+  EXPECT_TRUE(messages[1].flags.empty());
+  EXPECT_EQ(messages[2].uid, 4u);
+  EXPECT_EQ(messages[2].flags, std::vector<std::string>{"\\Flagged"});
+
+  // Without the gain and loss of one message, one flight does it all.
+  server.boxes["A"].messages.push_back({5, to_crlf(message(5)), {}});
+  server.boxes["A"].uidnext = 6;
+  sync(0);
+  for (const char* sub : {"cur", "new"}) {
+    for (const auto& e : fs::directory_iterator(s.maildir / "A" / sub)) {
+      std::ifstream in(e.path(), std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::string base = e.path().filename().string();
+      base = base.substr(0, base.find(':'));
+      if (text == message(5)) {
+        fs::rename(e.path(), s.maildir / "A" / "cur" / (base + ":2,S"));
+      } else if (text == message(1)) {
+        fs::remove(e.path());
+      }
+    }
+  }
+  server.flights = 0;
+  sync(0);
+  EXPECT_EQ(server.flights, 1);
+  ASSERT_EQ(server.boxes["A"].messages.size(), 3u);
+  EXPECT_EQ(server.boxes["A"].messages[2].flags, std::vector<std::string>{"\\Seen"});
+}
+
 TEST_F(FolderSyncTest, AFileRemovedForAnExpungeLeavesNoRecordAfterACrash) {
   add_folder("A");
   server.boxes["A"].messages = {{1, to_crlf(message(1)), {}}};
