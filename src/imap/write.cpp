@@ -152,7 +152,6 @@ std::vector<Uid> members_in_order(const NumberSet& set, std::size_t limit) {
   return out;
 }
 
-// The UIDs of a [MODIFIED set] code (RFC 7162 §3.1.3).
 // Why no message is expunged alone without UIDPLUS.
 Error lacks_uidplus(const std::string& peer) {
   return Error(Scope::Folder, "the server " + peer +
@@ -160,6 +159,7 @@ Error lacks_uidplus(const std::string& peer) {
                                   "messages other clients marked \\Deleted");
 }
 
+// The UIDs of a [MODIFIED set] code (RFC 7162 §3.1.3).
 void collect_modified(const StatusResponse& status, std::vector<Uid>* modified) {
   if (!status.code || status.code->kind != ResponseCode::Kind::Modified) {
     return;

@@ -554,16 +554,17 @@ AccountReport sync_account(const AccountSettings& s) {
       }
       // A folder the summary shows unchanged needs no connection: only the
       // items with work in them count towards the lanes opened.
-      std::size_t busy = 0;
+      std::size_t busy = 0;          // Items.
+      std::size_t busy_folders = 0;  // Their folders.
       for (const auto& item : items) {
-        busy += std::any_of(item.begin(), item.end(),
-                            [&](std::size_t i) {
-                              const FolderEntry& f = folders[i];
-                              return !f.quick || !f.moved_in.empty() ||
-                                     fs::exists(state::journal_file_for(f.state_path));
-                            })
-                    ? 1u
-                    : 0u;
+        if (std::any_of(item.begin(), item.end(), [&](std::size_t i) {
+              const FolderEntry& f = folders[i];
+              return !f.quick || !f.moved_in.empty() ||
+                     fs::exists(state::journal_file_for(f.state_path));
+            })) {
+          ++busy;
+          busy_folders += item.size();
+        }
       }
       std::size_t lanes = s.dry_run ? 1 : std::min<std::size_t>(s.connections, busy);
       std::atomic<std::size_t> next_item{0};
@@ -591,7 +592,7 @@ AccountReport sync_account(const AccountSettings& s) {
         }
       };
       if (lanes > 1) {
-        ROAM_INFO(s.name << ": " << busy << " folders over " << lanes << " connections");
+        ROAM_INFO(s.name << ": " << busy_folders << " folders over " << lanes << " connections");
       }
       std::vector<std::thread> threads;
       for (std::size_t n = 1; n < lanes; ++n) {

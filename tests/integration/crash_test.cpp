@@ -61,7 +61,7 @@ std::string describe(const Snapshot& s) {
 
 Snapshot snapshot(const TestServer& server, const std::string& user, const fs::path& maildir) {
   Snapshot s;
-  for (const std::string folder : {"INBOX", "Archive"}) {
+  for (const std::string folder : {"INBOX", "Archive", "Lists"}) {
     auto& list = s.server[folder];
     for (const auto& [m, body] : server.messages_with_bodies(user, folder)) {
       std::string flags;
@@ -110,6 +110,11 @@ fs::path set_up_scenario(const TestServer& server, const std::string& user, cons
   server.append(user, "INBOX", message("m3", "third"));
   server.append(user, "INBOX", message("m4", "fourth"), {"\\Flagged"});
   server.append(user, "Archive", message("a1", "archived"), {"\\Seen"});
+  // A folder no move ties to the others: it is synced over a connection of
+  // its own, at the same time as INBOX and Archive (which the move below
+  // ties together), so the steps of two connections interleave.
+  server.create_mailbox(user, "Lists");
+  server.append(user, "Lists", message("s1", "a list mail"));
   fs::path config = dir / "roam.conf";
   server.write_config(config, user, {"sync = both"});
   auto first = run_roam({"sync", "-c", config.string()});
@@ -128,6 +133,12 @@ fs::path set_up_scenario(const TestServer& server, const std::string& user, cons
   std::ofstream(inbox / "cur" / "1700000002.local3.host:2,S") << message("l3", "read locally");
   std::ofstream(dir / "Mail" / "Archive" / "cur" / "1700000003.local4.host:2,F")
       << message("l4", "archived locally");
+  server.append(user, "Lists", message("s2", "another list mail"), {"\\Seen"});
+  fs::path lists = dir / "Mail" / "Lists";
+  std::ofstream(lists / "new" / "1700000004.local5.host") << message("l5", "a local list mail");
+  fs::path s1 = find_file(lists, "s1");
+  fs::rename(s1, lists / "cur" /
+                     (s1.filename().string().substr(0, s1.filename().string().find(':')) + ":2,F"));
   fs::path m1 = find_file(inbox, "m1");
   fs::rename(m1, inbox / "cur" /
                      (m1.filename().string().substr(0, m1.filename().string().find(':')) + ":2,S"));
@@ -143,8 +154,10 @@ TEST(Crash, EveryStepResumesToTheSameEndState) {
   std::string ref_user = server.fresh_user("ref");
   fs::path ref_dir = server.work_dir(ref_user);
   fs::path ref_config = set_up_scenario(server, ref_user, ref_dir);
-  auto whole = run_roam({"sync", "-c", ref_config.string()});
+  auto whole = run_roam({"sync", "-v", "-c", ref_config.string()});
   ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  // INBOX and Archive, tied by the move, on one connection; Lists on another.
+  EXPECT_NE(whole.err.find("3 folders over 2 connections"), std::string::npos) << whole.err;
   Snapshot expected = snapshot(server, ref_user, ref_dir / "Mail");
   // The scenario must really have moved things, or the test proves little.
   // Without UIDPLUS (the capability filter of tests/servers/) roam leaves
@@ -157,6 +170,7 @@ TEST(Crash, EveryStepResumesToTheSameEndState) {
   };
   ASSERT_EQ(live(expected.server.at("Archive")), 3) << describe(expected);
   ASSERT_EQ(live(expected.server.at("INBOX")), 5) << describe(expected);
+  ASSERT_EQ(live(expected.server.at("Lists")), 3) << describe(expected);
 
   int interrupted = 0;
   for (int n = 1; n < 200; ++n) {
