@@ -570,6 +570,23 @@ AccountReport sync_account(const AccountSettings& s) {
       std::atomic<std::size_t> next_item{0};
       std::atomic<bool> abandon{false};
       std::exception_ptr failure;
+      // Folders that lost messages on the server may stash their files for
+      // a folder that downloads them (a move by another client); those
+      // first in the queue, and a folder of an item of its own waits with
+      // its downloads until they stashed (Stash::wait_for_sources). No wait
+      // can last: every source was taken from the queue, by a lane that
+      // never waits, before any folder that waits was.
+      if (lanes > 1 && folders.size() > 1) {
+        std::size_t sources = 0;
+        for (std::size_t k = 0; k < items.size(); ++k) {
+          for (std::size_t i : items[k]) {
+            folders[i].stash_source = lost(i);
+            folders[i].waits_for_stash = items[k].size() == 1 && !lost(i);
+            sources += folders[i].stash_source ? 1u : 0u;
+          }
+        }
+        stash.expect_sources(sources);
+      }
       auto lane = [&](std::unique_ptr<imap::Client>& conn) {
         try {
           while (!abandon) {
@@ -581,6 +598,12 @@ AccountReport sync_account(const AccountSettings& s) {
               if (!stopping(i)) {
                 sync_one(conn, i);
               }
+              // A source that failed, was skipped or stopped before it
+              // stashed settles here.
+              if (folders[i].stash_source) {
+                folders[i].stash_source = false;
+                stash.source_settled();
+              }
             }
           }
         } catch (...) {
@@ -589,6 +612,7 @@ AccountReport sync_account(const AccountSettings& s) {
             failure = std::current_exception();
           }
           abandon = true;
+          stash.abandon_sources();
         }
       };
       if (lanes > 1) {

@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <functional>
 #include <limits>
@@ -113,6 +114,12 @@ struct FolderEntry {
   std::set<Uid> fresh_uids;
   // Set for the folder's second pass in a run (account.cpp).
   bool second_pass = false;
+  // Folders synced side by side (account.cpp): this folder lost messages on
+  // the server and may stash their files, and has not said yet that it is
+  // past that point (Stash::source_settled).
+  bool stash_source = false;
+  // Its downloads wait for the stash's sources first.
+  bool waits_for_stash = false;
   // An earlier upload whose copy is not on the server while UIDs were given
   // out and expunged since: another client may have moved the copy to a
   // folder synced in this run. The first pass leaves such intents pending
@@ -225,6 +232,35 @@ class Stash {
     return m_by_key.empty();
   }
 
+  // Folders synced at the same time: the folders that may stash files
+  // (`sources`: they lost messages on the server) each say when they are
+  // past the point where they stash, and a folder that may find its
+  // downloads here waits for that before it looks (wait_for_sources), so
+  // that running side by side costs no download the stash would save.
+  void expect_sources(std::size_t sources) {
+    std::lock_guard lock(m_mutex);
+    m_sources = sources;
+  }
+  void source_settled() {
+    {
+      std::lock_guard lock(m_mutex);
+      m_sources -= m_sources > 0 ? 1 : 0;
+    }
+    m_settled.notify_all();
+  }
+  // Opens the wait for good: a run that fails may never reach some sources.
+  void abandon_sources() {
+    {
+      std::lock_guard lock(m_mutex);
+      m_sources = 0;
+    }
+    m_settled.notify_all();
+  }
+  void wait_for_sources() {
+    std::unique_lock lock(m_mutex);
+    m_settled.wait(lock, [this] { return m_sources == 0; });
+  }
+
   // Takes a stashed file with this content key, if there is one.
   std::optional<fs::path> take(const std::string& key) {
     std::lock_guard lock(m_mutex);
@@ -242,6 +278,8 @@ class Stash {
 
  private:
   mutable std::mutex m_mutex;
+  std::condition_variable m_settled;
+  std::size_t m_sources = 0;
   std::map<std::string, std::vector<fs::path>> m_by_key;
   std::set<std::string> m_downloaded;
   bool m_folder_failed = false;

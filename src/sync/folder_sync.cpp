@@ -276,6 +276,11 @@ void FolderSync::run() {
     state::Journal::open(m_journal_path, {{"uidvalidity", m_next.uidvalidity}});
   }
   apply_local(plan);
+  if (m_f.stash_source && m_stash != nullptr) {
+    // The files of messages expunged on the server are in the stash now.
+    m_f.stash_source = false;
+    m_stash->source_settled();
+  }
   apply_server(plan, info);
   upload(plan.uploads, info);
   // Records for the messages whose actions all succeeded.
@@ -296,6 +301,9 @@ void FolderSync::run() {
     // The journal's intents must refer to a state on disk with the new
     // UIDVALIDITY.
     commit_state();
+  }
+  if (m_stash != nullptr && m_f.waits_for_stash && !plan.downloads.empty()) {
+    m_stash->wait_for_sources();
   }
   if (m_stash != nullptr && !m_stash->empty() && !plan.downloads.empty()) {
     // Files the server moved here from a folder synced before may be in the
