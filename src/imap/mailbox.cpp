@@ -221,6 +221,7 @@ MailboxInfo Client::open(const std::string& mailbox, OpenMode mode, const OpenPr
       command += " (CONDSTORE)";
     }
     m_exists = 0;
+    m_selected_mailbox.clear();
     // Whatever happens below, the previous mailbox is no longer selected
     // (RFC 3501 §6.3.1), so its UIDVALIDITY must not vouch for any code.
     m_selected_uidvalidity = 0;
@@ -267,6 +268,7 @@ MailboxInfo Client::open(const std::string& mailbox, OpenMode mode, const OpenPr
                                      "\" without a UIDVALIDITY; roam cannot sync it safely");
     }
     m_selected_uidvalidity = info.uidvalidity;
+    m_selected_mailbox = mailbox;
     m_permanent_flags = info.permanent_flags;
     m_selected_modseq = condstore && modseq;
     if (!m_selected_modseq) {

@@ -306,6 +306,7 @@ void Client::apply(const Response& response) {
     ++m_caps_updates;
   } else if (const auto* num = std::get_if<NumberData>(&response)) {
     if (num->kind == NumberData::Kind::Exists) {
+      m_exists_grew += num->number > m_exists ? 1 : 0;
       m_exists = num->number;
     } else if (num->kind == NumberData::Kind::Expunge && m_exists > 0) {
       --m_exists;

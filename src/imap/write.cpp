@@ -7,6 +7,7 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <numeric>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -35,6 +36,11 @@ constexpr std::size_t k_literal_buffer = 64u << 10;
 // The largest literal that LITERAL- lets a client send without waiting for
 // the server's "+" (RFC 7888 §5).
 constexpr std::uint64_t k_literal_minus_limit = 4096;
+
+// The most messages and octets in one MULTIAPPEND: a refused batch is sent
+// again one message at a time, and a broken one is lost whole.
+constexpr std::size_t k_multiappend_messages = 200;
+constexpr std::uint64_t k_multiappend_octets = 32u << 20;
 
 // Writes an APPEND literal to the stream through a 64 KiB buffer, counting
 // the octets against the size the command announced. Nothing reaches the
@@ -67,14 +73,16 @@ class LiteralWriter : public LiteralSink {
     }
   }
 
-  // Checks the count and sends the rest of the literal and the CRLF that
-  // ends the command.
-  void finish() {
+  // Checks the count and sends the rest of the literal, and the CRLF that
+  // ends the command unless another message of a MULTIAPPEND follows.
+  void finish(bool ends_command = true) {
     check_usable();
     if (m_count != m_size) {
       fail_count(false);
     }
-    m_buf += "\r\n";
+    if (ends_command) {
+      m_buf += "\r\n";
+    }
     flush();
   }
 
@@ -178,33 +186,41 @@ void collect_modified(const StatusResponse& status, std::vector<Uid>* modified) 
 
 }  // namespace
 
-std::string Client::send_append(const std::string& mailbox, const AppendMessage& message,
-                                bool allow_sync) {
+std::string Client::append_arguments(const AppendMessage& message, bool non_sync) {
   if (message.size == 0) {
     throw Error(Scope::Message,
                 "refusing to upload an empty message: a zero-length literal cancels an APPEND");
   }
-  // Everything that can be refused locally is, before the first byte.
   // Built piece by piece: GCC 12 at -O2 warns (-Wrestrict) about
   // "literal" + std::string chains.
-  std::string command = "APPEND ";
-  command += encoded(Scope::Folder, [&] { return quote_astring(mailbox); });
+  std::string out;
   if (!message.flags.empty()) {
-    command += ' ';
-    command += encoded(Scope::Message, [&] { return format_flag_list(message.flags); });
+    out += encoded(Scope::Message, [&] { return format_flag_list(message.flags); });
+    out += ' ';
   }
   if (message.internaldate) {
-    command += " \"";
-    command += format_internaldate(*message.internaldate);
-    command += '"';
+    out += '"';
+    out += format_internaldate(*message.internaldate);
+    out += "\" ";
   }
-  bool non_sync = literal_plus_for(message.size);
+  out += '{';
+  out += std::to_string(message.size);
+  out += non_sync ? "+}" : "}";
+  return out;
+}
+
+std::string Client::send_append(const std::string& mailbox, const AppendMessage& message,
+                                bool allow_sync) {
+  // Everything that can be refused locally is, before the first byte.
+  bool non_sync = message.size != 0 && literal_plus_for(message.size);
+  std::string arguments = append_arguments(message, non_sync);
   if (!non_sync && !allow_sync) {
     throw std::logic_error("send_append: a synchronizing literal cannot be pipelined");
   }
-  command += " {";
-  command += std::to_string(message.size);
-  command += non_sync ? "+}" : "}";
+  std::string command = "APPEND ";
+  command += encoded(Scope::Folder, [&] { return quote_astring(mailbox); });
+  command += ' ';
+  command += arguments;
   std::string tag = make_tag();
 
   auto start = [&]() -> std::string {
@@ -279,6 +295,28 @@ std::optional<Uid> Client::appended_uid(const StatusResponse& done,
   return std::nullopt;
 }
 
+std::vector<Uid> Client::appended_uids(const StatusResponse& done,
+                                       std::uint32_t expected_uidvalidity, std::size_t count) {
+  // As appended_uid(): only this command's tagged OK counts. The set names
+  // the messages' UIDs in their order (RFC 3502 §6.3.11 with RFC 4315 §3);
+  // anything but one new, ascending UID per message is not trusted.
+  if (!done.code || done.code->kind != ResponseCode::Kind::AppendUid ||
+      (expected_uidvalidity != 0 && done.code->number != expected_uidvalidity)) {
+    return {};
+  }
+  try {
+    std::vector<Uid> uids = members_in_order(done.code->set, count);
+    if (uids.size() == count && std::is_sorted(uids.begin(), uids.end()) &&
+        std::adjacent_find(uids.begin(), uids.end()) == uids.end()) {
+      return uids;
+    }
+  } catch (const std::invalid_argument&) {
+    // "*", 0, or more UIDs than messages.
+  }
+  ROAM_DEBUG(util::k_cat_imap, "ignoring an APPENDUID that does not name one UID per message");
+  return {};
+}
+
 std::optional<Uid> Client::append(const std::string& mailbox, const std::vector<std::string>& flags,
                                   std::optional<std::chrono::sys_seconds> internaldate,
                                   std::uint64_t size,
@@ -290,65 +328,213 @@ std::optional<Uid> Client::append(const std::string& mailbox, const std::vector<
   });
 }
 
+void Client::append_each(const std::string& mailbox, const std::vector<std::size_t>& indexes,
+                         const std::function<std::optional<AppendMessage>(std::size_t)>& next,
+                         std::uint32_t expected_uidvalidity,
+                         const std::function<void(std::size_t, const AppendResult&)>& done) {
+  std::deque<std::pair<std::string, std::size_t>> in_flight;  // Tag and index, oldest first.
+  auto complete_oldest = [&] {
+    auto [tag, index] = in_flight.front();
+    in_flight.pop_front();
+    StatusResponse status = *read_until_tagged(tag, "APPEND", {}, false);
+    AppendResult result;
+    if (status.status == StatusResponse::Status::Ok) {
+      result.uid = appended_uid(status, expected_uidvalidity);
+    } else {
+      result.refusal = CommandFailed("APPEND", status);
+    }
+    done(index, result);
+  };
+  std::exception_ptr stopped;
+  std::size_t depth = std::max<std::size_t>(1, m_options.pipeline_depth);
+  for (std::size_t i : indexes) {
+    if (stopped) {
+      break;
+    }
+    try {
+      std::optional<AppendMessage> message = next(i);
+      if (!message) {
+        continue;
+      }
+      if (!literal_plus_for(message->size)) {
+        // A synchronizing literal waits for "+", which comes only once
+        // the commands before it are done.
+        while (!in_flight.empty()) {
+          complete_oldest();
+        }
+        AppendResult result;
+        try {
+          result.uid = appended_uid(wait(send_append(mailbox, *message, true), "APPEND"),
+                                    expected_uidvalidity);
+        } catch (const CommandFailed& e) {
+          result.refusal = e;
+        }
+        done(i, result);
+        continue;
+      }
+      while (in_flight.size() >= depth) {
+        complete_oldest();
+      }
+      in_flight.emplace_back(send_append(mailbox, *message, false), i);
+    } catch (const util::Error& e) {
+      if (e.scope() >= Scope::Account) {
+        throw;  // Nothing more can be read on this connection.
+      }
+      stopped = std::current_exception();
+    } catch (...) {
+      stopped = std::current_exception();
+    }
+  }
+  // The commands in flight are answered whatever stopped the sending, so
+  // that the connection stays in step and their results reach the caller.
+  while (!in_flight.empty()) {
+    complete_oldest();
+  }
+  if (stopped) {
+    std::rethrow_exception(stopped);
+  }
+}
+
+std::string Client::send_multiappend(
+    const std::string& mailbox, const std::vector<std::pair<std::size_t, AppendMessage>>& batch) {
+  // Everything that can be refused locally is, before the first byte.
+  std::string head = "APPEND ";
+  head += encoded(Scope::Folder, [&] { return quote_astring(mailbox); });
+  std::vector<std::string> arguments;
+  for (const auto& [index, message] : batch) {
+    arguments.push_back(append_arguments(message, true));
+  }
+  std::string tag = make_tag();
+  bool sent = false;
+  for (std::size_t k = 0; k < batch.size(); ++k) {
+    auto start = [&, k]() -> std::string {
+      std::string line;
+      if (k == 0) {
+        ROAM_DEBUG(util::k_cat_imap, "C: " << tag << " " << head << " (" << batch.size()
+                                           << " messages, bodies not shown)");
+        m_outstanding.insert(tag);
+        line = tag;
+        line += ' ';
+        line += head;
+      }
+      line += ' ';
+      line += arguments[k];
+      line += "\r\n";
+      sent = true;
+      return line;
+    };
+    LiteralWriter writer(*m_stream, batch[k].second.size, start);
+    try {
+      batch[k].second.write_body(writer);
+      writer.finish(k + 1 == batch.size());
+    } catch (const std::exception& e) {
+      // Once a byte of the command is out, the server waits for the rest
+      // of it: nothing else can be sent on this connection. (A server
+      // given the whole command appends all or nothing, so nothing of the
+      // batch was stored.)
+      const auto* error = dynamic_cast<const util::Error*>(&e);
+      if (sent && (error == nullptr || error->scope() < Scope::Account)) {
+        throw Error(Scope::Account, std::string(e.what()) +
+                                        "; the server is left inside the APPEND command, so the "
+                                        "connection is unusable");
+      }
+      throw;
+    }
+  }
+  return tag;
+}
+
 void Client::append_pipelined(const std::string& mailbox, std::size_t count,
                               const std::function<std::optional<AppendMessage>(std::size_t)>& next,
                               std::uint32_t expected_uidvalidity,
                               const std::function<void(std::size_t, const AppendResult&)>& done) {
   guarded([&] {
-    std::deque<std::pair<std::string, std::size_t>> in_flight;  // Tag and index, oldest first.
-    auto complete_oldest = [&] {
-      auto [tag, index] = in_flight.front();
-      in_flight.pop_front();
-      StatusResponse status = *read_until_tagged(tag, "APPEND", {}, false);
-      AppendResult result;
-      if (status.status == StatusResponse::Status::Ok) {
-        result.uid = appended_uid(status, expected_uidvalidity);
-      } else {
-        result.refusal = CommandFailed("APPEND", status);
-      }
-      done(index, result);
-    };
+    const Capabilities& caps = capabilities();
+    bool batches = count > 1 && caps.has("MULTIAPPEND") && caps.has("LITERAL+") &&
+                   !m_selected_mailbox.empty() && mailbox == m_selected_mailbox;
+    if (!batches) {
+      std::vector<std::size_t> all(count);
+      std::iota(all.begin(), all.end(), std::size_t{0});
+      append_each(mailbox, all, next, expected_uidvalidity, done);
+      return;
+    }
     std::exception_ptr stopped;
-    std::size_t depth = std::max<std::size_t>(1, m_options.pipeline_depth);
-    for (std::size_t i = 0; i < count && !stopped; ++i) {
+    std::size_t i = 0;
+    while (i < count && !stopped) {
+      std::vector<std::pair<std::size_t, AppendMessage>> batch;
+      std::uint64_t bytes = 0;
+      while (i < count && batch.size() < k_multiappend_messages && bytes < k_multiappend_octets) {
+        std::size_t at = i++;
+        try {
+          std::optional<AppendMessage> message = next(at);
+          if (!message) {
+            continue;
+          }
+          // A message that cannot be sent stops the sending here, as
+          // append_each() does, before it could spoil a batch.
+          append_arguments(*message, true);
+          bytes += message->size;
+          batch.emplace_back(at, std::move(*message));
+        } catch (const util::Error& e) {
+          if (e.scope() >= Scope::Account) {
+            throw;
+          }
+          stopped = std::current_exception();
+        } catch (...) {
+          stopped = std::current_exception();
+        }
+        if (stopped) {
+          break;
+        }
+      }
+      if (batch.empty()) {
+        continue;
+      }
+      std::uint64_t grew = m_exists_grew;
+      std::string tag;
       try {
-        std::optional<AppendMessage> message = next(i);
-        if (!message) {
-          continue;
-        }
-        if (!literal_plus_for(message->size)) {
-          // A synchronizing literal waits for "+", which comes only once
-          // the commands before it are done.
-          while (!in_flight.empty()) {
-            complete_oldest();
-          }
-          AppendResult result;
-          try {
-            result.uid = appended_uid(wait(send_append(mailbox, *message, true), "APPEND"),
-                                      expected_uidvalidity);
-          } catch (const CommandFailed& e) {
-            result.refusal = e;
-          }
-          done(i, result);
-          continue;
-        }
-        while (in_flight.size() >= depth) {
-          complete_oldest();
-        }
-        in_flight.emplace_back(send_append(mailbox, *message, false), i);
+        tag = send_multiappend(mailbox, batch);
       } catch (const util::Error& e) {
         if (e.scope() >= Scope::Account) {
-          throw;  // Nothing more can be read on this connection.
+          throw;
         }
-        stopped = std::current_exception();
+        stopped = std::current_exception();  // Nothing of the batch was sent.
+        break;
       } catch (...) {
         stopped = std::current_exception();
+        break;
       }
-    }
-    // The commands in flight are answered whatever stopped the sending, so
-    // that the connection stays in step and their results reach the caller.
-    while (!in_flight.empty()) {
-      complete_oldest();
+      StatusResponse status = *read_until_tagged(tag, "APPEND", {}, false);
+      if (status.status == StatusResponse::Status::Ok) {
+        std::vector<Uid> uids = appended_uids(status, expected_uidvalidity, batch.size());
+        for (std::size_t k = 0; k < batch.size(); ++k) {
+          AppendResult result;
+          if (!uids.empty()) {
+            result.uid = uids[k];
+          }
+          done(batch[k].first, result);
+        }
+      } else if (m_exists_grew == grew) {
+        // Refused whole, and nothing was stored: each message alone, so
+        // that the one the server refuses is told apart.
+        ROAM_DEBUG(util::k_cat_imap,
+                   "MULTIAPPEND refused (" << status.text << "); sending its messages one by one");
+        std::vector<std::size_t> again;
+        for (const auto& [index, message] : batch) {
+          again.push_back(index);
+        }
+        batch.clear();
+        append_each(mailbox, again, next, expected_uidvalidity, done);
+      } else {
+        // Refused, yet the mailbox grew meanwhile: whether by this command
+        // or by another client cannot be told. Sent without a UID, the
+        // messages are looked for by content; none is sent again.
+        ROAM_DEBUG(util::k_cat_imap,
+                   "MULTIAPPEND refused while the mailbox grew; its messages are looked for");
+        for (const auto& [index, message] : batch) {
+          done(index, AppendResult{});
+        }
+      }
     }
     if (stopped) {
       std::rethrow_exception(stopped);

@@ -47,6 +47,7 @@ const std::vector<Feature> k_features = {
      "an hour passes before each run: Maildir directories look settled, so roam "
      "may record them in its account summary and skip them later"},
     {"no-esearch", "no ESEARCH: UID SEARCH answers one UID per message"},
+    {"no-multiappend", "no MULTIAPPEND: one APPEND per message"},
     {"parallel",
      "roam syncs the folders over three connections at once (how their commands interleave "
      "varies from run to run of a seed)"},
@@ -432,6 +433,7 @@ void Sim::setup() {
   q.literal_plus = !on("no-literal-plus");
   q.list_status = !on("no-list-status");
   q.esearch = !on("no-esearch");
+  q.multiappend = !on("no-multiappend");
   q.namespace_prefix = on("namespace") ? "INBOX" + std::string(1, m_server.delimiter) : "";
 
   std::vector<std::string> folders = {"INBOX"};

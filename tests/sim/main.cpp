@@ -31,7 +31,7 @@ const char* const k_default_quirks =
     "uidplus,"
     "no-move,"
     "no-condstore,stray-modseq,rewrite-8bit,courier,readonly,no-literal-plus,no-list-status,"
-    "namespace,time-passes,no-esearch,parallel";
+    "namespace,time-passes,no-esearch,parallel,no-multiappend";
 
 std::set<std::string> split(const std::string& text) {
   std::set<std::string> out;

@@ -260,6 +260,7 @@ std::vector<Session::Token> Session::tokenize(const std::string& line, std::size
       auto end = line.find('\x01', pos + 1);
       Token t;
       t.kind = Token::Kind::String;
+      t.literal = true;
       t.text = m_literals.at(std::stoul(line.substr(pos + 1, end - pos - 1)));
       pos = end + 1;
       out.push_back(std::move(t));
@@ -303,6 +304,7 @@ std::string Session::capabilities() const {
   caps += q.condstore ? " CONDSTORE" : "";
   caps += q.list_status ? " LIST-STATUS" : "";
   caps += q.esearch ? " ESEARCH" : "";
+  caps += q.multiappend ? " MULTIAPPEND" : "";
   caps += q.namespace_prefix.empty() ? "" : " NAMESPACE";
   caps += " SPECIAL-USE";
   return caps;
@@ -841,23 +843,49 @@ void Session::cmd_copy(const std::string& tag, const std::vector<Token>& args, b
 }
 
 void Session::cmd_append(const std::string& tag, const std::vector<Token>& args) {
-  if (args.empty() || args.back().kind != Token::Kind::String || args.size() > 4) {
+  // APPEND mailbox 1*([flags] [date] literal): more than one message only
+  // with MULTIAPPEND, and then all are stored or none (RFC 3502).
+  struct Appended {
+    std::set<std::string> flags;
+    std::string date = "01-Jan-2020 00:00:00 +0000";
+    std::string raw;
+  };
+  std::vector<Appended> messages;
+  if (args.size() < 2 || args[0].kind == Token::Kind::List) {
     bad(tag, "APPEND", "malformed APPEND");
     return;
   }
-  std::set<std::string> flags;
-  std::string date = "01-Jan-2020 00:00:00 +0000";
-  for (std::size_t i = 1; i + 1 < args.size(); ++i) {
-    if (args[i].kind == Token::Kind::List) {
-      for (const auto& t : args[i].items) {
-        flags.insert(t.text);
+  Appended current;
+  bool has_flags = false;
+  bool has_date = false;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const Token& t = args[i];
+    if (t.kind == Token::Kind::List && !has_flags && !has_date) {
+      for (const auto& f : t.items) {
+        current.flags.insert(f.text);
       }
-    } else if (args[i].kind == Token::Kind::String && args[i].text.size() == 26) {
-      date = args[i].text;
+      has_flags = true;
+    } else if (t.kind == Token::Kind::String && !t.literal && !has_date && t.text.size() == 26) {
+      current.date = t.text;
+      has_date = true;
+    } else if (t.kind == Token::Kind::String && t.literal) {
+      current.raw = t.text;
+      messages.push_back(std::move(current));
+      current = Appended{};
+      has_flags = false;
+      has_date = false;
     } else {
       bad(tag, "APPEND", "malformed APPEND argument");
       return;
     }
+  }
+  if (messages.empty() || has_flags || has_date) {
+    bad(tag, "APPEND", "malformed APPEND");
+    return;
+  }
+  if (messages.size() > 1 && !m_model.quirks.multiappend) {
+    bad(tag, "APPEND", "MULTIAPPEND used but not advertised");
+    return;
   }
   auto it = m_model.mailboxes.find(model_name(args[0].text).value_or(""));
   if (it == m_model.mailboxes.end()) {
@@ -868,29 +896,38 @@ void Session::cmd_append(const std::string& tag, const std::vector<Token>& args)
     m_out += tag + " NO [NOPERM] mailbox is read-only\r\n";
     return;
   }
-  std::string raw = args.back().text;
-  if (raw.empty()) {
-    bad(tag, "APPEND", "empty message");
-    return;
-  }
-  if (m_model.quirks.rewrite_8bit) {
-    std::size_t end = raw.find("\r\n\r\n");
-    end = end == std::string::npos ? raw.size() : end;
-    for (std::size_t i = 0; i < end; ++i) {
-      if (static_cast<unsigned char>(raw[i]) >= 0x80) {
-        raw[i] = 'X';
-      }
+  for (const auto& m : messages) {
+    if (m.raw.empty()) {
+      // A zero-length literal cancels a MULTIAPPEND; roam never sends one.
+      bad(tag, "APPEND", "empty message");
+      return;
     }
   }
-  flags.erase("\\Recent");
-  std::uint32_t uid = m_model.deliver(it->first, raw, flags, date);
-  it->second.messages.back().appended_in = m_id;
+  std::vector<std::uint32_t> uids;
+  for (auto& m : messages) {
+    if (m_model.quirks.rewrite_8bit) {
+      std::size_t end = m.raw.find("\r\n\r\n");
+      end = end == std::string::npos ? m.raw.size() : end;
+      for (std::size_t i = 0; i < end; ++i) {
+        if (static_cast<unsigned char>(m.raw[i]) >= 0x80) {
+          m.raw[i] = 'X';
+        }
+      }
+    }
+    m.flags.erase("\\Recent");
+    uids.push_back(m_model.deliver(it->first, m.raw, m.flags, m.date));
+    it->second.messages.back().appended_in = m_id;
+  }
   if (it->first == m_selected && !(m_model.quirks.hide_appended)) {
     m_out += "* " + std::to_string(visible(it->second).size()) + " EXISTS\r\n";
   }
   if (m_model.quirks.uidplus) {
-    m_out += tag + " OK [APPENDUID " + std::to_string(it->second.uidvalidity) + " " +
-             std::to_string(uid) + "] appended\r\n";
+    std::string set = std::to_string(uids.front());
+    if (uids.size() > 1) {
+      set += ":" + std::to_string(uids.back());
+    }
+    m_out += tag + " OK [APPENDUID " + std::to_string(it->second.uidvalidity) + " " + set +
+             "] appended\r\n";
   } else {
     m_out += tag + " OK appended\r\n";
   }

@@ -39,6 +39,9 @@ struct Quirks {
   bool list_status = true;
   // Dovecot and Cyrus: ESEARCH (RFC 4731), UID SEARCH RETURN (ALL).
   bool esearch = true;
+  // Dovecot and Cyrus: MULTIAPPEND (RFC 3502), several messages in one
+  // APPEND, stored all or none.
+  bool multiappend = true;
   // Courier and Debian's Cyrus: NAMESPACE announces this personal prefix
   // ("INBOX/" here, the model's delimiter being '/'), and every mailbox but
   // INBOX is named with it on the wire; names without it are no mailbox of
@@ -112,6 +115,7 @@ class Session {
   struct Token {
     enum class Kind { Atom, String, List } kind = Kind::Atom;
     std::string text;
+    bool literal = false;  // A String sent as a literal.
     std::vector<Token> items;
   };
 

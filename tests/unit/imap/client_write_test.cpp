@@ -395,6 +395,135 @@ std::vector<Step> script(std::vector<Step> head, const std::vector<Step>& middle
   return head;
 }
 
+// --- MULTIAPPEND ---
+
+const char* k_multi = "* OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS MULTIAPPEND] ready\r\n";
+
+const std::vector<Step> k_select_inbox = {
+    C("r1 SELECT INBOX\r\n"), S("* 2 EXISTS\r\n* OK [UIDVALIDITY 77] ok\r\n* OK [UIDNEXT 10] ok\r\n"
+                                "r1 OK [READ-WRITE] done\r\n")};
+
+const std::string k_other = "Subject: yo\r\n\r\nhey\r\n";  // 20 octets.
+
+// What append_pipelined() reported, message by message.
+struct Reported {
+  std::vector<std::pair<std::size_t, std::string>> results;
+  std::function<void(std::size_t, const AppendResult&)> done() {
+    return [this](std::size_t i, const AppendResult& r) {
+      results.emplace_back(i, r.refusal ? std::string("refused")
+                              : r.uid   ? std::to_string(*r.uid)
+                                        : std::string("no uid"));
+    };
+  }
+};
+
+using Results = std::vector<std::pair<std::size_t, std::string>>;
+
+TEST(ClientMultiAppend, TheMessagesForTheSelectedMailboxGoInOneCommand) {
+  Session s(script({S(k_multi)}, k_select_inbox,
+                   {C("r2 APPEND INBOX {22+}\r\n" + k_body +
+                      " (\\Seen) \"01-Jan-2024 10:00:00 +0000\" {20+}\r\n" + k_other +
+                      " {22+}\r\n" + k_body + "\r\n"),
+                    S("* 5 EXISTS\r\nr2 OK [APPENDUID 77 10:12] done\r\n")}));
+  s.client->open("INBOX", OpenMode::Select);
+  std::vector<AppendMessage> messages{
+      {{}, std::nullopt, k_body.size(), body_writer(k_body)},
+      {{"\\Seen"}, jan_first(), k_other.size(), body_writer(k_other)},
+      {{}, std::nullopt, k_body.size(), body_writer(k_body)}};
+  Reported reported;
+  s.client->append_pipelined(
+      "INBOX", 3, [&](std::size_t i) { return std::optional(messages[i]); }, 77, reported.done());
+  EXPECT_EQ(reported.results, (Results{{0, "10"}, {1, "11"}, {2, "12"}}));
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(ClientMultiAppend, ARefusedBatchIsSentAgainOneMessageAtATime) {
+  // Nothing was stored (no EXISTS came): each message alone tells which
+  // one the server refuses.
+  Session s(script(
+      {S(k_multi)}, k_select_inbox,
+      {C("r2 APPEND INBOX {22+}\r\n" + k_body + " {20+}\r\n" + k_other + "\r\n"),
+       S("r2 NO [TOOBIG] one is too large\r\n"), C("r3 APPEND INBOX {22+}\r\n" + k_body + "\r\n"),
+       C("r4 APPEND INBOX {20+}\r\n" + k_other + "\r\n"),
+       S("* 3 EXISTS\r\nr3 OK [APPENDUID 77 10] done\r\nr4 NO [TOOBIG] too large\r\n")}));
+  s.client->open("INBOX", OpenMode::Select);
+  std::vector<std::size_t> asked;
+  auto next = messages_of({k_body, k_other});
+  Reported reported;
+  s.client->append_pipelined(
+      "INBOX", 2,
+      [&](std::size_t i) {
+        asked.push_back(i);
+        return next(i);
+      },
+      77, reported.done());
+  EXPECT_EQ(asked, (std::vector<std::size_t>{0, 1, 0, 1}));
+  EXPECT_EQ(reported.results, (Results{{0, "10"}, {1, "refused"}}));
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(ClientMultiAppend, ARefusedBatchWhileTheMailboxGrewIsNotSentAgain) {
+  // The server broke RFC 3502's all-or-nothing, or another client
+  // delivered meanwhile: which cannot be told, so nothing is sent twice and
+  // the caller looks for the messages by content.
+  Session s(script({S(k_multi)}, k_select_inbox,
+                   {C("r2 APPEND INBOX {22+}\r\n" + k_body + " {20+}\r\n" + k_other + "\r\n"),
+                    S("* 3 EXISTS\r\nr2 NO failed half way\r\n")}));
+  s.client->open("INBOX", OpenMode::Select);
+  Reported reported;
+  s.client->append_pipelined("INBOX", 2, messages_of({k_body, k_other}), 77, reported.done());
+  EXPECT_EQ(reported.results, (Results{{0, "no uid"}, {1, "no uid"}}));
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(ClientMultiAppend, AnAppendUidThatDoesNotNameOneUidPerMessageIsIgnored) {
+  for (const std::string code : {"[APPENDUID 77 10:11]", "[APPENDUID 78 10:12]",
+                                 "[APPENDUID 77 10,10,11]", "[APPENDUID 77 12,10:11]"}) {
+    SCOPED_TRACE(code);
+    Session s(script({S(k_multi)}, k_select_inbox,
+                     {C("r2 APPEND INBOX {22+}\r\n" + k_body + " {22+}\r\n" + k_body +
+                        " {22+}\r\n" + k_body + "\r\n"),
+                      S("r2 OK " + code + " done\r\n")}));
+    s.client->open("INBOX", OpenMode::Select);
+    Reported reported;
+    s.client->append_pipelined("INBOX", 3, messages_of({k_body, k_body, k_body}), 77,
+                               reported.done());
+    EXPECT_EQ(reported.results, (Results{{0, "no uid"}, {1, "no uid"}, {2, "no uid"}}));
+    EXPECT_TRUE(s.stream->finished());
+  }
+}
+
+TEST(ClientMultiAppend, AnotherMailboxThanTheSelectedOneGetsOneCommandPerMessage) {
+  Session s(script({S(k_multi)}, k_select_inbox,
+                   {C("r2 APPEND Sent {22+}\r\n" + k_body + "\r\n"),
+                    C("r3 APPEND Sent {20+}\r\n" + k_other + "\r\n"),
+                    S("r2 OK [APPENDUID 5 1] done\r\nr3 OK [APPENDUID 5 2] done\r\n")}));
+  s.client->open("INBOX", OpenMode::Select);
+  Reported reported;
+  s.client->append_pipelined("Sent", 2, messages_of({k_body, k_other}), 5, reported.done());
+  EXPECT_EQ(reported.results, (Results{{0, "1"}, {1, "2"}}));
+  EXPECT_TRUE(s.stream->finished());
+}
+
+TEST(ClientMultiAppend, ABodyShorterThanAnnouncedInTheBatchBreaksTheConnection) {
+  // The first message went out whole; the server waits for the rest of the
+  // command, which can never come right.
+  Session s(script({S(k_multi)}, k_select_inbox, {C("r2 APPEND INBOX {22+}\r\n" + k_body)}));
+  s.client->open("INBOX", OpenMode::Select);
+  std::vector<AppendMessage> messages{{{}, std::nullopt, k_body.size(), body_writer(k_body)},
+                                      {{}, std::nullopt, k_other.size() + 5, body_writer(k_other)}};
+  try {
+    s.client->append_pipelined(
+        "INBOX", 2, [&](std::size_t i) { return std::optional(messages[i]); }, 77,
+        [](std::size_t, const AppendResult&) { FAIL() << "nothing is reported"; });
+    FAIL() << "no error";
+  } catch (const util::Error& e) {
+    EXPECT_EQ(e.scope(), util::Scope::Account) << e.what();
+    EXPECT_NE(std::string(e.what()).find("shorter"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(s.client->usable());
+}
+
 TEST(ClientStore, CollectsModifiedFromOkAndFromNoWhilePipelining) {
   // A 98-octet line limit leaves 21 octets for the UID set here, so the set
   // splits after "100005"; both parts are sent before either answer.
