@@ -654,9 +654,6 @@ class Client {
   // others are marked too, and nothing is expunged.
   bool expunge_if_only(const std::vector<Uid>& marked);
 
-  // Sends one APPEND (see append()) and returns its tag; the tagged answer
-  // is the caller's to read. With `allow_sync` false the message must fit a
-  // non-synchronizing literal (literal_plus_for()).
   // The UIDs of a MULTIAPPEND's tagged OK, one per message in order, or
   // none when the APPENDUID code is missing or not to be trusted.
   std::vector<Uid> appended_uids(const StatusResponse& done, std::uint32_t expected_uidvalidity,
@@ -666,13 +663,22 @@ class Client {
                    const std::function<std::optional<AppendMessage>(std::size_t)>& next,
                    std::uint32_t expected_uidvalidity,
                    const std::function<void(std::size_t, const AppendResult&)>& done);
+  // One message of a MULTIAPPEND batch: its index for append_pipelined()'s
+  // callbacks, and its append_arguments(), checked before it joined.
+  struct Batched {
+    std::size_t index = 0;
+    AppendMessage message;
+    std::string arguments;
+  };
   // Sends `batch` as one MULTIAPPEND command; returns its tag.
-  std::string send_multiappend(const std::string& mailbox,
-                               const std::vector<std::pair<std::size_t, AppendMessage>>& batch);
+  std::string send_multiappend(const std::string& mailbox, const std::vector<Batched>& batch);
   // The APPEND command's arguments for one message, up to and including
   // its literal's announcement: [flags] [date] {size+}. Throws
   // util::Error(Scope::Message) for what cannot be sent.
   std::string append_arguments(const AppendMessage& message, bool non_sync);
+  // Sends one APPEND (see append()) and returns its tag; the tagged answer
+  // is the caller's to read. With `allow_sync` false the message must fit a
+  // non-synchronizing literal (literal_plus_for()).
   std::string send_append(const std::string& mailbox, const AppendMessage& message,
                           bool allow_sync);
   // True when a literal of `size` octets may go without waiting for "+".

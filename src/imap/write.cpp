@@ -167,21 +167,23 @@ Error lacks_uidplus(const std::string& peer) {
                                   "messages other clients marked \\Deleted");
 }
 
-// The UIDs of a [MODIFIED set] code (RFC 7162 §3.1.3).
-void collect_modified(const StatusResponse& status, std::vector<Uid>* modified) {
+// The tagged answer of a conditional UID STORE: the UIDs of its [MODIFIED
+// set] code go to `*modified` (RFC 7162 §3.1.3). Returns true for a NO with
+// MODIFIED, which reports the messages left alone, not a failed command.
+bool take_modified(const StatusResponse& status, std::vector<Uid>* modified) {
   if (!status.code || status.code->kind != ResponseCode::Kind::Modified) {
-    return;
+    return false;
   }
-  if (modified == nullptr) {
-    return;
+  if (modified != nullptr) {
+    try {
+      std::vector<Uid> uids = expand(status.code->set);
+      modified->insert(modified->end(), uids.begin(), uids.end());
+    } catch (const std::invalid_argument& e) {
+      throw Error(Scope::Folder,
+                  std::string("the server sent an unusable [MODIFIED] code: ") + e.what());
+    }
   }
-  try {
-    std::vector<Uid> uids = expand(status.code->set);
-    modified->insert(modified->end(), uids.begin(), uids.end());
-  } catch (const std::invalid_argument& e) {
-    throw Error(Scope::Folder,
-                std::string("the server sent an unusable [MODIFIED] code: ") + e.what());
-  }
+  return status.status == StatusResponse::Status::No;
 }
 
 }  // namespace
@@ -395,15 +397,12 @@ void Client::append_each(const std::string& mailbox, const std::vector<std::size
   }
 }
 
-std::string Client::send_multiappend(
-    const std::string& mailbox, const std::vector<std::pair<std::size_t, AppendMessage>>& batch) {
-  // Everything that can be refused locally is, before the first byte.
+std::string Client::send_multiappend(const std::string& mailbox,
+                                     const std::vector<Batched>& batch) {
+  // Everything that can be refused locally is, before the first byte (the
+  // messages' arguments were built as they joined the batch).
   std::string head = "APPEND ";
   head += encoded(Scope::Folder, [&] { return quote_astring(mailbox); });
-  std::vector<std::string> arguments;
-  for (const auto& [index, message] : batch) {
-    arguments.push_back(append_arguments(message, true));
-  }
   std::string tag = make_tag();
   bool sent = false;
   for (std::size_t k = 0; k < batch.size(); ++k) {
@@ -418,14 +417,14 @@ std::string Client::send_multiappend(
         line += head;
       }
       line += ' ';
-      line += arguments[k];
+      line += batch[k].arguments;
       line += "\r\n";
       sent = true;
       return line;
     };
-    LiteralWriter writer(*m_stream, batch[k].second.size, start);
+    LiteralWriter writer(*m_stream, batch[k].message.size, start);
     try {
-      batch[k].second.write_body(writer);
+      batch[k].message.write_body(writer);
       writer.finish(k + 1 == batch.size());
     } catch (const std::exception& e) {
       // Once a byte of the command is out, the server waits for the rest
@@ -461,7 +460,7 @@ void Client::append_pipelined(const std::string& mailbox, std::size_t count,
     std::exception_ptr stopped;
     std::size_t i = 0;
     while (i < count && !stopped) {
-      std::vector<std::pair<std::size_t, AppendMessage>> batch;
+      std::vector<Batched> batch;
       std::uint64_t bytes = 0;
       while (i < count && batch.size() < k_multiappend_messages && bytes < k_multiappend_octets) {
         std::size_t at = i++;
@@ -472,9 +471,9 @@ void Client::append_pipelined(const std::string& mailbox, std::size_t count,
           }
           // A message that cannot be sent stops the sending here, as
           // append_each() does, before it could spoil a batch.
-          append_arguments(*message, true);
+          std::string arguments = append_arguments(*message, true);
           bytes += message->size;
-          batch.emplace_back(at, std::move(*message));
+          batch.push_back({at, std::move(*message), std::move(arguments)});
         } catch (const util::Error& e) {
           if (e.scope() >= Scope::Account) {
             throw;
@@ -512,7 +511,7 @@ void Client::append_pipelined(const std::string& mailbox, std::size_t count,
           if (!uids.empty()) {
             result.uid = uids[k];
           }
-          done(batch[k].first, result);
+          done(batch[k].index, result);
         }
       } else if (m_exists_grew == grew) {
         // Refused whole, and nothing was stored: each message alone, so
@@ -520,8 +519,8 @@ void Client::append_pipelined(const std::string& mailbox, std::size_t count,
         ROAM_DEBUG(util::k_cat_imap,
                    "MULTIAPPEND refused (" << status.text << "); sending its messages one by one");
         std::vector<std::size_t> again;
-        for (const auto& [index, message] : batch) {
-          again.push_back(index);
+        for (const auto& b : batch) {
+          again.push_back(b.index);
         }
         batch.clear();
         append_each(mailbox, again, next, expected_uidvalidity, done);
@@ -531,8 +530,8 @@ void Client::append_pipelined(const std::string& mailbox, std::size_t count,
         // messages are looked for by content; none is sent again.
         ROAM_DEBUG(util::k_cat_imap,
                    "MULTIAPPEND refused while the mailbox grew; its messages are looked for");
-        for (const auto& [index, message] : batch) {
-          done(index, AppendResult{});
+        for (const auto& b : batch) {
+          done(b.index, AppendResult{});
         }
       }
     }
@@ -578,13 +577,8 @@ void Client::store_flags(const std::vector<Uid>& uids, StoreOp op,
         }
       };
     }
-    run_pipelined(commands, on_untagged, [&](const StatusResponse& status) {
-      collect_modified(status, modified);
-      // RFC 7162 §3.1.3: a NO with MODIFIED reports the messages left alone,
-      // not a failed command.
-      return status.status == StatusResponse::Status::No && status.code &&
-             status.code->kind == ResponseCode::Kind::Modified;
-    });
+    run_pipelined(commands, on_untagged,
+                  [&](const StatusResponse& status) { return take_modified(status, modified); });
   });
 }
 
@@ -608,11 +602,8 @@ void Client::store_many(const std::vector<StoreRequest>& stores, const std::vect
     if (!commands.empty()) {
       // An EXPUNGE answers neither MODIFIED nor a NO with it, so one rule
       // serves both kinds of command.
-      run_pipelined(commands, {}, [&](const StatusResponse& status) {
-        collect_modified(status, modified);
-        return status.status == StatusResponse::Status::No && status.code &&
-               status.code->kind == ResponseCode::Kind::Modified;
-      });
+      run_pipelined(commands, {},
+                    [&](const StatusResponse& status) { return take_modified(status, modified); });
     }
     if (!expunge.empty() && !expunges) {
       throw lacks_uidplus(m_stream->peer());
