@@ -557,11 +557,8 @@ AccountReport sync_account(const AccountSettings& s) {
       std::size_t busy = 0;          // Items.
       std::size_t busy_folders = 0;  // Their folders.
       for (const auto& item : items) {
-        if (std::any_of(item.begin(), item.end(), [&](std::size_t i) {
-              const FolderEntry& f = folders[i];
-              return !f.quick || !f.moved_in.empty() ||
-                     fs::exists(state::journal_file_for(f.state_path));
-            })) {
+        if (!std::all_of(item.begin(), item.end(),
+                         [&](std::size_t i) { return still_skippable(folders[i]); })) {
           ++busy;
           busy_folders += item.size();
         }
@@ -570,6 +567,18 @@ AccountReport sync_account(const AccountSettings& s) {
       std::atomic<std::size_t> next_item{0};
       std::atomic<bool> abandon{false};
       std::exception_ptr failure;
+      // The first failure that ends the run: the lanes stop taking work,
+      // and no folder waits any longer for the stash.
+      auto fail_run = [&](std::exception_ptr e) {
+        {
+          std::lock_guard guard(report_mutex);
+          if (!failure) {
+            failure = std::move(e);
+          }
+        }
+        abandon = true;
+        stash.abandon_sources();
+      };
       // Folders that lost messages on the server may stash their files for
       // a folder that downloads them (a move by another client); those
       // first in the queue, and a folder of an item of its own waits with
@@ -581,7 +590,7 @@ AccountReport sync_account(const AccountSettings& s) {
         for (std::size_t k = 0; k < items.size(); ++k) {
           for (std::size_t i : items[k]) {
             folders[i].stash_source = lost(i);
-            folders[i].waits_for_stash = items[k].size() == 1 && !lost(i);
+            folders[i].waits_for_stash = items[k].size() == 1 && !folders[i].stash_source;
             sources += folders[i].stash_source ? 1u : 0u;
           }
         }
@@ -607,12 +616,7 @@ AccountReport sync_account(const AccountSettings& s) {
             }
           }
         } catch (...) {
-          std::lock_guard guard(report_mutex);
-          if (!failure) {
-            failure = std::current_exception();
-          }
-          abandon = true;
-          stash.abandon_sources();
+          fail_run(std::current_exception());
         }
       };
       if (lanes > 1) {
@@ -628,17 +632,13 @@ AccountReport sync_account(const AccountSettings& s) {
             // A server may limit the connections of a user (Courier allows
             // four per address by default): the other lanes take the work.
             if (e.scope() >= Scope::Usage) {
-              std::lock_guard guard(report_mutex);
-              failure = failure ? failure : std::current_exception();
-              abandon = true;
+              fail_run(std::current_exception());
             } else {
               ROAM_INFO("an extra connection failed, the others go on: " << e.what());
             }
             return;
           } catch (...) {
-            std::lock_guard guard(report_mutex);
-            failure = failure ? failure : std::current_exception();
-            abandon = true;
+            fail_run(std::current_exception());
             return;
           }
           lane(conn);

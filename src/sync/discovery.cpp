@@ -427,4 +427,9 @@ bool summary_says_unchanged(const FolderEntry& f, const state::FolderSummary& en
          !fs::exists(state::journal_file_for(f.state_path));
 }
 
+bool still_skippable(const FolderEntry& f) {
+  return f.quick && f.moved_in.empty() && f.held.empty() &&
+         !fs::exists(state::journal_file_for(f.state_path));
+}
+
 }  // namespace roam::sync

@@ -158,6 +158,11 @@ std::optional<state::FolderSummary> summary_entry(const FolderEntry& f,
 // and no journal waits.
 bool summary_says_unchanged(const FolderEntry& f, const state::FolderSummary& entry);
 
+// True while folder `f`, skipped on the summary's word (FolderEntry::quick),
+// may stay skipped: nothing was moved into it or held for it in this run,
+// and a move from a folder synced before left no journal.
+bool still_skippable(const FolderEntry& f);
+
 // The base of every content key (see ContentKey) of a local file's bytes,
 // and of a server header listing.
 ContentKey local_content_key(const std::string& content);

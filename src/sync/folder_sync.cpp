@@ -49,7 +49,7 @@ void FolderSync::run() {
     // The summary showed the folder unchanged at the start of the run; a
     // move from a folder synced before may have written to its journal
     // since, and then it is synced as usual.
-    if (!fs::exists(m_journal_path) && m_f.moved_in.empty() && m_f.held.empty()) {
+    if (still_skippable(m_f)) {
       m_report.skipped_unchanged = true;
       m_report.skipped_by_summary = true;
       return;
