@@ -327,6 +327,33 @@ class FolderSyncTest : public ::testing::Test {
     out << body;
   }
 
+  // What a mail reader does to the files of message(n) in `folder`: moves
+  // each into cur/ with the letters given, or deletes it (nullopt).
+  void as_a_mail_reader(const std::string& folder,
+                        const std::map<int, std::optional<std::string>>& letters_of) {
+    std::vector<std::pair<fs::path, std::optional<std::string>>> todo;
+    for (const char* sub : {"cur", "new"}) {
+      for (const auto& e : fs::directory_iterator(s.maildir / folder / sub)) {
+        std::ifstream in(e.path(), std::ios::binary);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        for (const auto& [n, letters] : letters_of) {
+          if (text == message(n)) {
+            todo.emplace_back(e.path(), letters);
+          }
+        }
+      }
+    }
+    for (const auto& [path, letters] : todo) {
+      if (!letters) {
+        fs::remove(path);
+        continue;
+      }
+      std::string base = path.filename().string();
+      base = base.substr(0, base.find(':'));
+      fs::rename(path, s.maildir / folder / "cur" / (base + ":2," + *letters));
+    }
+  }
+
   std::size_t files_in(const std::string& name) {
     std::size_t n = 0;
     for (const char* sub : {"cur", "new"}) {
@@ -499,24 +526,7 @@ TEST_F(FolderSyncTest, FlagChangesAndDeletionsGoToTheServerInOneFlight) {
   ASSERT_EQ(files_in("A"), 4u);
   // The user flags 1, marks 2 unread, deletes 3, and flags 4 while marking
   // it unread (a gain and a loss: the loss waits for the gain's answer).
-  for (const char* sub : {"cur", "new"}) {
-    for (const auto& e : fs::directory_iterator(s.maildir / "A" / sub)) {
-      std::ifstream in(e.path(), std::ios::binary);
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      std::string base = e.path().filename().string();
-      base = base.substr(0, base.find(':'));
-      fs::path cur = s.maildir / "A" / "cur";
-      if (text == message(1)) {
-        fs::rename(e.path(), cur / (base + ":2,F"));
-      } else if (text == message(2)) {
-        fs::rename(e.path(), cur / (base + ":2,"));
-      } else if (text == message(3)) {
-        fs::remove(e.path());
-      } else if (text == message(4)) {
-        fs::rename(e.path(), cur / (base + ":2,F"));
-      }
-    }
-  }
+  as_a_mail_reader("A", {{1, "F"}, {2, ""}, {3, std::nullopt}, {4, "F"}});
   server.flights = 0;
   sync(0);
   EXPECT_EQ(server.flights, 2) << "one flight, and one for the loss that waits for a gain";
@@ -531,19 +541,7 @@ TEST_F(FolderSyncTest, FlagChangesAndDeletionsGoToTheServerInOneFlight) {
   server.boxes["A"].messages.push_back({5, to_crlf(message(5)), {}});
   server.boxes["A"].uidnext = 6;
   sync(0);
-  for (const char* sub : {"cur", "new"}) {
-    for (const auto& e : fs::directory_iterator(s.maildir / "A" / sub)) {
-      std::ifstream in(e.path(), std::ios::binary);
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      std::string base = e.path().filename().string();
-      base = base.substr(0, base.find(':'));
-      if (text == message(5)) {
-        fs::rename(e.path(), s.maildir / "A" / "cur" / (base + ":2,S"));
-      } else if (text == message(1)) {
-        fs::remove(e.path());
-      }
-    }
-  }
+  as_a_mail_reader("A", {{5, "S"}, {1, std::nullopt}});
   server.flights = 0;
   sync(0);
   EXPECT_EQ(server.flights, 1);
