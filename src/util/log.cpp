@@ -1,6 +1,8 @@
 #include "util/log.hpp"
 
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <iostream>
 #include <mutex>
 
@@ -12,6 +14,10 @@ namespace {
 std::atomic<int> g_level{static_cast<int>(Level::Warning)};
 std::atomic<unsigned> g_categories{0};
 std::mutex g_write_mutex;
+// Debug lines carry the seconds since the program started, so that a trace
+// shows where a run spends its time (the round trips, the waits for the
+// disk) without a profiler.
+const auto g_start = std::chrono::steady_clock::now();
 }  // namespace
 
 void set_log_level(Level level) {
@@ -73,8 +79,14 @@ void log_write(Level level, const std::string& text) {
       prefix = "roam: debug: ";
       break;
   }
+  char elapsed[32] = "";
+  if (level == Level::Debug) {
+    std::snprintf(
+        elapsed, sizeof elapsed, "%.3f ",
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - g_start).count());
+  }
   std::lock_guard lock(g_write_mutex);
-  std::cerr << prefix << text << '\n';
+  std::cerr << prefix << elapsed << text << '\n';
 }
 
 }  // namespace roam::util
