@@ -9,7 +9,10 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <exception>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -133,6 +136,176 @@ AccountSettings with_password_once(const AccountSettings& s) {
     };
   }
   return out;
+}
+
+// The extra connections of a run (lanes 1..n; lane 0 is the connection
+// that listed the folders). They log in as soon as the run knows how many
+// folders may have work, each on its own thread, and wait there until the
+// work items are known: release() hands them the lane function, or nothing
+// when the run ends before that (an account error while reading the
+// folders), and the destructor joins them either way.
+class EarlyLanes {
+ public:
+  using Lane = std::function<void(std::unique_ptr<imap::Client>&)>;
+  using Fail = std::function<void(std::exception_ptr)>;
+
+  EarlyLanes(const AccountSettings& cs, std::size_t count) {
+    for (std::size_t n = 1; n <= count; ++n) {
+      m_threads.emplace_back([this, &cs, n] { serve(cs, n); });
+    }
+  }
+  EarlyLanes(const EarlyLanes&) = delete;
+  EarlyLanes& operator=(const EarlyLanes&) = delete;
+  ~EarlyLanes() { join(); }
+
+  std::size_t count() const { return m_threads.size(); }
+
+  // Lanes 1..lanes-1 run `lane` on their connection; a connection that
+  // failed to open hands a failure of the run's scope (bad credentials,
+  // a broken configuration) to `fail`.
+  void release(std::size_t lanes, Lane lane, Fail fail) {
+    {
+      std::lock_guard guard(m_mutex);
+      m_lanes = lanes;
+      m_lane = std::move(lane);
+      m_fail = std::move(fail);
+      m_released = true;
+    }
+    m_wake.notify_all();
+  }
+
+  void join() {
+    {
+      std::lock_guard guard(m_mutex);
+      m_released = true;
+    }
+    m_wake.notify_all();
+    for (auto& t : m_threads) {
+      if (t.joinable()) {
+        t.join();
+      }
+    }
+  }
+
+ private:
+  void serve(const AccountSettings& cs, std::size_t n) {
+    std::unique_ptr<imap::Client> conn;
+    std::exception_ptr failed;
+    try {
+      conn = connect_account(cs);
+    } catch (const Error& e) {
+      // A server may limit the connections of a user (Courier allows four
+      // per address by default): the other lanes take the work.
+      if (e.scope() >= Scope::Usage) {
+        failed = std::current_exception();
+      } else {
+        ROAM_INFO("an extra connection failed, the others go on: " << e.what());
+      }
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    Lane lane;
+    Fail fail;
+    {
+      std::unique_lock guard(m_mutex);
+      m_wake.wait(guard, [&] { return m_released; });
+      if (n < m_lanes) {
+        lane = m_lane;
+        fail = m_fail;
+      }
+    }
+    if (failed) {
+      if (fail) {
+        fail(failed);
+      }
+      return;
+    }
+    if (!conn) {
+      return;
+    }
+    if (lane) {
+      lane(conn);
+    }
+    try {
+      if (conn->usable()) {
+        conn->logout();
+      }
+    } catch (const Error& e) {
+      ROAM_DEBUG(util::k_cat_net, "logout: " << e.what());
+    }
+  }
+
+  std::mutex m_mutex;
+  std::condition_variable m_wake;
+  bool m_released = false;
+  std::size_t m_lanes = 0;
+  Lane m_lane;
+  Fail m_fail;
+  std::vector<std::thread> m_threads;
+};
+
+// Phase 1 of a run for the folders in `which`: each folder's state and
+// Maildir listing (load_folder), and what its journal says an interrupted
+// run left (recover_journal). Folders are independent here, so several are
+// read at once: a run that follows many changed folders spends its first
+// tens of milliseconds in this JSON and these directories. A folder's
+// failure goes to its report; an account's is thrown, after every reader
+// stopped (the first in folder order, so that a run says the same each
+// time).
+void load_folders(const AccountSettings& s, std::vector<FolderEntry>& folders,
+                  const std::vector<std::size_t>& which, std::vector<FolderReport>& reports,
+                  std::vector<bool>& usable) {
+  std::vector<std::exception_ptr> thrown(which.size());
+  // usable is a vector<bool>, whose elements share words: each reader
+  // writes its own flag here, and usable is set after the join.
+  std::vector<char> ok(which.size(), 0);
+  auto load = [&](std::size_t k) {
+    std::size_t i = which[k];
+    try {
+      load_folder(s, folders[i], &reports[i]);
+      recover_journal(s, folders[i], reports[i]);
+      ok[k] = 1;
+    } catch (const Error& e) {
+      if (e.scope() >= Scope::Account) {
+        thrown[k] = std::current_exception();
+        return;
+      }
+      reports[i].error = e.what();
+      folders[i].failed = true;
+    } catch (...) {
+      thrown[k] = std::current_exception();
+    }
+  };
+  constexpr std::size_t k_max_readers = 8;
+  std::size_t readers = std::min(
+      {which.size(), k_max_readers, std::max<std::size_t>(2, std::thread::hardware_concurrency())});
+  if (readers <= 1) {
+    for (std::size_t k = 0; k < which.size(); ++k) {
+      load(k);
+    }
+  } else {
+    std::atomic<std::size_t> next{0};
+    std::vector<std::thread> threads;
+    for (std::size_t r = 1; r < readers; ++r) {
+      threads.emplace_back([&] {
+        for (std::size_t k = next++; k < which.size(); k = next++) {
+          load(k);
+        }
+      });
+    }
+    for (std::size_t k = next++; k < which.size(); k = next++) {
+      load(k);
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+  }
+  for (std::size_t k = 0; k < which.size(); ++k) {
+    if (thrown[k]) {
+      std::rethrow_exception(thrown[k]);
+    }
+    usable[which[k]] = ok[k] != 0;
+  }
 }
 
 // The account's folders (LIST, with the STATUS items of the folders in
@@ -368,6 +541,7 @@ AccountReport sync_account(const AccountSettings& s) {
     std::vector<FolderReport> reports(folders.size());
     std::vector<bool> usable(folders.size(), false);
     std::map<std::string, std::string> wire_names;
+    std::vector<std::size_t> to_load;
     for (std::size_t i = 0; i < folders.size(); ++i) {
       FolderEntry& f = folders[i];
       reports[i].name = f.name;
@@ -386,9 +560,7 @@ AccountReport sync_account(const AccountSettings& s) {
           usable[i] = true;
           continue;
         }
-        load_folder(s, f, &reports[i]);
-        recover_journal(s, f, reports[i]);
-        usable[i] = true;
+        to_load.push_back(i);
       } catch (const Error& e) {
         if (e.scope() >= Scope::Account) {
           throw;
@@ -397,6 +569,17 @@ AccountReport sync_account(const AccountSettings& s) {
         folders[i].failed = true;
       }
     }
+    // The extra connections log in now, while the folders are read: every
+    // folder read may have work, and a login costs round trips that the
+    // reading would otherwise wait for (docs/sync-semantics.md, "Folders
+    // in parallel"). A run where the summary shows nothing changed opens
+    // none.
+    EarlyLanes extra(cs, s.dry_run || to_load.empty()
+                             ? 0
+                             : std::min<std::size_t>(s.connections, to_load.size()) - 1);
+    load_folders(s, folders, to_load, reports, usable);
+    ROAM_DEBUG(util::k_cat_sync, "read the state and Maildir of " << to_load.size() << " of "
+                                                                  << folders.size() << " folders");
     // A file that vanished from one folder and appeared, unknown, in another
     // was moved there by the user.
     if (s.policy.direction != Direction::Pull) {
@@ -449,6 +632,7 @@ AccountReport sync_account(const AccountSettings& s) {
                         return key ? std::optional(content_key_text(*key)) : std::nullopt;
                       });
 
+    ROAM_DEBUG(util::k_cat_sync, "looked for files moved between folders");
     // Phase 2: sync each folder. Folders that received moved files are
     // synced once more at the end, when the server has moved their copies.
     std::vector<std::size_t> order;
@@ -563,7 +747,8 @@ AccountReport sync_account(const AccountSettings& s) {
           busy_folders += item.size();
         }
       }
-      std::size_t lanes = s.dry_run ? 1 : std::min<std::size_t>(s.connections, busy);
+      std::size_t lanes =
+          s.dry_run ? 1 : std::min<std::size_t>({s.connections, busy, extra.count() + 1});
       std::atomic<std::size_t> next_item{0};
       std::atomic<bool> abandon{false};
       std::exception_ptr failure;
@@ -622,39 +807,12 @@ AccountReport sync_account(const AccountSettings& s) {
       if (lanes > 1) {
         ROAM_INFO(s.name << ": " << busy_folders << " folders over " << lanes << " connections");
       }
-      std::vector<std::thread> threads;
-      for (std::size_t n = 1; n < lanes; ++n) {
-        threads.emplace_back([&] {
-          std::unique_ptr<imap::Client> conn;
-          try {
-            conn = connect_account(cs);
-          } catch (const Error& e) {
-            // A server may limit the connections of a user (Courier allows
-            // four per address by default): the other lanes take the work.
-            if (e.scope() >= Scope::Usage) {
-              fail_run(std::current_exception());
-            } else {
-              ROAM_INFO("an extra connection failed, the others go on: " << e.what());
-            }
-            return;
-          } catch (...) {
-            fail_run(std::current_exception());
-            return;
-          }
-          lane(conn);
-          try {
-            if (conn->usable()) {
-              conn->logout();
-            }
-          } catch (const Error& e) {
-            ROAM_DEBUG(util::k_cat_net, "logout: " << e.what());
-          }
-        });
-      }
+      // The extra connections opened during phase 1 serve as lanes 1..; a
+      // connection beyond `lanes` (folders tied by a move made fewer items
+      // than folders) logs out without work.
+      extra.release(lanes, lane, fail_run);
       lane(client);
-      for (auto& t : threads) {
-        t.join();
-      }
+      extra.join();
       if (failure) {
         std::rethrow_exception(failure);
       }
