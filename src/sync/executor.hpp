@@ -261,6 +261,13 @@ class Stash {
     }
     m_settled.notify_all();
   }
+  // Whether a file is stashed, or a source yet to settle may stash one: a
+  // folder that opens now asks for its new messages' headers in the same
+  // round trip as its SELECT, as it will need their content keys.
+  bool may_hold_files() const {
+    std::lock_guard lock(m_mutex);
+    return !m_by_key.empty() || m_sources > 0;
+  }
   void wait_for_sources() {
     std::unique_lock lock(m_mutex);
     m_settled.wait(lock, [this] { return m_sources == 0; });

@@ -623,15 +623,17 @@ imap::OpenPrefetch FolderSync::prefetch() const {
   }
   // The headers of the new messages, when content keys will be wanted for
   // them: files the state does not know (uploads to pair with downloads),
-  // files moved in, or a stash of files the server may have moved here.
+  // files moved in, or a stash (filled, or to be filled by a folder synced
+  // side by side) of files the server may have moved here.
   // This run's STATUS says how many there are; a flood is left to the plan.
   constexpr std::uint64_t k_most_headers = 2000;
   bool new_on_server = st->uidnext != 0 && m_f.status && m_f.status->uidvalidity &&
                        m_f.status->uidnext && *m_f.status->uidvalidity == st->uidvalidity &&
                        *m_f.status->uidnext > st->uidnext &&
                        *m_f.status->uidnext - st->uidnext <= k_most_headers;
-  if (new_on_server && (!m_f.moved_in.empty() || (m_stash != nullptr && !m_stash->empty()) ||
-                        has_unknown_file(*st))) {
+  if (new_on_server &&
+      (!m_f.moved_in.empty() || (m_stash != nullptr && m_stash->may_hold_files()) ||
+       has_unknown_file(*st))) {
     p.headers_from = st->uidnext;
   }
   return p;

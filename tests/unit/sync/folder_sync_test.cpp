@@ -297,7 +297,7 @@ class FolderSyncTest : public ::testing::Test {
       f.scan = f.local_exists ? folder.scan() : maildir::ScanResult{};
       recover_journal(s, f, reports[i]);
     }
-    FolderSync(s, server, f, reports[i], wire_names, folders, nullptr).run();
+    FolderSync(s, server, f, reports[i], wire_names, folders, stash).run();
   }
 
   // Loads the state and scans the Maildir as account.cpp's first phase
@@ -370,6 +370,7 @@ class FolderSyncTest : public ::testing::Test {
   std::vector<FolderEntry> folders;
   std::vector<FolderReport> reports;
   std::map<std::string, std::string> wire_names;
+  Stash* stash = nullptr;  // The run's stash, when a test syncs folders as a run of several does.
 };
 
 TEST_F(FolderSyncTest, NewServerMessagesAreDownloadedAndRecordedWithTheirKeys) {
@@ -432,6 +433,43 @@ TEST_F(FolderSyncTest, HeadersArePrefetchedWhenAFileIsNewThoughTheCountIsTheSame
   folders[0].status = status;
   sync(0);
   EXPECT_EQ(server.last_prefetch.headers_from, 0u);
+}
+
+// Side by side with a folder that lost messages on the server, a folder
+// with new ones will want their content keys (the other folder may stash
+// their files): the headers go out behind the SELECT although the stash is
+// still empty when the folder opens, instead of one round trip later.
+TEST_F(FolderSyncTest, HeadersArePrefetchedWhileAFolderSyncedAlongsideMayStillStash) {
+  add_folder("INBOX");
+  server.boxes["INBOX"].messages = {{1, to_crlf(message(1)), {"\\Seen"}}};
+  server.boxes["INBOX"].uidnext = 2;
+  sync(0);
+  ASSERT_EQ(files_in("INBOX"), 1u);
+
+  auto one_more = [&](Uid uid) {
+    server.boxes["INBOX"].messages.push_back({uid, to_crlf(message(static_cast<int>(uid))), {}});
+    server.boxes["INBOX"].uidnext = uid + 1;
+    imap::StatusData status;
+    status.uidvalidity = server.boxes["INBOX"].uidvalidity;
+    status.uidnext = uid + 1;
+    status.messages = uid;
+    folders[0].status = status;
+  };
+  Stash run_stash;
+  stash = &run_stash;
+  run_stash.expect_sources(1);
+  one_more(2);
+  sync(0);
+  EXPECT_EQ(server.last_prefetch.headers_from, 2u);
+  EXPECT_EQ(files_in("INBOX"), 2u);
+  EXPECT_TRUE(reports[0].error.empty()) << reports[0].error;
+
+  // Once the source settled with nothing stashed, nothing is asked along.
+  run_stash.source_settled();
+  one_more(3);
+  sync(0);
+  EXPECT_EQ(server.last_prefetch.headers_from, 0u);
+  EXPECT_EQ(files_in("INBOX"), 3u);
 }
 
 TEST_F(FolderSyncTest, AMoveIsJournaledInTheTargetBeforeTheServerIsAsked) {
