@@ -243,9 +243,16 @@ class Folder {
   // Makes the creations, renames and removals in new/ and cur/ durable.
   void sync_dirs() const;
 
-  // Makes the data of every file written on this folder's file system
-  // durable (syncfs(2)): one flush for a batch of Delivery::finish_deferred().
-  void sync_data() const;
+  // Makes the files of a batch of Delivery::finish_deferred() durable (the
+  // deliveries' tmp_path()s): one fsync each for a few files, one flush of
+  // the whole file system (syncfs(2)) for more. A syncfs also waits for
+  // every other writer's data on that file system (a mail server on the
+  // same disk, the other connections of the run), which costs more than a
+  // few fsyncs.
+  void sync_data(const std::vector<fs::path>& files) const;
+
+  // Up to this many files, sync_data() fsyncs each.
+  static constexpr std::size_t k_fsync_each_max = 32;
 
   // Removes files in tmp/ whose mtime is older than `max_age` (36 hours by
   // Maildir convention: a delivery that old was abandoned), and roam's own

@@ -371,9 +371,10 @@ void FolderSync::download(const std::vector<Download>& downloads,
     }
   }
 
-  // A finished message waits in tmp/ until its batch is complete; then one
-  // flush of the file system makes the whole batch durable before any of
-  // it is renamed into place (instead of one fsync per message).
+  // A finished message waits in tmp/ until its batch is complete; then the
+  // whole batch is made durable (Folder::sync_data: an fsync each for a
+  // few, one flush of the file system for many) before any of it is
+  // renamed into place.
   struct Finished {
     maildir::Delivery delivery;
     std::string name;
@@ -459,7 +460,12 @@ void FolderSync::download(const std::vector<Download>& downloads,
     if (batch.empty()) {
       return;
     }
-    m_folder.sync_data();
+    std::vector<fs::path> files;
+    files.reserve(batch.size());
+    for (const auto& f : batch) {
+      files.push_back(f.delivery.tmp_path());
+    }
+    m_folder.sync_data(files);
     for (auto& f : batch) {
       f.delivery.commit(f.name, f.letters);
       count_step();

@@ -250,6 +250,43 @@ TEST_F(FolderTest, CommitSetsTheInternalDate) {
   EXPECT_EQ(st.st_mtim.tv_sec, 1'000'000'000);
 }
 
+// A batch larger than sync_data() fsyncs one by one takes the other way
+// (one flush of the file system); every file is then committed the same.
+TEST_F(FolderTest, ALargeDeferredBatchIsMadeDurableInOneFlush) {
+  std::vector<Delivery> batch;
+  std::vector<fs::path> files;
+  for (std::size_t i = 0; i <= Folder::k_fsync_each_max; ++i) {
+    Delivery delivery = m_folder.begin_delivery();
+    delivery.write("m" + std::to_string(i) + "\r\n");
+    delivery.finish_deferred();
+    files.push_back(delivery.tmp_path());
+    batch.push_back(std::move(delivery));
+  }
+  ASSERT_GT(files.size(), Folder::k_fsync_each_max);
+  m_folder.sync_data(files);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    fs::path path = batch[i].commit("big" + std::to_string(i), "");
+    EXPECT_EQ(util::read_file(path), "m" + std::to_string(i) + "\n");
+  }
+  EXPECT_EQ(list_dir(m_folder.path() / "new").size(), files.size());
+}
+
+// A file of the batch that vanished before the flush (something removed
+// it from tmp/) is an error that names it, not a silent loss.
+TEST_F(FolderTest, AFileOfASmallBatchThatVanishedIsNamed) {
+  Delivery delivery = m_folder.begin_delivery();
+  delivery.write("x\r\n");
+  delivery.finish_deferred();
+  fs::path file = delivery.tmp_path();
+  fs::remove(file);
+  try {
+    m_folder.sync_data({file});
+    FAIL() << "expected an error";
+  } catch (const util::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(file.string()), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(FolderTest, DeferredFinishWaitsInTmpUntilCommitted) {
   // A batch: finished (closed, dated) but not durable, so still in tmp/;
   // after one sync_data() each commit only moves the file into place.
@@ -263,7 +300,11 @@ TEST_F(FolderTest, DeferredFinishWaitsInTmpUntilCommitted) {
   }
   EXPECT_EQ(list_dir(m_folder.path() / "tmp").size(), 3u);
   EXPECT_TRUE(list_dir(m_folder.path() / "new").empty());
-  m_folder.sync_data();
+  std::vector<fs::path> files;
+  for (const auto& d : batch) {
+    files.push_back(d.tmp_path());
+  }
+  m_folder.sync_data(files);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     fs::path path = batch[i].commit("b" + std::to_string(i), i == 0 ? "S" : "");
     EXPECT_EQ(util::read_file(path), "m" + std::to_string(i) + "\n");
