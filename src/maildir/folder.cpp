@@ -99,13 +99,16 @@ DirStamp stamp_dir(const fs::path& dir) {
 
 // Reads the message names of new/ or cur/ into `out`, without stat().
 // The entry of file `name` in `dir` (the folder's `subdir`), parsed.
-Entry make_entry(const fs::path& dir, Subdir subdir, std::string_view name, ParsedName parsed) {
+Entry make_entry(const std::string& dir, Subdir subdir, std::string_view name, ParsedName parsed) {
   Entry entry;
   entry.stable_name = std::move(parsed.stable_name);
   entry.letters = std::move(parsed.letters);
   entry.subdir = subdir;
   entry.file_name = std::string(name);
-  entry.path = dir / entry.file_name;
+  entry.path.reserve(dir.size() + 1 + name.size());
+  entry.path += dir;
+  entry.path += '/';
+  entry.path += name;
   return entry;
 }
 
@@ -139,7 +142,7 @@ void read_subdir(const fs::path& folder, Subdir subdir, ScanResult& out) {
         out.invalid_names.push_back(dir / std::string(name));
         break;
       case NameKind::Valid: {
-        out.entries.push_back(make_entry(dir, subdir, name, parse_name(name)));
+        out.entries.push_back(make_entry(dir.native(), subdir, name, parse_name(name)));
         break;
       }
     }
@@ -557,7 +560,7 @@ std::optional<Entry> Folder::find(std::string_view stable_name) const {
       if (parsed.stable_name != stable_name) {
         continue;
       }
-      Entry entry = make_entry(dir, subdir, name, std::move(parsed));
+      Entry entry = make_entry(dir.native(), subdir, name, std::move(parsed));
       if (!found || entry.path < found->path) {
         found = std::move(entry);
       }
@@ -576,7 +579,7 @@ Fd Folder::open(Entry& entry) const {
       return fd;
     }
     if (errno != ENOENT) {
-      throw Error(Scope::Folder, errno_message("cannot open " + entry.path.string()));
+      throw Error(Scope::Folder, errno_message("cannot open " + entry.path));
     }
     std::optional<Entry> now = find(entry.stable_name);
     if (!now) {
@@ -584,7 +587,7 @@ Fd Folder::open(Entry& entry) const {
     }
     entry = std::move(*now);
   }
-  throw Error(Scope::Folder, "cannot open " + entry.path.string() +
+  throw Error(Scope::Folder, "cannot open " + entry.path +
                                  ": it is renamed again and again while roam reads it; run "
                                  "roam again when the mail reader is done");
 }
@@ -628,21 +631,19 @@ std::optional<Entry> Folder::set_flags(const Entry& entry, std::string_view lett
   out.letters = new_letters;
   out.subdir = target;
   out.file_name = format_name(entry.stable_name, new_letters, target, parsed.extra);
-  out.path = m_path / std::string(to_string(target)) / out.file_name;
+  out.path = (m_path / std::string(to_string(target)) / out.file_name).string();
   int err = move_no_replace(entry.path, out.path);
   if (err == ENOENT && !path_exists(entry.path)) {
     return std::nullopt;
   }
   if (err == EEXIST) {
-    throw Error(Scope::Message, "cannot rename " + entry.path.string() + " to " +
-                                    out.path.string() +
+    throw Error(Scope::Message, "cannot rename " + entry.path + " to " + out.path +
                                     ": that file exists (a copied message?); roam never "
                                     "overwrites a message file. Remove one of the copies");
   }
   if (err != 0) {
-    throw Error(
-        Scope::Folder,
-        errno_message("cannot rename " + entry.path.string() + " to " + out.path.string(), err));
+    throw Error(Scope::Folder,
+                errno_message("cannot rename " + entry.path + " to " + out.path, err));
   }
   return out;
 }
@@ -654,7 +655,7 @@ FileStatus Folder::remove(const Entry& entry) {
   if (errno == ENOENT) {
     return FileStatus::Vanished;
   }
-  throw Error(Scope::Folder, errno_message("cannot remove " + entry.path.string()));
+  throw Error(Scope::Folder, errno_message("cannot remove " + entry.path));
 }
 
 std::optional<fs::path> Folder::stash(const Entry& entry) {

@@ -64,12 +64,12 @@ std::optional<ContentKey> file_content_key(const maildir::Entry& entry) {
   try {
     // The entry's folder is the directory above its new/ or cur/.
     maildir::Entry now = entry;
-    util::Fd fd = maildir::Folder(entry.path.parent_path().parent_path()).open(now);
+    util::Fd fd = maildir::Folder(fs::path(entry.path).parent_path().parent_path()).open(now);
     if (!fd) {
-      ROAM_DEBUG(util::k_cat_sync, entry.path.string() << " is gone; not matched by content");
+      ROAM_DEBUG(util::k_cat_sync, entry.path << " is gone; not matched by content");
       return std::nullopt;
     }
-    return local_content_key(util::read_all(fd.get(), now.path.string()));
+    return local_content_key(util::read_all(fd.get(), now.path));
   } catch (const Error& e) {
     ROAM_DEBUG(util::k_cat_sync, e.what());
     return std::nullopt;

@@ -157,7 +157,7 @@ void FolderSync::vanished_before_upload(const maildir::Entry& entry) {
   // A mail reader moved or deleted the file between the scan and now: nothing is
   // wrong, and the next run sees the folder without it.
   m_report.details.push_back(
-      entry.path.string() +
+      entry.path +
       " was moved or deleted by another program before its upload; left for the next run");
   m_complete = false;
 }
@@ -196,7 +196,7 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
         m_entries.erase(it);
         continue;
       }
-      content = util::read_all(fd.get(), entry.path.string());
+      content = util::read_all(fd.get(), entry.path);
       if (::fstat(fd.get(), &st) != 0) {
         st.st_mtime = 0;
       }
@@ -208,7 +208,7 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
       continue;
     }
     if (std::string why = maildir::why_not_a_message(content); !why.empty()) {
-      m_report.problems.push_back(entry.path.string() + ": " + why +
+      m_report.problems.push_back(entry.path + ": " + why +
                                   "; not uploaded (fix the file or move it out of the Maildir)");
       continue;
     }
@@ -268,7 +268,7 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
     if (result.refusal) {
       // The server refused it, so it has no copy: the intent is void and
       // the file is tried again on the next run.
-      m_report.problems.push_back(item.entry->path.string() + ": " + result.refusal->what());
+      m_report.problems.push_back(item.entry->path + ": " + result.refusal->what());
       journal.append(state::UploadRefusedEntry{item.intent.name});
       journal.sync();
       return;
