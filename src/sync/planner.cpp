@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <string_view>
 #include <unordered_map>
 
 #include "maildir/name.hpp"
@@ -217,7 +218,9 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
   // A mail reader that copied a file leaves the same stable name twice; the
   // first one stands for the message and the copy is left alone (the
   // executor warns about it).
-  std::unordered_map<std::string, const LocalMessage*> local_by_name;
+  // Views of the names in `in`, which outlives the plan: no copy of each of
+  // 100,000 names on every plan.
+  std::unordered_map<std::string_view, const LocalMessage*> local_by_name;
   local_by_name.reserve(in.local.messages.size());
   for (const auto& m : in.local.messages) {
     local_by_name.emplace(m.name, &m);
