@@ -581,10 +581,13 @@ AccountReport sync_account(const AccountSettings& s) {
     ROAM_DEBUG(util::k_cat_sync, "read the state and Maildir of " << to_load.size() << " of "
                                                                   << folders.size() << " folders");
     // A file that vanished from one folder and appeared, unknown, in another
-    // was moved there by the user. It takes two folders read in this run (a
-    // 100,000-message folder alone would pay for an index of its names).
+    // was moved there by the user. It takes two folders read in this run: a
+    // folder skipped on the summary's word has neither a state nor a listing
+    // here, so nothing can be moved into or out of it, and a 100,000-message
+    // folder read alone would pay for an index of its names for nothing.
     if (s.policy.direction != Direction::Pull &&
-        std::count(usable.begin(), usable.end(), true) > 1) {
+        std::count_if(to_load.begin(), to_load.end(), [&](std::size_t i) { return usable[i]; }) >
+            1) {
       std::map<std::string, std::size_t> unknown_at;
       for (std::size_t i = 0; i < folders.size(); ++i) {
         if (!usable[i]) {
