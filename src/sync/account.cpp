@@ -143,20 +143,25 @@ AccountSettings with_password_once(const AccountSettings& s) {
 // folders may have work, each on its own thread, and wait there until the
 // work items are known: release() hands them the lane function, or nothing
 // when the run ends before that (an account error while reading the
-// folders), and the destructor joins them either way.
+// folders), and join() waits for them either way. A lane's connection
+// stays open after its work, for the second passes of its folders
+// (connection()), until logout().
 class EarlyLanes {
  public:
-  using Lane = std::function<void(std::unique_ptr<imap::Client>&)>;
+  using Lane = std::function<void(std::unique_ptr<imap::Client>&, std::size_t)>;
   using Fail = std::function<void(std::exception_ptr)>;
 
-  EarlyLanes(const AccountSettings& cs, std::size_t count) {
+  EarlyLanes(const AccountSettings& cs, std::size_t count) : m_conns(count + 1) {
     for (std::size_t n = 1; n <= count; ++n) {
       m_threads.emplace_back([this, &cs, n] { serve(cs, n); });
     }
   }
   EarlyLanes(const EarlyLanes&) = delete;
   EarlyLanes& operator=(const EarlyLanes&) = delete;
-  ~EarlyLanes() { join(); }
+  ~EarlyLanes() {
+    join();
+    logout();
+  }
 
   std::size_t count() const { return m_threads.size(); }
 
@@ -184,6 +189,24 @@ class EarlyLanes {
       if (t.joinable()) {
         t.join();
       }
+    }
+  }
+
+  // Lane n's connection, after join(): empty if it never opened or was
+  // lost.
+  std::unique_ptr<imap::Client>& connection(std::size_t n) { return m_conns.at(n); }
+
+  // Ends the sessions of the lanes' connections (after join()).
+  void logout() {
+    for (auto& conn : m_conns) {
+      try {
+        if (conn && conn->usable()) {
+          conn->logout();
+        }
+      } catch (const Error& e) {
+        ROAM_DEBUG(util::k_cat_net, "logout: " << e.what());
+      }
+      conn.reset();
     }
   }
 
@@ -220,19 +243,11 @@ class EarlyLanes {
       }
       return;
     }
-    if (!conn) {
-      return;
+    if (conn && lane) {
+      lane(conn, n);
     }
-    if (lane) {
-      lane(conn);
-    }
-    try {
-      if (conn->usable()) {
-        conn->logout();
-      }
-    } catch (const Error& e) {
-      ROAM_DEBUG(util::k_cat_net, "logout: " << e.what());
-    }
+    // Each thread writes its own slot; join() orders it before any read.
+    m_conns[n] = std::move(conn);
   }
 
   std::mutex m_mutex;
@@ -241,6 +256,7 @@ class EarlyLanes {
   std::size_t m_lanes = 0;
   Lane m_lane;
   Fail m_fail;
+  std::vector<std::unique_ptr<imap::Client>> m_conns;  // By lane; [0] stays empty.
   std::vector<std::thread> m_threads;
 };
 
@@ -786,7 +802,10 @@ AccountReport sync_account(const AccountSettings& s) {
         }
         stash.expect_sources(sources);
       }
-      auto lane = [&](std::unique_ptr<imap::Client>& conn) {
+      // The lane that ran each folder's first pass: its second pass goes
+      // over the same connection (below).
+      std::vector<std::size_t> first_lane(folders.size(), 0);
+      auto lane = [&](std::unique_ptr<imap::Client>& conn, std::size_t n) {
         try {
           while (!abandon) {
             std::size_t k = next_item++;
@@ -795,6 +814,7 @@ AccountReport sync_account(const AccountSettings& s) {
             }
             for (std::size_t i : items[k]) {
               if (!stopping(i)) {
+                first_lane[i] = n;
                 sync_one(conn, i);
               }
               // A source that failed, was skipped or stopped before it
@@ -816,7 +836,7 @@ AccountReport sync_account(const AccountSettings& s) {
       // connection beyond `lanes` (folders tied by a move made fewer items
       // than folders) logs out without work.
       extra.release(lanes, lane, fail_run);
-      lane(client);
+      lane(client, 0);
       extra.join();
       if (failure) {
         std::rethrow_exception(failure);
@@ -876,7 +896,14 @@ AccountReport sync_account(const AccountSettings& s) {
           stash.folder_failed();
           continue;
         }
-        sync_one(client, i);
+        // In the session of the folder's first pass, which its uploads
+        // went through: a server may hide a message from the session that
+        // appended it (Courier), and the second pass's reading of what it
+        // lists counts on seeing what that session sees.
+        std::unique_ptr<imap::Client>& conn = first_lane[i] == 0 || !extra.connection(first_lane[i])
+                                                  ? client
+                                                  : extra.connection(first_lane[i]);
+        sync_one(conn, i);
       }
     } catch (...) {
       for (auto& r : reports) {
@@ -890,6 +917,7 @@ AccountReport sync_account(const AccountSettings& s) {
     if (!s.dry_run) {
       save_summary(summary_path, summary, folders);
     }
+    extra.logout();
     if (client->usable()) {
       client->logout();
     }
