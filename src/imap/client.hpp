@@ -507,6 +507,20 @@ class Client {
                     const std::function<void(const FetchData&)>& done,
                     const std::function<void()>& after_batch = {});
 
+  // What ended an idle().
+  enum class IdleEnd { Changed, TimedOut, Woken };
+
+  // Waits in the selected mailbox for a change the server announces on its
+  // own (a new message, an expunge, a flag change) for at most `max`, or
+  // until `wake_fd` (when not -1) is readable, whichever comes first. With
+  // IDLE (RFC 2177) the server pushes the change; the IDLE is then ended
+  // (DONE) and its completion read, so the session is ready for the next
+  // command whatever ended the wait. A server without IDLE is asked with a
+  // NOOP once the wait is over. Throws util::Error(Scope::Account) for a
+  // connection that died or answered out of place (the Client is then
+  // broken), CommandFailed if the server refused IDLE.
+  IdleEnd idle(std::chrono::milliseconds max, int wake_fd);
+
   // Sends LOGOUT without waiting for the reply, and ends the session: the
   // Client is unusable afterwards.
   void logout();

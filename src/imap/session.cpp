@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <exception>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "imap/client_internal.hpp"
 #include "imap/parse_error.hpp"
@@ -572,6 +574,101 @@ std::vector<std::string> Client::split_uid_sets(const std::vector<Uid>& uids, st
     sets.push_back(std::move(current));
   }
   return sets;
+}
+
+namespace {
+
+// Whether an untagged response tells of a change in the selected mailbox
+// that a sync would pick up. \Recent counts and "OK still here" do not.
+bool announces_change(const Response& r) {
+  if (const auto* num = std::get_if<NumberData>(&r)) {
+    return num->kind == NumberData::Kind::Exists || num->kind == NumberData::Kind::Expunge;
+  }
+  return std::holds_alternative<FetchData>(r) || std::holds_alternative<VanishedData>(r);
+}
+
+}  // namespace
+
+Client::IdleEnd Client::idle(std::chrono::milliseconds max, int wake_fd) {
+  return guarded([&] {
+    bool changed = false;
+    const auto note = [&](const Response& r) { changed = changed || announces_change(r); };
+    if (!capabilities().has("IDLE")) {
+      // Polling is the best a server without IDLE allows: its changes show
+      // in the untagged responses to the next command.
+      if (m_stream->wait_readable(max, wake_fd) == net::Stream::Ready::Woken) {
+        return IdleEnd::Woken;
+      }
+      run("NOOP", note);
+      return changed ? IdleEnd::Changed : IdleEnd::TimedOut;
+    }
+    const std::string tag = send("IDLE");
+    if (auto early = read_until_tagged(tag, "IDLE", note, true)) {
+      // Completed without a continuation: a refusal, or a server that has
+      // nothing to wait for.
+      if (early->status != StatusResponse::Status::Ok) {
+        throw CommandFailed("IDLE", *early);
+      }
+      return changed ? IdleEnd::Changed : IdleEnd::TimedOut;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + max;
+    IdleEnd end = IdleEnd::TimedOut;
+    std::uint64_t untagged = 0;
+    while (!changed) {
+      if (m_reader.buffered() == 0) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+          break;
+        }
+        const auto ready = m_stream->wait_readable(left, wake_fd);
+        if (ready == net::Stream::Ready::TimedOut) {
+          break;
+        }
+        if (ready == net::Stream::Ready::Woken) {
+          end = IdleEnd::Woken;
+          break;
+        }
+      }
+      Response r = read_response();
+      if (auto* status = std::get_if<StatusResponse>(&r);
+          status != nullptr && !status->tag.empty()) {
+        if (status->tag != tag) {
+          throw Error(Scope::Account, "the server " + m_stream->peer() +
+                                          " completed a command that was not running (" +
+                                          status->tag + ") during IDLE");
+        }
+        // The server ended the IDLE itself (some do after a while): the
+        // session is ready again without a DONE.
+        m_outstanding.erase(tag);
+        if (status->status != StatusResponse::Status::Ok) {
+          throw CommandFailed("IDLE", *status);
+        }
+        return changed ? IdleEnd::Changed : end;
+      }
+      if (std::holds_alternative<Continuation>(r)) {
+        throw Error(Scope::Account,
+                    "the server " + m_stream->peer() +
+                        " sent a continuation request nobody asked for during IDLE");
+      }
+      // A connection left in IDLE for a day must not grow without bound
+      // either; a change ends the wait long before a sane server gets here.
+      if (++untagged > m_options.max_untagged_per_command) {
+        throw Error(Scope::Account, "the server " + m_stream->peer() + " sent more than " +
+                                        std::to_string(m_options.max_untagged_per_command) +
+                                        " untagged responses during one IDLE");
+      }
+      apply(r);
+      note(r);
+    }
+    ROAM_DEBUG(util::k_cat_imap, "C: DONE");
+    m_stream->write_all("DONE\r\n");
+    StatusResponse done = *read_until_tagged(tag, "IDLE", note, false);
+    if (done.status != StatusResponse::Status::Ok) {
+      throw CommandFailed("IDLE", done);
+    }
+    return changed ? IdleEnd::Changed : end;
+  });
 }
 
 void Client::logout() {

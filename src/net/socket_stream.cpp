@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -203,6 +204,46 @@ class SocketStream final : public Stream {
   std::string security() const override { return m_tls ? m_tls->description() : "plaintext"; }
 
   std::chrono::milliseconds timeout() const override { return m_timeout; }
+
+  Ready wait_readable(std::chrono::milliseconds max, int wake_fd) override {
+    check_usable();
+    // Bytes TLS has already decrypted (or received) never show on the
+    // socket again, so poll() alone could sleep through them.
+    if (m_tls && m_tls->has_pending()) {
+      return Ready::Data;
+    }
+    const auto deadline = detail::Clock::now() + max;
+    for (;;) {
+      pollfd pfds[2]{};
+      pfds[0].fd = m_fd.get();
+      pfds[0].events = POLLIN;
+      pfds[1].fd = wake_fd;
+      pfds[1].events = POLLIN;
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(deadline - detail::Clock::now());
+      const int wait_ms = static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 1 << 30));
+      const int rc = ::poll(pfds, wake_fd >= 0 ? 2 : 1, wait_ms);
+      if (rc < 0) {
+        if (errno == EINTR) {
+          // A signal (SIGUSR1 asking for a sync, SIGTERM) may have woken us;
+          // the caller's wake_fd says whether it wants to know.
+          continue;
+        }
+        throw Error(Scope::Account, util::errno_message("poll on the connection to " + m_peer));
+      }
+      if (rc == 0) {
+        return Ready::TimedOut;
+      }
+      // The server's bytes first: they must be read before anything else is
+      // written, whatever woke us too.
+      if ((pfds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+        return Ready::Data;
+      }
+      if (wake_fd >= 0 && pfds[1].revents != 0) {
+        return Ready::Woken;
+      }
+    }
+  }
 
  private:
   void check_usable() const {

@@ -79,6 +79,20 @@ class Stream {
   // `timeout`), or 0 for a stream that has none, such as a test double. The
   // reader above also uses it to judge a response that arrives too slowly.
   virtual std::chrono::milliseconds timeout() const { return std::chrono::milliseconds(0); }
+
+  // What ended a wait_readable().
+  enum class Ready { Data, TimedOut, Woken };
+
+  // Waits until a read would find bytes (or the end of the connection), at
+  // most `max`, or until `wake_fd` (when not -1) is readable; for a session
+  // that may stay silent far longer than the timeout, such as IDLE. A
+  // stream without a descriptor to wait on (a test double) reports Data at
+  // once, and its read_some answers or fails as scripted.
+  virtual Ready wait_readable(std::chrono::milliseconds max, int wake_fd) {
+    (void)max;
+    (void)wake_fd;
+    return Ready::Data;
+  }
 };
 
 // Opens a TCP connection to host:port (every address the name resolves to is

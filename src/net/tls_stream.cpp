@@ -477,4 +477,8 @@ std::string TlsSession::description() const {
          (cipher != nullptr ? SSL_CIPHER_get_name(cipher) : "(no cipher)");
 }
 
+bool TlsSession::has_pending() const {
+  return !m_failed && SSL_has_pending(m_ssl.get()) == 1;
+}
+
 }  // namespace roam::net::detail

@@ -63,6 +63,10 @@ class TlsSession {
   // "TLSv1.3 TLS_AES_256_GCM_SHA384".
   std::string description() const;
 
+  // Whether OpenSSL holds bytes received from the socket that no read has
+  // returned yet (a decrypted record's rest, or a record not yet processed).
+  bool has_pending() const;
+
  private:
   struct SslDeleter {
     void operator()(SSL* ssl) const { SSL_free(ssl); }

@@ -46,6 +46,10 @@ std::size_t ScriptedStream::read_some(char* buf, std::size_t len) {
                   << m_steps[m_index].data.substr(m_offset);
     throw util::Error(util::Scope::Account, "scripted stream: client waits for data out of turn");
   }
+  if (m_index < m_steps.size() && m_steps[m_index].kind == Step::Kind::Wake) {
+    ADD_FAILURE() << "client reads, but the script expects it to wait for its wake descriptor";
+    throw util::Error(util::Scope::Account, "scripted stream: client reads instead of waiting");
+  }
   if (m_index >= m_steps.size() || m_steps[m_index].kind == Step::Kind::Close) {
     if (m_index < m_steps.size()) {
       ++m_index;
@@ -64,6 +68,22 @@ std::size_t ScriptedStream::read_some(char* buf, std::size_t len) {
     m_offset = 0;
   }
   return n;
+}
+
+net::Stream::Ready ScriptedStream::wait_readable(std::chrono::milliseconds, int) {
+  ++m_waits;
+  if (m_index >= m_steps.size()) {
+    return Ready::Data;
+  }
+  switch (m_steps[m_index].kind) {
+    case Step::Kind::Wake:
+      ++m_index;
+      return Ready::Woken;
+    case Step::Kind::Client:
+      return Ready::TimedOut;
+    default:
+      return Ready::Data;
+  }
 }
 
 void ScriptedStream::write_all(std::string_view data) {

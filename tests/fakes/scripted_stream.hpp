@@ -19,7 +19,7 @@
 namespace roam::fakes {
 
 struct Step {
-  enum class Kind { Client, Server, Close };
+  enum class Kind { Client, Server, Close, Wake };
   Kind kind;
   std::string data;
 };
@@ -34,6 +34,11 @@ inline Step S(std::string_view data) {
 inline Step Close() {
   return {Step::Kind::Close, {}};
 }
+// The caller's wake descriptor becomes readable while the client waits in
+// wait_readable() (IDLE): a local change, a signal, a shutdown.
+inline Step Wake() {
+  return {Step::Kind::Wake, {}};
+}
 
 class ScriptedStream : public net::Stream {
  public:
@@ -45,6 +50,12 @@ class ScriptedStream : public net::Stream {
   bool is_tls() const override { return m_tls; }
   std::string peer() const override { return "scripted:143"; }
   std::string security() const override { return m_tls ? "scripted-tls" : "plaintext"; }
+  // Data when the server speaks next (or the script ends: the read then
+  // fails as a closed connection), Woken at a Wake() step, and TimedOut when
+  // the script expects the client to write next: the server stays silent.
+  Ready wait_readable(std::chrono::milliseconds max, int wake_fd) override;
+  // How many times wait_readable() was called.
+  int waits() const { return m_waits; }
 
   // True when every step was played.
   bool finished() const;
@@ -64,6 +75,7 @@ class ScriptedStream : public net::Stream {
   std::string m_unmatched;  // Client bytes not yet matched against a C step.
   bool m_tls = false;
   int m_tls_starts = 0;
+  int m_waits = 0;
 };
 
 }  // namespace roam::fakes
