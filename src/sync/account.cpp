@@ -933,6 +933,10 @@ AccountReport sync_account(const AccountSettings& s) {
   return report;
 }
 
+std::unique_ptr<imap::Client> open_session(const AccountSettings& s) {
+  return connect_account(s);
+}
+
 std::vector<ListedFolder> list_account(const AccountSettings& s) {
   auto client = connect_account(s);
   std::vector<std::string> notices;
@@ -948,6 +952,8 @@ std::vector<ListedFolder> list_account(const AccountSettings& s) {
     // shown under the server's name, never selected.
     std::optional<std::string> local = names.local_name(lm.list.mailbox);
     f.name = local ? *local : decode_mailbox_name(lm.list.mailbox);
+    f.mailbox = lm.list.mailbox;
+    f.mailbox = lm.list.mailbox;
     f.delimiter = lm.list.delimiter;
     f.attributes = lm.list.attributes;
     f.selected = local && !has_attribute(lm.list, "\\NoSelect") &&

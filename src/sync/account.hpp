@@ -150,6 +150,9 @@ struct ListedFolder {
   // UTF-8: the local name, or the server's for a folder outside the
   // personal namespace (never selected).
   std::string name;
+  // The server's name, as sent on the wire (modified UTF-7, with the
+  // namespace prefix).
+  std::string mailbox;
   std::optional<char> delimiter;
   std::vector<std::string> attributes;
   bool selected = false;  // Matched by the account's folder patterns.
@@ -157,5 +160,11 @@ struct ListedFolder {
 
 // Lists the account's server folders. Throws util::Error on failure.
 std::vector<ListedFolder> list_account(const AccountSettings& settings);
+
+// Opens an authenticated session as a sync does (TLS as configured, the
+// password asked for only when the server wants it), for callers that
+// keep a connection of their own, such as the IDLE connections of `roam
+// watch`. Throws util::Error (Scope::Account) on failure.
+std::unique_ptr<imap::Client> open_session(const AccountSettings& settings);
 
 }  // namespace roam::sync
