@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/config.hpp"
+#include "cli/watch.hpp"
 #include "maildir/owner.hpp"
 #include "state/journal.hpp"
 #include "sync/account.hpp"
@@ -33,6 +34,10 @@ Keeps IMAP accounts and local Maildirs in sync.
 
 Commands:
   sync [ACCOUNT...]   Sync the named accounts, or all accounts in the config.
+  watch [ACCOUNT...]  Sync, then stay connected and sync again on every change
+                      (IDLE on the folders `watch` selects, inotify on the
+                      Maildir, a full sync every `watch_interval`). SIGUSR1
+                      syncs at once; SIGINT or SIGTERM ends it (exit 0).
   list ACCOUNT        List the account's server folders; '*' marks the ones
                       its `folders` patterns select.
 
@@ -98,6 +103,8 @@ class PrintingReporter : public sync::Reporter {
 
 PrintingReporter g_printing_reporter;
 
+}  // namespace
+
 sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool force) {
   sync::AccountSettings s;
   s.name = a.name;
@@ -132,6 +139,8 @@ sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool fo
   return s;
 }
 
+namespace {
+
 std::string human_bytes(std::uint64_t bytes) {
   char buf[32];
   if (bytes >= (1u << 20)) {
@@ -143,6 +152,8 @@ std::string human_bytes(std::uint64_t bytes) {
   }
   return buf;
 }
+
+}  // namespace
 
 void print_report(const sync::AccountReport& r, bool verbose, bool quiet) {
   std::size_t downloaded = 0, flags = 0, deleted = 0, unchanged = 0, failed = 0, uploaded = 0,
@@ -207,6 +218,39 @@ void print_report(const sync::AccountReport& r, bool verbose, bool quiet) {
   }
 }
 
+sync::AccountReport sync_one_account(const AccountConfig& a, const sync::AccountSettings& s) {
+  sync::AccountReport report;
+  try {
+    // Before anything is synced: a Maildir another account syncs must
+    // not be uploaded to this account's server.
+    maildir::claim_root(a.maildir, a.name, maildir::MarkerWrite::No);
+  } catch (const Error& e) {
+    if (e.scope() == Scope::Fatal || e.scope() == Scope::Usage) {
+      throw;
+    }
+    report.account = a.name;
+    report.dry_run = s.dry_run;
+    report.error = e.what();
+    return report;
+  }
+  report = sync::sync_account(s);
+  if (!s.dry_run) {
+    // Marked after the sync, which creates the root: a run that fails
+    // before (a wrong password, say) writes nothing into the Maildir.
+    try {
+      maildir::claim_root(a.maildir, a.name, maildir::MarkerWrite::Yes);
+    } catch (const Error& e) {
+      if (e.scope() == Scope::Fatal) {
+        throw;
+      }
+      std::cerr << "roam: warning: " << a.name << ": " << e.what() << "\n";
+    }
+  }
+  return report;
+}
+
+namespace {
+
 int command_sync(const Config& config, const std::vector<std::string>& names, bool dry_run,
                  bool force, bool verbose, bool quiet) {
   std::vector<const AccountConfig*> accounts;
@@ -227,37 +271,7 @@ int command_sync(const Config& config, const std::vector<std::string>& names, bo
   std::size_t synced = 0;
   for (const auto* a : accounts) {
     ++synced;
-    sync::AccountReport report;
-    std::string refused;
-    try {
-      // Before anything is synced: a Maildir another account syncs must
-      // not be uploaded to this account's server.
-      maildir::claim_root(a->maildir, a->name, maildir::MarkerWrite::No);
-    } catch (const Error& e) {
-      if (e.scope() == Scope::Fatal || e.scope() == Scope::Usage) {
-        throw;
-      }
-      refused = e.what();
-    }
-    if (refused.empty()) {
-      report = sync::sync_account(settings_for(*a, dry_run, force));
-      if (!dry_run) {
-        // Marked after the sync, which creates the root: a run that fails
-        // before (a wrong password, say) writes nothing into the Maildir.
-        try {
-          maildir::claim_root(a->maildir, a->name, maildir::MarkerWrite::Yes);
-        } catch (const Error& e) {
-          if (e.scope() == Scope::Fatal) {
-            throw;
-          }
-          std::cerr << "roam: warning: " << a->name << ": " << e.what() << "\n";
-        }
-      }
-    } else {
-      report.account = a->name;
-      report.dry_run = dry_run;
-      report.error = refused;
-    }
+    sync::AccountReport report = sync_one_account(*a, settings_for(*a, dry_run, force));
     print_report(report, verbose, quiet);
     if (!report.ok()) {
       status = k_exit_partial;
@@ -342,7 +356,7 @@ int run(int argc, char** argv) {
     }
     std::string command = vm["command"].as<std::string>();
     auto args = vm["args"].as<std::vector<std::string>>();
-    if (command != "sync" && command != "list") {
+    if (command != "sync" && command != "list" && command != "watch") {
       std::cerr << "roam: unknown command '" << command << "'\nTry 'roam --help'.\n";
       return k_exit_usage;
     }
@@ -356,6 +370,13 @@ int run(int argc, char** argv) {
     Config config = load_config(path);
     if (command == "list") {
       return command_list(config, args.front());
+    }
+    if (command == "watch") {
+      if (vm["dry-run"].as<bool>()) {
+        std::cerr << "roam: 'roam watch' has no --dry-run; use 'roam sync --dry-run'\n";
+        return k_exit_usage;
+      }
+      return command_watch(config, args, WatchOptions{verbose, quiet});
     }
     // From here on a first Ctrl-C or SIGTERM stops at the next safe point.
     util::install_stop_handlers();

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -63,6 +64,8 @@ const std::map<std::string, std::string, std::less<>>& known_keys() {
       {"connections", "1-32"},
       {"max_delete_percent", "0-100"},
       {"max_message_size", "bytes, optionally with K, M or G"},
+      {"watch", "patterns (roam watch)"},
+      {"watch_interval", "a duration: seconds, or with s, m or h"},
   };
   return keys;
 }
@@ -243,6 +246,37 @@ std::optional<unsigned long> parse_number(const std::string& value, unsigned lon
     return std::nullopt;
   }
   return number;
+}
+
+// A duration in seconds: digits with an optional s, m or h ("900",
+// "15m", "1h"). nullopt when malformed or over a week.
+std::optional<unsigned long> parse_duration(const std::string& value) {
+  if (value.empty()) {
+    return std::nullopt;
+  }
+  unsigned long unit = 1;
+  std::string digits = value;
+  switch (std::tolower(static_cast<unsigned char>(value.back()))) {
+    case 's':
+      digits.pop_back();
+      break;
+    case 'm':
+      unit = 60;
+      digits.pop_back();
+      break;
+    case 'h':
+      unit = 3600;
+      digits.pop_back();
+      break;
+    default:
+      break;
+  }
+  constexpr unsigned long k_week = 7 * 86400;
+  auto number = parse_number(digits, k_week);
+  if (!number || *number * unit > k_week) {
+    return std::nullopt;
+  }
+  return *number * unit;
 }
 
 // The largest max_message_size accepted: far beyond any mail server's
@@ -493,6 +527,30 @@ AccountConfig build_account(const RawSection& section, const fs::path& path,
         reporter.fail(raw->line, "empty folder pattern");
       }
     }
+  }
+
+  if (const RawValue* raw = get("watch")) {
+    account.watch = split_patterns(raw->text);
+    if (account.watch.empty()) {
+      reporter.fail(raw->line, "watch needs at least one pattern (e.g. INBOX)");
+    }
+    for (const auto& pattern : account.watch) {
+      if (pattern.empty() || pattern == "!") {
+        reporter.fail(raw->line, "empty folder pattern in watch");
+      }
+    }
+  }
+
+  if (const RawValue* raw = get("watch_interval")) {
+    auto seconds = parse_duration(scalar(*raw));
+    // A full sync more often than every minute would be a poll, not a
+    // safety net; one rarer than a day leaves unwatched folders stale.
+    if (!seconds || *seconds < 60 || *seconds > 86400) {
+      reporter.fail(raw->line,
+                    "watch_interval must be a duration from 1m to 24h, such as 900, 15m or 1h");
+    }
+    account.watch_interval = std::chrono::seconds(
+        static_cast<std::chrono::seconds::rep>(seconds.value_or(account.watch_interval.count())));
   }
 
   if (const RawValue* raw = get("sync")) {

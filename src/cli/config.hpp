@@ -64,6 +64,10 @@ struct AccountConfig {
   std::chrono::seconds timeout{60};
   // The most connections a run opens to the server at once.
   std::size_t connections = 4;
+  // roam watch: the folders (patterns, as `folders`) kept open with IDLE,
+  // and how often all folders are synced in full.
+  std::vector<std::string> watch{"INBOX"};
+  std::chrono::seconds watch_interval{15 * 60};
   // The mass-deletion guard: a run that would delete more than this share
   // of a folder's messages on either side deletes nothing there unless
   // --force is given. 100 turns the guard off.

@@ -19,4 +19,14 @@ int stop_requested();
 // Asks the run to stop as the signal `sig` would (for tests); 0 forgets it.
 void request_stop(int sig);
 
+// For `roam watch`: installs the stop handlers and one for SIGUSR1 (sync
+// now), and returns a descriptor that becomes readable whenever one of
+// them arrives, for a poll() that must not sleep through a signal that
+// came just before it started. Read it empty with drain_signal_fd().
+int install_watch_handlers();
+void drain_signal_fd();
+
+// How many SIGUSR1 arrived since install_watch_handlers().
+unsigned sync_requests();
+
 }  // namespace roam::util

@@ -146,6 +146,8 @@ TEST_F(ConfigTest, MinimalAccountGetsDefaults) {
   EXPECT_EQ(a.auth, imap::AuthMechanism::Auto);
   EXPECT_EQ(a.timeout, std::chrono::seconds(60));
   EXPECT_EQ(a.connections, 4u);
+  EXPECT_EQ(a.watch, std::vector<std::string>{"INBOX"});
+  EXPECT_EQ(a.watch_interval, std::chrono::minutes(15));
   EXPECT_TRUE(a.ca_file.empty());
   EXPECT_TRUE(a.cert_fingerprint_sha256.empty());
   EXPECT_EQ(config.find_account("work"), &config.accounts[0]);
@@ -179,7 +181,9 @@ TEST_F(ConfigTest, EveryKeyIsParsed) {
                                "allow_plaintext = true\n"
                                "auth = xoauth2\n"
                                "timeout = 15\n"
-                               "connections = 12\n"));
+                               "connections = 12\n"
+                               "watch = INBOX Lists/*\n"
+                               "watch_interval = 1h\n"));
   ASSERT_EQ(config.accounts.size(), 1u);
   const auto& a = config.accounts[0];
   EXPECT_EQ(a.name, "a-1.b_c");
@@ -202,6 +206,16 @@ TEST_F(ConfigTest, EveryKeyIsParsed) {
   EXPECT_EQ(a.auth, imap::AuthMechanism::XOAuth2);
   EXPECT_EQ(a.timeout, std::chrono::seconds(15));
   EXPECT_EQ(a.connections, 12u);
+  EXPECT_EQ(a.watch, (std::vector<std::string>{"INBOX", "Lists/*"}));
+  EXPECT_EQ(a.watch_interval, std::chrono::hours(1));
+}
+
+TEST_F(ConfigTest, WatchIntervalTakesSecondsOrAUnit) {
+  for (const auto& [text, seconds] : std::vector<std::pair<std::string, long>>{
+           {"900", 900}, {"90s", 90}, {"15m", 900}, {"2H", 7200}, {"24h", 86400}}) {
+    auto config = load_config(write_config(k_minimal + "watch_interval = " + text + "\n"));
+    EXPECT_EQ(config.accounts[0].watch_interval.count(), seconds) << text;
+  }
 }
 
 TEST_F(ConfigTest, PortDefaultFollowsTls) {
@@ -353,6 +367,14 @@ INSTANTIATE_TEST_SUITE_P(
                   "from 1 to 32"},
         ErrorCase{"bad connections", k_head + "maildir = ~/M\nconnections = four\n", 6,
                   "from 1 to 32"},
+        ErrorCase{"empty watch pattern", k_head + "maildir = ~/M\nwatch = !\n", 6,
+                  "empty folder pattern in watch"},
+        ErrorCase{"watch interval too short", k_head + "maildir = ~/M\nwatch_interval = 30s\n", 6,
+                  "from 1m to 24h"},
+        ErrorCase{"watch interval too long", k_head + "maildir = ~/M\nwatch_interval = 2d\n", 6,
+                  "such as 900, 15m or 1h"},
+        ErrorCase{"watch interval a word", k_head + "maildir = ~/M\nwatch_interval = often\n", 6,
+                  "watch_interval must be a duration"},
         ErrorCase{"bad fingerprint", k_head + "maildir = ~/M\ncert_fingerprint = md5:ab\n", 6,
                   "sha256:"},
         ErrorCase{"short fingerprint", k_head + "maildir = ~/M\ncert_fingerprint = sha256:abcd\n",
