@@ -159,7 +159,14 @@ void ServerWatch::run(Watcher& w) {
         return;
       }
       if (!m_stopping) {
-        ROAM_WARN(what << ": " << e.what() << "; trying again in " << seconds_text(backoff));
+        // A connection that was listening and dropped is routine (servers
+        // and NAT boxes end long-lived connections); one that cannot be
+        // made is worth a warning.
+        if (listening) {
+          ROAM_INFO(what << ": " << e.what() << "; connecting again");
+        } else {
+          ROAM_WARN(what << ": " << e.what() << "; trying again in " << seconds_text(backoff));
+        }
       }
     }
     if (listening) {
