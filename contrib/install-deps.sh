@@ -20,8 +20,8 @@ packages=(
   libcourier-unicode4 libgamin0
   # Benchmark against mbsync
   isync
-  # Style
-  clang-format
+  # Style, and the man pages' lint (tests/docs/check_man_pages.py)
+  clang-format mandoc
   # Fuzzing (libFuzzer): clang and its runtime
   clang libclang-rt-14-dev
 )
