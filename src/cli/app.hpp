@@ -1,9 +1,14 @@
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include "cli/config.hpp"
+#include "cli/json_report.hpp"
 #include "sync/account.hpp"
 
-// The command line: `roam sync`, `roam list`, `--help`, `--version`.
+// The command line: `roam sync`, `roam watch`, `roam list`, `--help`,
+// `--version`.
 // Exit codes: 0 everything synced; 1 some folder or account failed; 2 bad
 // usage or configuration; 3 an internal error.
 
@@ -16,13 +21,14 @@ inline constexpr int k_exit_internal = 3;
 
 int run(int argc, char** argv);
 
-// What `roam sync` does for one account, for `roam watch` too.
-sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool force);
-// Syncs one account after checking that its Maildir is not another
-// account's, and marks the Maildir as this account's afterwards.
-sync::AccountReport sync_one_account(const AccountConfig& a, const sync::AccountSettings& s);
-// Prints the run's errors and notes to stderr and, unless `quiet`, its
-// summary line to stdout; -v adds one line per folder.
-void print_report(const sync::AccountReport& r, bool verbose, bool quiet);
+// For `roam watch`, what `roam sync` does for one account:
+// The settings of a sync of the account (no dry run, no --force).
+sync::AccountSettings account_settings(const AccountConfig& a);
+// One sync with its hooks, as `roam sync` runs it; `password`, when set,
+// replaces the account's password callback.
+AccountRun sync_once(const AccountConfig& a, const std::function<std::string()>& password);
+// Prints the account's report, hook failures and warnings as `roam sync`
+// does; with `quiet` only the errors.
+void print_run(const AccountRun& run, bool verbose, bool quiet, bool json = false);
 
 }  // namespace roam::cli

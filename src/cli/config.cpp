@@ -66,6 +66,8 @@ const std::map<std::string, std::string, std::less<>>& known_keys() {
       {"max_message_size", "bytes, optionally with K, M or G"},
       {"watch", "patterns (roam watch)"},
       {"watch_interval", "a duration: seconds, or with s, m or h"},
+      {"pre_sync_cmd", "a shell command run before each sync"},
+      {"post_sync_cmd", "a shell command run after each sync"},
   };
   return keys;
 }
@@ -632,6 +634,20 @@ AccountConfig build_account(const RawSection& section, const fs::path& path,
       reporter.fail(raw->line, "max_delete_percent must be a whole number from 0 to 100");
     }
     account.max_delete_percent = static_cast<int>(*number);
+  }
+
+  // The hooks are shell commands; a value of blanks only (quoted, since an
+  // empty value is refused above) would run nothing and hide a mistake.
+  for (auto [key, command] : {std::pair{"pre_sync_cmd", &account.pre_sync_cmd},
+                              std::pair{"post_sync_cmd", &account.post_sync_cmd}}) {
+    if (const RawValue* raw = get(key)) {
+      *command = scalar(*raw);
+      if (trim(*command).empty()) {
+        reporter.fail(raw->line, std::string(key) +
+                                     " must be a shell command (run with /bin/sh -c), e.g. " + key +
+                                     " = notmuch new; remove the line for no hook");
+      }
+    }
   }
 
   if (const RawValue* raw = get("max_message_size")) {

@@ -75,6 +75,10 @@ struct AccountConfig {
   // The largest message roam accepts from the server, in bytes; a larger
   // one ends the account's run (a hostile server could announce any size).
   std::uint64_t max_message_size = 1ull << 30;
+  // Shell commands run before and after each sync of the account (empty =
+  // none), with /bin/sh -c and bounded by `timeout`; see cli/hooks.hpp.
+  std::string pre_sync_cmd;
+  std::string post_sync_cmd;
 };
 
 // A whole configuration file.

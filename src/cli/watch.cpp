@@ -93,7 +93,7 @@ void keep_password(sync::AccountSettings& s) {
 class AccountWatch {
  public:
   AccountWatch(const AccountConfig& config, const WatchOptions& options)
-      : m_config(config), m_options(options), m_settings(settings_for(config, false, false)) {
+      : m_config(config), m_options(options), m_settings(account_settings(config)) {
     keep_password(m_settings);
     m_event = util::Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!m_event) {
@@ -161,7 +161,10 @@ class AccountWatch {
   // Syncs; returns whether the sync succeeded.
   bool sync(const char* why) {
     ROAM_DEBUG(util::k_cat_sync, m_config.name << ": syncing (" << why << ")");
-    sync::AccountReport report = sync_one_account(m_config, m_settings);
+    // The hooks run as they do for roam sync: post_sync_cmd after each
+    // sync (notmuch new, say), whether it changed anything or not.
+    AccountRun run = sync_once(m_config, m_settings.password);
+    const sync::AccountReport& report = run.report;
     const bool changed = changed_something(report);
     // One line for a sync that changed something; a quiet one says nothing
     // unless -v, but its errors are always said.
@@ -169,12 +172,12 @@ class AccountWatch {
       // Accounts sync on threads of their own; their lines must not mix.
       static std::mutex print_mutex;
       std::lock_guard lock(print_mutex);
-      print_report(report, m_options.verbose, m_options.quiet || !(changed || m_options.verbose));
+      print_run(run, m_options.verbose, m_options.quiet || !(changed || m_options.verbose));
       // A watch runs for days with its output in a file or the journal:
       // each line goes out when it is said.
       std::cout.flush();
     }
-    if (report.ok()) {
+    if (run.ok()) {
       m_retry = k_first_retry;
       m_retry_due.reset();
       return true;

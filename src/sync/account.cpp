@@ -817,6 +817,9 @@ AccountReport sync_account(const AccountSettings& s) {
                 first_lane[i] = n;
                 sync_one(conn, i);
               }
+              if (s.progress != nullptr) {
+                s.progress->folder_done();
+              }
               // A source that failed, was skipped or stopped before it
               // stashed settles here.
               if (folders[i].stash_source) {
@@ -831,6 +834,13 @@ AccountReport sync_account(const AccountSettings& s) {
       };
       if (lanes > 1) {
         ROAM_INFO(s.name << ": " << busy_folders << " folders over " << lanes << " connections");
+      }
+      if (s.progress != nullptr) {
+        std::size_t planned = 0;
+        for (const auto& item : items) {
+          planned += item.size();
+        }
+        s.progress->folders_planned(planned);
       }
       // The extra connections opened during phase 1 serve as lanes 1..; a
       // connection beyond `lanes` (folders tied by a move made fewer items

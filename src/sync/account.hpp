@@ -50,6 +50,27 @@ class Reporter {
   virtual void would_apply(std::string_view folder, const Plan& plan) = 0;
 };
 
+// Told how a run advances, for a progress display; the sync layer prints
+// nothing itself. The folders of an account are synced side by side on
+// several threads (`connections`), so every method may be called from any of
+// them at once: an implementation must be thread-safe, and cheap, since it
+// is called while a lane holds its connection. Messages are counted once
+// they are in place (a download when its file is committed, an upload when
+// the server took it), as in FolderReport; a dry run transfers nothing and
+// reports only its folders.
+class Progress {
+ public:
+  virtual ~Progress() = default;
+  // The number of folders this run syncs, said once before the first.
+  virtual void folders_planned(std::size_t /*total*/) {}
+  // One of them is done (synced, failed or left for a stop).
+  virtual void folder_done() {}
+  // A message of `bytes` bytes (as received) was stored in the Maildir.
+  virtual void downloaded(std::uint64_t /*bytes*/) {}
+  // A message of `bytes` bytes (as sent, CRLF) was stored on the server.
+  virtual void uploaded(std::uint64_t /*bytes*/) {}
+};
+
 struct AccountSettings {
   std::string name;
   std::string host;
@@ -88,6 +109,8 @@ struct AccountSettings {
   bool dry_run = false;
   // Told what a dry run would do; may be null.
   Reporter* reporter = nullptr;
+  // Told how the run advances; may be null (see Progress).
+  Progress* progress = nullptr;
   // Opens the byte stream to the server in place of a TCP (and TLS)
   // connection to host:port. Empty in real use; the simulation
   // (tests/sim) puts its in-process server model here.

@@ -275,6 +275,9 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
     }
     count_step();
     ++m_report.uploaded;
+    if (m_s.progress != nullptr) {
+      m_s.progress->uploaded(item.intent.size);
+    }
     if (result.uid) {
       journal.append(state::UploadedEntry{*result.uid, item.intent.name});
       m_next.messages[*result.uid] =
@@ -477,6 +480,9 @@ void FolderSync::download(const std::vector<Download>& downloads,
       m_next.messages[f.record.uid] = std::move(f.record);
       ++m_report.downloaded;
       m_report.bytes += f.bytes;
+      if (m_s.progress != nullptr) {
+        m_s.progress->downloaded(f.bytes);
+      }
     }
     batch.clear();
   };

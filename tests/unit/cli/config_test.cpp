@@ -79,6 +79,18 @@ const std::string k_minimal =
     "password = secret\n"
     "maildir = ~/Mail/work\n";
 
+TEST_F(ConfigTest, HooksAreOptionalAndKeptAsWritten) {
+  auto plain = load_config(write_config(k_minimal));
+  EXPECT_EQ(plain.accounts[0].pre_sync_cmd, "");
+  EXPECT_EQ(plain.accounts[0].post_sync_cmd, "");
+  // Quotes keep a '#' after a space and the shell's own quoting.
+  auto config =
+      load_config(write_config(k_minimal + "pre_sync_cmd = notmuch tag -inbox tag:deleted\n" +
+                               "post_sync_cmd = \"notmuch new --quiet # index; echo 'done'\"\n"));
+  EXPECT_EQ(config.accounts[0].pre_sync_cmd, "notmuch tag -inbox tag:deleted");
+  EXPECT_EQ(config.accounts[0].post_sync_cmd, "notmuch new --quiet # index; echo 'done'");
+}
+
 TEST_F(ConfigTest, PlaintextIsAllowedOnLoopbackWithoutAsking) {
   auto config = load_config(
       write_config("[account.local]\nhost = 127.0.0.1\ntls = none\nuser = a\npassword = b\n"
@@ -361,6 +373,14 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"bad auth", k_head + "maildir = ~/M\nauth = cram-md5\n", 6, "xoauth2"},
         ErrorCase{"bad timeout", k_head + "maildir = ~/M\ntimeout = 1.5\n", 6, "seconds"},
         ErrorCase{"zero timeout", k_head + "maildir = ~/M\ntimeout = 0\n", 6, "seconds"},
+        ErrorCase{"blank pre_sync_cmd", k_head + "maildir = ~/M\npre_sync_cmd = \"  \"\n", 6,
+                  "pre_sync_cmd must be a shell command"},
+        ErrorCase{"blank post_sync_cmd", k_head + "maildir = ~/M\npost_sync_cmd = \"\"\n", 6,
+                  "empty value"},
+        ErrorCase{"empty post_sync_cmd", k_head + "maildir = ~/M\npost_sync_cmd =\n", 6,
+                  "'post_sync_cmd' has no value"},
+        ErrorCase{"duplicate hook", k_head + "maildir = ~/M\npre_sync_cmd = a\npre_sync_cmd = b\n",
+                  7, "duplicate key 'pre_sync_cmd'"},
         ErrorCase{"zero connections", k_head + "maildir = ~/M\nconnections = 0\n", 6,
                   "connections must be a whole number from 1 to 32"},
         ErrorCase{"too many connections", k_head + "maildir = ~/M\nconnections = 33\n", 6,
