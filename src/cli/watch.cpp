@@ -197,10 +197,10 @@ class AccountWatch {
   // Starts the IDLE connections once the server has told which folders the
   // `watch` patterns select; false while it cannot.
   bool start_server_watch() {
-    std::vector<sync::WatchTarget> targets;
+    sync::WatchPlan plan;
     try {
       auto patterns = m_config.watch;
-      targets = sync::watch_targets(m_settings, [&](std::string_view name, std::optional<char> d) {
+      plan = sync::watch_targets(m_settings, [&](std::string_view name, std::optional<char> d) {
         return folder_selected(patterns, name, d.value_or('\0'));
       });
     } catch (const Error& e) {
@@ -211,14 +211,16 @@ class AccountWatch {
                 << ": cannot list the folders to watch: " << e.what() << "\n";
       return false;
     }
+    std::vector<sync::WatchTarget>& targets = plan.targets;
+    const bool notify = plan.notify && !m_notify_refused;
     if (targets.empty()) {
       std::cerr << "roam: warning: " << m_config.name
                 << ": no synced folder matches watch; server changes are synced every "
                    "watch_interval only\n";
     }
-    // Each watched folder holds a connection; the syncs need one more.
+    // Without NOTIFY each watched folder holds a connection of its own.
     const std::size_t limit = std::max<std::size_t>(1, m_config.connections);
-    if (targets.size() > limit) {
+    if (!notify && targets.size() > limit) {
       std::cerr << "roam: warning: " << m_config.name << ": watch selects " << targets.size()
                 << " folders, more than connections = " << limit << "; " << targets.size() - limit
                 << " of them are synced only every watch_interval or on a local change\n";
@@ -226,8 +228,8 @@ class AccountWatch {
     }
     if (m_options.verbose) {
       for (const auto& t : targets) {
-        std::cerr << "roam: note: " << m_config.name << ": watching " << t.name
-                  << " on the server\n";
+        std::cerr << "roam: note: " << m_config.name << ": watching " << t.name << " on the server"
+                  << (notify ? " (NOTIFY)" : " (IDLE)") << "\n";
       }
     }
     m_server = std::make_unique<sync::ServerWatch>(
@@ -235,7 +237,7 @@ class AccountWatch {
         [this](const std::string& folder, sync::ServerWatch::Why why) {
           on_server_change(folder, why);
         },
-        sync::ServerWatch::Options{});
+        sync::ServerWatch::Options{.notify = notify});
     return true;
   }
 
@@ -260,6 +262,12 @@ class AccountWatch {
     for (;;) {
       if (local) {
         local->rescan();
+      }
+      if (m_server && m_server->notify_refused()) {
+        // The server offers NOTIFY but refused what roam asked of it.
+        m_notify_refused = true;
+        m_server.reset();
+        watch_retry = Clock::now();
       }
       if (!m_server && watch_retry && Clock::now() >= *watch_retry) {
         if (start_server_watch()) {
@@ -362,6 +370,7 @@ class AccountWatch {
   std::thread m_thread;
   std::atomic<bool> m_failed{false};
   std::unique_ptr<sync::ServerWatch> m_server;
+  bool m_notify_refused = false;
   milliseconds m_retry = k_first_retry;
   std::optional<Clock::time_point> m_retry_due;
 

@@ -507,11 +507,19 @@ class Client {
                     const std::function<void(const FetchData&)>& done,
                     const std::function<void()>& after_batch = {});
 
+  // NOTIFY SET (RFC 5465): asks the server to announce new messages,
+  // expunges and flag changes in `mailboxes` (as sent on the wire) without
+  // selecting them; idle() then counts the STATUS responses that announce
+  // them as changes. Needs the NOTIFY capability; throws CommandFailed when
+  // the server refuses the request.
+  void notify_set(const std::vector<std::string>& mailboxes);
+
   // What ended an idle().
   enum class IdleEnd { Changed, TimedOut, Woken };
 
-  // Waits in the selected mailbox for a change the server announces on its
-  // own (a new message, an expunge, a flag change) for at most `max`, or
+  // Waits in the selected mailbox (or, after notify_set(), in the mailboxes
+  // it named) for a change the server announces on its own (a new message,
+  // an expunge, a flag change) for at most `max`, or
   // until `wake_fd` (when not -1) is readable, whichever comes first. With
   // IDLE (RFC 2177) the server pushes the change; the IDLE is then ended
   // (DONE) and its completion read, so the session is ready for the next

@@ -353,4 +353,20 @@ void Client::create(const std::string& mailbox) {
   });
 }
 
+void Client::notify_set(const std::vector<std::string>& mailboxes) {
+  guarded([&] {
+    if (mailboxes.empty()) {
+      throw Error(Scope::Fatal, "internal error: NOTIFY SET without a mailbox");
+    }
+    std::string list;
+    for (const auto& m : mailboxes) {
+      list += (list.empty() ? "" : " ") + encoded(Scope::Folder, [&] { return quote_astring(m); });
+    }
+    // New messages, expunges and flag changes are what a sync picks up;
+    // for mailboxes that are not selected the server tells them with a
+    // STATUS response (RFC 5465 section 5).
+    run("NOTIFY SET (mailboxes (" + list + ") (MessageNew MessageExpunge FlagChange))");
+  });
+}
+
 }  // namespace roam::imap

@@ -578,13 +578,15 @@ std::vector<std::string> Client::split_uid_sets(const std::vector<Uid>& uids, st
 
 namespace {
 
-// Whether an untagged response tells of a change in the selected mailbox
-// that a sync would pick up. \Recent counts and "OK still here" do not.
+// Whether an untagged response tells of a change that a sync would pick
+// up: in the selected mailbox, or (a STATUS, after NOTIFY SET) in another.
+// \\Recent counts and "OK still here" do not.
 bool announces_change(const Response& r) {
   if (const auto* num = std::get_if<NumberData>(&r)) {
     return num->kind == NumberData::Kind::Exists || num->kind == NumberData::Kind::Expunge;
   }
-  return std::holds_alternative<FetchData>(r) || std::holds_alternative<VanishedData>(r);
+  return std::holds_alternative<FetchData>(r) || std::holds_alternative<VanishedData>(r) ||
+         std::holds_alternative<StatusData>(r);
 }
 
 }  // namespace

@@ -143,6 +143,17 @@ util::Fd connect_one(const addrinfo& ai, std::chrono::milliseconds timeout, cons
   if (::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
     ROAM_DEBUG(util::k_cat_net, "TCP_NODELAY on " << peer << ": " << std::strerror(errno));
   }
+  // A connection that waits in IDLE for minutes sends nothing, so a peer
+  // that vanished (a network change, a NAT box that forgot us) would go
+  // unnoticed until the IDLE ends. TCP keepalive probes after a minute of
+  // silence find out within two more; an ordinary sync never waits so long.
+  const int idle = 60, interval = 15, count = 4;
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) != 0 ||
+      ::setsockopt(fd.get(), IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) != 0 ||
+      ::setsockopt(fd.get(), IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval) != 0 ||
+      ::setsockopt(fd.get(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count) != 0) {
+    ROAM_DEBUG(util::k_cat_net, "TCP keepalive on " << peer << ": " << std::strerror(errno));
+  }
   return fd;
 }
 

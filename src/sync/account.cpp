@@ -949,8 +949,14 @@ std::unique_ptr<imap::Client> open_session(const AccountSettings& s) {
 
 std::vector<ListedFolder> list_account(const AccountSettings& s) {
   auto client = connect_account(s);
+  auto out = list_account(s, *client);
+  client->logout();
+  return out;
+}
+
+std::vector<ListedFolder> list_account(const AccountSettings& s, imap::Client& client) {
   std::vector<std::string> notices;
-  imap::Client::Listing listing = list_folders(s, *client, {}, {});
+  imap::Client::Listing listing = list_folders(s, client, {}, {});
   const FolderNames names = folder_names_for(s, listing, notices);
   for (const auto& notice : notices) {
     ROAM_WARN(notice);
@@ -970,7 +976,6 @@ std::vector<ListedFolder> list_account(const AccountSettings& s) {
                  (!s.select_folder || s.select_folder(f.name, f.delimiter));
     out.push_back(std::move(f));
   }
-  client->logout();
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   return out;
 }

@@ -183,6 +183,8 @@ struct ListedFolder {
 
 // Lists the account's server folders. Throws util::Error on failure.
 std::vector<ListedFolder> list_account(const AccountSettings& settings);
+// The same over a session the caller opened (open_session) and keeps.
+std::vector<ListedFolder> list_account(const AccountSettings& settings, imap::Client& client);
 
 // Opens an authenticated session as a sync does (TLS as configured, the
 // password asked for only when the server wants it), for callers that

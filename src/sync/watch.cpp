@@ -18,16 +18,19 @@ namespace roam::sync {
 using util::Error;
 using util::Scope;
 
-std::vector<WatchTarget> watch_targets(
+WatchPlan watch_targets(
     const AccountSettings& settings,
     const std::function<bool(std::string_view name, std::optional<char> delimiter)>& watch) {
-  std::vector<WatchTarget> out;
-  for (auto& f : list_account(settings)) {
+  WatchPlan plan;
+  auto client = open_session(settings);
+  plan.notify = client->capabilities().has("NOTIFY");
+  for (auto& f : list_account(settings, *client)) {
     if (f.selected && watch(f.name, f.delimiter)) {
-      out.push_back({std::move(f.name), std::move(f.mailbox)});
+      plan.targets.push_back({std::move(f.name), std::move(f.mailbox)});
     }
   }
-  return out;
+  client->logout();
+  return plan;
 }
 
 namespace {
@@ -53,14 +56,23 @@ std::string seconds_text(std::chrono::milliseconds d) {
 ServerWatch::ServerWatch(AccountSettings settings, std::vector<WatchTarget> targets,
                          OnChange on_change, Options options)
     : m_settings(std::move(settings)), m_on_change(std::move(on_change)), m_options(options) {
-  for (auto& t : targets) {
+  std::vector<std::vector<WatchTarget>> groups;
+  if (m_options.notify && !targets.empty()) {
+    groups.push_back(std::move(targets));
+  } else {
+    for (auto& t : targets) {
+      groups.push_back({std::move(t)});
+    }
+  }
+  for (auto& g : groups) {
     auto w = std::make_unique<Watcher>();
-    w->target = std::move(t);
+    w->name = g.size() == 1 ? g[0].name : std::to_string(g.size()) + " folders";
+    w->targets = std::move(g);
     // Non-blocking, so that draining a counter nobody wrote cannot hang.
     w->wake = util::Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!w->wake) {
       throw Error(Scope::Account,
-                  util::errno_message("cannot make an eventfd to watch " + w->target.name));
+                  util::errno_message("cannot make an eventfd to watch " + w->name));
     }
     m_watchers.push_back(std::move(w));
   }
@@ -116,7 +128,7 @@ bool ServerWatch::pause(Watcher& w, std::chrono::milliseconds d) {
 }
 
 void ServerWatch::run(Watcher& w) {
-  const std::string what = m_settings.name + ": watching " + w.target.name;
+  const std::string what = m_settings.name + ": watching " + w.name;
   std::chrono::milliseconds backoff = m_options.first_backoff;
   while (!m_stopping) {
     std::unique_ptr<imap::Client> client;
@@ -125,18 +137,36 @@ void ServerWatch::run(Watcher& w) {
     auto since = std::chrono::steady_clock::now();
     try {
       client = open_session(m_settings);
-      client->open(w.target.mailbox, imap::OpenMode::Examine);
+      if (m_options.notify) {
+        std::vector<std::string> mailboxes;
+        for (const auto& t : w.targets) {
+          mailboxes.push_back(t.mailbox);
+        }
+        try {
+          client->notify_set(mailboxes);
+        } catch (const imap::CommandFailed& e) {
+          ROAM_INFO(what << ": the server refused NOTIFY (" << e.what()
+                         << "); one IDLE connection per folder instead");
+          m_notify_refused = true;
+          client->logout();
+          // Wakes the owner, which sees notify_refused() and starts over.
+          m_on_change(w.name, Why::Opened);
+          return;
+        }
+      } else {
+        client->open(w.targets[0].mailbox, imap::OpenMode::Examine);
+      }
       listening = true;
       since = std::chrono::steady_clock::now();
       ++m_listening;
       ROAM_DEBUG(util::k_cat_sync, what << ": listening for changes on the server");
       // Whatever happened while no connection was listening is found by
       // the sync this asks for.
-      m_on_change(w.target.name, Why::Opened);
+      m_on_change(w.name, Why::Opened);
       while (!m_stopping) {
         const auto end = client->idle(m_options.idle_cycle, w.wake.get());
         if (end == imap::Client::IdleEnd::Changed) {
-          m_on_change(w.target.name, Why::Changed);
+          m_on_change(w.name, Why::Changed);
         } else if (end == imap::Client::IdleEnd::Woken) {
           drain(w.wake.get());
           if (w.kick.exchange(false)) {

@@ -34,10 +34,18 @@ struct WatchTarget {
   std::string mailbox;  // The server's name, as sent on the wire.
 };
 
-// Lists the account's folders and returns, in name order, those a sync
-// selects (the `folders` patterns, `select_folder`) that `watch` selects
-// too. Throws util::Error (Scope::Account) when the server cannot be asked.
-std::vector<WatchTarget> watch_targets(
+// What to watch on the server, and how.
+struct WatchPlan {
+  std::vector<WatchTarget> targets;  // In name order.
+  // The server offers NOTIFY (RFC 5465): one connection can watch every
+  // target without selecting any.
+  bool notify = false;
+};
+
+// Lists the account's folders and returns those a sync selects (the
+// `folders` patterns, `select_folder`) that `watch` selects too. Throws
+// util::Error (Scope::Account) when the server cannot be asked.
+WatchPlan watch_targets(
     const AccountSettings& settings,
     const std::function<bool(std::string_view name, std::optional<char> delimiter)>& watch);
 
@@ -51,14 +59,17 @@ class ServerWatch {
     std::chrono::milliseconds idle_cycle = std::chrono::minutes(4);
     std::chrono::milliseconds first_backoff = std::chrono::seconds(1);
     std::chrono::milliseconds max_backoff = std::chrono::minutes(5);
+    // One connection for all targets with NOTIFY SET, instead of one
+    // connection per target with EXAMINE.
+    bool notify = false;
   };
   // Why a watcher asks for a sync.
   enum class Why { Opened, Changed };
   // Called from the watchers' threads; must be thread-safe and quick.
   using OnChange = std::function<void(const std::string& folder, Why why)>;
 
-  // Starts one watcher per target. The settings' password callback is
-  // called from the watchers' threads.
+  // Starts one watcher per target, or one for all with `notify`. The
+  // settings' password callback is called from the watchers' threads.
   ServerWatch(AccountSettings settings, std::vector<WatchTarget> targets, OnChange on_change,
               Options options);
   ServerWatch(const ServerWatch&) = delete;
@@ -76,10 +87,15 @@ class ServerWatch {
   // How many watchers hold an open folder now (for tests and -v).
   std::size_t listening() const { return m_listening.load(); }
 
+  // The server refused NOTIFY SET: this watch has stopped, and its owner
+  // should make one without `notify`.
+  bool notify_refused() const { return m_notify_refused.load(); }
+
  private:
   struct Watcher {
-    WatchTarget target;
-    util::Fd wake;  // An eventfd: stop() and reconnect() write to it.
+    std::vector<WatchTarget> targets;  // One, unless NOTIFY.
+    std::string name;                  // For messages.
+    util::Fd wake;                     // An eventfd: stop() and reconnect() write to it.
     std::atomic<bool> kick{false};
     std::thread thread;
   };
@@ -92,6 +108,7 @@ class ServerWatch {
   Options m_options;
   std::atomic<bool> m_stopping{false};
   std::atomic<std::size_t> m_listening{0};
+  std::atomic<bool> m_notify_refused{false};
   std::vector<std::unique_ptr<Watcher>> m_watchers;
 };
 

@@ -86,6 +86,11 @@ const IdleCase k_cases[] = {
     {"ServerEndsIdle",
      {C("r1 IDLE\r\n"), S("+ idling\r\n"), S("r1 OK IDLE terminated\r\n")},
      IdleEnd::TimedOut},
+    // After NOTIFY SET, a mailbox that is not selected tells with STATUS.
+    {"StatusOfAnotherMailbox",
+     {C("r1 IDLE\r\n"), S("+ idling\r\n"), S("* STATUS Work (MESSAGES 3 UIDNEXT 9)\r\n"),
+      C("DONE\r\n"), S("r1 OK\r\n")},
+     IdleEnd::Changed},
     {"ChangeBeforeTheContinuation",
      {C("r1 IDLE\r\n"), S("* 5 EXISTS\r\n+ idling\r\n"), C("DONE\r\n"), S("r1 OK\r\n")},
      IdleEnd::Changed},
@@ -140,6 +145,23 @@ TEST(ClientIdle, AContinuationDuringIdleBreaksTheClient) {
       with_greeting({C("r1 IDLE\r\n"), S("+ idling\r\n"), S("+ send more\r\n")}));
   EXPECT_THROW(sc.client->idle(k_wait, -1), util::Error);
   EXPECT_FALSE(sc.client->usable());
+}
+
+TEST(ClientNotify, NotifySetNamesEveryMailboxAndTheEventsASyncNeeds) {
+  fakes::ScriptedClient<> sc(
+      with_greeting({C("r1 NOTIFY SET (mailboxes (INBOX \"Sent Items\" &AOQ-rger) (MessageNew "
+                       "MessageExpunge FlagChange))\r\n"),
+                     S("r1 OK NOTIFY completed\r\n")}));
+  sc.client->notify_set({"INBOX", "Sent Items", "&AOQ-rger"});
+  EXPECT_TRUE(sc.stream->finished());
+}
+
+TEST(ClientNotify, ARefusalIsACommandFailure) {
+  fakes::ScriptedClient<> sc(with_greeting(
+      {C("r1 NOTIFY SET (mailboxes (INBOX) (MessageNew MessageExpunge FlagChange))\r\n"),
+       S("r1 NO [BADEVENT (MessageNew MessageExpunge)] not supported\r\n")}));
+  EXPECT_THROW(sc.client->notify_set({"INBOX"}), CommandFailed);
+  EXPECT_TRUE(sc.client->usable());
 }
 
 TEST(ClientIdle, WithoutIdleTheServerIsAskedWithNoopAfterTheWait) {
