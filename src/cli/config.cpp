@@ -3,12 +3,7 @@
 #include "net/stream.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +18,7 @@
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
+#include "util/subprocess.hpp"
 
 namespace roam::cli {
 
@@ -879,214 +875,54 @@ fs::path default_config_path() {
   return util::expand_user("~/.config/roam/config");
 }
 
-namespace {
-
-// The pass_cmd supervisor's SIGTERM handler: the kernel sends SIGTERM when
-// roam dies (PR_SET_PDEATHSIG), and the whole command (a pinentry started
-// by gpg, say) must die with it.
-extern "C" void kill_own_group(int) {
-  ::kill(0, SIGKILL);
-}
-
-// Runs in the child forked by resolve_password, so only async-signal-safe
-// calls are allowed. The child leads a process group of its own, so that
-// roam can kill everything the command started, and stays as a small
-// supervisor: it runs the command in a grandchild and kills the group when
-// roam dies, whatever killed roam (SIGKILL cannot be caught by roam itself).
-// It exits as the command did.
-[[noreturn]] void run_pass_cmd_child(const char* command, int write_fd, pid_t parent,
-                                     bool take_terminal) {
-  ::setpgid(0, 0);
-  sigset_t ttou;
-  sigemptyset(&ttou);
-  sigaddset(&ttou, SIGTTOU);
-  if (take_terminal) {
-    // A background group that reads the terminal is stopped; the command
-    // may have to ask for a passphrase, so its group takes the terminal.
-    // tcsetpgrp from the background raises SIGTTOU unless it is blocked.
-    sigset_t old;
-    ::sigprocmask(SIG_BLOCK, &ttou, &old);
-    ::tcsetpgrp(STDIN_FILENO, ::getpid());
-    ::sigprocmask(SIG_SETMASK, &old, nullptr);
-  }
-  struct sigaction on_term {};
-  on_term.sa_handler = kill_own_group;
-  sigemptyset(&on_term.sa_mask);
-  ::sigaction(SIGTERM, &on_term, nullptr);
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (::getppid() != parent) {
-    // roam died before the request above took effect.
-    ::kill(0, SIGKILL);
-  }
-  pid_t command_pid = ::fork();
-  if (command_pid < 0) {
-    ::_exit(127);
-  }
-  if (command_pid == 0) {
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    ::sigaction(SIGTERM, &dfl, nullptr);
-    if (write_fd == STDOUT_FILENO) {
-      ::fcntl(STDOUT_FILENO, F_SETFD, 0);
-    } else if (::dup2(write_fd, STDOUT_FILENO) < 0) {
-      ::_exit(127);
-    }
-    ::execl("/bin/sh", "sh", "-c", command, static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  // The supervisor must not hold the pipe open: roam reads until EOF.
-  ::close(write_fd);
-  int status = 0;
-  while (::waitpid(command_pid, &status, 0) < 0) {
-    if (errno != EINTR) {
-      ::_exit(127);
-    }
-  }
-  if (WIFSIGNALED(status)) {
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    ::sigaction(WTERMSIG(status), &dfl, nullptr);
-    ::kill(::getpid(), WTERMSIG(status));
-    ::_exit(128 + WTERMSIG(status));
-  }
-  ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
-}
-
-// Gives the terminal back to roam's process group after the command ran
-// in the foreground (see run_pass_cmd_child).
-void reclaim_terminal() {
-  sigset_t ttou;
-  sigset_t old;
-  sigemptyset(&ttou);
-  sigaddset(&ttou, SIGTTOU);
-  ::pthread_sigmask(SIG_BLOCK, &ttou, &old);
-  ::tcsetpgrp(STDIN_FILENO, ::getpgrp());
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-}
-
-}  // namespace
-
 std::string resolve_password(const AccountConfig& account) {
   if (account.pass_cmd.empty()) {
     return account.password;
   }
   const std::string what = "pass_cmd of account " + account.name;
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    throw Error(Scope::Account, util::errno_message("cannot run " + what));
-  }
-  util::Fd read_end(fds[0]);
-  util::Fd write_end(fds[1]);
-  // Everything the child needs is prepared before fork: after fork only
-  // async-signal-safe calls are allowed in a threaded program.
-  const char* command = account.pass_cmd.c_str();
-  const pid_t parent = ::getpid();
-  const bool take_terminal =
-      ::isatty(STDIN_FILENO) == 1 && ::tcgetpgrp(STDIN_FILENO) == ::getpgrp();
-  const auto deadline = std::chrono::steady_clock::now() + account.timeout;
-  pid_t child = ::fork();
-  if (child < 0) {
-    throw Error(Scope::Account, util::errno_message("cannot run " + what));
-  }
-  if (child == 0) {
-    run_pass_cmd_child(command, write_end.get(), parent, take_terminal);
-  }
-  // Also set here, so that the group exists before roam may have to kill it.
-  ::setpgid(child, child);
-  write_end = util::Fd();
+  util::SubprocessOptions options;
+  // The command may have to ask for a passphrase (gpg's pinentry on the
+  // terminal), so it gets roam's stdin and the terminal, and its stderr goes
+  // to the user; only stdout, the password, is captured.
+  options.stdin_from = util::Stdin::Inherited;
+  options.stderr_to = util::Stderr::Inherited;
+  options.take_terminal = true;
+  options.output_limit = k_max_password_output;
+  options.kept = util::Kept::Start;
+  options.timeout = account.timeout;
+  // No should_stop: while the command holds the terminal, a Ctrl-C reaches
+  // it and not roam, and otherwise the timeout bounds it.
+  const util::SubprocessResult run = util::run_subprocess(account.pass_cmd, options);
 
-  // Kills the command and everything it started, and reaps the child.
-  auto kill_command = [&] {
-    if (::killpg(child, SIGKILL) != 0) {
-      ::kill(child, SIGKILL);
-    }
-    int ignored = 0;
-    while (::waitpid(child, &ignored, 0) < 0 && errno == EINTR) {
-    }
-    if (take_terminal) {
-      reclaim_terminal();
-    }
-  };
-  auto remaining_ms = [&] {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    return static_cast<int>(std::max<std::chrono::milliseconds::rep>(left.count(), 0));
-  };
-  const std::string timed_out =
-      what + " timed out: it did not finish within the account's timeout of " +
-      std::to_string(account.timeout.count()) +
-      " s, so roam stopped it; run the command by hand to check that it prints the password "
-      "without waiting (or raise timeout in [account." +
-      account.name + "])";
-
-  std::string output;
-  char buf[4096];
-  int read_errno = 0;
-  for (;;) {
-    pollfd pfd{read_end.get(), POLLIN, 0};
-    int ready = ::poll(&pfd, 1, remaining_ms());
-    if (ready < 0 && errno == EINTR) {
-      continue;
-    }
-    if (ready == 0) {
-      kill_command();
-      throw Error(Scope::Account, timed_out);
-    }
-    ssize_t n = ::read(read_end.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      read_errno = errno;
-      break;
-    }
-    if (n == 0) {
-      break;
-    }
-    if (output.size() < k_max_password_output) {
-      output.append(buf, static_cast<std::size_t>(n));
-    }
+  if (run.start_errno != 0) {
+    throw Error(Scope::Account, util::errno_message("cannot run " + what, run.start_errno));
   }
-  read_end = util::Fd();
-  // The command may close its output and go on running.
-  int status = 0;
-  for (;;) {
-    pid_t done = ::waitpid(child, &status, WNOHANG);
-    if (done == child) {
-      break;
-    }
-    if (done < 0 && errno != EINTR) {
-      int err = errno;
-      kill_command();
-      throw Error(Scope::Account, util::errno_message("cannot wait for " + what, err));
-    }
-    if (remaining_ms() == 0) {
-      kill_command();
-      throw Error(Scope::Account, timed_out);
-    }
-    ::poll(nullptr, 0, std::min(remaining_ms(), 20));
+  if (run.wait_errno != 0) {
+    throw Error(Scope::Account, util::errno_message("cannot wait for " + what, run.wait_errno));
   }
-  if (take_terminal) {
-    reclaim_terminal();
-  }
-  if (read_errno != 0) {
+  if (run.timed_out) {
     throw Error(Scope::Account,
-                util::errno_message("cannot read the output of " + what, read_errno));
+                what + " timed out: it did not finish within the account's timeout of " +
+                    std::to_string(account.timeout.count()) +
+                    " s, so roam stopped it; run the command by hand to check that it prints the "
+                    "password without waiting (or raise timeout in [account." +
+                    account.name + "])");
   }
-  if (WIFSIGNALED(status)) {
-    throw Error(Scope::Account, what + " was killed by signal " + std::to_string(WTERMSIG(status)) +
+  if (run.read_errno != 0) {
+    throw Error(Scope::Account,
+                util::errno_message("cannot read the output of " + what, run.read_errno));
+  }
+  if (run.signal != 0) {
+    throw Error(Scope::Account, what + " was killed by signal " + std::to_string(run.signal) +
                                     "; run the command by hand to check it");
   }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    throw Error(Scope::Account, what + " failed with exit status " + std::to_string(code) +
-                                    (code == 127 ? " (command not found?)" : "") +
+  if (run.exit_code != 0) {
+    throw Error(Scope::Account, what + " failed with exit status " + std::to_string(run.exit_code) +
+                                    (run.exit_code == 127 ? " (command not found?)" : "") +
                                     "; run the command by hand to check it");
   }
-  auto end = output.find('\n');
-  std::string password = output.substr(0, end);
+  auto end = run.output.find('\n');
+  std::string password = run.output.substr(0, end);
   if (!password.empty() && password.back() == '\r') {
     password.pop_back();
   }

@@ -107,11 +107,11 @@ std::filesystem::path default_config_path();
 // that is how it is configured (the first line of its output, without the
 // line end). The command's stdin and stderr are the terminal's, so it can
 // ask for a passphrase (its process group gets the terminal while it runs).
-// It runs in a process group of its own, bounded by the account's timeout:
-// when that runs out, or when roam dies, the whole group is killed, so that
-// a hanging command never outlives roam. Throws util::Error(Scope::Account)
-// naming the account and the pass_cmd key (never the command's output) if
-// the command cannot run, fails, times out or prints nothing.
+// It runs in a process group of its own (util::run_subprocess), bounded by
+// the account's timeout: when that runs out, or when roam dies, the whole
+// group is killed, so that a hanging command never outlives roam. Throws
+// util::Error(Scope::Account) naming the account and the pass_cmd key (never the command's output)
+// if the command cannot run, fails, times out or prints nothing.
 std::string resolve_password(const AccountConfig& account);
 
 // Whether `folder` is selected by `patterns` (mbsync semantics): "*" matches

@@ -1,19 +1,10 @@
 #include "cli/hooks.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <cstring>
+#include <utility>
 
 #include "util/error.hpp"
-#include "util/fs.hpp"
 #include "util/signal.hpp"
 
 extern char** environ;
@@ -31,84 +22,11 @@ constexpr std::array<std::string_view, 6> k_hook_variables = {
     "ROAM_LOCAL_NEW", "ROAM_LOCAL_CHANGED", "ROAM_SERVER_CHANGED",
 };
 
-// How often the wait for a hook looks whether roam was asked to stop.
-constexpr int k_stop_poll_ms = 100;
-
 bool is_hook_variable(std::string_view entry) {
   auto equals = entry.find('=');
   auto name = entry.substr(0, equals);
   return std::find(k_hook_variables.begin(), k_hook_variables.end(), name) !=
          k_hook_variables.end();
-}
-
-// The supervisor's SIGTERM handler: the kernel sends SIGTERM when the thread
-// of roam that started the hook goes away (PR_SET_PDEATHSIG), and
-// everything the hook started must go with it.
-extern "C" void kill_hook_group(int) {
-  ::kill(0, SIGKILL);
-}
-
-// Runs in the child forked by run_hook, so only async-signal-safe calls are
-// allowed (roam has other threads). As with pass_cmd (config.cpp), the child
-// leads a process group of its own, so that a timeout kills everything the
-// hook started, and stays as a small supervisor that kills the group when
-// roam dies, whatever killed it. It exits as the command did.
-[[noreturn]] void run_hook_child(const char* command, char* const* envp, int output_fd, int null_fd,
-                                 pid_t parent) {
-  ::setpgid(0, 0);
-  struct sigaction on_term {};
-  on_term.sa_handler = kill_hook_group;
-  sigemptyset(&on_term.sa_mask);
-  ::sigaction(SIGTERM, &on_term, nullptr);
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (::getppid() != parent) {
-    // roam died before the request above took effect.
-    ::kill(0, SIGKILL);
-  }
-  pid_t command_pid = ::fork();
-  if (command_pid < 0) {
-    ::_exit(127);
-  }
-  if (command_pid == 0) {
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    ::sigaction(SIGTERM, &dfl, nullptr);
-    // roam's own handlers are gone with exec; a SIGINT or SIGTERM that roam
-    // ignored is not, so the hook gets the default dispositions back.
-    ::sigaction(SIGINT, &dfl, nullptr);
-    ::sigaction(SIGPIPE, &dfl, nullptr);
-    if (::dup2(null_fd, STDIN_FILENO) < 0 || ::dup2(output_fd, STDOUT_FILENO) < 0 ||
-        ::dup2(output_fd, STDERR_FILENO) < 0) {
-      ::_exit(127);
-    }
-    // Nothing of roam's but the three standard descriptors reaches the
-    // hook: not a connection to the server, not another account's files.
-    ::close_range(3, ~0U, 0);
-    char sh[] = "sh";
-    char dash_c[] = "-c";
-    char* argv[] = {sh, dash_c, const_cast<char*>(command), nullptr};
-    ::execve("/bin/sh", argv, envp);
-    ::_exit(127);
-  }
-  // The supervisor must not hold the pipe open: roam reads until EOF.
-  ::close(output_fd);
-  ::close(null_fd);
-  int status = 0;
-  while (::waitpid(command_pid, &status, 0) < 0) {
-    if (errno != EINTR) {
-      ::_exit(127);
-    }
-  }
-  if (WIFSIGNALED(status)) {
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    ::sigaction(WTERMSIG(status), &dfl, nullptr);
-    ::kill(::getpid(), WTERMSIG(status));
-    ::_exit(128 + WTERMSIG(status));
-  }
-  ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
 }
 
 // The last line or so of a hook's output, on one line, for a message.
@@ -200,18 +118,7 @@ std::string HookResult::describe(std::string_view key, std::string_view account)
 }
 
 HookResult run_hook(const std::string& command, const HookEnv& env, std::chrono::seconds timeout) {
-  HookResult result;
-  result.timeout = timeout;
-  const auto start = std::chrono::steady_clock::now();
-  const auto deadline = start + timeout;
-  auto finish = [&]() -> HookResult {
-    result.seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return result;
-  };
-
-  // Everything the child needs is prepared before fork: after fork only
-  // async-signal-safe calls are allowed in a threaded program.
+  util::SubprocessOptions options;
   std::vector<std::string> entries;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     if (!is_hook_variable(*e)) {
@@ -221,123 +128,26 @@ HookResult run_hook(const std::string& command, const HookEnv& env, std::chrono:
   for (const auto& [name, value] : env.variables()) {
     entries.push_back(name + "=" + value);
   }
-  std::vector<char*> envp;
-  envp.reserve(entries.size() + 1);
-  for (auto& entry : entries) {
-    envp.push_back(entry.data());
-  }
-  envp.push_back(nullptr);
+  options.environment = std::move(entries);
+  // A hook runs unattended, whether roam does or not: it must not wait for
+  // the terminal, and its output must not be mixed into roam's own (which
+  // may be a JSON document), but kept for the report.
+  options.stdin_from = util::Stdin::Null;
+  options.stderr_to = util::Stderr::Captured;
+  options.output_limit = k_hook_output_kept;
+  // The end of the output says why a command failed.
+  options.kept = util::Kept::End;
+  // Nothing of roam's but the three standard descriptors reaches the hook:
+  // not a connection to the server, not another account's files.
+  options.close_other_fds = true;
+  options.timeout = timeout;
+  options.should_stop = [] { return util::stop_requested() != 0; };
 
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    result.start_error = util::errno_message("no pipe for its output");
-    return finish();
+  HookResult result{util::run_subprocess(command, options), timeout};
+  if (result.wait_errno != 0) {
+    result.start_error = util::errno_message("cannot wait for it", result.wait_errno);
   }
-  util::Fd read_end(fds[0]);
-  util::Fd write_end(fds[1]);
-  util::Fd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
-  if (!null_fd) {
-    result.start_error = util::errno_message("cannot open /dev/null");
-    return finish();
-  }
-  const pid_t parent = ::getpid();
-  pid_t child = ::fork();
-  if (child < 0) {
-    result.start_error = util::errno_message("cannot fork");
-    return finish();
-  }
-  if (child == 0) {
-    run_hook_child(command.c_str(), envp.data(), write_end.get(), null_fd.get(), parent);
-  }
-  // Also set here, so that the group exists before roam may have to kill it.
-  ::setpgid(child, child);
-  write_end = util::Fd();
-  null_fd = util::Fd();
-
-  auto kill_group = [&] {
-    if (::killpg(child, SIGKILL) != 0) {
-      ::kill(child, SIGKILL);
-    }
-    int status = 0;
-    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
-  };
-  auto remaining_ms = [&] {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    return static_cast<int>(std::max<std::chrono::milliseconds::rep>(left.count(), 0));
-  };
-  // Whether the wait must end now: the timeout ran out or roam was asked
-  // to stop. Either way the group is killed, and the result says which.
-  auto must_end = [&] {
-    if (util::stop_requested() != 0) {
-      result.stopped = true;
-    } else if (remaining_ms() == 0) {
-      result.timed_out = true;
-    } else {
-      return false;
-    }
-    kill_group();
-    return true;
-  };
-
-  char buf[4096];
-  for (;;) {
-    if (must_end()) {
-      return finish();
-    }
-    pollfd pfd{read_end.get(), POLLIN, 0};
-    int ready = ::poll(&pfd, 1, std::min(remaining_ms(), k_stop_poll_ms));
-    if (ready < 0 && errno != EINTR) {
-      break;
-    }
-    if (ready <= 0) {
-      continue;
-    }
-    ssize_t n = ::read(read_end.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) {
-        continue;
-      }
-      break;
-    }
-    if (n == 0) {
-      break;
-    }
-    result.output.append(buf, static_cast<std::size_t>(n));
-    if (result.output.size() > 2 * k_hook_output_kept) {
-      result.output.erase(0, result.output.size() - k_hook_output_kept);
-    }
-  }
-  if (result.output.size() > k_hook_output_kept) {
-    result.output.erase(0, result.output.size() - k_hook_output_kept);
-  }
-  read_end = util::Fd();
-  // The command may close its output and go on running.
-  int status = 0;
-  for (;;) {
-    pid_t done = ::waitpid(child, &status, WNOHANG);
-    if (done == child) {
-      break;
-    }
-    if (done < 0 && errno != EINTR) {
-      result.start_error = util::errno_message("cannot wait for it");
-      kill_group();
-      return finish();
-    }
-    if (must_end()) {
-      return finish();
-    }
-    ::poll(nullptr, 0, std::min(remaining_ms(), 20));
-  }
-  if (WIFSIGNALED(status)) {
-    result.signal = WTERMSIG(status);
-  } else if (WIFEXITED(status)) {
-    // The supervisor exits with 128 + N when the command was killed by
-    // signal N and re-raising it did not end the supervisor.
-    result.exit_code = WEXITSTATUS(status);
-  }
-  return finish();
+  return result;
 }
 
 }  // namespace roam::cli

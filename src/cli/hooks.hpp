@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "sync/account.hpp"
+#include "util/subprocess.hpp"
 
 namespace roam::cli {
 
@@ -67,23 +68,11 @@ HookEnv hook_env_before(std::string_view account);
 // would have been done).
 HookEnv hook_env_after(const sync::AccountReport& report);
 
-struct HookResult {
-  // The command's exit status when it exited on its own; -1 otherwise.
-  int exit_code = -1;
-  // The signal that ended the command, when one did (after a timeout:
-  // SIGKILL); 0 otherwise.
-  int signal = 0;
-  // It did not finish within the timeout, so its process group was killed.
-  bool timed_out = false;
-  // roam was asked to stop (SIGINT, SIGTERM) while it ran, so its process
-  // group was killed.
-  bool stopped = false;
-  // It could not be started at all (no pipe, no fork): why.
-  std::string start_error;
-  // The last k_hook_output_kept bytes of what it wrote to stdout and stderr
-  // together.
-  std::string output;
-  double seconds = 0;
+// How a hook ended: util::SubprocessResult (exit status, signal, timeout,
+// stop, output), with the output being the last k_hook_output_kept bytes of
+// what it wrote to stdout and stderr together, and start_error also saying
+// when roam could not wait for it.
+struct HookResult : util::SubprocessResult {
   // The timeout it ran under, for describe().
   std::chrono::seconds timeout{0};
 
@@ -97,12 +86,12 @@ struct HookResult {
 // How much of a hook's output is kept (the end of it).
 inline constexpr std::size_t k_hook_output_kept = 4096;
 
-// Runs `command` with /bin/sh -c and the environment `env`, and waits for it
-// for at most `timeout` (then kills its process group, with everything it
-// started, and says so in the result). Also kills it, sooner, when roam is
-// asked to stop (util::stop_requested). Never throws for the command's
-// failures; they are in the result. Safe to call from several threads at
-// once.
+// Runs `command` with /bin/sh -c and the environment `env` under
+// util::run_subprocess, and waits for it for at most `timeout` (then kills
+// its process group, with everything it started, and says so in the
+// result). Also kills it, sooner, when roam is asked to stop
+// (util::stop_requested). Never throws for the command's failures; they are
+// in the result. Safe to call from several threads at once.
 HookResult run_hook(const std::string& command, const HookEnv& env, std::chrono::seconds timeout);
 
 }  // namespace roam::cli

@@ -10,10 +10,9 @@
 #include <cerrno>
 #include <chrono>
 #include <fstream>
-#include <iterator>
 #include <optional>
-#include <thread>
 
+#include "fakes/process.hpp"
 #include "fakes/temp_dir.hpp"
 #include "util/error.hpp"
 
@@ -534,42 +533,8 @@ AccountConfig account_with_command(const std::string& command) {
   return account;
 }
 
-// Whether process `pid` has ended (gone, or a zombie nobody reaped yet:
-// its parent was killed too).
-bool process_ended(pid_t pid) {
-  if (::kill(pid, 0) != 0 && errno == ESRCH) {
-    return true;
-  }
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  return text.empty() || (close != std::string::npos && close + 2 < text.size() &&
-                          (text[close + 2] == 'Z' || text[close + 2] == 'X'));
-}
-
-bool ends_within(pid_t pid, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!process_ended(pid)) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
-
-// Waits for a command to write its pid into `path`.
-pid_t pid_from(const std::filesystem::path& path) {
-  for (int i = 0; i < 500; ++i) {
-    std::ifstream in(path);
-    pid_t pid = 0;
-    if (in >> pid && pid > 0) {
-      return pid;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return 0;
-}
+using fakes::ends_within;
+using fakes::pid_from;
 
 TEST(ResolvePassword, ReturnsTheConfiguredPassword) {
   AccountConfig account;
