@@ -352,20 +352,7 @@ void sync_one_account(const AccountConfig& a, const SyncOptions& o, AccountRun& 
 int command_sync(const Config& config, const std::vector<std::string>& names,
                  const SyncOptions& o) {
   const auto start = std::chrono::steady_clock::now();
-  std::vector<const AccountConfig*> accounts;
-  if (names.empty()) {
-    for (const auto& a : config.accounts) {
-      accounts.push_back(&a);
-    }
-  } else {
-    for (const auto& n : names) {
-      const AccountConfig* a = config.find_account(n);
-      if (a == nullptr) {
-        throw Error(Scope::Usage, "no account \"" + n + "\" in " + config.path.string());
-      }
-      accounts.push_back(a);
-    }
-  }
+  const std::vector<const AccountConfig*> accounts = config.accounts_named(names);
   const std::size_t jobs = std::min<std::size_t>(
       accounts.size(), o.jobs != 0 ? o.jobs : std::min(accounts.size(), k_default_jobs));
 

@@ -762,6 +762,25 @@ const AccountConfig* Config::find_account(std::string_view name) const {
   return nullptr;
 }
 
+std::vector<const AccountConfig*> Config::accounts_named(
+    const std::vector<std::string>& names) const {
+  std::vector<const AccountConfig*> out;
+  if (names.empty()) {
+    for (const auto& a : accounts) {
+      out.push_back(&a);
+    }
+    return out;
+  }
+  for (const auto& n : names) {
+    const AccountConfig* a = find_account(n);
+    if (a == nullptr) {
+      throw Error(Scope::Usage, "no account \"" + n + "\" in " + path.string());
+    }
+    out.push_back(a);
+  }
+  return out;
+}
+
 Config load_config(const fs::path& path) {
   std::string text;
   try {

@@ -89,6 +89,10 @@ struct Config {
 
   // The account called `name`, or nullptr.
   const AccountConfig* find_account(std::string_view name) const;
+  // The accounts a command names, in the order named, or all of them in
+  // file order when `names` is empty. Throws util::Error(Scope::Usage) for
+  // a name the file does not have.
+  std::vector<const AccountConfig*> accounts_named(const std::vector<std::string>& names) const;
 };
 
 // Reads and checks the configuration file at `path`. Throws

@@ -385,20 +385,7 @@ class AccountWatch {
 
 int command_watch(const Config& config, const std::vector<std::string>& names,
                   const WatchOptions& options) {
-  std::vector<const AccountConfig*> accounts;
-  if (names.empty()) {
-    for (const auto& a : config.accounts) {
-      accounts.push_back(&a);
-    }
-  } else {
-    for (const auto& n : names) {
-      const AccountConfig* a = config.find_account(n);
-      if (a == nullptr) {
-        throw Error(Scope::Usage, "no account \"" + n + "\" in " + config.path.string());
-      }
-      accounts.push_back(a);
-    }
-  }
+  const std::vector<const AccountConfig*> accounts = config.accounts_named(names);
   const int signals = util::install_watch_handlers();
   if (signals < 0) {
     throw Error(Scope::Account, util::errno_message("cannot set up the signal handlers of watch"));
