@@ -1,4 +1,5 @@
 #include "cli/hooks.hpp"
+#include "fakes/case_name.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -23,15 +24,7 @@
 namespace roam::cli {
 namespace {
 
-// A test's name from its label: letters and digits kept, the rest '_'.
-template <class Case>
-std::string case_name(const ::testing::TestParamInfo<Case>& param) {
-  std::string name;
-  for (char c : std::string(param.param.label)) {
-    name += std::isalnum(static_cast<unsigned char>(c)) != 0 ? c : '_';
-  }
-  return name;
-}
+using fakes::case_name;
 
 using std::chrono::seconds;
 

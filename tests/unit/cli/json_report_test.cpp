@@ -1,4 +1,5 @@
 #include "cli/json_report.hpp"
+#include "fakes/case_name.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,15 +12,7 @@
 namespace roam::cli {
 namespace {
 
-// A test's name from its label: letters and digits kept, the rest '_'.
-template <class Case>
-std::string case_name(const ::testing::TestParamInfo<Case>& param) {
-  std::string name;
-  for (char c : std::string(param.param.label)) {
-    name += std::isalnum(static_cast<unsigned char>(c)) != 0 ? c : '_';
-  }
-  return name;
-}
+using fakes::case_name;
 
 using nlohmann::json;
 
