@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -101,6 +102,16 @@ class AccountWatch {
     }
   }
 
+  // The loop ends first; then the IDLE connections, which call back into
+  // this object until they end, before the members they use go.
+  ~AccountWatch() {
+    stop();
+    join();
+    m_server.reset();
+  }
+  AccountWatch(const AccountWatch&) = delete;
+  AccountWatch& operator=(const AccountWatch&) = delete;
+
   void start() {
     m_thread = std::thread([this] { run(); });
   }
@@ -155,6 +166,10 @@ class AccountWatch {
       } else {
         std::cerr << "roam: error: " << m_config.name << ": " << e.what() << "\n";
       }
+    } catch (const std::exception& e) {
+      m_failed = true;
+      std::cerr << "roam: internal error: " << m_config.name << ": " << e.what()
+                << "\nThis is a bug in roam; please report it with the output of --debug.\n";
     }
   }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <exception>
 #include <utility>
 
 #include "imap/client.hpp"
@@ -198,6 +199,15 @@ void ServerWatch::run(Watcher& w) {
           ROAM_WARN(what << ": " << e.what() << "; trying again in " << seconds_text(backoff));
         }
       }
+    } catch (const std::exception& e) {
+      // Not an error roam reports by scope: a bug, or the system out of
+      // memory or threads. The account's syncs go on without this watcher.
+      ROAM_ERROR(what << ": internal error: " << e.what()
+                      << "; this folder is no longer watched (a bug in roam; please report it)");
+      if (listening) {
+        --m_listening;
+      }
+      return;
     }
     if (listening) {
       --m_listening;
