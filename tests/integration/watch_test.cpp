@@ -38,7 +38,9 @@ class WatchProcess {
  public:
   WatchProcess(const Account& account, const std::vector<std::string>& extra_args = {})
       : m_out(account.work / "watch.out"), m_err(account.work / "watch.err") {
-    std::vector<std::string> args{roam_binary().string(), "-c", account.config.string()};
+    // The sync debug lines say when the IDLE connections listen.
+    std::vector<std::string> args{roam_binary().string(), "-c", account.config.string(),
+                                  "--debug=sync"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     args.push_back("watch");
     m_pid = ::fork();
@@ -123,13 +125,17 @@ bool has_local(const Account& account, const std::string& folder, const std::str
   return !files_with_id(account.maildir / folder, id).empty();
 }
 
-// Waits until the watch's first sync made the folder, and its IDLE
-// connection had time to open.
+// Waits until the watch's first sync made the folder and its connection
+// listens on the server, and the sync that the opening asks for is over.
 void wait_until_watching(const Account& account, const WatchProcess& watch) {
-  ASSERT_TRUE(time_until([&] { return fs::exists(account.maildir / "INBOX" / "cur"); },
-                         std::chrono::seconds(20)))
+  ASSERT_TRUE(time_until(
+      [&] {
+        return fs::exists(account.maildir / "INBOX" / "cur") &&
+               watch.err().find("listening for changes on the server") != std::string::npos;
+      },
+      std::chrono::seconds(20)))
       << watch.describe();
-  std::this_thread::sleep_for(milliseconds(1500));
+  std::this_thread::sleep_for(milliseconds(1000));
 }
 
 std::string summary(std::vector<milliseconds> delays) {
