@@ -12,8 +12,22 @@ cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build-test}
 jobs=$(nproc 2>/dev/null || echo 2)
 
+# ThreadSanitizer cannot share a build with AddressSanitizer: roam and the
+# simulation get a tree of their own, and the main build's ctest runs them
+# as the tsan.* tests (tests/CMakeLists.txt): folders on parallel lanes,
+# accounts side by side, and roam watch's threads. ROAM_SKIP_TSAN=1 skips it.
+tsan_args=()
+if [[ ${ROAM_SKIP_TSAN:-0} != 1 ]]; then
+  tsan_build=${TSAN_BUILD_DIR:-build-tsan}
+  cmake -S . -B "$tsan_build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DROAM_WERROR=ON \
+    -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread \
+    -DROAM_INTEGRATION_TESTS=OFF
+  cmake --build "$tsan_build" -j "$jobs" --target roam roam_sim
+  tsan_args=(-DROAM_TSAN_DIR="$(cd "$tsan_build" && pwd)")
+fi
+
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DROAM_WERROR=ON -DROAM_SANITIZE=ON
+  -DROAM_WERROR=ON -DROAM_SANITIZE=ON "${tsan_args[@]}"
 cmake --build "$build" -j "$jobs"
 
 # Formatting is part of the build's contract: an unformatted file fails here
