@@ -307,5 +307,48 @@ TEST(Watch, ALocalDeliveryIsUploaded) {
   EXPECT_EQ(local_files(account.maildir / "INBOX").size(), 1u);
 }
 
+TEST(Watch, EveryAccountOfTheConfigIsWatched) {
+  const auto& server = TestServer::instance();
+  // A server user of its own (fresh_user with a tag), with its own
+  // directory, Maildir and state.
+  Account other;
+  other.user = server.fresh_user("other");
+  other.work = server.work_dir(other.user);
+  other.config = other.work / "roam.conf";
+  other.maildir = other.work / "Mail";
+  other.state = other.work / "state";
+  server.write_config(other.config, other.user);
+  // The second account's section, as the harness wrote it for its own
+  // config, under another name in the first account's file.
+  std::ifstream in(other.config);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("[account.", 0) == 0) {
+      line = "[account.other]";
+    }
+    if (!line.empty() && line[0] != '#') {
+      lines.push_back(line);
+    }
+  }
+  Account account = make_account(lines);
+  WatchProcess watch(account);
+  wait_until_watching(account, watch);
+  ASSERT_TRUE(time_until([&] { return fs::exists(other.maildir / "INBOX" / "cur"); },
+                         std::chrono::seconds(20)))
+      << watch.describe();
+  std::this_thread::sleep_for(milliseconds(1000));
+  server.append(account.user, "INBOX", make_message("to-test"));
+  server.append(other.user, "INBOX", make_message("to-other"));
+  EXPECT_TRUE(
+      time_until([&] { return has_local(account, "INBOX", "to-test"); }, std::chrono::seconds(10)))
+      << watch.describe();
+  EXPECT_TRUE(
+      time_until([&] { return has_local(other, "INBOX", "to-other"); }, std::chrono::seconds(10)))
+      << watch.describe();
+  EXPECT_FALSE(has_local(account, "INBOX", "to-other"));
+  EXPECT_FALSE(has_local(other, "INBOX", "to-test"));
+  expect_clean_exit(watch);
+}
+
 }  // namespace
 }  // namespace roam::it
