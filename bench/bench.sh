@@ -318,8 +318,14 @@ record() {
 round() {
   local scenario=$1 run=$2
   sleep 1.2
+  # Each tool starts with nothing of the other's (or of the scenario's
+  # changes) waiting to be written back: an fsync flushes the file system's
+  # journal, and would otherwise wait for the writes of the tool that ran
+  # just before. The sync is not timed.
+  sync
   record "mbsync.$scenario" "$(timed "mbsync-$scenario-$run" mbsync -c "$workdir/mbsyncrc" -a)"
   if [[ -n $have_roam ]]; then
+    sync
     record "roam.$scenario" "$(timed "roam-$scenario-$run" "$roam" sync -c "$workdir/roam.conf" "${roam_opts[@]}")"
   fi
 }
