@@ -12,6 +12,8 @@ packages=(
   build-essential cmake ninja-build g++
   libboost-dev libboost-filesystem-dev libboost-program-options-dev
   libssl-dev nlohmann-json3-dev zlib1g-dev
+  # roam import offlineimap reads OfflineIMAP's SQLite LocalStatus
+  libsqlite3-dev
   # Unit and integration tests
   libgtest-dev libgmock-dev dovecot-imapd openssl python3
   # The server matrix (tests/servers/): the parts of Cyrus and Courier that
@@ -20,6 +22,8 @@ packages=(
   libcourier-unicode4 libgamin0
   # Benchmark against mbsync
   isync
+  # roam import's tests sync a corpus with OfflineIMAP first
+  offlineimap3
   # Style, and the man pages' lint (tests/docs/check_man_pages.py)
   clang-format mandoc
   # Fuzzing (libFuzzer): clang and its runtime
