@@ -68,6 +68,8 @@ std::string offlineimap_binary() {
 struct Peer {
   std::string user;
   fs::path work;
+  // OfflineIMAP's local separator between folder levels.
+  std::string sep;
   fs::path rc() const { return work / "offlineimaprc"; }
   fs::path meta() const { return work / "offlineimap"; }
   fs::path mail() const { return work / "Mail"; }
@@ -75,11 +77,12 @@ struct Peer {
   fs::path state_home() const { return work / "xdg-state"; }
 };
 
-// An offlineimaprc for the private Dovecot's plain port (loopback), with
-// nested local folders (sep = /, which roam's verbatim layout mirrors).
-Peer make_peer(const std::string& user) {
+// An offlineimaprc for the private Dovecot's plain port (loopback). With
+// sep = / the local folders nest as roam's verbatim layout does; with
+// sep = . (OfflineIMAP's default) they are flat, A.B, as roam's flat layout.
+Peer make_peer(const std::string& user, const std::string& sep = "/") {
   const auto& server = TestServer::instance();
-  Peer s{user, server.work_dir(user)};
+  Peer s{user, server.work_dir(user), sep};
   fs::create_directories(s.work);
   write_file(s.rc(),
              "[general]\n"
@@ -227,10 +230,11 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-TEST(ImportOfflineimap, FirstSyncMovesNothingThenChangesTravelBothWays) {
-  SKIP_WITHOUT_OFFLINEIMAP();
+// The test of the issue: after OfflineIMAP's sync and the import, roam's
+// first sync moves nothing, and then changes travel both ways.
+void first_sync_moves_nothing(const std::string& sep) {
   const auto& server = TestServer::instance();
-  Peer s = make_peer(server.fresh_user());
+  Peer s = make_peer(server.fresh_user(), sep);
   server.seed(s.user, {"--messages", "300", "--folders", "4", "--nested", "--flags", "--small"});
   ProcessResult oi = run_offlineimap(s);
   ASSERT_EQ(oi.exit_code, 0) << describe(oi);
@@ -306,6 +310,17 @@ TEST(ImportOfflineimap, FirstSyncMovesNothingThenChangesTravelBothWays) {
   EXPECT_TRUE(server_flag_local);
   // And a second sync finds nothing more to do.
   expect_nothing_moved(sync_totals(s));
+}
+
+TEST(ImportOfflineimap, FirstSyncMovesNothingThenChangesTravelBothWays) {
+  SKIP_WITHOUT_OFFLINEIMAP();
+  first_sync_moves_nothing("/");
+}
+
+// OfflineIMAP's default separator: roam's flat layout.
+TEST(ImportOfflineimap, FlatFoldersFirstSyncMovesNothing) {
+  SKIP_WITHOUT_OFFLINEIMAP();
+  first_sync_moves_nothing(".");
 }
 
 TEST(ImportOfflineimap, AfterAKilledRunNothingIsLostOrDoubled) {
