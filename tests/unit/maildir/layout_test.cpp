@@ -92,16 +92,16 @@ TEST(LayoutTest, MapsOrRefusesFolderNames) {
     SCOPED_TRACE(escape_for_display(row.name) + " " + std::string(to_string(row.layout)));
     if (row.expected) {
       fs::path expected = row.expected->empty() ? root : root / *row.expected;
-      EXPECT_EQ(folder_path(root, row.name, row.delimiter, row.layout), expected);
+      EXPECT_EQ(folder_path(Tree{root, row.layout}, row.name, row.delimiter), expected);
     } else {
-      EXPECT_THROW(folder_path(root, row.name, row.delimiter, row.layout), util::Error);
+      EXPECT_THROW(folder_path(Tree{root, row.layout}, row.name, row.delimiter), util::Error);
     }
   }
 }
 
 TEST(LayoutTest, RefusalNamesTheFolderEscaped) {
   try {
-    folder_path("/m", "a/\x01/b", '/', Layout::Verbatim);
+    folder_path(Tree{"/m", Layout::Verbatim}, "a/\x01/b", '/');
     FAIL() << "the name was accepted";
   } catch (const util::Error& e) {
     std::string message = e.what();
@@ -111,7 +111,7 @@ TEST(LayoutTest, RefusalNamesTheFolderEscaped) {
     EXPECT_EQ(message.find('\x01'), std::string::npos) << message;
   }
   try {
-    folder_path("/m", "a/../../b", '/', Layout::Verbatim);
+    folder_path(Tree{"/m", Layout::Verbatim}, "a/../../b", '/');
     FAIL() << "the name was accepted";
   } catch (const util::Error& e) {
     EXPECT_NE(std::string(e.what()).find("\"a/../../b\""), std::string::npos) << e.what();
@@ -119,26 +119,30 @@ TEST(LayoutTest, RefusalNamesTheFolderEscaped) {
 }
 
 TEST(LayoutTest, SplitsAndNamesRoles) {
-  std::vector<std::string> components = split_folder_name("inbox.Sent.2024", '.', Layout::Verbatim);
+  std::vector<std::string> components =
+      split_folder_name("inbox.Sent.2024", '.', Tree{"", Layout::Verbatim});
   EXPECT_EQ(components, (std::vector<std::string>{"INBOX", "Sent", "2024"}));
   EXPECT_EQ(folder_role(components), FolderRole::Subfolder);
-  EXPECT_EQ(folder_role(split_folder_name("InBoX", '/', Layout::Verbatim)), FolderRole::Inbox);
-  EXPECT_EQ(folder_role(split_folder_name("INBOXES", '/', Layout::Verbatim)),
+  EXPECT_EQ(folder_role(split_folder_name("InBoX", '/', Tree{"", Layout::Verbatim})),
+            FolderRole::Inbox);
+  EXPECT_EQ(folder_role(split_folder_name("INBOXES", '/', Tree{"", Layout::Verbatim})),
             FolderRole::Subfolder);
 }
 
 TEST(LayoutTest, ComponentOverloadChecksComponentsToo) {
-  EXPECT_THROW(folder_path("/m", std::vector<std::string>{"a", ".."}, Layout::Verbatim),
+  EXPECT_THROW(folder_path(Tree{"/m", Layout::Verbatim}, std::vector<std::string>{"a", ".."}),
                util::Error);
-  EXPECT_THROW(folder_path("/m", std::vector<std::string>{}, Layout::Verbatim), util::Error);
-  EXPECT_EQ(folder_path("/m", std::vector<std::string>{"a", "b"}, Layout::Verbatim),
+  EXPECT_THROW(folder_path(Tree{"/m", Layout::Verbatim}, std::vector<std::string>{}), util::Error);
+  EXPECT_EQ(folder_path(Tree{"/m", Layout::Verbatim}, std::vector<std::string>{"a", "b"}),
             fs::path("/m/a/b"));
 }
 
 TEST(LayoutTest, ParsesLayoutNames) {
   EXPECT_EQ(parse_layout("verbatim"), Layout::Verbatim);
   EXPECT_EQ(parse_layout("maildir++"), Layout::MaildirPlusPlus);
-  EXPECT_EQ(parse_layout("legacy"), std::nullopt);
+  EXPECT_EQ(parse_layout("legacy"), Layout::Legacy);
+  EXPECT_EQ(parse_layout("flat"), Layout::Flat);
+  EXPECT_EQ(parse_layout("Flat"), std::nullopt);
   EXPECT_EQ(to_string(Layout::MaildirPlusPlus), "maildir++");
 }
 
@@ -168,13 +172,14 @@ TEST(LayoutTest, ListsVerbatimFolders) {
   make_maildir(root / "inbox");            // Would map to INBOX: reported.
   std::ofstream(root / "file.txt") << "not a folder";
 
-  LocalFolders found = list_local_folders(root, Layout::Verbatim);
+  LocalFolders found = list_local_folders(Tree{root, Layout::Verbatim});
   EXPECT_EQ(found.names, (std::vector<std::string>{"A/B", "A/B/C", "Entwürfe", "INBOX"}));
   ASSERT_EQ(found.skipped.size(), 1u);
   EXPECT_NE(found.skipped[0].find("inbox"), std::string::npos) << found.skipped[0];
 
   for (const std::string& name : found.names) {
-    EXPECT_TRUE(fs::is_directory(folder_path(root, name, '/', Layout::Verbatim) / "cur")) << name;
+    EXPECT_TRUE(fs::is_directory(folder_path(Tree{root, Layout::Verbatim}, name, '/') / "cur"))
+        << name;
   }
 }
 
@@ -189,20 +194,21 @@ TEST(LayoutTest, ListsMaildirPlusPlusFolders) {
   fs::create_directories(root / ".Trash");  // No cur/: ignored.
   make_maildir(root / "plain");             // Not a maildir++ folder: ignored.
 
-  LocalFolders found = list_local_folders(root, Layout::MaildirPlusPlus);
+  LocalFolders found = list_local_folders(Tree{root, Layout::MaildirPlusPlus});
   EXPECT_EQ(found.names, (std::vector<std::string>{"A/B", "INBOX", "INBOX/sub", "Sent"}));
   ASSERT_EQ(found.skipped.size(), 1u);
   EXPECT_NE(found.skipped[0].find(".a..b"), std::string::npos) << found.skipped[0];
 
   for (const std::string& name : found.names) {
-    EXPECT_TRUE(fs::is_directory(folder_path(root, name, '/', Layout::MaildirPlusPlus) / "cur"))
+    EXPECT_TRUE(
+        fs::is_directory(folder_path(Tree{root, Layout::MaildirPlusPlus}, name, '/') / "cur"))
         << name;
   }
 }
 
 TEST(LayoutTest, ListsNothingUnderAMissingRoot) {
   TempDir temp;
-  LocalFolders found = list_local_folders(temp.path() / "missing", Layout::Verbatim);
+  LocalFolders found = list_local_folders(Tree{temp.path() / "missing", Layout::Verbatim});
   EXPECT_TRUE(found.names.empty());
   EXPECT_TRUE(found.skipped.empty());
 }
