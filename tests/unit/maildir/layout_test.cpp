@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -204,6 +205,283 @@ TEST(LayoutTest, ListsMaildirPlusPlusFolders) {
         fs::is_directory(folder_path(Tree{root, Layout::MaildirPlusPlus}, name, '/') / "cur"))
         << name;
   }
+}
+
+// Where each layout puts a folder, with and without an inbox path, as
+// mbsync (SubFolders Verbatim / Legacy, Flatten, Inbox) and OfflineIMAP
+// (sep = .) do. Paths are relative to the root, or start with "@" for the
+// inbox path.
+struct TreeRow {
+  std::string name;
+  Layout layout;
+  bool with_inbox;
+  std::optional<std::string> expected;
+};
+
+fs::path expected_path(const Tree& tree, const std::string& relative) {
+  if (!relative.empty() && relative.front() == '@') {
+    return relative.size() == 1 ? *tree.inbox : *tree.inbox / relative.substr(2);
+  }
+  return relative.empty() ? tree.root : tree.root / relative;
+}
+
+Tree make_tree(Layout layout, bool with_inbox, char separator = '.') {
+  return Tree("/home/u/Mail/acct", layout, separator,
+              with_inbox ? std::optional<fs::path>("/home/u/Maildir") : std::nullopt);
+}
+
+TEST(LayoutTest, MapsNamesInTheLegacyAndFlatLayoutsAndWithAnInboxPath) {
+  const std::vector<TreeRow> rows = {
+      {"top/sub/subsub", Layout::Legacy, false, "top/.sub/.subsub"},
+      {"top", Layout::Legacy, false, "top"},
+      {"INBOX", Layout::Legacy, false, "INBOX"},
+      {"inbox/sub", Layout::Legacy, false, "INBOX/.sub"},
+      {"INBOX", Layout::Legacy, true, "@"},
+      {"INBOX/sub/x", Layout::Legacy, true, "@/.sub/.x"},
+      {"Lists/x", Layout::Legacy, true, "Lists/.x"},
+      {"A/B", Layout::Flat, false, "A.B"},
+      {"INBOX", Layout::Flat, false, "INBOX"},
+      {"INBOX/sub", Layout::Flat, false, "INBOX.sub"},
+      {"INBOX", Layout::Flat, true, "@"},
+      // With flat, only INBOX itself moves to the inbox path.
+      {"INBOX/sub", Layout::Flat, true, "INBOX.sub"},
+      {"cur/x", Layout::Flat, false, "cur.x"},
+      {"INBOX", Layout::Verbatim, true, "@"},
+      {"INBOX/sub", Layout::Verbatim, true, "@/sub"},
+      {"A/B", Layout::Verbatim, true, "A/B"},
+      // maildir++ has no inbox path: its root is INBOX.
+      {"INBOX", Layout::MaildirPlusPlus, false, ""},
+  };
+  for (const TreeRow& row : rows) {
+    const Tree tree = make_tree(row.layout, row.with_inbox);
+    SCOPED_TRACE(row.name + " " + std::string(to_string(row.layout)) +
+                 (row.with_inbox ? " with inbox" : ""));
+    EXPECT_EQ(folder_path(tree, row.name, '/'), expected_path(tree, *row.expected));
+  }
+}
+
+// Server names are untrusted in every layout: none may become a path
+// outside the tree, a hidden directory, a Maildir's own cur/new/tmp, or a
+// name that maps back to another folder.
+struct HostileRow {
+  const char* label;
+  std::string name;
+  std::optional<char> delimiter;
+};
+
+class HostileNameTest : public testing::TestWithParam<Layout> {};
+
+TEST_P(HostileNameTest, IsRefusedWithAndWithoutAnInboxPath) {
+  const std::vector<HostileRow> rows = {
+      {"dot-dot", "..", k_slash},
+      {"dot-dot below", "a/../../b", k_slash},
+      {"dot-dot below INBOX", "INBOX/../../x", k_slash},
+      {"dot", "a/./b", k_slash},
+      {"absolute", "/etc", k_slash},
+      {"empty", "", k_slash},
+      {"empty component", "a//b", k_slash},
+      {"slash inside a component", "a/b", k_dot},
+      {"slash inside INBOX's subfolder", "INBOX.a/b", k_dot},
+      {"control character", "a\x01z", k_slash},
+      {"newline", "INBOX/a\nb", k_slash},
+      {"delete character", "a\x7f", k_slash},
+      {"NUL", std::string("a\0b", 3), k_slash},
+      {"leading dot", ".hidden", k_slash},
+      {"leading dot below", "a/.x", k_slash},
+      {"leading dot below INBOX", "INBOX/.x", k_slash},
+      {"overlong component", std::string(256, 'x'), k_slash},
+      {"overlong name", std::string(1001, 'x'), k_none},
+      {"overlong joined", std::string(200, 'x') + "/" + std::string(200, 'y'), k_slash},
+      {"dot inside a component", "a.b", k_slash},
+      {"cur", "cur", k_slash},
+      {"new below", "A/new", k_slash},
+      {"tmp below INBOX", "INBOX/tmp", k_slash},
+  };
+  // Which rows a layout may accept: the dot in a component is fine outside
+  // maildir++ and flat (whose separator is '.'), cur/new/tmp below the
+  // first level in flat and maildir++ (A.new, .A.new), joined lengths
+  // outside maildir++ and flat.
+  const Layout layout = GetParam();
+  auto may_accept = [&](const std::string& label) {
+    const bool joins = layout == Layout::MaildirPlusPlus || layout == Layout::Flat;
+    if (label == "dot inside a component" || label == "overlong joined") {
+      return !joins;
+    }
+    if (label == "new below" || label == "tmp below INBOX") {
+      return joins;
+    }
+    if (label == "cur") {
+      return layout == Layout::MaildirPlusPlus;
+    }
+    return false;
+  };
+  for (bool with_inbox : {false, true}) {
+    if (with_inbox && layout == Layout::MaildirPlusPlus) {
+      continue;
+    }
+    const Tree tree = make_tree(layout, with_inbox);
+    for (const HostileRow& row : rows) {
+      SCOPED_TRACE(std::string(row.label) + (with_inbox ? " with inbox" : ""));
+      if (may_accept(row.label)) {
+        fs::path path = folder_path(tree, row.name, row.delimiter);
+        const bool under_root = path.lexically_relative(tree.root).begin()->string() != "..";
+        const bool under_inbox =
+            tree.inbox && path.lexically_relative(*tree.inbox).begin()->string() != "..";
+        EXPECT_TRUE(under_root || under_inbox) << path;
+      } else {
+        EXPECT_THROW(folder_path(tree, row.name, row.delimiter), util::Error) << row.name;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, HostileNameTest,
+                         testing::Values(Layout::Verbatim, Layout::MaildirPlusPlus, Layout::Legacy,
+                                         Layout::Flat),
+                         [](const testing::TestParamInfo<Layout>& param_info) {
+                           std::string name(to_string(param_info.param));
+                           return name == "maildir++" ? std::string("maildirpp") : name;
+                         });
+
+TEST(LayoutTest, FlatRefusesItsSeparatorInAComponent) {
+  const Tree dot = make_tree(Layout::Flat, false);
+  EXPECT_THROW(folder_path(dot, "a.b/c", '/'), util::Error);
+  EXPECT_THROW(folder_path(dot, "INBOX.x", k_none), util::Error);
+  const Tree underscore = make_tree(Layout::Flat, false, '_');
+  EXPECT_EQ(folder_path(underscore, "a.b/c", '/'), underscore.root / "a.b_c");
+  EXPECT_THROW(folder_path(underscore, "a_b/c", '/'), util::Error);
+  // A server whose delimiter is the separator maps as OfflineIMAP does.
+  EXPECT_EQ(folder_path(dot, "INBOX.Sent", k_dot), dot.root / "INBOX.Sent");
+}
+
+TEST(LayoutTest, NoOtherFolderMayBeTheInboxPathOrLieInIt) {
+  // mbsync's usual setup: the inbox inside the root, under a name that is
+  // also a legal folder name.
+  for (Layout layout : {Layout::Verbatim, Layout::Legacy, Layout::Flat}) {
+    SCOPED_TRACE(std::string(to_string(layout)));
+    const Tree tree("/m", layout, '.', fs::path("/m/Mail"));
+    EXPECT_EQ(folder_path(tree, "INBOX", '/'), fs::path("/m/Mail"));
+    EXPECT_THROW(folder_path(tree, "Mail", '/'), util::Error);
+  }
+  const Tree verbatim("/m", Layout::Verbatim, '.', fs::path("/m/Mail"));
+  EXPECT_THROW(folder_path(verbatim, "Mail/sub", '/'), util::Error);
+  EXPECT_EQ(folder_path(verbatim, "INBOX/sub", '/'), fs::path("/m/Mail/sub"));
+  const Tree legacy("/m", Layout::Legacy, '.', fs::path("/m/A/.B"));
+  EXPECT_THROW(folder_path(legacy, "A/B", '/'), util::Error);
+  EXPECT_EQ(folder_path(legacy, "A", '/'), fs::path("/m/A"));
+}
+
+TEST(LayoutTest, TreeProblemsNameTheKey) {
+  EXPECT_EQ(tree_problem(Tree("/m")), std::nullopt);
+  EXPECT_EQ(tree_problem(Tree("/m", Layout::Legacy, '.', fs::path("/m/Inbox"))), std::nullopt);
+  EXPECT_EQ(tree_problem(Tree("/m", Layout::Flat, '.', fs::path("/elsewhere"))), std::nullopt);
+  auto problem = tree_problem(Tree("/m", Layout::MaildirPlusPlus, '.', fs::path("/i")));
+  ASSERT_TRUE(problem);
+  EXPECT_NE(problem->find("inbox cannot be used with layout = maildir++"), std::string::npos);
+  problem = tree_problem(Tree("/m", Layout::Verbatim, '.', fs::path("/m/")));
+  ASSERT_TRUE(problem);
+  EXPECT_NE(problem->find("or holds it"), std::string::npos) << *problem;
+  EXPECT_TRUE(tree_problem(Tree("/m/acct", Layout::Legacy, '.', fs::path("/m"))));
+  problem = tree_problem(Tree("/m", Layout::Flat, '/'));
+  ASSERT_TRUE(problem);
+  EXPECT_NE(problem->find("flat_separator"), std::string::npos);
+  EXPECT_TRUE(tree_problem(Tree("/m", Layout::Flat, '\t')));
+}
+
+TEST(LayoutTest, TopsAreTheRootAndAnInboxOutsideIt) {
+  EXPECT_EQ(Tree("/m").tops(), std::vector<fs::path>{"/m"});
+  EXPECT_EQ(Tree("/m", Layout::Legacy, '.', fs::path("/m/Inbox")).tops(),
+            std::vector<fs::path>{"/m"});
+  EXPECT_EQ(Tree("/m", Layout::Legacy, '.', fs::path("/Maildir")).tops(),
+            (std::vector<fs::path>{"/m", "/Maildir"}));
+  EXPECT_EQ(Tree("/m", Layout::Verbatim).inbox_path(), fs::path("/m/INBOX"));
+  EXPECT_EQ(Tree("/m", Layout::MaildirPlusPlus).inbox_path(), fs::path("/m"));
+}
+
+// Every layout lists what it maps, so that a listed name leads back to its
+// directory; INBOX is listed once, from the inbox path, and never under the
+// name its directory has inside the root.
+struct ListingCase {
+  const char* label;
+  Layout layout;
+  // The inbox path relative to the temporary directory, or "".
+  std::string inbox;
+};
+
+class ListingTest : public testing::TestWithParam<ListingCase> {};
+
+TEST_P(ListingTest, RoundTripsEveryFolder) {
+  TempDir temp;
+  const ListingCase& c = GetParam();
+  std::optional<fs::path> inbox;
+  if (!c.inbox.empty()) {
+    inbox = temp.path() / c.inbox;
+  }
+  const Tree tree(temp.path() / "Mail", c.layout, '.', inbox);
+  const std::vector<std::string> names = {"A/B",       "A/B/C",   "INBOX",
+                                          "INBOX/sub", "Lists/x", "Entwürfe"};
+  for (const std::string& name : names) {
+    make_maildir(folder_path(tree, name, '/'));
+  }
+  LocalFolders found = list_local_folders(tree);
+  std::vector<std::string> expected = names;
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(found.names, expected);
+  EXPECT_TRUE(found.skipped.empty()) << found.skipped.front();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, ListingTest,
+    testing::Values(ListingCase{"verbatim", Layout::Verbatim, ""},
+                    ListingCase{"verbatim_inbox_inside", Layout::Verbatim, "Mail/Inbox"},
+                    ListingCase{"verbatim_inbox_outside", Layout::Verbatim, "Maildir"},
+                    ListingCase{"legacy", Layout::Legacy, ""},
+                    ListingCase{"legacy_inbox_inside", Layout::Legacy, "Mail/Inbox"},
+                    ListingCase{"legacy_inbox_outside", Layout::Legacy, "Maildir"},
+                    ListingCase{"flat", Layout::Flat, ""},
+                    ListingCase{"flat_inbox_inside", Layout::Flat, "Mail/Inbox"},
+                    ListingCase{"flat_inbox_outside", Layout::Flat, "Maildir"},
+                    ListingCase{"maildirpp", Layout::MaildirPlusPlus, ""}),
+    [](const testing::TestParamInfo<ListingCase>& param_info) {
+      return std::string(param_info.param.label);
+    });
+
+TEST(LayoutTest, ListsALegacyTreeAsMbsyncLeavesIt) {
+  TempDir temp;
+  const fs::path root = temp.path() / "Mail";
+  const fs::path inbox = root / "Inbox";
+  make_maildir(inbox);
+  make_maildir(inbox / ".sub");
+  make_maildir(root / "top");
+  make_maildir(root / "top" / ".sub" / ".subsub");  // .sub itself is no folder.
+  make_maildir(root / "Lists" / ".x");
+  make_maildir(root / ".hidden");        // Hidden at the top: ignored.
+  make_maildir(root / "top" / "plain");  // Not dotted below the top: ignored.
+  std::ofstream(root / ".roam-account") << "acct\n";
+  make_maildir(root / "INBOX");  // INBOX is the inbox path: reported.
+
+  LocalFolders found = list_local_folders(Tree(root, Layout::Legacy, '.', inbox));
+  EXPECT_EQ(found.names,
+            (std::vector<std::string>{"INBOX", "INBOX/sub", "Lists/x", "top", "top/sub/subsub"}));
+  ASSERT_EQ(found.skipped.size(), 1u);
+  EXPECT_NE(found.skipped[0].find("would be stored at " + inbox.string()), std::string::npos)
+      << found.skipped[0];
+}
+
+TEST(LayoutTest, ListsAFlatTreeAsOfflineImapLeavesIt) {
+  TempDir temp;
+  const fs::path root = temp.path() / "Mail";
+  make_maildir(root / "INBOX");
+  make_maildir(root / "INBOX.sub");
+  make_maildir(root / "A.B");
+  make_maildir(root / "A..B");            // Empty component: reported.
+  make_maildir(root / ".hidden");         // Hidden: ignored.
+  make_maildir(root / "A.B" / "nested");  // Flat has no nesting: ignored.
+
+  LocalFolders found = list_local_folders(Tree(root, Layout::Flat));
+  EXPECT_EQ(found.names, (std::vector<std::string>{"A/B", "INBOX", "INBOX/sub"}));
+  ASSERT_EQ(found.skipped.size(), 1u);
+  EXPECT_NE(found.skipped[0].find("A..B"), std::string::npos) << found.skipped[0];
 }
 
 TEST(LayoutTest, ListsNothingUnderAMissingRoot) {

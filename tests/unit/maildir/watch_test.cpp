@@ -103,5 +103,23 @@ TEST_F(ChangeWatchTest, ARemovedFolderStopsBeingWatched) {
   EXPECT_EQ(w.watched(), 4u) << "Mail, INBOX and its cur/ and new/";
 }
 
+// mbsync's Inbox outside Path: INBOX's cur/ and new/ live there, and so do
+// the directories where its legacy subfolders appear.
+TEST_F(ChangeWatchTest, WatchesAnInboxPathOutsideTheRoot) {
+  const fs::path inbox = dir.path() / "Maildir";
+  make_folder(inbox);
+  ChangeWatch w(Tree(root, Layout::Legacy, '.', inbox));
+  // The eight of the root, and Maildir, Maildir/{cur,new}.
+  EXPECT_EQ(w.watched(), 11u);
+  write_file(inbox / "new" / "3.host");
+  EXPECT_TRUE(w.drain());
+  make_folder(inbox / ".sub");
+  EXPECT_TRUE(w.drain()) << "a new subfolder of INBOX";
+  write_file(inbox / ".sub" / "new" / "4.host");
+  EXPECT_TRUE(w.drain()) << "the new subfolder is watched";
+  write_file(inbox / ".roam-account");
+  EXPECT_FALSE(w.drain()) << "the marker in the inbox path is no change";
+}
+
 }  // namespace
 }  // namespace roam::maildir
