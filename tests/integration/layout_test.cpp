@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -32,6 +34,22 @@ std::map<std::string, std::uintmax_t> tree_listing(const fs::path& dir) {
   for (const auto& entry : fs::recursive_directory_iterator(dir)) {
     const auto relative = entry.path().lexically_relative(dir).string();
     out[relative] = entry.is_regular_file() ? entry.file_size() : 0;
+  }
+  return out;
+}
+
+// The directories below `root` and `inbox` that hold a cur/, relative to
+// the temporary directory both are in: the folders as they lie on disk.
+std::set<std::string> folder_dirs(const fs::path& root, const fs::path& inbox) {
+  std::set<std::string> out;
+  for (const fs::path& top : {root, inbox}) {
+    for (const auto& [relative, size] : tree_listing(top)) {
+      const fs::path path(relative);
+      if (path.filename() == "cur") {
+        const fs::path folder = path.parent_path();
+        out.insert(folder.empty() ? top.filename().string() : (top.filename() / folder).string());
+      }
+    }
   }
   return out;
 }
@@ -180,6 +198,67 @@ TEST(Layouts, FlatWithAnotherSeparatorAndTheInboxInsideTheRoot) {
   EXPECT_EQ(sorted(TestServer::instance().list_mailboxes(account.user)),
             (std::vector<std::string>{"A", "A/B", "INBOX", "INBOX/sub", "Lists", "Lists/x"}));
 
+  expect_further_run_changes_nothing(account);
+}
+
+// A tree mbsync itself made (isync 1.4: "SubFolders Legacy", "Inbox"
+// outside "Path") is taken over where it is: roam lists the same folders,
+// so it creates none on either side, skips none, and moves nothing.
+//
+// Not checked here: that no message is copied. mbsync adds an X-TUID
+// header to the files it writes, so their content keys differ from the
+// server copies' and the first roam run downloads and uploads each message
+// once more (a matter of message identity, not of the layout).
+TEST(Layouts, TakesOverALegacyTreeThatMbsyncMade) {
+  if (run_process({"sh", "-c", "command -v mbsync"}).exit_code != 0) {
+    GTEST_SKIP() << "mbsync (isync) is not installed";
+  }
+  const auto& server = TestServer::instance();
+  auto account = fresh_account();
+  const fs::path inbox = account.work / "Maildir";
+  seed_server(account);
+  fs::create_directories(account.maildir);
+  const fs::path rc = account.work / "mbsyncrc";
+  write_file(rc,
+             "IMAPAccount test\n"
+             "Host " +
+                 server.host() + "\nPort " + std::to_string(server.imap_port()) + "\nUser " +
+                 account.user + "\nPass " + server.password() +
+                 "\nSSLType None\nAuthMechs LOGIN PLAIN\n\n"
+                 "IMAPStore far\nAccount test\n\n"
+                 "MaildirStore near\nPath " +
+                 account.maildir.string() + "/\nInbox " + inbox.string() +
+                 "\nSubFolders Legacy\n\n"
+                 "Channel test\nFar :far:\nNear :near:\nPatterns *\nCreate Near\n"
+                 "SyncState *\n");
+  const auto mbsync = run_process({"mbsync", "-c", rc.string(), "-a"});
+  ASSERT_EQ(mbsync.exit_code, 0) << mbsync.out << mbsync.err;
+  expect_folder(inbox, {"inbox-1"});
+  expect_folder(inbox / ".sub", {"sub-1"});
+  expect_folder(account.maildir / "A" / ".B", {"ab-1"});
+  expect_folder(account.maildir / "Lists" / ".x", {"list-1"});
+
+  server.write_config(account.config, account.user,
+                      {"sync = both", "layout = legacy", "inbox = " + inbox.string()});
+  const auto folders_before = folder_dirs(account.maildir, inbox);
+  EXPECT_EQ(folders_before,
+            (std::set<std::string>{"Mail/A/.B", "Mail/Lists/.x", "Maildir", "Maildir/.sub"}));
+  const auto mailboxes_before = server.list_mailboxes(account.user);
+  const auto result = sync(account);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_EQ(result.err.find("created"), std::string::npos) << describe(result);
+  EXPECT_EQ(result.err.find("skipped"), std::string::npos) << describe(result);
+  EXPECT_EQ(folder_dirs(account.maildir, inbox), folders_before);
+  EXPECT_EQ(server.list_mailboxes(account.user), mailboxes_before);
+  // Every message mbsync wrote is still where it was.
+  for (const auto& [dir, ids] : std::vector<std::pair<fs::path, std::string>>{
+           {inbox, "inbox-1"},
+           {inbox / ".sub", "sub-1"},
+           {account.maildir / "A" / ".B", "ab-1"},
+           {account.maildir / "Lists" / ".x", "list-1"}}) {
+    const auto ids_there = local_ids(dir);
+    EXPECT_NE(std::find(ids_there.begin(), ids_there.end(), ids), ids_there.end()) << dir;
+  }
   expect_further_run_changes_nothing(account);
 }
 
