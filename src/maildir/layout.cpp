@@ -387,6 +387,18 @@ std::optional<std::string> tree_problem(const Tree& tree) {
            (tree.root / "Inbox").string() + ", or beside it), or use layout = maildir++ " +
            "without inbox for a tree whose root is INBOX";
   }
+  if (is_at_or_below(*tree.inbox, tree.root)) {
+    // Inside the root, a cur/, new/ or tmp/ on the way would put INBOX in
+    // the message directory of another folder.
+    for (const fs::path& part : normal(*tree.inbox).lexically_relative(normal(tree.root))) {
+      if (is_maildir_subdir(part.string())) {
+        return "inbox " + tree.inbox->string() + " passes through \"" + part.string() +
+               "\" inside the maildir root, which is a Maildir's own subdirectory; set inbox "
+               "to a directory such as " +
+               (tree.root / "Inbox").string();
+      }
+    }
+  }
   return std::nullopt;
 }
 

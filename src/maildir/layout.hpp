@@ -82,7 +82,9 @@ struct Tree {
 };
 
 // Why `tree` cannot be used, or nothing when it can: an inbox path with
-// maildir++, an inbox path that is the root or holds it, or a separator
+// maildir++, an inbox path that is the root or holds it, one inside the
+// root that passes through a cur/, new/ or tmp/ directory, or a
+// separator
 // that is '/' or a control character. The text names the configuration
 // key and says how to fix it.
 std::optional<std::string> tree_problem(const Tree& tree);

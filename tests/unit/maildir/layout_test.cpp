@@ -382,6 +382,9 @@ TEST(LayoutTest, TreeProblemsNameTheKey) {
   ASSERT_TRUE(problem);
   EXPECT_NE(problem->find("or holds it"), std::string::npos) << *problem;
   EXPECT_TRUE(tree_problem(Tree("/m/acct", Layout::Legacy, '.', fs::path("/m"))));
+  EXPECT_TRUE(tree_problem(Tree("/m", Layout::Verbatim, '.', fs::path("/m/A/cur"))));
+  EXPECT_TRUE(tree_problem(Tree("/m", Layout::Legacy, '.', fs::path("/m/new/x"))));
+  EXPECT_EQ(tree_problem(Tree("/m", Layout::Legacy, '.', fs::path("/m/A/Inbox"))), std::nullopt);
   problem = tree_problem(Tree("/m", Layout::Flat, '/'));
   ASSERT_TRUE(problem);
   EXPECT_NE(problem->find("flat_separator"), std::string::npos);
