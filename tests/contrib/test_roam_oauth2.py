@@ -490,6 +490,7 @@ class AuthCodeFlowTest(unittest.TestCase):
         self.assertEqual(self.script.finish(), 1)
         self.assertEqual(self.script.stdout, "")
         self.assertIn("access_denied", self.script.stderr)
+        self.assertIn("test users", self.script.stderr)
         self.assertEqual(self.server.requests, [])
         self.assertFalse(os.path.exists(self.token_file))
 
