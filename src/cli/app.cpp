@@ -18,6 +18,7 @@
 #include "cli/hooks.hpp"
 #include "cli/import.hpp"
 #include "cli/json_report.hpp"
+#include "cli/list.hpp"
 #include "cli/progress.hpp"
 #include "cli/watch.hpp"
 #include "maildir/owner.hpp"
@@ -50,7 +51,8 @@ Commands:
                       Maildir, a full sync every `watch_interval`). SIGUSR1
                       syncs at once; SIGINT or SIGTERM ends it (exit 0).
   list ACCOUNT        List the account's server folders; '*' marks the ones
-                      its `folders` patterns select.
+                      its `folders` patterns select, and special-use folders
+                      show their use (\All, \Junk, \Trash, \Sent...).
   import mbsync|offlineimap [NAME...]
                       Add the other tool's channels or accounts (all, or the
                       named ones) to the configuration and carry their sync
@@ -177,9 +179,8 @@ sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool fo
   };
   s.auth = a.auth;
   s.max_message_size = a.max_message_size;
-  s.maildir = a.maildir;
+  s.tree = a.tree();
   s.state_dir = a.state_dir;
-  s.layout = a.layout;
   std::vector<std::string> patterns = a.folders;
   s.select_folder = [patterns](std::string_view name, std::optional<char> delimiter) {
     return folder_selected(patterns, name, delimiter.value_or('\0'));
@@ -302,7 +303,7 @@ void sync_one_account(const AccountConfig& a, const SyncOptions& o, AccountRun& 
   try {
     // Before anything is synced: a Maildir another account syncs must
     // not be uploaded to this account's server.
-    maildir::claim_root(a.maildir, a.name, maildir::MarkerWrite::No);
+    maildir::claim_tree(a.tree(), a.name, maildir::MarkerWrite::No);
   } catch (const Error& e) {
     if (e.scope() == Scope::Fatal || e.scope() == Scope::Usage) {
       throw;
@@ -336,7 +337,7 @@ void sync_one_account(const AccountConfig& a, const SyncOptions& o, AccountRun& 
       // Marked after the sync, which creates the root: a run that fails
       // before (a wrong password, say) writes nothing into the Maildir.
       try {
-        maildir::claim_root(a.maildir, a.name, maildir::MarkerWrite::Yes);
+        maildir::claim_tree(a.tree(), a.name, maildir::MarkerWrite::Yes);
       } catch (const Error& e) {
         if (e.scope() == Scope::Fatal) {
           throw;
@@ -497,7 +498,7 @@ int command_list(const Config& config, const std::string& name) {
     throw Error(Scope::Usage, "no account \"" + name + "\" in " + config.path.string());
   }
   for (const auto& f : sync::list_account(settings_for(*a, false, false))) {
-    std::cout << (f.selected ? "* " : "  ") << f.name << "\n";
+    std::cout << list_line(f) << "\n";
   }
   return k_exit_ok;
 }
