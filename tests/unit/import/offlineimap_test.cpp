@@ -361,6 +361,28 @@ TEST_F(OfflineimapAccount, DefaultsAndPlainConnections) {
   EXPECT_EQ(value(a, "allow_plaintext"), "<absent>");
 }
 
+TEST_F(OfflineimapAccount, CarriesDirectionDeletionsFoldersAndHooks) {
+  write_text(rc(), "[general]\naccounts = Work\nmetadata = " + meta().string() +
+                       "\n[Account Work]\nlocalrepository = L\nremoterepository = R\n"
+                       "presynchook = notmuch tag -inbox tag:gone\n"
+                       "postsynchook = notmuch new # and index\n"
+                       "[Repository L]\ntype = Maildir\nlocalfolders = " +
+                       mail().string() +
+                       "\nsep = /\nreadonly = true\nsync_deletes = no\ncreatefolders = no\n"
+                       "[Repository R]\ntype = IMAP\nremotehost = h\nremoteuser = u\n"
+                       "remotepass = x\nfolderfilter = lambda f: f in ['INBOX']\n"
+                       "folderincludes = ['Archive/2024', 'Sent Items']\n");
+  auto a = read_offlineimap(rc(), {}).at(0);
+  EXPECT_EQ(value(a, "sync"), "push");
+  EXPECT_EQ(value(a, "expunge"), "no");
+  EXPECT_EQ(value(a, "create"), "no");
+  EXPECT_EQ(value(a, "folders"), "INBOX Archive/2024 \"Sent Items\"");
+  EXPECT_EQ(value(a, "pre_sync_cmd"), "notmuch tag -inbox tag:gone");
+  // A '#' inside an OfflineIMAP value is part of it; roam's configuration
+  // needs it quoted.
+  EXPECT_EQ(value(a, "post_sync_cmd"), "\"notmuch new # and index\"");
+}
+
 TEST_F(OfflineimapAccount, GmailImpliesHostAndTls) {
   rc_text("accounts = Work", "sep = /",
           "type = Gmail\nremoteuser = a@gmail.com\nremotepass = x\n"
