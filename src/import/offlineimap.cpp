@@ -627,8 +627,7 @@ struct Reader {
   PlannedAccount read_account(const std::string& account);
   void read_remote(const std::string& remote, PlannedAccount& out);
   void read_folders(const std::string& account, const std::string& remote,
-                    const std::filesystem::path& root, const std::string& sep, bool name_trans,
-                    PlannedAccount& out);
+                    const std::filesystem::path& root, const std::string& sep, PlannedAccount& out);
 };
 
 void Reader::read_remote(const std::string& remote, PlannedAccount& out) {
@@ -867,16 +866,22 @@ PlannedAccount Reader::read_account(const std::string& account) {
   // Courier), so roam must not strip a namespace prefix.
   out.keys.emplace_back("use_namespace", "no");
 
-  bool name_trans = false;
+  // A nametrans gives local folders other names than the server's, and
+  // roam names them after the server's: its first sync would download every
+  // such folder again into a new directory and upload the old one as a new
+  // server folder. Refused rather than noted, since a note read too late
+  // would double the mail on both sides.
   for (const auto& s : {lsec, rsec}) {
     if (auto nt = rc.get(s, "nametrans")) {
-      name_trans = true;
-      out.notes.push_back(
-          "nametrans (" + rc.where(s, "nametrans") + ") = " + *nt +
-          " is not carried over: roam names local folders after the server's names, so "
-          "no folder state is imported and the first sync would put the translated folders "
-          "into new directories; rename the directories to the server's names (with " +
-          sep + " between levels) before the first sync, or keep OfflineIMAP for this account");
+      usage(rc.where(s, "nametrans") + ": nametrans = " + *nt +
+            " cannot be carried over: roam keeps each folder in a directory named after its "
+            "server name (levels joined by " +
+            sep +
+            "), and would download the translated folders again. Rename their directories "
+            "under " +
+            root.string() +
+            " to the server's names, then import from a copy of this file without nametrans "
+            "(roam import offlineimap --from COPY); their messages are then paired by content");
     }
   }
   if (rc.get(lsec, "folderfilter")) {
@@ -949,13 +954,13 @@ PlannedAccount Reader::read_account(const std::string& account) {
   if (rc.get_bool(acct, "utf8foldernames").value_or(false)) {
     out.notes.push_back("utf8foldernames = yes: folder names were already UTF-8, as roam's are");
   }
-  read_folders(account, *remote, root, sep, name_trans, out);
+  read_folders(account, *remote, root, sep, out);
   return out;
 }
 
 void Reader::read_folders(const std::string& account, const std::string& remote,
                           const std::filesystem::path& root, const std::string& sep,
-                          bool name_trans, PlannedAccount& out) {
+                          PlannedAccount& out) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(root, ec)) {
@@ -993,9 +998,6 @@ void Reader::read_folders(const std::string& account, const std::string& remote,
     }
   }
   std::sort(names.begin(), names.end());
-  if (name_trans) {
-    return;
-  }
   const fs::path status_dir = metadata / ("Account-" + account) / "LocalStatus-sqlite";
   const fs::path text_dir = metadata / ("Account-" + account) / "LocalStatus";
   const fs::path validity_dir = metadata / ("Repository-" + remote) / "FolderValidity";

@@ -401,12 +401,11 @@ TEST_F(OfflineimapAccount, GmailImpliesHostAndTls) {
 TEST_F(OfflineimapAccount, NotesWhatCannotBeCarriedOver) {
   rc_text("accounts = Work", "sep = /",
           "type = IMAP\nremotehost = h\nremoteuser = u\nremotepass = x\n"
-          "nametrans = lambda f: re.sub('^INBOX\\.', '', f)\n"
           "folderfilter = lambda f: f.startswith('INBOX')\nmaxage = 30\n"
           "cert_fingerprint = 0123456789abcdef0123456789abcdef01234567\n");
   maildir("INBOX", {});
   auto a = read_offlineimap(rc(), {}).at(0);
-  for (const char* what : {"nametrans", "folderfilter", "maxage", "cert_fingerprint"}) {
+  for (const char* what : {"folderfilter", "maxage", "cert_fingerprint"}) {
     bool found = false;
     for (const auto& n : a.notes) {
       found = found || n.rfind(what, 0) == 0;
@@ -414,8 +413,7 @@ TEST_F(OfflineimapAccount, NotesWhatCannotBeCarriedOver) {
     EXPECT_TRUE(found) << what;
   }
   EXPECT_EQ(value(a, "folders"), "<absent>");
-  // With a nametrans the local names are not the server's: no folder state.
-  EXPECT_TRUE(a.folders.empty());
+  ASSERT_EQ(a.folders.size(), 1u);
 }
 
 TEST_F(OfflineimapAccount, RefusesWhatCannotWork) {
@@ -425,6 +423,13 @@ TEST_F(OfflineimapAccount, RefusesWhatCannotWork) {
   std::string message = usage_error([&] { read_offlineimap(rc(), {}); });
   EXPECT_NE(message.find(rc().string() + ":"), std::string::npos) << message;
   EXPECT_NE(message.find("remotepasseval"), std::string::npos) << message;
+
+  // A nametrans would make roam download the translated folders again.
+  rc_text("accounts = Work", "",
+          "type = IMAP\nremotehost = h\nremoteuser = u\nremotepass = x\n"
+          "nametrans = lambda f: re.sub('^INBOX\\.', '', f)\n");
+  message = usage_error([&] { read_offlineimap(rc(), {}); });
+  EXPECT_NE(message.find(rc().string() + ":17: nametrans"), std::string::npos) << message;
 
   message = usage_error([&] { read_offlineimap(rc(), {"Other"}); });
   EXPECT_NE(message.find("[Account Other]"), std::string::npos) << message;
