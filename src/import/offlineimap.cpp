@@ -998,6 +998,7 @@ void Reader::read_folders(const std::string& account, const std::string& remote,
     }
   }
   std::sort(names.begin(), names.end());
+  std::vector<std::string> utf7_dirs;
   const fs::path status_dir = metadata / ("Account-" + account) / "LocalStatus-sqlite";
   const fs::path text_dir = metadata / ("Account-" + account) / "LocalStatus";
   const fs::path validity_dir = metadata / ("Repository-" + remote) / "FolderValidity";
@@ -1022,12 +1023,19 @@ void Reader::read_folders(const std::string& account, const std::string& remote,
       try {
         std::string decoded = imap::utf7_decode(name);
         if (decoded != name) {
-          out.notes.push_back("the directory " + folder.dir.string() +
-                              " is named in IMAP's modified UTF-7; roam names it " + decoded +
-                              ": rename the directory (keeping " + sep +
-                              " between levels) before the first sync, or roam downloads the "
-                              "folder again into a new directory and uploads this one as a new "
-                              "folder");
+          // roam reads this directory as a folder named `name` itself, which
+          // the server does not have: left selected, roam's first sync would
+          // create it there and upload every message once more. So it is
+          // left out of `folders` until the user renames it.
+          utf7_dirs.push_back(name);
+          out.notes.push_back(
+              "the directory " + folder.dir.string() +
+              " is named in IMAP's modified UTF-7, and roam names that folder " + decoded +
+              ": both are left out of `folders` so that nothing is copied twice; rename the "
+              "directory to " +
+              decoded + " (keeping " + sep +
+              " between levels), then remove both patterns from `folders`, and the first "
+              "sync pairs its messages by content");
           // Its state is not imported: roam would look for its files in
           // the UTF-8 directory and take the missing ones for deletions.
           folder.name = decoded;
@@ -1083,6 +1091,24 @@ void Reader::read_folders(const std::string& account, const std::string& remote,
       }
     }
     out.folders.push_back(std::move(folder));
+  }
+  if (!utf7_dirs.empty()) {
+    auto folders = std::find_if(out.keys.begin(), out.keys.end(),
+                                [](const auto& kv) { return kv.first == "folders"; });
+    if (folders == out.keys.end()) {
+      out.keys.emplace_back("folders", "*");
+      folders = out.keys.end() - 1;
+    }
+    for (const auto& name : utf7_dirs) {
+      std::string pattern = " !\"";
+      for (char c : name) {
+        if (c == '"' || c == '\\') {
+          pattern += '\\';
+        }
+        pattern += c;
+      }
+      folders->second += pattern + "\"";
+    }
   }
 }
 

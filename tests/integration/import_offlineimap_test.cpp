@@ -412,6 +412,31 @@ TEST(ImportOfflineimap, StateThatDisagreesWithTheMaildirLosesNothing) {
   expect_same_messages(s, expected);
 }
 
+// Without utf8foldernames OfflineIMAP names the directory of "Entwürfe"
+// "Entw&APw-rfe" (modified UTF-7). roam would keep that folder elsewhere and
+// read the old directory as a folder the server lacks: the import leaves
+// both out, so the first sync neither downloads nor uploads anything, and
+// no server folder appears.
+TEST(ImportOfflineimap, ModifiedUtf7DirectoryIsNeitherDownloadedNorUploadedAgain) {
+  SKIP_WITHOUT_OFFLINEIMAP();
+  const auto& server = TestServer::instance();
+  Peer s = make_peer(server.fresh_user());
+  server.seed(s.user, {"--messages", "60", "--folders", "3", "--non-ascii", "--small"});
+  ProcessResult oi = run_offlineimap(s);
+  ASSERT_EQ(oi.exit_code, 0) << describe(oi);
+  ASSERT_TRUE(fs::is_directory(s.mail() / "Entw&APw-rfe"));
+  const auto counts = server_counts(s.user);
+  const auto names_before = file_names(s.mail());
+
+  ProcessResult imported = import(s);
+  ASSERT_EQ(imported.exit_code, 0) << describe(imported);
+  EXPECT_NE(imported.out.find("modified UTF-7"), std::string::npos) << imported.out;
+  expect_nothing_moved(sync_totals(s));
+  EXPECT_EQ(server_counts(s.user), counts);
+  EXPECT_EQ(file_names(s.mail()), names_before);
+  EXPECT_FALSE(fs::exists(s.mail() / "Entwürfe"));
+}
+
 // The measurement of the issue: import and first sync of a 10,000-message
 // corpus synced by OfflineIMAP. Slow (OfflineIMAP itself takes minutes), so
 // it runs only with ROAM_IMPORT_BENCH=1 and prints the times.

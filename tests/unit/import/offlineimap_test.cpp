@@ -503,6 +503,9 @@ TEST_F(OfflineimapAccount, ModifiedUtf7DirectoriesAreNoted) {
   EXPECT_EQ(a.folders[0].fmd5, offlineimap::folder_md5("Entw&APw-rfe"));
   ASSERT_FALSE(a.notes.empty());
   EXPECT_NE(a.notes.back().find("modified UTF-7"), std::string::npos);
+  // roam would read the old directory as a folder of that name, which the
+  // server does not have, and upload it; it stays out until renamed.
+  EXPECT_EQ(value(a, "folders"), "* !\"Entw&APw-rfe\"");
 }
 
 }  // namespace
