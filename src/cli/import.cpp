@@ -140,6 +140,9 @@ void check_against_server(const AccountConfig& a, AccountOutcome& out) {
   }
   std::vector<std::string> wire;
   std::vector<std::pair<std::size_t, const sync::ListedFolder*>> asked;
+  // The directories of folders roam would keep elsewhere, with the server
+  // folder's delimiter.
+  std::map<fs::path, std::optional<char>> elsewhere;
   for (std::size_t i = 0; i < out.plan->folders.size(); ++i) {
     const import::PlannedFolder& pf = out.plan->folders[i];
     FolderOutcome& fo = out.folders.emplace_back();
@@ -174,11 +177,11 @@ void check_against_server(const AccountConfig& a, AccountOutcome& out) {
       // roam would sync this folder into another directory and download
       // every message there again: a second copy of each in the Maildir.
       // Leaving it out of `folders` is what keeps that from happening.
-      fo.skipped = "roam would keep it in " + roam_dir.string() + ", " + out.plan->name +
-                   "'s files are in " + pf.dir.string() +
-                   "; left out of `folders` so that nothing is downloaded twice";
+      fo.skipped = "roam would keep it in " + roam_dir.string() + ", its files are in " +
+                   pf.dir.string() + "; left out of `folders` so that nothing is copied twice";
       fo.excluded = true;
       out.exclusions.push_back(f->name);
+      elsewhere.emplace(theirs, f->delimiter);
       continue;
     }
     if (pf.uidvalidity == 0) {
@@ -187,6 +190,33 @@ void check_against_server(const AccountConfig& a, AccountOutcome& out) {
     }
     wire.push_back(f->mailbox);
     asked.emplace_back(i, f);
+  }
+  if (!elsewhere.empty()) {
+    // roam's own listing may read such a directory as a folder of another
+    // name (its layout spells names differently), which exists only
+    // locally: the first sync would create it on the server and upload
+    // every message of it. So that name is left out as well.
+    maildir::Tree tree = a.tree();
+    for (const std::string& local : maildir::list_local_folders(tree).names) {
+      std::error_code ec;
+      fs::path dir;
+      try {
+        dir = fs::weakly_canonical(maildir::folder_path(tree, local, '/'), ec);
+      } catch (const Error&) {
+        continue;  // Listed names are valid; one that is not is no folder.
+      }
+      auto it = ec ? elsewhere.end() : elsewhere.find(dir);
+      if (it == elsewhere.end()) {
+        continue;
+      }
+      std::string name = local;
+      if (it->second && *it->second != '/') {
+        std::replace(name.begin(), name.end(), '/', *it->second);
+      }
+      if (std::find(out.exclusions.begin(), out.exclusions.end(), name) == out.exclusions.end()) {
+        out.exclusions.push_back(name);
+      }
+    }
   }
   std::map<std::string, imap::StatusData> statuses =
       wire.empty() ? std::map<std::string, imap::StatusData>{}
