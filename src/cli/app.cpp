@@ -16,6 +16,7 @@
 
 #include "cli/config.hpp"
 #include "cli/hooks.hpp"
+#include "cli/import.hpp"
 #include "cli/json_report.hpp"
 #include "cli/progress.hpp"
 #include "cli/watch.hpp"
@@ -50,11 +51,18 @@ Commands:
                       syncs at once; SIGINT or SIGTERM ends it (exit 0).
   list ACCOUNT        List the account's server folders; '*' marks the ones
                       its `folders` patterns select.
+  import mbsync|offlineimap [NAME...]
+                      Add the other tool's channels or accounts (all, or the
+                      named ones) to the configuration and carry their sync
+                      state over, so that the first sync copies nothing.
+                      Reads --from FILE (default ~/.mbsyncrc or
+                      ~/.offlineimaprc); see docs/switching.md.
 
 Options:
   -c, --config FILE   Configuration file (default: $XDG_CONFIG_HOME/roam/config,
                       else ~/.config/roam/config). See sample.conf.
   -n, --dry-run       sync: print what would be done, change nothing.
+      --from FILE     import: the other tool's configuration file.
       --force         sync: allow deletions that the mass-deletion guard stops.
       --json          sync: print the run as one JSON document on stdout
                       (docs/json-output.md) instead of the summary lines.
@@ -498,12 +506,13 @@ int command_list(const Config& config, const std::string& name) {
 
 int run(int argc, char** argv) {
   po::options_description options;
-  options.add_options()("config,c", po::value<std::string>())("dry-run,n", po::bool_switch())(
-      "force", po::bool_switch())("json", po::bool_switch())("jobs,j", po::value<unsigned>())(
-      "verbose,v", po::bool_switch())("quiet,q", po::bool_switch())(
-      "debug", po::value<std::string>()->implicit_value("all"))("help,h", po::bool_switch())(
-      "version", po::bool_switch())("test-stop-after", po::value<std::uint64_t>())(
-      "test-signal-after", po::value<std::string>())("command", po::value<std::string>())(
+  options.add_options()("config,c", po::value<std::string>())("from", po::value<std::string>())(
+      "dry-run,n", po::bool_switch())("force", po::bool_switch())("json", po::bool_switch())(
+      "jobs,j", po::value<unsigned>())("verbose,v", po::bool_switch())(
+      "quiet,q", po::bool_switch())("debug", po::value<std::string>()->implicit_value("all"))(
+      "help,h", po::bool_switch())("version", po::bool_switch())(
+      "test-stop-after", po::value<std::uint64_t>())("test-signal-after", po::value<std::string>())(
+      "command", po::value<std::string>())(
       "args", po::value<std::vector<std::string>>()->default_value({}, ""));
   po::positional_options_description positional;
   positional.add("command", 1).add("args", -1);
@@ -566,7 +575,7 @@ int run(int argc, char** argv) {
     }
     std::string command = vm["command"].as<std::string>();
     auto args = vm["args"].as<std::vector<std::string>>();
-    if (command != "sync" && command != "list" && command != "watch") {
+    if (command != "sync" && command != "list" && command != "watch" && command != "import") {
       std::cerr << "roam: unknown command '" << command << "'\nTry 'roam --help'.\n";
       return k_exit_usage;
     }
@@ -576,6 +585,14 @@ int run(int argc, char** argv) {
     }
     if (command != "sync" && (json || vm.count("jobs"))) {
       std::cerr << "roam: --json and --jobs are options of 'roam sync'\n";
+      return k_exit_usage;
+    }
+    if (command == "import" && args.empty()) {
+      std::cerr << "roam: 'roam import' needs the tool to import from: mbsync or offlineimap\n";
+      return k_exit_usage;
+    }
+    if (command != "import" && vm.count("from")) {
+      std::cerr << "roam: --from is an option of 'roam import'\n";
       return k_exit_usage;
     }
     if (command == "watch" && vm["dry-run"].as<bool>()) {
@@ -601,6 +618,17 @@ int run(int argc, char** argv) {
     std::filesystem::path path = vm.count("config")
                                      ? std::filesystem::path(vm["config"].as<std::string>())
                                      : default_config_path();
+    if (command == "import") {
+      ImportOptions io;
+      io.tool = args.front();
+      io.names.assign(args.begin() + 1, args.end());
+      io.from = vm.count("from") ? std::filesystem::path(vm["from"].as<std::string>())
+                                 : std::filesystem::path();
+      io.config = path;
+      io.dry_run = vm["dry-run"].as<bool>();
+      io.quiet = quiet;
+      return command_import(io);
+    }
     Config config = load_config(path);
     if (command == "list") {
       return command_list(config, args.front());
