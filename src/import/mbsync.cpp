@@ -837,7 +837,7 @@ void Parser::group_section(Rc& rc) {
   auto lines = section();
   const RcLine& head = *lines[0];
   Group g;
-  g.name = value(head);
+  g.name = values(head)[0];
   g.line = head.no;
   g.members.assign(head.words.begin() + 2, head.words.end());
   for (std::size_t i = 1; i < lines.size(); ++i) {
@@ -1189,6 +1189,7 @@ void ChannelPlanner::account_keys(PlannedAccount& out) {
     }
   }
   out.notes.insert(out.notes.end(), a.notes.begin(), a.notes.end());
+  out.notes.insert(out.notes.end(), store(m_ti).notes.begin(), store(m_ti).notes.end());
 }
 
 std::string ChannelPlanner::store_box_name(int t, const std::string& box) const {
@@ -2114,17 +2115,6 @@ std::vector<PlannedAccount> read_mbsync(const fs::path& rc_path,
     out.push_back(std::move(account));
   }
   return out;
-}
-
-fs::path default_mbsync_rc() {
-  const char* xdg = std::getenv("XDG_CONFIG_HOME");
-  std::string home = home_dir();
-  fs::path v15 =
-      (xdg != nullptr && *xdg == '/' ? fs::path(xdg) : fs::path(home) / ".config") / "isyncrc";
-  if (fs::exists(v15)) {
-    return v15;
-  }
-  return fs::path(home) / ".mbsyncrc";
 }
 
 }  // namespace roam::import

@@ -33,10 +33,6 @@ namespace roam::import {
 std::vector<PlannedAccount> read_mbsync(const std::filesystem::path& rc,
                                         const std::vector<std::string>& channels);
 
-// The configuration mbsync reads by default: $XDG_CONFIG_HOME/isyncrc
-// (mbsync 1.5) when it exists, else ~/.mbsyncrc (1.4).
-std::filesystem::path default_mbsync_rc();
-
 // --- The pieces, for the tests ---
 
 namespace mbsync {
