@@ -18,7 +18,8 @@ packages=(
   # do not conflict with dovecot-imapd; the rest is unpacked below.
   cyrus-common sasl2-bin courier-authdaemon courier-authlib-userdb
   libcourier-unicode4 libgamin0
-  # Benchmark against mbsync
+  # Benchmark against mbsync, and the `roam import mbsync` tests (which
+  # skip themselves without it)
   isync
   # Style, and the man pages' lint (tests/docs/check_man_pages.py)
   clang-format mandoc
