@@ -12,6 +12,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "imap/utf7.hpp"
 #include "util/error.hpp"
 
 namespace roam::import {
@@ -1040,6 +1041,21 @@ std::string join_uids(const std::vector<std::uint32_t>& uids) {
   return out;
 }
 
+// mbsync 1.4 uses the server's folder names as they are on the wire, in
+// IMAP's modified UTF-7 ("Entw&APw-rfe"), for local directories and in
+// Patterns too; roam decodes them ("Entwürfe"). The decoded name, or the
+// name itself when it is not valid modified UTF-7.
+std::string decoded_name(const std::string& name) {
+  if (name.find('&') == std::string::npos) {
+    return name;
+  }
+  try {
+    return imap::utf7_decode(name);
+  } catch (const std::exception&) {
+    return name;
+  }
+}
+
 // --- One channel ---
 
 class ChannelPlanner {
@@ -1072,6 +1088,8 @@ class ChannelPlanner {
   std::string m_prefix;
   std::string m_sync_state;
   bool m_channel_state = false;
+  // Folders mbsync keeps under their encoded IMAP names (decoded_name).
+  std::vector<std::string> m_encoded_dirs;
 };
 
 const ImapAccount& ChannelPlanner::account() const {
@@ -1569,8 +1587,16 @@ void ChannelPlanner::plan_folder(PlannedAccount& out, const std::string& box,
   }
   mbsync::State st = mbsync::parse_state(text, state_file);
   PlannedFolder f;
-  f.name = box;
+  f.name = decoded_name(box);
   f.dir = dir;
+  if (f.name != box) {
+    m_encoded_dirs.push_back(box);
+    f.notes.push_back("mbsync 1.4 keeps this folder under its encoded IMAP name '" + box + "' (" +
+                      dir + "); roam names it '" + f.name +
+                      "' and keeps it in a directory of that name, so it cannot take over "
+                      "mbsync's directory. To sync it with roam, rename the directory before "
+                      "the first roam sync (its messages are then paired by content)");
+  }
   std::uint32_t server_validity = m_ti == k_far ? st.far_uidvalidity : st.near_uidvalidity;
   std::uint32_t local_validity = m_tm == k_far ? st.far_uidvalidity : st.near_uidvalidity;
   std::uint32_t max_server_uid = m_ti == k_far ? st.max_pulled_uid : st.max_pushed_uid;
@@ -1740,11 +1766,11 @@ PlannedAccount ChannelPlanner::plan() {
   // folders: the channel's single box, or its patterns below the prefix.
   std::string folders;
   if (m_ch.patterns.empty()) {
-    folders = folder_pattern(m_prefix);
+    folders = folder_pattern(decoded_name(m_prefix));
   } else {
     for (const auto& p : m_ch.patterns) {
       bool negated = !p.empty() && p[0] == '!';
-      std::string body = (negated ? "!" : "") + m_prefix + p.substr(negated ? 1 : 0);
+      std::string body = (negated ? "!" : "") + decoded_name(m_prefix + p.substr(negated ? 1 : 0));
       folders += (folders.empty() ? "" : " ") + folder_pattern(body);
     }
   }
@@ -1758,6 +1784,16 @@ PlannedAccount ChannelPlanner::plan() {
   auto found = folders_with_state();
   for (const auto& [box, state] : found) {
     plan_folder(out, box, state);
+  }
+  // roam would take mbsync's directory of an encoded name for a local
+  // folder of that name, create it on the server and upload its messages
+  // a second time: it is left out.
+  for (auto& [key, v] : out.keys) {
+    for (const auto& encoded : m_encoded_dirs) {
+      if (key == "folders") {
+        v += " " + folder_pattern("!" + encoded);
+      }
+    }
   }
   if (found.empty()) {
     out.notes.push_back("no mbsync state found for this channel (SyncState " + m_sync_state +

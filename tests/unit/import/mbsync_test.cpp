@@ -924,6 +924,21 @@ TEST_F(MbsyncFolders, BrokenStateFileIsAUsageErrorNamingIt) {
   }
 }
 
+// mbsync 1.4 names local directories by the server's encoded names; roam
+// decodes them, so it would see mbsync's directory as another folder and
+// upload it: the plan names the folder by its decoded name and leaves the
+// encoded one out of `folders`.
+TEST_F(MbsyncFolders, EncodedFolderNamesAreDecodedAndTheirDirectoryLeftOut) {
+  make_folder(home() / "Mail/Entw&APw-rfe", 900);
+  write(home() / ".mbsync/:remote:Entw&APw-rfe_:local:Entw&APw-rfe", m_state);
+  std::vector<PlannedAccount> plans = read_mbsync(work_rc("", "", "Patterns * !Spam&AKQ-\n"), {});
+  ASSERT_EQ(plans[0].folders.size(), 1u);
+  EXPECT_EQ(plans[0].folders[0].name, "Entw\u00fcrfe");
+  EXPECT_EQ(plans[0].folders[0].dir, home() / "Mail/Entw&APw-rfe");
+  EXPECT_TRUE(has_note(plans[0].folders[0].notes, "encoded IMAP name"));
+  EXPECT_EQ(key(plans[0], "folders"), "* !Spam\u00a4 !Entw&APw-rfe");
+}
+
 TEST_F(MbsyncFolders, MaildirPlusPlusInboxSubfoldersAreNotImported) {
   make_folder(home() / "Mail/INBOX", 900);
   make_folder(home() / "Mail/INBOX/..sub", 900);
