@@ -286,6 +286,10 @@ class Parser {
       fail(m_file, l.no, "parameter missing after '" + l.words[0] + "'");
     }
     if (l.words.size() > 2) {
+      // A password is never repeated, not even the part after a blank.
+      if (iequals(l.words[0], "Pass")) {
+        fail(m_file, l.no, "excess token after Pass (quote a password with blanks)");
+      }
       fail(m_file, l.no, "excess token '" + l.words[2] + "' (quote a value with spaces)");
     }
     return l.words[1];

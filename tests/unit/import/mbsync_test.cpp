@@ -503,6 +503,8 @@ INSTANTIATE_TEST_SUITE_P(
                   ":1: 'Frobnicate' is not a recognized"},
         ErrorCase{"MissingValue", "IMAPAccount a\nHost\n", ":2: parameter missing after 'Host'"},
         ErrorCase{"ExcessToken", "IMAPAccount a\nHost a b\n", ":2: excess token 'b'"},
+        ErrorCase{"PasswordIsNeverRepeated", "IMAPAccount a\nHost h\nPass my secret\n",
+                  ":3: excess token after Pass (quote a password with blanks)"},
         ErrorCase{"UnclosedQuote", "IMAPAccount a\nHost \"a\n", ":2: missing closing quote"},
         ErrorCase{"NoLineContinuation", "IMAPAccount a\nHost a\\\n", ":2: unterminated escape"},
         ErrorCase{"BadBoolean", "IMAPStore s\nHost h\nUseNamespace maybe\n",
@@ -567,6 +569,15 @@ INSTANTIATE_TEST_SUITE_P(
                   "Channel a\nFar :r:\nNear :m:\n\nChannel b\nFar :r:Lists\nNear :m:Lists\n",
                   " share the Maildir"}),
     [](const ::testing::TestParamInfo<ErrorCase>& param) { return param.param.name; });
+
+TEST_F(MbsyncRc, NoErrorRepeatsAPassword) {
+  try {
+    read_mbsync(rc("IMAPAccount a\nHost h\nPass hunter2 hunter3\n"), {});
+    FAIL() << "accepted";
+  } catch (const util::Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("hunter"), std::string::npos) << e.what();
+  }
+}
 
 // --- State files ---
 
