@@ -18,6 +18,7 @@
 #include "cli/hooks.hpp"
 #include "cli/import.hpp"
 #include "cli/json_report.hpp"
+#include "cli/list.hpp"
 #include "cli/progress.hpp"
 #include "cli/watch.hpp"
 #include "maildir/owner.hpp"
@@ -50,7 +51,8 @@ Commands:
                       Maildir, a full sync every `watch_interval`). SIGUSR1
                       syncs at once; SIGINT or SIGTERM ends it (exit 0).
   list ACCOUNT        List the account's server folders; '*' marks the ones
-                      its `folders` patterns select.
+                      its `folders` patterns select, and special-use folders
+                      show their use (\All, \Junk, \Trash, \Sent...).
   import mbsync|offlineimap [NAME...]
                       Add the other tool's channels or accounts (all, or the
                       named ones) to the configuration and carry their sync
@@ -497,7 +499,7 @@ int command_list(const Config& config, const std::string& name) {
     throw Error(Scope::Usage, "no account \"" + name + "\" in " + config.path.string());
   }
   for (const auto& f : sync::list_account(settings_for(*a, false, false))) {
-    std::cout << (f.selected ? "* " : "  ") << f.name << "\n";
+    std::cout << list_line(f) << "\n";
   }
   return k_exit_ok;
 }

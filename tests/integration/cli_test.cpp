@@ -369,5 +369,50 @@ TEST(Jobs, ZeroIsABadValue) {
       << result.err;
 }
 
+// The lines of `text`, without their newlines.
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    out.push_back(line);
+  }
+  return out;
+}
+
+TEST(List, MarksSpecialUseFoldersAndSaysHowToLeaveOutAll) {
+  const auto& server = TestServer::instance();
+  if (!server.is_dovecot()) {
+    GTEST_SKIP() << "the special-use folders are configured in tests/dovecot/dovecot-ctl";
+  }
+  const auto user = server.fresh_user();
+  // Dovecot gives these names their special use (\Trash, \Junk, \Sent,
+  // \All) as soon as they exist; Archive is an ordinary folder.
+  for (const char* mailbox : {"Trash", "Junk", "Sent", "All Mail", "Archive"}) {
+    server.create_mailbox(user, mailbox);
+  }
+  const auto config = server.work_dir(user) / "roam.conf";
+  server.write_config(config, user, {"folders = * !Junk"});
+  const auto result = run_roam({"list", "-c", config.string(), "test"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto lines = lines_of(result.out);
+  const std::vector<std::string> expected{
+      "* All Mail  \\All (a second copy of every message; leave it out with folders = ... "
+      "!\"All Mail\")",
+      "* Archive",
+      "* INBOX",
+      "  Junk  \\Junk",
+      "* Sent  \\Sent",
+      "* Trash  \\Trash",
+  };
+  EXPECT_EQ(lines, expected) << result.out;
+
+  // Once left out, the folder keeps its mark and loses the advice.
+  server.write_config(config, user, {"folders = * !Junk !\"All Mail\""});
+  const auto again = run_roam({"list", "-c", config.string(), "test"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(lines_of(again.out).front(), "  All Mail  \\All") << again.out;
+}
+
 }  // namespace
 }  // namespace roam::it
