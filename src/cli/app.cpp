@@ -179,9 +179,8 @@ sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool fo
   };
   s.auth = a.auth;
   s.max_message_size = a.max_message_size;
-  s.maildir = a.maildir;
+  s.tree = a.tree();
   s.state_dir = a.state_dir;
-  s.layout = a.layout;
   std::vector<std::string> patterns = a.folders;
   s.select_folder = [patterns](std::string_view name, std::optional<char> delimiter) {
     return folder_selected(patterns, name, delimiter.value_or('\0'));
@@ -304,7 +303,7 @@ void sync_one_account(const AccountConfig& a, const SyncOptions& o, AccountRun& 
   try {
     // Before anything is synced: a Maildir another account syncs must
     // not be uploaded to this account's server.
-    maildir::claim_root(a.maildir, a.name, maildir::MarkerWrite::No);
+    maildir::claim_tree(a.tree(), a.name, maildir::MarkerWrite::No);
   } catch (const Error& e) {
     if (e.scope() == Scope::Fatal || e.scope() == Scope::Usage) {
       throw;
@@ -338,7 +337,7 @@ void sync_one_account(const AccountConfig& a, const SyncOptions& o, AccountRun& 
       // Marked after the sync, which creates the root: a run that fails
       // before (a wrong password, say) writes nothing into the Maildir.
       try {
-        maildir::claim_root(a.maildir, a.name, maildir::MarkerWrite::Yes);
+        maildir::claim_tree(a.tree(), a.name, maildir::MarkerWrite::Yes);
       } catch (const Error& e) {
         if (e.scope() == Scope::Fatal) {
           throw;

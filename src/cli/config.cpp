@@ -46,7 +46,9 @@ const std::map<std::string, std::string, std::less<>>& known_keys() {
       {"pass_cmd", "a shell command printing the password"},
       {"maildir", "a path"},
       {"state_dir", "a path"},
-      {"layout", "verbatim | maildir++"},
+      {"layout", "verbatim | maildir++ | legacy | flat"},
+      {"flat_separator", "one character (layout = flat)"},
+      {"inbox", "a path (INBOX's Maildir)"},
       {"folders", "patterns"},
       {"sync", "both | pull | push"},
       {"expunge", "yes | no"},
@@ -505,13 +507,47 @@ AccountConfig build_account(const RawSection& section, const fs::path& path,
   }
 
   if (const RawValue* raw = get("layout")) {
-    auto value = lower(scalar(*raw));
-    if (value == "verbatim") {
-      account.layout = maildir::Layout::Verbatim;
-    } else if (value == "maildir++") {
-      account.layout = maildir::Layout::MaildirPlusPlus;
-    } else {
-      reporter.fail(raw->line, "layout must be verbatim or maildir++");
+    std::optional<maildir::Layout> layout = maildir::parse_layout(lower(scalar(*raw)));
+    if (!layout) {
+      reporter.fail(raw->line, "layout must be verbatim, maildir++, legacy or flat");
+    }
+    account.layout = *layout;
+  }
+  if (const RawValue* raw = get("flat_separator")) {
+    if (account.layout != maildir::Layout::Flat) {
+      reporter.fail(raw->line,
+                    "flat_separator applies to layout = flat only; remove it, or set layout = "
+                    "flat");
+    }
+    std::string value = scalar(*raw);
+    if (value.size() != 1 || value == "/" || static_cast<unsigned char>(value[0]) < 0x20 ||
+        value[0] == '\x7f') {
+      reporter.fail(raw->line,
+                    "flat_separator must be one character other than '/' and not a control "
+                    "character, e.g. flat_separator = . (the default)");
+    }
+    account.flat_separator = value[0];
+  }
+  if (const RawValue* raw = get("inbox")) {
+    account.inbox = parse_path(scalar(*raw), reporter, raw->line, "inbox");
+    if (std::optional<std::string> problem = maildir::tree_problem(account.tree())) {
+      reporter.fail(raw->line, *problem);
+    }
+    std::error_code ec;
+    auto real_state = fs::weakly_canonical(account.state_dir, ec);
+    if (ec) {
+      real_state = account.state_dir;
+    }
+    auto real_inbox = fs::weakly_canonical(*account.inbox, ec);
+    if (ec) {
+      real_inbox = *account.inbox;
+    }
+    if (is_within(account.state_dir, *account.inbox) || is_within(real_state, real_inbox) ||
+        is_within(*account.inbox, account.state_dir) || is_within(real_inbox, real_state)) {
+      reporter.fail(raw->line, "inbox " + account.inbox->string() + " and state_dir " +
+                                   account.state_dir.string() +
+                                   " overlap; keep the state outside the Maildir folders (the "
+                                   "default state_dir is under $XDG_STATE_HOME/roam)");
     }
   }
 
@@ -680,7 +716,8 @@ fs::path resolved(const fs::path& path) {
   return ec ? path : real;
 }
 
-// Refuses two accounts that share a Maildir root (or nest one in the other)
+// Refuses two accounts that share a Maildir root (or nest one in the other),
+// counting an inbox path outside the root as a root of its own,
 // or a state directory. Two accounts on one Maildir each upload the other's
 // mail to their own server, and a deletion on one server then deletes the
 // other account's files; two on one state directory overwrite each other's
@@ -692,23 +729,46 @@ void check_accounts_apart(const std::vector<AccountConfig>& accounts,
     auto it = values.find(key);
     return it != values.end() ? it->second.line : sections[index].line;
   };
+  // The directories an account's folders live under, each with the key
+  // that names it.
+  auto tops = [](const AccountConfig& account) {
+    std::vector<std::pair<fs::path, std::string_view>> out;
+    for (const fs::path& top : account.tree().tops()) {
+      out.emplace_back(resolved(top), top == account.maildir ? "maildir" : "inbox");
+    }
+    return out;
+  };
   for (std::size_t j = 1; j < accounts.size(); ++j) {
-    const auto maildir_j = resolved(accounts[j].maildir);
+    const auto tops_j = tops(accounts[j]);
     const auto state_j = resolved(accounts[j].state_dir);
     for (std::size_t i = 0; i < j; ++i) {
-      const auto maildir_i = resolved(accounts[i].maildir);
       const auto& a = accounts[i].name;
       const auto& b = accounts[j].name;
-      if (is_within(maildir_i, maildir_j) || is_within(maildir_j, maildir_i)) {
-        std::string how = maildir_i == maildir_j ? "both use maildir " + maildir_j.string()
-                                                 : "have nested maildirs " + maildir_i.string() +
-                                                       " and " + maildir_j.string();
-        reporter.fail(key_line(j, "maildir"),
-                      "accounts " + a + " (line " + std::to_string(key_line(i, "maildir")) +
-                          ") and " + b + " " + how +
-                          "; each account needs a maildir of its own (sharing one copies each "
-                          "account's mail to the other's server), so set a separate maildir for "
-                          "one of them");
+      for (const auto& [dir_i, key_i] : tops(accounts[i])) {
+        for (const auto& [dir_j, key_j] : tops_j) {
+          if (!is_within(dir_i, dir_j) && !is_within(dir_j, dir_i)) {
+            continue;
+          }
+          const bool both_roots = key_i == "maildir" && key_j == "maildir";
+          std::string how;
+          if (dir_i == dir_j) {
+            how = both_roots ? "both use maildir " + dir_j.string()
+                             : "both use " + dir_j.string() + " (" + a + "'s " +
+                                   std::string(key_i) + ", " + b + "'s " + std::string(key_j) + ")";
+          } else {
+            how = both_roots ? "have nested maildirs " + dir_i.string() + " and " + dir_j.string()
+                             : "have nested Maildir trees " + dir_i.string() + " (" + a + "'s " +
+                                   std::string(key_i) + ") and " + dir_j.string() + " (" + b +
+                                   "'s " + std::string(key_j) + ")";
+          }
+          reporter.fail(key_line(j, key_j),
+                        "accounts " + a + " (line " + std::to_string(key_line(i, key_i)) +
+                            ") and " + b + " " + how +
+                            "; each account needs a maildir (and inbox) of its own (sharing one "
+                            "copies each account's mail to the other's server), so set a "
+                            "separate " +
+                            std::string(key_j) + " for one of them");
+        }
       }
       if (resolved(accounts[i].state_dir) == state_j) {
         reporter.fail(key_line(j, "state_dir"),
@@ -752,6 +812,15 @@ std::string why_config_unreadable(const fs::path& path, const std::string& failu
 }
 
 }  // namespace
+
+maildir::Tree AccountConfig::tree() const {
+  maildir::Tree out;
+  out.root = maildir;
+  out.layout = layout;
+  out.separator = flat_separator;
+  out.inbox = inbox;
+  return out;
+}
 
 const AccountConfig* Config::find_account(std::string_view name) const {
   for (const auto& account : accounts) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,11 @@ struct AccountConfig {
   // $XDG_STATE_HOME/roam/NAME, else ~/.local/state/roam/NAME.
   std::filesystem::path state_dir;
   maildir::Layout layout = maildir::Layout::Verbatim;
+  // layout = flat: what joins a name's components (`flat_separator`).
+  char flat_separator = '.';
+  // INBOX's Maildir when it is not where the layout puts it (`inbox`);
+  // absolute, "~" expanded. Never with maildir++.
+  std::optional<std::filesystem::path> inbox;
   // Folder patterns for folder_selected, in file order.
   std::vector<std::string> folders{"*"};
   sync::Direction sync = sync::Direction::Both;
@@ -79,6 +85,9 @@ struct AccountConfig {
   // none), with /bin/sh -c and bounded by `timeout`; see cli/hooks.hpp.
   std::string pre_sync_cmd;
   std::string post_sync_cmd;
+
+  // The local folder tree these keys describe.
+  maildir::Tree tree() const;
 };
 
 // A whole configuration file.

@@ -162,7 +162,7 @@ void check_against_server(const AccountConfig& a, AccountOutcome& out) {
     }
     fs::path roam_dir;
     try {
-      roam_dir = maildir::folder_path(a.maildir, f->name, f->delimiter, a.layout);
+      roam_dir = maildir::folder_path(a.tree(), f->name, f->delimiter);
     } catch (const Error& e) {
       fo.skipped = std::string("roam refuses its name: ") + e.what();
       continue;

@@ -259,7 +259,7 @@ class AccountWatch {
   void loop() {
     std::unique_ptr<maildir::ChangeWatch> local;
     try {
-      local = std::make_unique<maildir::ChangeWatch>(m_config.maildir);
+      local = std::make_unique<maildir::ChangeWatch>(m_config.tree());
     } catch (const Error& e) {
       if (e.scope() == Scope::Fatal) {
         throw;

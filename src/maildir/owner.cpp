@@ -55,4 +55,10 @@ void claim_root(const fs::path& root, std::string_view account, MarkerWrite writ
   }
 }
 
+void claim_tree(const Tree& tree, std::string_view account, MarkerWrite write) {
+  for (const fs::path& top : tree.tops()) {
+    claim_root(top, account, write);
+  }
+}
+
 }  // namespace roam::maildir

@@ -11,10 +11,12 @@
 #include <filesystem>
 #include <string_view>
 
+#include "maildir/layout.hpp"
+
 namespace roam::maildir {
 
-// The marker's name in the Maildir root. It starts with '.', so neither
-// layout takes it for a folder, and mail readers ignore it.
+// The marker's name in the Maildir root. It starts with '.', and it is a
+// file, so no layout takes it for a folder, and mail readers ignore it.
 inline constexpr std::string_view k_account_marker = ".roam-account";
 
 // Whether claim_root may write the marker (not in a dry run).
@@ -28,5 +30,10 @@ enum class MarkerWrite { Yes, No };
 // marker names another account, and naming the file if it cannot be read or
 // written.
 void claim_root(const std::filesystem::path& root, std::string_view account, MarkerWrite write);
+
+// claim_root() for each of tree.tops(): the root, and an inbox path outside
+// it, which another account could share as well (two accounts with one
+// `inbox = ~/Maildir`).
+void claim_tree(const Tree& tree, std::string_view account, MarkerWrite write);
 
 }  // namespace roam::maildir

@@ -37,12 +37,13 @@ bool is_maildir_part(const fs::path& p) {
 
 }  // namespace
 
-ChangeWatch::ChangeWatch(fs::path root) : m_root(std::move(root)) {
+ChangeWatch::ChangeWatch(const Tree& tree) : m_tops(tree.tops()) {
   m_fd = util::Fd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
   if (!m_fd) {
-    throw Error(Scope::Account, util::errno_message("cannot watch the Maildir " + m_root.string() +
-                                                    " for changes (inotify_init1); raise "
-                                                    "fs.inotify.max_user_instances with sysctl"));
+    throw Error(Scope::Account,
+                util::errno_message("cannot watch the Maildir " + m_tops.front().string() +
+                                    " for changes (inotify_init1); raise "
+                                    "fs.inotify.max_user_instances with sysctl"));
   }
   rescan();
 }
@@ -66,14 +67,20 @@ void ChangeWatch::add(const fs::path& dir, bool messages) {
 }
 
 void ChangeWatch::rescan() {
+  for (const fs::path& top : m_tops) {
+    scan(top);
+  }
+}
+
+void ChangeWatch::scan(const fs::path& top) {
   std::error_code ec;
-  if (!fs::is_directory(m_root, ec)) {
+  if (!fs::is_directory(top, ec)) {
     return;
   }
   // inotify_add_watch on a directory already watched returns its old
   // descriptor, so adding everything again is how new folders are found.
-  add(m_root, false);
-  fs::recursive_directory_iterator it(m_root, fs::directory_options::skip_permission_denied, ec);
+  add(top, false);
+  fs::recursive_directory_iterator it(top, fs::directory_options::skip_permission_denied, ec);
   for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     const fs::directory_entry& entry = *it;
     if (!entry.is_directory(ec) || entry.is_symlink(ec)) {

@@ -18,17 +18,21 @@
 #include <map>
 #include <string>
 
+#include <vector>
+
+#include "maildir/layout.hpp"
 #include "util/fs.hpp"
 
 namespace roam::maildir {
 
 class ChangeWatch {
  public:
-  // Watches the Maildir at `root` (which may not exist yet: then its
-  // parent's creation of it is not seen, and rescan() picks it up). Throws
-  // util::Error(Scope::Account) when inotify is unavailable or out of
-  // watches, naming the limit to raise.
-  explicit ChangeWatch(std::filesystem::path root);
+  // Watches the Maildir tree `tree`: every directory of tree.tops(), that
+  // is the root and an inbox path outside it, with everything below (each
+  // may not exist yet: then its parent's creation of it is not seen, and
+  // rescan() picks it up). Throws util::Error(Scope::Account) when inotify
+  // is unavailable or out of watches, naming the limit to raise.
+  explicit ChangeWatch(const Tree& tree);
 
   // For poll(): readable when events wait.
   int fd() const { return m_fd.get(); }
@@ -48,7 +52,9 @@ class ChangeWatch {
  private:
   void add(const std::filesystem::path& dir, bool messages);
 
-  std::filesystem::path m_root;
+  void scan(const std::filesystem::path& top);
+
+  std::vector<std::filesystem::path> m_tops;
   util::Fd m_fd;
   // Watch descriptor -> (directory, whether it holds messages).
   std::map<int, std::pair<std::string, bool>> m_paths;

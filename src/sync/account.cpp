@@ -512,7 +512,7 @@ AccountReport sync_account(const AccountSettings& s) {
       for (const auto& f : folders) {
         known.insert(f.name);
       }
-      maildir::LocalFolders local = maildir::list_local_folders(s.maildir, s.layout);
+      maildir::LocalFolders local = maildir::list_local_folders(s.tree);
       for (const auto& skipped : local.skipped) {
         if (creates) {
           report.notices.push_back("local folder skipped: " + skipped);
@@ -563,7 +563,7 @@ AccountReport sync_account(const AccountSettings& s) {
       reports[i].name = f.name;
       wire_names[f.name] = f.wire;
       try {
-        f.path = maildir::folder_path(s.maildir, f.name, f.delimiter, s.layout);
+        f.path = maildir::folder_path(s.tree, f.name, f.delimiter);
         f.state_path = state::state_file_for(s.state_dir, f.name);
         if (auto it = summary.find(f.name);
             it != summary.end() && summary_says_unchanged(f, it->second)) {

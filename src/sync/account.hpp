@@ -88,9 +88,10 @@ struct AccountSettings {
   // The largest message body accepted from the server, in bytes
   // (imap::ReaderLimits::max_streamed_literal; `max_message_size`).
   std::uint64_t max_message_size = 1ull << 30;
-  std::filesystem::path maildir;
+  // Where the account's folders live locally (`maildir`, `layout`,
+  // `flat_separator`, `inbox`).
+  maildir::Tree tree;
   std::filesystem::path state_dir;
-  maildir::Layout layout = maildir::Layout::Verbatim;
   // Selects folders by their local UTF-8 name (with the server's
   // delimiter, without the namespace prefix when it is stripped).
   std::function<bool(std::string_view name, std::optional<char> delimiter)> select_folder;

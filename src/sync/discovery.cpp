@@ -183,7 +183,7 @@ void follow_folder_renames(const AccountSettings& s, imap::Client& client,
     for (const auto& n : folders) {
       fs::path path;
       try {
-        path = maildir::folder_path(s.maildir, n.name, n.delimiter, s.layout);
+        path = maildir::folder_path(s.tree, n.name, n.delimiter);
       } catch (const Error&) {
         continue;
       }
@@ -226,7 +226,7 @@ void follow_folder_renames(const AccountSettings& s, imap::Client& client,
         continue;
       }
       const VanishedFolder& v = *best->folder;
-      fs::path from = maildir::folder_path(s.maildir, v.name, v.delimiter, s.layout);
+      fs::path from = maildir::folder_path(s.tree, v.name, v.delimiter);
       // The folder first, then its state: a crash in between leaves the
       // files under the new name without a state, which the next run pairs
       // by content (nothing copied), and a stale state for the old name,

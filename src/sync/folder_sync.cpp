@@ -106,8 +106,8 @@ void FolderSync::run() {
   }
   if (!m_s.dry_run && m_s.policy.direction != Direction::Push) {
     maildir::FolderRole role =
-        maildir::folder_role(maildir::split_folder_name(m_f.name, m_f.delimiter, m_s.layout));
-    if (m_folder.ensure_exists(m_s.layout, role)) {
+        maildir::folder_role(maildir::split_folder_name(m_f.name, m_f.delimiter, m_s.tree));
+    if (m_folder.ensure_exists(m_s.tree.layout, role)) {
       // Said like "created on the server": a new folder on either side is
       // worth a line, so the user knows where the mail went.
       m_report.notices.push_back("created locally");

@@ -127,10 +127,11 @@ bool has_local(const Account& account, const std::string& folder, const std::str
 
 // Waits until the watch's first sync made the folder and its connection
 // listens on the server, and the sync that the opening asks for is over.
-void wait_until_watching(const Account& account, const WatchProcess& watch) {
+void wait_until_watching(const Account& account, const WatchProcess& watch,
+                         const std::optional<fs::path>& inbox = std::nullopt) {
   ASSERT_TRUE(time_until(
       [&] {
-        return fs::exists(account.maildir / "INBOX" / "cur") &&
+        return fs::exists(inbox.value_or(account.maildir / "INBOX") / "cur") &&
                watch.err().find("listening for changes on the server") != std::string::npos;
       },
       std::chrono::seconds(20)))
@@ -305,6 +306,42 @@ TEST(Watch, ALocalDeliveryIsUploaded) {
   // Once on the server, once here: the watch's own changes did not echo.
   EXPECT_EQ(server.list_uids_and_flags(account.user, "INBOX").size(), 1u);
   EXPECT_EQ(local_files(account.maildir / "INBOX").size(), 1u);
+}
+
+// mbsync's Inbox outside Path (issue #11): INBOX's cur/ and new/ are
+// watched where they are, and so is the inbox path, where a new legacy
+// subfolder of INBOX appears.
+TEST(Watch, AnInboxPathOutsideTheRootIsWatched) {
+  const auto& server = TestServer::instance();
+  Account account = fresh_account();
+  const fs::path inbox = account.work / "Maildir";
+  server.write_config(account.config, account.user,
+                      {"sync = both", "layout = legacy", "inbox = " + inbox.string()});
+  WatchProcess watch(account);
+  wait_until_watching(account, watch, inbox);
+  auto on_server = [&](const std::string& mailbox, const std::string& id) {
+    return time_until(
+        [&] {
+          for (const auto& [m, body] : server.messages_with_bodies(account.user, mailbox)) {
+            if (body.find(id + "@roam.test") != std::string::npos) {
+              return true;
+            }
+          }
+          return false;
+        },
+        std::chrono::seconds(15));
+  };
+  const fs::path tmp = inbox / "tmp" / "1700000000.local.host";
+  std::ofstream(tmp) << make_message("local-1");
+  fs::rename(tmp, inbox / "new" / "1700000000.local.host");
+  EXPECT_TRUE(on_server("INBOX", "local-1")) << watch.describe();
+
+  const fs::path sub = make_local_folder(inbox / ".sub");
+  std::ofstream(sub / "tmp" / "1700000001.local.host") << make_message("local-2");
+  fs::rename(sub / "tmp" / "1700000001.local.host", sub / "new" / "1700000001.local.host");
+  EXPECT_TRUE(on_server("INBOX/sub", "local-2")) << watch.describe();
+  expect_clean_exit(watch);
+  EXPECT_FALSE(fs::exists(account.maildir / "INBOX"));
 }
 
 TEST(Watch, EveryAccountOfTheConfigIsWatched) {

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "maildir/layout.hpp"
 #include "runner.hpp"
 #include "server_model.hpp"
 #include "state/folder_state.hpp"
@@ -151,32 +152,16 @@ struct LocalFile {
   std::string content;
 };
 
-// The local folders (verbatim layout: a directory with cur/), by name.
-std::vector<std::string> local_folders(const fs::path& root) {
-  std::vector<std::string> out;
-  if (!fs::exists(root)) {
-    return out;
-  }
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
-       ++it) {
-    std::string leaf = it->path().filename().string();
-    if (leaf == "cur" || leaf == "new" || leaf == "tmp") {
-      it.disable_recursion_pending();
-      continue;
-    }
-    if (it->is_directory() && fs::is_directory(it->path() / "cur")) {
-      out.push_back(fs::relative(it->path(), root).generic_string());
-    }
-  }
-  std::sort(out.begin(), out.end());
-  return out;
+// The local folders, by name, as roam lists them in the history's layout.
+std::vector<std::string> local_folders(const maildir::Tree& tree) {
+  return maildir::list_local_folders(tree).names;
 }
 
-std::vector<LocalFile> scan_local(const fs::path& root) {
+std::vector<LocalFile> scan_local(const maildir::Tree& tree) {
   std::vector<LocalFile> out;
-  for (const auto& folder : local_folders(root)) {
+  for (const auto& folder : local_folders(tree)) {
     for (const char* sub : {"cur", "new"}) {
-      fs::path dir = root / folder / sub;
+      fs::path dir = maildir::folder_path(tree, folder, '/') / sub;
       if (!fs::is_directory(dir)) {
         continue;
       }
@@ -204,9 +189,9 @@ std::vector<LocalFile> scan_local(const fs::path& root) {
   return out;
 }
 
-std::string local_snapshot(const fs::path& root) {
+std::string local_snapshot(const maildir::Tree& tree) {
   std::string out;
-  for (const auto& f : scan_local(root)) {
+  for (const auto& f : scan_local(tree)) {
     out += f.folder + "/" + f.subdir + "/" + f.path.filename().string() + " " +
            std::to_string(f.content.size()) + "\n";
   }
@@ -244,6 +229,9 @@ class Sim {
   explicit Sim(const HistoryOptions& o) : m_o(o), m_rng(o.seed) {
     m_maildir = o.work_dir / "Maildir";
     m_state = o.work_dir / "state";
+    m_tree =
+        maildir::Tree(m_maildir, o.layout, '.',
+                      o.inbox_path ? std::optional<fs::path>(m_maildir / "Inbox") : std::nullopt);
   }
 
   HistoryResult run();
@@ -303,6 +291,12 @@ class Sim {
   Rng m_rng;
   ServerModel m_server;
   fs::path m_maildir;
+  // The local tree in the history's layout; every folder directory comes
+  // from it, as roam's do.
+  maildir::Tree m_tree;
+  fs::path dir_of(const std::string& folder) const {
+    return maildir::folder_path(m_tree, folder, '/');
+  }
   fs::path m_state;
   HistoryResult m_r;
   int m_next_id = 1;
@@ -366,14 +360,14 @@ std::set<std::string> Sim::random_flags() {
 
 void Sim::make_local_folder(const std::string& folder) {
   for (const char* sub : {"cur", "new", "tmp"}) {
-    fs::create_directories(m_maildir / folder / sub);
+    fs::create_directories(dir_of(folder) / sub);
   }
 }
 
 void Sim::write_local(const std::string& folder, const std::string& name, bool cur, int id,
                       const std::string& text) {
   make_local_folder(folder);
-  fs::path path = m_maildir / folder / (cur ? "cur" : "new") / name;
+  fs::path path = dir_of(folder) / (cur ? "cur" : "new") / name;
   {
     std::ofstream out(path, std::ios::binary);
     out << text;
@@ -617,8 +611,8 @@ void Sim::other_client() {
 void Sim::mail_client() {
   std::uint64_t ops = pick(5);
   for (std::uint64_t i = 0; i < ops; ++i) {
-    std::vector<std::string> folders = local_folders(m_maildir);
-    std::vector<LocalFile> files = scan_local(m_maildir);
+    std::vector<std::string> folders = local_folders(m_tree);
+    std::vector<LocalFile> files = scan_local(m_tree);
     int op = static_cast<int>(pick(16));
     if (op < 3 || (files.empty() && op < 14)) {
       if (folders.empty()) {
@@ -659,7 +653,7 @@ void Sim::mail_client() {
     const LocalFile& f = files[pick(files.size())];
     std::string tag = "m" + std::to_string(f.id) + " (" + f.folder + "/" + f.subdir + "/" +
                       f.path.filename().string() + ")";
-    fs::path cur_dir = m_maildir / f.folder / "cur";
+    fs::path cur_dir = dir_of(f.folder) / "cur";
     if (op < 7) {
       char letter = k_toggled[pick(4)];
       std::string letters = f.letters;
@@ -697,7 +691,7 @@ void Sim::mail_client() {
       // that another client renamed before the first run: both are synced,
       // so the message is in two folders on each side.)
       bool there = false;
-      for (const auto& g : scan_local(m_maildir)) {
+      for (const auto& g : scan_local(m_tree)) {
         there = there || (g.folder == to && g.id == f.id);
       }
       if (there) {
@@ -705,7 +699,7 @@ void Sim::mail_client() {
       }
       std::string name = mu4e ? "mu4e" + std::to_string(++m_names) + ".host:2," + f.letters
                               : f.stable + ":2," + f.letters;
-      fs::rename(f.path, m_maildir / to / "cur" / name);
+      fs::rename(f.path, dir_of(to) / "cur" / name);
       Fate& fate = m_fates[f.id];
       fate.folder = to;
       // Out of a read-only folder the server copy cannot go: roam can only
@@ -724,7 +718,7 @@ void Sim::mail_client() {
       event("local: move " + tag + " to " + to + "/cur/" + name);
     } else if (op == 15 && f.subdir == "cur" && f.letters.empty() && chance(50)) {
       // A reader that moves a file back to new/ is rare but legal.
-      fs::rename(f.path, m_maildir / f.folder / "new" / f.stable);
+      fs::rename(f.path, dir_of(f.folder) / "new" / f.stable);
       event("local: cur/ -> new/ " + tag);
     }
   }
@@ -778,9 +772,9 @@ RunResult Sim::run_once(const std::string& label, std::uint64_t stop, std::uint6
     times[0].tv_sec = 0;
     times[1].tv_sec = static_cast<time_t>(ns / 1'000'000'000);
     times[1].tv_nsec = static_cast<long>(ns % 1'000'000'000);
-    for (const auto& folder : local_folders(m_maildir)) {
+    for (const auto& folder : local_folders(m_tree)) {
       for (const char* sub : {"cur", "new"}) {
-        fs::path dir = m_maildir / folder / sub;
+        fs::path dir = dir_of(folder) / sub;
         struct stat st {};
         if (::stat(dir.c_str(), &st) == 0 &&
             st.st_mtim.tv_sec > std::chrono::system_clock::to_time_t(now) - 1800) {
@@ -790,7 +784,7 @@ RunResult Sim::run_once(const std::string& label, std::uint64_t stop, std::uint6
     }
   }
   RunOptions ro;
-  ro.maildir = m_maildir;
+  ro.tree = m_tree;
   ro.state_dir = m_state;
   ro.stop_after_steps = stop;
   ro.cut_after_bytes = cut;
@@ -888,7 +882,7 @@ void Sim::check_after_run(const std::string& label) {
     }
   }
   std::map<std::pair<std::string, int>, int> seen;
-  for (const auto& f : scan_local(m_maildir)) {
+  for (const auto& f : scan_local(m_tree)) {
     if (++seen[{f.folder, f.id}] == 2) {
       fail(label + ": m" + std::to_string(f.id) + " twice in local folder " + f.folder);
     }
@@ -913,7 +907,7 @@ void Sim::check_final() {
       server_msg[{name, id_of(m.raw)}] = &m;
     }
   }
-  std::vector<LocalFile> files = scan_local(m_maildir);
+  std::vector<LocalFile> files = scan_local(m_tree);
   for (const auto& f : files) {
     // A 'T' file mirrors a server message marked \\Deleted (skipped above).
     if (f.letters.find('T') != std::string::npos) {
@@ -922,7 +916,7 @@ void Sim::check_final() {
     local_at[f.id].insert(f.folder);
     local_msg[{f.folder, f.id}] = f;
   }
-  std::vector<std::string> locals = local_folders(m_maildir);
+  std::vector<std::string> locals = local_folders(m_tree);
   std::set<std::string> local_set(locals.begin(), locals.end());
 
   // Folders: each exists on both sides, except one that another client
@@ -1034,7 +1028,7 @@ std::map<int, std::string> Sim::flag_expectations() {
            m_moved_server.count(id) == 0 && m_reset_folders.count(fate.folder) == 0 &&
            m_server.quirks.read_only.count(fate.folder) == 0;
   };
-  for (const auto& f : scan_local(m_maildir)) {
+  for (const auto& f : scan_local(m_tree)) {
     if (m_flagged_local.count(f.id) != 0 && m_flagged_server.count(f.id) == 0 && usable(f.id) &&
         f.folder == m_fates[f.id].folder) {
       out[f.id] = known_letters(f.letters);
@@ -1064,7 +1058,7 @@ void Sim::check_flags(const std::string& label, const std::map<int, std::string>
       }
     }
   }
-  for (const auto& f : scan_local(m_maildir)) {
+  for (const auto& f : scan_local(m_tree)) {
     if (f.folder == m_fates[f.id].folder) {
       local[f.id] = known_letters(f.letters);
     }
@@ -1118,13 +1112,13 @@ HistoryResult Sim::run() {
   if (m_r.ok) {
     RunResult a = run_once("final run", 0, 0);
     std::string server_a = m_server.snapshot();
-    std::string local_a = local_snapshot(m_maildir);
+    std::string local_a = local_snapshot(m_tree);
     if (a.end != RunResult::End::Ok && !on("readonly")) {
       fail("the final clean run did not end ok");
     }
     run_once("check run", 0, 0);
     std::string server_b = m_server.snapshot();
-    std::string local_b = local_snapshot(m_maildir);
+    std::string local_b = local_snapshot(m_tree);
     if (server_a != server_b) {
       fail("a second clean run changed the server:\n" + diff_lines(server_a, server_b));
     }

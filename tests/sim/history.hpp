@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "maildir/layout.hpp"
+
 namespace roam::sim {
 
 // The switchable parts of a history, by name (--quirks=a,b,c).
@@ -38,6 +40,10 @@ struct HistoryOptions {
   // combinations that fail today although each passes alone.
   std::vector<std::pair<std::string, std::string>> exclusive;
   std::filesystem::path work_dir;  // Emptied and used by this history.
+  // The local tree's layout (--layout), and whether INBOX lives at an
+  // inbox path inside the root (--inbox), as an mbsync tree may.
+  maildir::Layout layout = maildir::Layout::Verbatim;
+  bool inbox_path = false;
   bool verbose = false;
 };
 

@@ -1,7 +1,7 @@
 // roam_sim: runs simulated histories (tests/sim/README.md).
 //
 //   roam_sim --seeds=N [--first-seed=S] [--quirks=a,b|all|default] [--force=a,b]
-//            [--max-seconds=T] [--work-dir=D]
+//            [--max-seconds=T] [--work-dir=D] [--layout=L] [--inbox]
 //   roam_sim --seed=S --verbose      replays one history with roam's log and
 //                                    the wire trace
 //
@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -47,7 +48,8 @@ std::set<std::string> split(const std::string& text) {
 void usage() {
   std::cerr << "usage: roam_sim [--seeds=N] [--first-seed=S] [--seed=S] [--verbose]\n"
                "                [--quirks=LIST|default|all|none] [--force=LIST] [--drop=LIST]\n"
-               "                [--max-seconds=T] [--work-dir=DIR] [--list]\n";
+               "                [--max-seconds=T] [--work-dir=DIR] [--list]\n"
+               "                [--layout=verbatim|maildir++|legacy|flat] [--inbox]\n";
 }
 
 }  // namespace
@@ -62,6 +64,8 @@ int main(int argc, char** argv) {
   std::string forced;
   std::string dropped;
   std::filesystem::path work;
+  std::string layout = "verbatim";
+  bool inbox_path = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto eq = a.find('=');
@@ -85,6 +89,10 @@ int main(int argc, char** argv) {
       max_seconds = std::strtod(v, nullptr);
     } else if (key == "--work-dir") {
       work = v;
+    } else if (key == "--layout") {
+      layout = v;
+    } else if (a == "--inbox") {
+      inbox_path = true;
     } else if (a == "--verbose") {
       verbose = true;
     } else if (a == "--list") {
@@ -128,6 +136,21 @@ int main(int argc, char** argv) {
     work = base / ("roam-sim-" + std::to_string(::getpid()));
   }
   o.verbose = verbose;
+  // The Maildir layout every history uses, and (--inbox) an inbox path
+  // inside the root, so that the same histories run against each tree
+  // shape that roam can be given.
+  std::optional<roam::maildir::Layout> parsed_layout = roam::maildir::parse_layout(layout);
+  if (!parsed_layout) {
+    std::cerr << "roam_sim: unknown layout " << layout
+              << " (verbatim, maildir++, legacy or flat)\n";
+    return 2;
+  }
+  o.layout = *parsed_layout;
+  o.inbox_path = inbox_path;
+  if (inbox_path && o.layout == roam::maildir::Layout::MaildirPlusPlus) {
+    std::cerr << "roam_sim: --inbox needs a layout other than maildir++\n";
+    return 2;
+  }
 
   auto start = std::chrono::steady_clock::now();
   std::uint64_t done = 0;
@@ -160,7 +183,9 @@ int main(int argc, char** argv) {
       }
       if (!r.ok) {
         std::string extra = (forced.empty() ? "" : " --force=" + forced) +
-                            (dropped.empty() ? "" : " --drop=" + dropped);
+                            (dropped.empty() ? "" : " --drop=" + dropped) +
+                            (layout == "verbatim" ? "" : " --layout=" + layout) +
+                            (inbox_path ? " --inbox" : "");
         std::printf("  replay: roam_sim --seed=%llu --quirks=%s%s --verbose\n  files kept in %s\n",
                     static_cast<unsigned long long>(seed), quirks.c_str(), extra.c_str(),
                     o.work_dir.c_str());

@@ -112,7 +112,7 @@ std::string summarize(const sync::AccountReport& report) {
   s.tls = net::TlsMode::None;
   s.user = "sim";
   s.password = [] { return std::string("secret"); };
-  s.maildir = o.maildir;
+  s.tree = o.tree;
   s.state_dir = o.state_dir;
   s.policy.direction = sync::Direction::Both;
   // Random histories delete many messages of small folders; the guard

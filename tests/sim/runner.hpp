@@ -17,10 +17,12 @@
 
 #include "server_model.hpp"
 
+#include "maildir/layout.hpp"
+
 namespace roam::sim {
 
 struct RunOptions {
-  std::filesystem::path maildir;
+  maildir::Tree tree;
   std::filesystem::path state_dir;
   std::uint64_t stop_after_steps = 0;  // 0 = run to the end.
   // Close the connection after this many server-to-client bytes (0 = never).

@@ -221,6 +221,32 @@ TEST_F(ConfigTest, EveryKeyIsParsed) {
   EXPECT_EQ(a.watch_interval, std::chrono::hours(1));
 }
 
+// The spellings of issue #11, which an importer of mbsync and OfflineIMAP
+// configurations writes.
+TEST_F(ConfigTest, LayoutsFlatSeparatorAndInboxAreRead) {
+  auto legacy = load_config(write_config(k_minimal + "layout = legacy\ninbox = ~/Maildir/\n"));
+  const AccountConfig& a = legacy.accounts[0];
+  EXPECT_EQ(a.layout, maildir::Layout::Legacy);
+  ASSERT_TRUE(a.inbox.has_value());
+  EXPECT_EQ(*a.inbox, home() / "Maildir");
+  EXPECT_EQ(a.tree().inbox_path(), home() / "Maildir");
+  EXPECT_EQ(a.tree().root, a.maildir);
+
+  auto flat = load_config(write_config(k_minimal + "layout = flat\nflat_separator = _\n"));
+  EXPECT_EQ(flat.accounts[0].layout, maildir::Layout::Flat);
+  EXPECT_EQ(flat.accounts[0].flat_separator, '_');
+  EXPECT_EQ(flat.accounts[0].tree().separator, '_');
+  EXPECT_FALSE(flat.accounts[0].inbox.has_value());
+
+  auto dotted = load_config(write_config(k_minimal + "layout = flat\n"));
+  EXPECT_EQ(dotted.accounts[0].flat_separator, '.');
+
+  // An inbox inside the root is the usual mbsync setup (Inbox ~/Mail/acct/Inbox).
+  auto inside = load_config(write_config(k_minimal + "inbox = ~/Mail/work/Inbox\n"));
+  EXPECT_EQ(inside.accounts[0].tree().tops(),
+            std::vector<std::filesystem::path>{home() / "Mail" / "work"});
+}
+
 TEST_F(ConfigTest, WatchIntervalTakesSecondsOrAUnit) {
   for (const auto& [text, seconds] : std::vector<std::pair<std::string, long>>{
            {"900", 900}, {"90s", 90}, {"15m", 900}, {"2H", 7200}, {"24h", 86400}}) {
@@ -365,8 +391,40 @@ INSTANTIATE_TEST_SUITE_P(
                   "implicit, starttls or none"},
         ErrorCase{"plaintext not allowed", k_head + "maildir = ~/M\ntls = none\n", 6,
                   "allow_plaintext = yes"},
-        ErrorCase{"bad layout", k_head + "maildir = ~/M\nlayout = flat\n", 6,
-                  "verbatim or maildir++"},
+        ErrorCase{"bad layout", k_head + "maildir = ~/M\nlayout = nested\n", 6,
+                  "verbatim, maildir++, legacy or flat"},
+        // The layouts and keys an importer of mbsync and OfflineIMAP
+        // configurations emits.
+        ErrorCase{"flat_separator without flat", k_head + "maildir = ~/M\nflat_separator = _\n", 6,
+                  "flat_separator applies to layout = flat only"},
+        ErrorCase{"flat_separator with legacy",
+                  k_head + "maildir = ~/M\nlayout = legacy\nflat_separator = .\n", 7,
+                  "set layout = flat"},
+        ErrorCase{"slash flat_separator",
+                  k_head + "maildir = ~/M\nlayout = flat\nflat_separator = /\n", 7,
+                  "other than '/'"},
+        ErrorCase{"long flat_separator",
+                  k_head + "maildir = ~/M\nlayout = flat\nflat_separator = ::\n", 7,
+                  "flat_separator must be one character"},
+        ErrorCase{"inbox with maildir++",
+                  k_head + "maildir = ~/M\nlayout = maildir++\ninbox = ~/Inbox\n", 7,
+                  "inbox cannot be used with layout = maildir++"},
+        ErrorCase{"inbox is the root", k_head + "maildir = ~/M\ninbox = ~/M/\n", 6, "or holds it"},
+        ErrorCase{"inbox holds the root", k_head + "maildir = ~/M/acct\ninbox = ~/M\n", 6,
+                  "or holds it"},
+        ErrorCase{"relative inbox", k_head + "maildir = ~/M\ninbox = Inbox\n", 6,
+                  "inbox must be an absolute path"},
+        ErrorCase{"inbox holds state_dir",
+                  k_head + "maildir = ~/M\nstate_dir = ~/Box/.state\ninbox = ~/Box\n", 7,
+                  "overlap; keep the state outside"},
+        ErrorCase{"shared inbox",
+                  "[account.work]\n" + k_body + "inbox = ~/Maildir\n[account.home]\n" +
+                      k_head.substr(15) + "maildir = ~/H\ninbox = ~/Maildir/\n",
+                  12, "accounts work (line 6) and home both use "},
+        ErrorCase{"inbox inside another account's maildir",
+                  "[account.work]\n" + k_body + "[account.home]\n" + k_head.substr(15) +
+                      "maildir = ~/H\ninbox = ~/M/Inbox\n",
+                  11, "have nested Maildir trees"},
         ErrorCase{"bad sync", k_head + "maildir = ~/M\nsync = full\n", 6, "both, pull or push"},
         ErrorCase{"bad boolean", k_head + "maildir = ~/M\nexpunge = maybe\n", 6, "yes or no"},
         ErrorCase{"bad auth", k_head + "maildir = ~/M\nauth = cram-md5\n", 6, "xoauth2"},

@@ -72,5 +72,27 @@ TEST(ClaimRoot, AMarkerWrittenByHandWithCrLfIsRead) {
   EXPECT_THROW(claim_root(dir.path(), "home", MarkerWrite::Yes), util::Error);
 }
 
+// An inbox path outside the root could be shared by two accounts as well
+// (both with inbox = ~/Maildir), so it carries the marker too.
+TEST(ClaimTree, MarksAndChecksAnInboxPathOutsideTheRoot) {
+  TempDir dir;
+  const fs::path root = dir.path() / "Mail";
+  const fs::path inbox = dir.path() / "Maildir";
+  fs::create_directories(root);
+  fs::create_directories(inbox);
+  claim_tree(Tree(root, Layout::Legacy, '.', inbox), "work", MarkerWrite::Yes);
+  EXPECT_EQ(read_text(root / ".roam-account"), "work\n");
+  EXPECT_EQ(read_text(inbox / ".roam-account"), "work\n");
+  const fs::path other = dir.path() / "Other";
+  fs::create_directories(other);
+  EXPECT_THROW(claim_tree(Tree(other, Layout::Verbatim, '.', inbox), "home", MarkerWrite::No),
+               util::Error);
+  // An inbox inside the root is covered by the root's marker.
+  const fs::path inside = root / "Inbox";
+  fs::create_directories(inside);
+  claim_tree(Tree(root, Layout::Verbatim, '.', inside), "work", MarkerWrite::Yes);
+  EXPECT_FALSE(fs::exists(inside / ".roam-account"));
+}
+
 }  // namespace
 }  // namespace roam::maildir

@@ -41,21 +41,21 @@ class ChangeWatchTest : public testing::Test {
 };
 
 TEST_F(ChangeWatchTest, WatchesCurAndNewOfEveryFolderAndTheDirectoriesHoldingThem) {
-  ChangeWatch w(root);
+  ChangeWatch w(Tree{root});
   // Mail, INBOX, INBOX/{cur,new}, Lists, Lists/dev, Lists/dev/{cur,new}.
   EXPECT_EQ(w.watched(), 8u);
   EXPECT_FALSE(w.drain());
 }
 
 TEST_F(ChangeWatchTest, AFlagRenameIsAChange) {
-  ChangeWatch w(root);
+  ChangeWatch w(Tree{root});
   fs::rename(root / "INBOX" / "cur" / "1.host:2,", root / "INBOX" / "cur" / "1.host:2,S");
   EXPECT_TRUE(w.drain());
   EXPECT_FALSE(w.drain()) << "the events were read";
 }
 
 TEST_F(ChangeWatchTest, ADeliveryToANestedFolderIsAChange) {
-  ChangeWatch w(root);
+  ChangeWatch w(Tree{root});
   write_file(root / "Lists" / "dev" / "tmp" / "2.host");
   EXPECT_FALSE(w.drain()) << "a file in tmp/ is not a message yet";
   fs::rename(root / "Lists" / "dev" / "tmp" / "2.host", root / "Lists" / "dev" / "new" / "2.host");
@@ -63,20 +63,20 @@ TEST_F(ChangeWatchTest, ADeliveryToANestedFolderIsAChange) {
 }
 
 TEST_F(ChangeWatchTest, ADeletionIsAChange) {
-  ChangeWatch w(root);
+  ChangeWatch w(Tree{root});
   fs::remove(root / "INBOX" / "cur" / "1.host:2,");
   EXPECT_TRUE(w.drain());
 }
 
 TEST_F(ChangeWatchTest, AFileInTheRootIsNoChange) {
-  ChangeWatch w(root);
+  ChangeWatch w(Tree{root});
   write_file(root / ".roam-account");
   fs::rename(root / ".roam-account", root / ".roam-account2");
   EXPECT_FALSE(w.drain());
 }
 
 TEST_F(ChangeWatchTest, ANewFolderIsAChangeAndIsWatchedFromThen) {
-  ChangeWatch w(root);
+  ChangeWatch w(Tree{root});
   const auto before = w.watched();
   make_folder(root / "Archive");
   EXPECT_TRUE(w.drain());
@@ -87,7 +87,7 @@ TEST_F(ChangeWatchTest, ANewFolderIsAChangeAndIsWatchedFromThen) {
 
 TEST_F(ChangeWatchTest, AMaildirThatAppearsLaterIsWatchedAfterARescan) {
   fs::remove_all(root);
-  ChangeWatch w(root);
+  ChangeWatch w(Tree{root});
   EXPECT_EQ(w.watched(), 0u);
   make_folder(root / "INBOX");
   w.rescan();
@@ -97,10 +97,28 @@ TEST_F(ChangeWatchTest, AMaildirThatAppearsLaterIsWatchedAfterARescan) {
 }
 
 TEST_F(ChangeWatchTest, ARemovedFolderStopsBeingWatched) {
-  ChangeWatch w(root);
+  ChangeWatch w(Tree{root});
   fs::remove_all(root / "Lists");
   EXPECT_TRUE(w.drain());
   EXPECT_EQ(w.watched(), 4u) << "Mail, INBOX and its cur/ and new/";
+}
+
+// mbsync's Inbox outside Path: INBOX's cur/ and new/ live there, and so do
+// the directories where its legacy subfolders appear.
+TEST_F(ChangeWatchTest, WatchesAnInboxPathOutsideTheRoot) {
+  const fs::path inbox = dir.path() / "Maildir";
+  make_folder(inbox);
+  ChangeWatch w(Tree(root, Layout::Legacy, '.', inbox));
+  // The eight of the root, and Maildir, Maildir/{cur,new}.
+  EXPECT_EQ(w.watched(), 11u);
+  write_file(inbox / "new" / "3.host");
+  EXPECT_TRUE(w.drain());
+  make_folder(inbox / ".sub");
+  EXPECT_TRUE(w.drain()) << "a new subfolder of INBOX";
+  write_file(inbox / ".sub" / "new" / "4.host");
+  EXPECT_TRUE(w.drain()) << "the new subfolder is watched";
+  write_file(inbox / ".roam-account");
+  EXPECT_FALSE(w.drain()) << "the marker in the inbox path is no change";
 }
 
 }  // namespace

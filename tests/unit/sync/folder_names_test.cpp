@@ -168,11 +168,10 @@ TEST(FolderNames, StrippedNamesStillFaceTheLayoutChecks) {
   for (std::string wire : {"INBOX...", "INBOX..evil", "INBOX.a..b", "INBOX.cur"}) {
     std::optional<std::string> local = names.local_name(wire);
     ASSERT_TRUE(local) << wire;
-    EXPECT_THROW(maildir::split_folder_name(*local, '.', maildir::Layout::Verbatim), util::Error)
+    EXPECT_THROW(maildir::split_folder_name(*local, '.', maildir::Tree{}), util::Error)
         << wire << " -> " << *local;
   }
-  EXPECT_EQ(maildir::split_folder_name(*names.local_name("INBOX.Lists.dev"), '.',
-                                       maildir::Layout::Verbatim),
+  EXPECT_EQ(maildir::split_folder_name(*names.local_name("INBOX.Lists.dev"), '.', maildir::Tree{}),
             (std::vector<std::string>{"Lists", "dev"}));
 }
 

@@ -259,7 +259,7 @@ std::string message(int n) {
 class FolderSyncTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    s.maildir = tmp.path() / "mail";
+    s.tree.root = tmp.path() / "mail";
     s.state_dir = tmp.path() / "state";
     s.policy.direction = Direction::Both;
     fs::create_directories(s.state_dir);
@@ -271,13 +271,13 @@ class FolderSyncTest : public ::testing::Test {
       server.create(name);
     }
     for (const char* sub : {"cur", "new", "tmp"}) {
-      fs::create_directories(s.maildir / name / sub);
+      fs::create_directories(s.tree.root / name / sub);
     }
     FolderEntry f;
     f.name = name;
     f.wire = name;
     f.delimiter = '/';
-    f.path = s.maildir / name;
+    f.path = s.tree.root / name;
     f.state_path = state::state_file_for(s.state_dir, name);
     folders.push_back(std::move(f));
     reports.emplace_back();
@@ -333,7 +333,7 @@ class FolderSyncTest : public ::testing::Test {
                         const std::map<int, std::optional<std::string>>& letters_of) {
     std::vector<std::pair<fs::path, std::optional<std::string>>> todo;
     for (const char* sub : {"cur", "new"}) {
-      for (const auto& e : fs::directory_iterator(s.maildir / folder / sub)) {
+      for (const auto& e : fs::directory_iterator(s.tree.root / folder / sub)) {
         std::ifstream in(e.path(), std::ios::binary);
         std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         for (const auto& [n, letters] : letters_of) {
@@ -350,14 +350,14 @@ class FolderSyncTest : public ::testing::Test {
       }
       std::string base = path.filename().string();
       base = base.substr(0, base.find(':'));
-      fs::rename(path, s.maildir / folder / "cur" / (base + ":2," + *letters));
+      fs::rename(path, s.tree.root / folder / "cur" / (base + ":2," + *letters));
     }
   }
 
   std::size_t files_in(const std::string& name) {
     std::size_t n = 0;
     for (const char* sub : {"cur", "new"}) {
-      for ([[maybe_unused]] const auto& e : fs::directory_iterator(s.maildir / name / sub)) {
+      for ([[maybe_unused]] const auto& e : fs::directory_iterator(s.tree.root / name / sub)) {
         ++n;
       }
     }
@@ -403,7 +403,7 @@ TEST_F(FolderSyncTest, HeadersArePrefetchedWhenAFileIsNewThoughTheCountIsTheSame
   // Locally one file deleted and one new; on the server one new message.
   bool removed = false;
   for (const char* sub : {"cur", "new"}) {
-    for (const auto& e : fs::directory_iterator(s.maildir / "INBOX" / sub)) {
+    for (const auto& e : fs::directory_iterator(s.tree.root / "INBOX" / sub)) {
       if (!removed) {
         fs::remove(e.path());
         removed = true;
@@ -412,7 +412,7 @@ TEST_F(FolderSyncTest, HeadersArePrefetchedWhenAFileIsNewThoughTheCountIsTheSame
   }
   ASSERT_TRUE(removed);
   {
-    std::ofstream out(s.maildir / "INBOX" / "new" / "1700000000.M1P1.local", std::ios::binary);
+    std::ofstream out(s.tree.root / "INBOX" / "new" / "1700000000.M1P1.local", std::ios::binary);
     out << message(3);
   }
   server.boxes["INBOX"].messages.push_back({3, to_crlf(message(4)), {}});
@@ -482,9 +482,9 @@ TEST_F(FolderSyncTest, AMoveIsJournaledInTheTargetBeforeTheServerIsAsked) {
   ASSERT_EQ(files_in("A"), 1u);
 
   // The user moves the file from A to B (as mutt does: same name).
-  fs::path from = *fs::directory_iterator(s.maildir / "A" / "new");
+  fs::path from = *fs::directory_iterator(s.tree.root / "A" / "new");
   std::string name = from.filename().string();
-  fs::rename(from, s.maildir / "B" / "new" / name);
+  fs::rename(from, s.tree.root / "B" / "new" / name);
   folders[0].state = state::load_folder_state_for(s.state_dir, "A");
   folders[0].scan = maildir::Folder(folders[0].path).scan();
   folders[1].state = state::load_folder_state_for(s.state_dir, "B");
@@ -522,7 +522,7 @@ TEST_F(FolderSyncTest, AMoveIsJournaledInTheTargetBeforeTheServerIsAsked) {
 TEST_F(FolderSyncTest, AnUploadTheSessionCannotSeeIsNeverSentTwice) {
   add_folder("Sent");
   server.hide_own_appends = true;
-  std::ofstream(s.maildir / "Sent" / "cur" / "1.local:2,S") << message(7);
+  std::ofstream(s.tree.root / "Sent" / "cur" / "1.local:2,S") << message(7);
   sync(0);
   EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "append Sent"), 1);
   auto st = state::load_folder_state_for(s.state_dir, "Sent");
@@ -593,7 +593,7 @@ TEST_F(FolderSyncTest, AFileRemovedForAnExpungeLeavesNoRecordAfterACrash) {
   server.boxes["A"].uidnext = 2;
   sync(0);
   ASSERT_EQ(files_in("A"), 1u);
-  fs::path file = *fs::directory_iterator(s.maildir / "A" / "new");
+  fs::path file = *fs::directory_iterator(s.tree.root / "A" / "new");
   auto st = state::load_folder_state_for(s.state_dir, "A");
   ASSERT_TRUE(st);
   std::string name = st->messages.at(1).name;
@@ -609,7 +609,7 @@ TEST_F(FolderSyncTest, AFileRemovedForAnExpungeLeavesNoRecordAfterACrash) {
   fs::remove(file);
   // The user moves a copy of the message in (mu4e gives it a new name).
   {
-    std::ofstream out(s.maildir / "A" / "cur" / "mu4e1.host:2,S", std::ios::binary);
+    std::ofstream out(s.tree.root / "A" / "cur" / "mu4e1.host:2,S", std::ios::binary);
     out << message(1);
   }
 
@@ -677,7 +677,7 @@ TEST_F(FolderSyncTest, ADeletionKilledBeforeItsCommitIsNotSpreadToAFilePutBack) 
   add_folder("A");
   server.expunge_is_safe = false;
   const std::string body = message(1);
-  const fs::path file = s.maildir / "A" / "cur" / "pre1.sim:2,S";
+  const fs::path file = s.tree.root / "A" / "cur" / "pre1.sim:2,S";
   {
     std::ofstream out(file, std::ios::binary);
     out << body;
@@ -717,7 +717,7 @@ TEST_F(FolderSyncTest, ADeletionKilledBeforeItsCommitIsNotSpreadToAFilePutBack) 
   }
   EXPECT_EQ(live, 1u) << "the file put back is a live message on the server";
   EXPECT_EQ(files_in("A"), 1u);
-  for (const auto& e : fs::directory_iterator(s.maildir / "A" / "cur")) {
+  for (const auto& e : fs::directory_iterator(s.tree.root / "A" / "cur")) {
     EXPECT_EQ(e.path().filename().string().find('T'), std::string::npos)
         << e.path() << ": roam's own \\Deleted must not reach the file";
   }
@@ -737,8 +737,8 @@ TEST_F(FolderSyncTest, AMoveAfterAUidValidityChangeKeepsTheNewName) {
   sync(1);
   auto before = state::load_folder_state_for(s.state_dir, "A");
   ASSERT_TRUE(before);
-  fs::path from = s.maildir / "A" / "new" / before->messages.at(1).name;
-  fs::rename(from, s.maildir / "B" / "cur" / "mu4e1.host:2,S");
+  fs::path from = s.tree.root / "A" / "new" / before->messages.at(1).name;
+  fs::rename(from, s.tree.root / "B" / "cur" / "mu4e1.host:2,S");
   server.boxes["A"].uidvalidity += 50;
   server.boxes["A"].messages.at(0).uid = 7;
   server.boxes["A"].messages.at(1).uid = 8;
@@ -783,7 +783,7 @@ TEST_F(FolderSyncTest, AMoveIntoAFolderWhoseUidValidityChangedFindsItsCopy) {
   auto a = state::load_folder_state_for(s.state_dir, "A");
   ASSERT_TRUE(a);
   std::string name = a->messages.at(1).name;
-  fs::rename(s.maildir / "A" / "new" / name, s.maildir / "B" / "new" / name);
+  fs::rename(s.tree.root / "A" / "new" / name, s.tree.root / "B" / "new" / name);
   server.boxes["B"].uidvalidity += 50;
   server.boxes["B"].messages.at(0).uid = 1;
   server.boxes["B"].messages.at(1).uid = 2;
@@ -823,7 +823,7 @@ TEST_F(FolderSyncTest, AMoveToAFolderThatPairedTheFileDeletesTheSourceCopy) {
   auto a = state::load_folder_state_for(s.state_dir, "A");
   ASSERT_TRUE(a);
   std::string name = a->messages.at(1).name;
-  fs::rename(s.maildir / "A" / "new" / name, s.maildir / "B" / "new" / name);
+  fs::rename(s.tree.root / "A" / "new" / name, s.tree.root / "B" / "new" / name);
 
   for (auto& f : folders) {
     f.state = state::load_folder_state_for(s.state_dir, f.name);
@@ -856,7 +856,7 @@ TEST_F(FolderSyncTest, NothingIsMovedIntoAFolderThatFailedInThisRun) {
   auto a = state::load_folder_state_for(s.state_dir, "A");
   ASSERT_TRUE(a);
   std::string name = a->messages.at(1).name;
-  fs::rename(s.maildir / "A" / "new" / name, s.maildir / "B" / "new" / name);
+  fs::rename(s.tree.root / "A" / "new" / name, s.tree.root / "B" / "new" / name);
   for (auto& f : folders) {
     f.state = state::load_folder_state_for(s.state_dir, f.name);
     f.scan = maildir::Folder(f.path).scan();
@@ -904,7 +904,7 @@ TEST_F(FolderSyncTest, AMoveIntoAFolderNeverSyncedWaitsForItsFirstSync) {
   auto a = state::load_folder_state_for(s.state_dir, "A");
   ASSERT_TRUE(a);
   std::string name = a->messages.at(1).name;
-  fs::rename(s.maildir / "A" / "new" / name, s.maildir / "B" / "new" / name);
+  fs::rename(s.tree.root / "A" / "new" / name, s.tree.root / "B" / "new" / name);
   for (auto& f : folders) {
     f.state = state::load_folder_state_for(s.state_dir, f.name);
     f.scan = maildir::Folder(f.path).scan();
@@ -947,8 +947,8 @@ TEST_F(FolderSyncTest, ACopyLeftBehindIsRecognisedAfterAUidValidityChange) {
   state::MessageRecord& gone = st->messages.at(1);
   const std::string old_name = gone.name;
   ASSERT_FALSE(gone.key.empty());
-  fs::path file = s.maildir / "A" / "new" / old_name;
-  fs::path back = s.maildir / "A" / "cur" / "moved-back.host:2,";
+  fs::path file = s.tree.root / "A" / "new" / old_name;
+  fs::path back = s.tree.root / "A" / "cur" / "moved-back.host:2,";
   fs::rename(file, back);
   mark_left_behind(gone);
   EXPECT_TRUE(left_behind(gone));
@@ -1003,7 +1003,7 @@ TEST_F(FolderSyncTest, AMoveIntoAFolderNotYetSyncedInThisRunWaitsForIt) {
   auto a = state::load_folder_state_for(s.state_dir, "A");
   ASSERT_TRUE(a);
   std::string name = a->messages.at(1).name;
-  fs::rename(s.maildir / "A" / "new" / name, s.maildir / "B" / "new" / name);
+  fs::rename(s.tree.root / "A" / "new" / name, s.tree.root / "B" / "new" / name);
   server.boxes["B"].messages.push_back({2, to_crlf(message(1)), {}});  // Another client.
   server.boxes["B"].uidnext = 3;
 
@@ -1051,9 +1051,9 @@ TEST_F(FolderSyncTest, ABodyFinishedBeforeAKillIsAdoptedNotFetchedAgain) {
   EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "fetch bodies"), 0)
       << "the body was whole in tmp/";
   EXPECT_EQ(files_in("INBOX"), 1u);
-  EXPECT_TRUE(fs::exists(s.maildir / "INBOX" / "cur" / "1700000000.M1P1.host:2,S"))
+  EXPECT_TRUE(fs::exists(s.tree.root / "INBOX" / "cur" / "1700000000.M1P1.host:2,S"))
       << "moved into place and given the server's flags";
-  EXPECT_TRUE(fs::is_empty(s.maildir / "INBOX" / "tmp"));
+  EXPECT_TRUE(fs::is_empty(s.tree.root / "INBOX" / "tmp"));
   auto st = state::load_folder_state_for(s.state_dir, "INBOX");
   ASSERT_TRUE(st);
   ASSERT_EQ(st->messages.size(), 1u);
@@ -1072,14 +1072,14 @@ TEST_F(FolderSyncTest, AFinishedBodyOfAMessageTheUserPutThereSinceIsNotDelivered
   const std::string body = message(1);
   killed_after_fetching(1, "1700000000.M1P1.host", body);
   {
-    std::ofstream out(s.maildir / "INBOX" / "cur" / "mu4e2.host:2,FS", std::ios::binary);
+    std::ofstream out(s.tree.root / "INBOX" / "cur" / "mu4e2.host:2,FS", std::ios::binary);
     out << body;
   }
   sync(0);
   EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "fetch bodies"), 0);
   EXPECT_EQ(std::count(server.calls.begin(), server.calls.end(), "append INBOX"), 0);
   EXPECT_EQ(files_in("INBOX"), 1u);
-  EXPECT_TRUE(fs::is_empty(s.maildir / "INBOX" / "tmp"));
+  EXPECT_TRUE(fs::is_empty(s.tree.root / "INBOX" / "tmp"));
   auto st = state::load_folder_state_for(s.state_dir, "INBOX");
   ASSERT_TRUE(st);
   ASSERT_EQ(st->messages.size(), 1u);
@@ -1116,7 +1116,7 @@ TEST_F(FolderSyncTest, NothingIsChangedWhenTheJournalCannotBeWritten) {
   }
   EXPECT_NE(error.find("journal"), std::string::npos) << error;
   EXPECT_EQ(files_in("INBOX"), 2u) << "no file deleted";
-  EXPECT_TRUE(fs::is_empty(s.maildir / "INBOX" / "cur")) << "no file renamed";
+  EXPECT_TRUE(fs::is_empty(s.tree.root / "INBOX" / "cur")) << "no file renamed";
   fs::remove(state::journal_file_for(folders[0].state_path));
   sync(0);
   EXPECT_EQ(files_in("INBOX"), 1u);
@@ -1127,7 +1127,7 @@ TEST_F(FolderSyncTest, NothingIsChangedWhenTheJournalCannotBeWritten) {
 // the files are uploaded by their new names in this run.
 TEST_F(FolderSyncTest, FilesRenamedAfterTheScanAreUploadedByTheirNewNames) {
   add_folder("INBOX");
-  fs::path box = s.maildir / "INBOX";
+  fs::path box = s.tree.root / "INBOX";
   std::ofstream(box / "cur" / "1.local:2,S") << message(1);
   std::ofstream(box / "new" / "2.local") << message(2);
   sync_after(0, [&] {
@@ -1156,7 +1156,7 @@ TEST_F(FolderSyncTest, FilesRenamedAfterTheScanAreUploadedByTheirNewNames) {
 // run sees the folder without it. It is no problem, so the run exits 0.
 TEST_F(FolderSyncTest, AFileDeletedAfterTheScanIsNotUploadedAndIsNoProblem) {
   add_folder("INBOX");
-  fs::path file = s.maildir / "INBOX" / "cur" / "1.local:2,S";
+  fs::path file = s.tree.root / "INBOX" / "cur" / "1.local:2,S";
   std::ofstream(file) << message(1);
   sync_after(0, [&] { fs::remove(file); });
   EXPECT_TRUE(reports[0].problems.empty()) << reports[0].problems.front();
@@ -1176,7 +1176,7 @@ TEST_F(FolderSyncTest, AFileDeletedAfterTheScanIsNotUploadedAndIsNoProblem) {
 // is under way cannot cut the body short (which would break the session).
 TEST_F(FolderSyncTest, AFileRenamedWhileItsAppendStartsIsSentWhole) {
   add_folder("INBOX");
-  fs::path box = s.maildir / "INBOX";
+  fs::path box = s.tree.root / "INBOX";
   std::ofstream(box / "cur" / "1.local:2,S") << message(1);
   server.before_append = [&] {
     fs::rename(box / "cur" / "1.local:2,S", box / "cur" / "1.local:2,FS");
@@ -1197,11 +1197,11 @@ TEST_F(FolderSyncTest, AFileRenamedAfterTheScanIsDeletedWhenItsMessageWasExpunge
   server.boxes["INBOX"].uidnext = 2;
   sync(0);
   ASSERT_EQ(files_in("INBOX"), 1u);
-  fs::path file = *fs::directory_iterator(s.maildir / "INBOX" / "new");
+  fs::path file = *fs::directory_iterator(s.tree.root / "INBOX" / "new");
 
   server.boxes["INBOX"].messages.clear();
   sync_after(0, [&] {
-    fs::rename(file, s.maildir / "INBOX" / "cur" / (file.filename().string() + ":2,S"));
+    fs::rename(file, s.tree.root / "INBOX" / "cur" / (file.filename().string() + ":2,S"));
   });
   EXPECT_TRUE(reports[0].error.empty()) << reports[0].error;
   EXPECT_EQ(files_in("INBOX"), 0u);
@@ -1216,12 +1216,12 @@ TEST_F(FolderSyncTest, BodiesFetchedButNotStoredAreNotCountedAsBytes) {
   add_folder("INBOX");
   server.boxes["INBOX"].messages = {{1, to_crlf(message(1)), {}}};
   server.boxes["INBOX"].uidnext = 2;
-  server.before_commit = [&] { fs::remove_all(s.maildir / "INBOX" / "new"); };
+  server.before_commit = [&] { fs::remove_all(s.tree.root / "INBOX" / "new"); };
   EXPECT_THROW(sync(0), util::Error);
   EXPECT_EQ(reports[0].downloaded, 0u);
   EXPECT_EQ(reports[0].bytes, 0u);
 
-  fs::create_directories(s.maildir / "INBOX" / "new");
+  fs::create_directories(s.tree.root / "INBOX" / "new");
   server.before_commit = nullptr;
   reports[0] = FolderReport{};
   sync(0);
@@ -1233,11 +1233,11 @@ TEST_F(FolderSyncTest, BodiesFetchedButNotStoredAreNotCountedAsBytes) {
 // it creates on the server is ("created on the server").
 TEST_F(FolderSyncTest, AFolderCreatedLocallyIsReported) {
   add_folder("Lists");
-  fs::remove_all(s.maildir / "Lists");
+  fs::remove_all(s.tree.root / "Lists");
   sync(0);
   EXPECT_TRUE(reports[0].error.empty()) << reports[0].error;
   EXPECT_EQ(std::count(reports[0].notices.begin(), reports[0].notices.end(), "created locally"), 1);
-  EXPECT_TRUE(fs::is_directory(s.maildir / "Lists" / "cur"));
+  EXPECT_TRUE(fs::is_directory(s.tree.root / "Lists" / "cur"));
 
   reports[0] = FolderReport{};
   server.boxes["Lists"].messages = {{1, to_crlf(message(1)), {}}};
