@@ -716,21 +716,58 @@ TEST(MbsyncBoxDirRefuses, WhatMbsyncRefuses) {
   EXPECT_THROW(mbsync::box_dir({"", "/in", SubFolders::Verbatim, ""}, "A"), util::Error);
 }
 
-// Where roam's own layouts (verbatim, maildir++) put a folder, mbsync put it
-// too: so the state imported for mbsync's directory is the state of the
-// directory roam syncs.
-TEST(MbsyncBoxDirMatchesRoam, ForVerbatimAndMaildirPlusPlus) {
-  for (const char* box : {"INBOX", "Archive", "Lists/a/b", "INBOX/sub", "Sent Items"}) {
-    EXPECT_EQ(mbsync::box_dir(k_verbatim, box),
-              maildir::folder_path("/M", box, '/', maildir::Layout::Verbatim).string())
-        << box;
-  }
-  for (const char* box : {"INBOX", "Archive", "Lists/a/b", "Sent Items"}) {
-    EXPECT_EQ(mbsync::box_dir(k_pp, box),
-              maildir::folder_path("/M", box, '/', maildir::Layout::MaildirPlusPlus).string())
+// Where roam's layouts put a folder, given the keys the import writes for
+// a MaildirStore, mbsync put it too: so the state imported for mbsync's
+// directory is the state of the directory roam syncs.
+struct RoamTreeCase {
+  std::string name;
+  mbsync::MaildirPlace place;
+  maildir::Tree tree;
+  std::vector<std::string> boxes;
+};
+
+class MbsyncBoxDirMatchesRoam : public ::testing::TestWithParam<RoamTreeCase> {};
+
+TEST_P(MbsyncBoxDirMatchesRoam, ForEveryLayoutTheImportWrites) {
+  for (const auto& box : GetParam().boxes) {
+    EXPECT_EQ(mbsync::box_dir(GetParam().place, box),
+              maildir::folder_path(GetParam().tree, box, '/').string())
         << box;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, MbsyncBoxDirMatchesRoam,
+    ::testing::Values(
+        RoamTreeCase{"Verbatim",
+                     k_verbatim,
+                     maildir::Tree("/M", maildir::Layout::Verbatim),
+                     {"INBOX", "Archive", "Lists/a/b", "INBOX/sub", "Sent Items"}},
+        RoamTreeCase{"VerbatimInboxElsewhere",
+                     {"/M/", "/in", SubFolders::Verbatim, ""},
+                     maildir::Tree("/M", maildir::Layout::Verbatim, '.', fs::path("/in")),
+                     {"INBOX", "Archive", "Lists/a/b", "INBOX/sub"}},
+        RoamTreeCase{"MaildirPlusPlus",
+                     k_pp,
+                     maildir::Tree("/M", maildir::Layout::MaildirPlusPlus),
+                     {"INBOX", "Archive", "Lists/a/b", "Sent Items"}},
+        RoamTreeCase{"Legacy",
+                     k_legacy,
+                     maildir::Tree("/M", maildir::Layout::Legacy),
+                     {"INBOX", "Archive", "top/sub/subsub", "INBOX/sub"}},
+        RoamTreeCase{"LegacyInboxElsewhere",
+                     {"/M/", "/in", SubFolders::Legacy, ""},
+                     maildir::Tree("/M", maildir::Layout::Legacy, '.', fs::path("/in")),
+                     {"INBOX", "top/sub/subsub", "INBOX/sub/x"}},
+        RoamTreeCase{"Flatten",
+                     k_flat,
+                     maildir::Tree("/M", maildir::Layout::Flat, '.', fs::path("/in")),
+                     {"INBOX", "Archive", "a/b/c", "INBOX/x"}},
+        RoamTreeCase{"FlattenOtherSeparator",
+                     {"/M/", "/M/INBOX", SubFolders::Unset, "_"},
+                     maildir::Tree("/M", maildir::Layout::Flat, '_'),
+                     {"INBOX", "a/b", "INBOX/x"}}),
+    [](const ::testing::TestParamInfo<RoamTreeCase>& param) { return param.param.name; });
 
 // --- Folders: state files, Maildir checks, pairs ---
 
