@@ -91,18 +91,20 @@ MbsyncSetup fresh_setup() {
 // refuses LOGIN without TLS unless AuthMechs names it. Folders are Verbatim
 // below Mail/, INBOX is Mail/INBOX (roam's verbatim layout).
 void write_rc(const MbsyncSetup& s, const std::string& sync_state,
-              const std::string& patterns = "*") {
+              const std::string& patterns = "*", const std::string& store_lines = "") {
   const auto& server = TestServer::instance();
+  std::string store = store_lines.empty()
+                          ? "Inbox " + s.maildir.string() + "/INBOX\nSubFolders Verbatim\n"
+                          : store_lines;
   write_file(s.rc, "IMAPAccount acc\nHost " + server.host() + "\nPort " +
                        std::to_string(server.imap_port()) + "\nUser " + s.user + "\nPass " +
                        server.password() +
                        "\nSSLType None\nAuthMechs LOGIN\n\n"
                        "IMAPStore remote\nAccount acc\n\n"
                        "MaildirStore local\nPath " +
-                       s.maildir.string() + "/\nInbox " + s.maildir.string() +
-                       "/INBOX\nSubFolders Verbatim\n\n"
-                       "Channel mail\nFar :remote:\nNear :local:\nPatterns " +
-                       patterns + "\nCreate Both\nExpunge Both\nSyncState " + sync_state + "\n");
+                       s.maildir.string() + "/\n" + store +
+                       "\nChannel mail\nFar :remote:\nNear :local:\nPatterns " + patterns +
+                       "\nCreate Both\nExpunge Both\nSyncState " + sync_state + "\n");
 }
 
 ProcessResult run_mbsync(const MbsyncSetup& s) {
@@ -410,6 +412,63 @@ TEST(ImportMbsync, AfterAKilledMbsyncRunNothingIsLostOrDoubled) {
   EXPECT_EQ(std::set<std::string>(remote.begin(), remote.end()).size(), remote.size());
   expect_nothing_moved(sync_totals(s));
 }
+
+// The layouts roam grew for mbsync's trees: SubFolders Legacy with the
+// Inbox outside Path, and Flatten. The import writes layout, inbox and
+// flat_separator, and the first sync takes the tree over as it is.
+struct LayoutCase {
+  std::string name;
+  // MaildirStore lines after Path; "$WORK" is the test's directory.
+  std::string store_lines;
+  // Where INBOX and Lists/dovecot are, relative to the test's directory.
+  std::string inbox_dir;
+  std::string nested_dir;
+};
+
+class ImportMbsyncLayouts : public ::testing::TestWithParam<LayoutCase> {};
+
+TEST_P(ImportMbsyncLayouts, FirstSyncMovesNothingAndNewMailArrives) {
+  SKIP_WITHOUT_MBSYNC();
+  const auto& server = TestServer::instance();
+  const LayoutCase& c = GetParam();
+  MbsyncSetup s = fresh_setup();
+  server.seed(s.user, {"--messages", "80", "--folders", "4", "--nested", "--flags"});
+  std::string store = c.store_lines;
+  for (std::size_t at; (at = store.find("$WORK")) != std::string::npos;) {
+    store.replace(at, 5, s.work.string());
+  }
+  write_rc(s, "*", "*", store);
+  ProcessResult m = run_mbsync(s);
+  ASSERT_EQ(m.exit_code, 0) << describe(m);
+  ASSERT_TRUE(fs::is_directory(s.work / c.inbox_dir / "cur"));
+  ASSERT_TRUE(fs::is_directory(s.work / c.nested_dir / "cur"));
+  std::set<std::string> before = file_names(s.work);
+  const std::size_t seeded = server_total(s.user);
+  ASSERT_EQ(before.size(), seeded);
+
+  ProcessResult imported = import(s);
+  ASSERT_EQ(imported.exit_code, 0) << describe(imported);
+  expect_nothing_moved(sync_totals(s));
+  EXPECT_EQ(file_names(s.work), before);
+
+  server.append(s.user, "Lists/dovecot", make_message("nested-new"));
+  write_file(s.work / c.inbox_dir / "new" / "1700000000.roamtest.host",
+             crlf_to_lf(make_message("inbox-new")));
+  nlohmann::json totals = sync_totals(s);
+  EXPECT_EQ(totals.value("downloaded", -1), 1) << totals.dump();
+  EXPECT_EQ(totals.value("uploaded", -1), 1) << totals.dump();
+  EXPECT_EQ(files_with_id(s.work / c.nested_dir, "nested-new").size(), 1u);
+  EXPECT_EQ(server_total(s.user), seeded + 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Trees, ImportMbsyncLayouts,
+    ::testing::Values(LayoutCase{"LegacyWithInboxOutsidePath",
+                                 "Inbox $WORK/inbox\nSubFolders Legacy\n", "inbox",
+                                 "Mail/Lists/.dovecot"},
+                      LayoutCase{"Flatten", "Inbox $WORK/Mail/INBOX\nFlatten .\n", "Mail/INBOX",
+                                 "Mail/Lists.dovecot"}),
+    [](const ::testing::TestParamInfo<LayoutCase>& param) { return param.param.name; });
 
 }  // namespace
 }  // namespace roam::it
