@@ -2135,22 +2135,118 @@ std::vector<PlannedAccount> read_mbsync(const fs::path& rc_path,
       choose(*ch, true);
     }
   }
-  std::vector<PlannedAccount> out;
-  std::map<std::string, std::string> roots;
-  for (const Channel* ch : chosen) {
-    PlannedAccount account = ChannelPlanner(rc, *ch, imap_side(*ch)).plan();
+  // Channels on one Maildir tree become one account: roam keeps one
+  // account per tree. That is the usual split of one mailbox into an INBOX
+  // channel and a channel for the rest; it can be expressed when the
+  // channels agree on everything but their folders and at most one of them
+  // has Patterns (the single folders of the others are added after its
+  // patterns, where a plain name only adds that folder).
+  struct Planned {
+    PlannedAccount account;
+    const Channel* channel;
     std::string root;
-    for (const auto& [k, v] : account.keys) {
+  };
+  std::vector<Planned> planned;
+  for (const Channel* ch : chosen) {
+    Planned p{ChannelPlanner(rc, *ch, imap_side(*ch)).plan(), ch, {}};
+    for (const auto& [k, v] : p.account.keys) {
       if (k == "maildir") {
-        root = v;
+        p.root = v;
       }
     }
-    if (auto [it, fresh] = roots.emplace(root, ch->name); !fresh) {
-      throw Error(Scope::Usage,
-                  "channels '" + it->second + "' and '" + ch->name + "' of " + file +
-                      " share the Maildir " + root +
-                      "; roam keeps one account per Maildir tree. Import one of them by name "
-                      "and widen its folders afterwards");
+    planned.push_back(std::move(p));
+  }
+  auto without_folders = [](const PlannedAccount& a) {
+    std::vector<std::pair<std::string, std::string>> keys;
+    for (const auto& kv : a.keys) {
+      if (kv.first != "folders") {
+        keys.push_back(kv);
+      }
+    }
+    return keys;
+  };
+  std::vector<PlannedAccount> out;
+  std::vector<bool> merged(planned.size(), false);
+  for (std::size_t i = 0; i < planned.size(); ++i) {
+    if (merged[i]) {
+      continue;
+    }
+    std::vector<std::size_t> group{i};
+    for (std::size_t j = i + 1; j < planned.size(); ++j) {
+      if (!merged[j] && planned[j].root == planned[i].root) {
+        group.push_back(j);
+        merged[j] = true;
+      }
+    }
+    if (group.size() == 1) {
+      out.push_back(std::move(planned[i].account));
+      continue;
+    }
+    std::string names;
+    std::size_t with_patterns = 0;
+    const Planned* base = &planned[i];
+    for (std::size_t g : group) {
+      const Planned& p = planned[g];
+      names += (names.empty() ? "'" : ", '") + p.channel->name + "'";
+      if (!p.channel->patterns.empty()) {
+        ++with_patterns;
+        base = &p;
+      }
+      if (without_folders(p.account) != without_folders(planned[i].account)) {
+        fail(file, p.channel->line,
+             "channels '" + planned[i].channel->name + "' and '" + p.channel->name +
+                 "' share the Maildir " + p.root +
+                 " but differ in their settings (Sync, Create, Expunge, the account); roam "
+                 "keeps one account per Maildir tree. Import one of them by name");
+      }
+      if (with_patterns > 1) {
+        fail(file, p.channel->line,
+             "channels " + names + " share the Maildir " + p.root +
+                 " and more than one has Patterns, which roam's one `folders` list cannot "
+                 "combine; import one of them by name and widen its folders afterwards");
+      }
+    }
+    PlannedAccount account = base->account;
+    account.notes.insert(account.notes.begin(),
+                         "channels " + names + " share the Maildir " + base->root +
+                             ", so they are one roam account, [account." + account.name + "]");
+    std::set<std::string> notes(account.notes.begin(), account.notes.end());
+    std::set<std::string> folder_names;
+    for (const auto& f : account.folders) {
+      folder_names.insert(f.name);
+    }
+    for (std::size_t g : group) {
+      const Planned& p = planned[g];
+      if (&p == base) {
+        continue;
+      }
+      for (auto& [k, v] : account.keys) {
+        if (k == "folders") {
+          for (const auto& [k2, v2] : p.account.keys) {
+            if (k2 == "folders") {
+              v += " " + v2;
+            }
+          }
+        }
+      }
+      account.comments.insert(account.comments.end(), p.account.comments.begin(),
+                              p.account.comments.end());
+      for (const auto& n : p.account.notes) {
+        if (notes.insert(n).second) {
+          account.notes.push_back(n);
+        }
+      }
+      for (const auto& f : p.account.folders) {
+        // Two channels that both synced a folder have two states for it; the
+        // first is taken, the other only noted.
+        if (!folder_names.insert(f.name).second) {
+          account.notes.push_back("folder " + f.name + ": channel '" + p.channel->name +
+                                  "' has a state for it too; only the first channel's is "
+                                  "imported");
+          continue;
+        }
+        account.folders.push_back(f);
+      }
     }
     out.push_back(std::move(account));
   }

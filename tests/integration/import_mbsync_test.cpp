@@ -413,6 +413,43 @@ TEST(ImportMbsync, AfterAKilledMbsyncRunNothingIsLostOrDoubled) {
   expect_nothing_moved(sync_totals(s));
 }
 
+// The usual split of one mailbox into an INBOX channel and a channel for
+// the rest, grouped: one roam account, both channels' states imported.
+TEST(ImportMbsync, InboxAndRestChannelsOfAGroupAreOneAccount) {
+  SKIP_WITHOUT_MBSYNC();
+  const auto& server = TestServer::instance();
+  MbsyncSetup s = fresh_setup();
+  server.seed(s.user, {"--messages", "60", "--folders", "3", "--flags"});
+  write_file(s.rc, "SyncState *\n\nIMAPAccount acc\nHost " + server.host() + "\nPort " +
+                       std::to_string(server.imap_port()) + "\nUser " + s.user + "\nPass " +
+                       server.password() +
+                       "\nSSLType None\nAuthMechs LOGIN\n\n"
+                       "IMAPStore remote\nAccount acc\n\n"
+                       "MaildirStore local\nPath " +
+                       s.maildir.string() + "/\nInbox " + s.maildir.string() +
+                       "/INBOX\nSubFolders Verbatim\n\n"
+                       "Channel inbox\nFar :remote:\nNear :local:\nCreate Both\n\n"
+                       "Channel rest\nFar :remote:\nNear :local:\nPatterns * !INBOX\n"
+                       "Create Both\n\nGroup mail inbox rest\n");
+  ProcessResult m =
+      run_process({find_mbsync(), "-c", s.rc.string(), "mail"}, {}, std::chrono::seconds(300));
+  ASSERT_EQ(m.exit_code, 0) << describe(m);
+  const std::size_t seeded = server_total(s.user);
+  ASSERT_EQ(file_names(s.maildir).size(), seeded);
+  ProcessResult imported =
+      roam(s, {"import", "mbsync", "--from", s.rc.string(), "-c", s.config.string(), "mail"});
+  ASSERT_EQ(imported.exit_code, 0) << describe(imported);
+  EXPECT_NE(imported.out.find("INBOX:"), std::string::npos) << imported.out;
+  EXPECT_NE(imported.out.find("Archive:"), std::string::npos) << imported.out;
+  ProcessResult synced = roam(s, {"sync", "-c", s.config.string(), "--json"});
+  ASSERT_EQ(synced.exit_code, 0) << describe(synced);
+  nlohmann::json doc = nlohmann::json::parse(synced.out);
+  ASSERT_EQ(doc["accounts"].size(), 1u);
+  EXPECT_EQ(doc["accounts"][0]["name"], "rest");
+  expect_nothing_moved(doc["accounts"][0]["totals"]);
+  EXPECT_EQ(expect_each_message_once_on_both_sides(s), seeded);
+}
+
 // The layouts roam grew for mbsync's trees: SubFolders Legacy with the
 // Inbox outside Path, and Flatten. The import writes layout, inbox and
 // flat_separator, and the first sync takes the tree over as it is.

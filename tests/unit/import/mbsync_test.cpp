@@ -566,8 +566,14 @@ INSTANTIATE_TEST_SUITE_P(
                   ":9: channel 'c' syncs nothing"},
         ErrorCase{"SharedMaildir",
                   "IMAPStore r\nHost h\nUser u\nPass p\n\nMaildirStore m\nPath ~/M/\n\n"
-                  "Channel a\nFar :r:\nNear :m:\n\nChannel b\nFar :r:Lists\nNear :m:Lists\n",
-                  " share the Maildir"}),
+                  "Channel a\nFar :r:\nNear :m:\nPatterns *\n\nChannel b\nFar :r:\nNear :m:\n"
+                  "Patterns Lists\n",
+                  ":14: channels 'a', 'b' share the Maildir"},
+        ErrorCase{"SharedMaildirOtherSettings",
+                  "IMAPStore r\nHost h\nUser u\nPass p\n\nMaildirStore m\nPath ~/M/\n\n"
+                  "Channel a\nFar :r:\nNear :m:\n\nChannel b\nFar :r:Lists\nNear :m:Lists\n"
+                  "Sync Pull\n",
+                  ":13: channels 'a' and 'b' share the Maildir"}),
     [](const ::testing::TestParamInfo<ErrorCase>& param) { return param.param.name; });
 
 TEST_F(MbsyncRc, NoErrorRepeatsAPassword) {
@@ -985,6 +991,28 @@ TEST_F(MbsyncFolders, EncodedFolderNamesAreDecodedAndTheirDirectoryLeftOut) {
   EXPECT_EQ(plans[0].folders[0].dir, home() / "Mail/Entw&APw-rfe");
   EXPECT_TRUE(has_note(plans[0].folders[0].notes, "encoded IMAP name"));
   EXPECT_EQ(key(plans[0], "folders"), "* !Spam\u00a4 !Entw&APw-rfe");
+}
+
+// The usual split of one mailbox into an INBOX channel and one for the
+// rest (with a Group for both) is one roam account on the one Maildir.
+TEST_F(MbsyncFolders, ChannelsOnOneMaildirAreOneAccount) {
+  make_folder(home() / "Mail/INBOX", 900);
+  make_folder(home() / "Mail/Lists", 900);
+  write(home() / ".mbsync/:remote:INBOX_:local:INBOX", m_state);
+  write(home() / ".mbsync/:remote:Lists_:local:Lists", m_state);
+  std::vector<PlannedAccount> plans =
+      read_mbsync(rc(std::string(k_account) + "\n" + k_stores +
+                     "Channel inbox\nFar :remote:\nNear :local:\n\n"
+                     "Channel rest\nFar :remote:\nNear :local:\nPatterns * !INBOX\n\n"
+                     "Group mail inbox rest\n"),
+                  {"mail"});
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_EQ(plans[0].name, "rest");
+  EXPECT_EQ(key(plans[0], "folders"), "* !INBOX INBOX");
+  ASSERT_EQ(plans[0].folders.size(), 2u);
+  EXPECT_NE(folder(plans[0], "INBOX"), nullptr);
+  EXPECT_NE(folder(plans[0], "Lists"), nullptr);
+  EXPECT_TRUE(has_note(plans[0].notes, "channels 'inbox', 'rest' share the Maildir"));
 }
 
 TEST_F(MbsyncFolders, MaildirPlusPlusInboxSubfoldersAreNotImported) {
