@@ -5,8 +5,10 @@
 // writes, renames or connects, and never runs PassCmd.
 //
 // One PlannedAccount per Channel that pairs an IMAPStore with a
-// MaildirStore (either way round: Far/Near, or the old Master/Slave). The
-// folders are the ones mbsync has a sync state for. Of a state's pairs only
+// MaildirStore (either way round: Far/Near, or the old Master/Slave), named
+// after it; channels on one Maildir tree are one account (roam keeps one
+// account per tree) when roam can express them together. The folders are
+// the ones mbsync has a sync state for. Of a state's pairs only
 // the certain ones are planned (both UIDs set, no placeholder, no expiry,
 // the Maildir's .uidvalidity as the state says); roam's first sync pairs
 // the rest by content. What roam cannot carry over is a note that says what
