@@ -20,7 +20,8 @@ packages=(
   # do not conflict with dovecot-imapd; the rest is unpacked below.
   cyrus-common sasl2-bin courier-authdaemon courier-authlib-userdb
   libcourier-unicode4 libgamin0
-  # Benchmark against mbsync
+  # Benchmark against mbsync, and the `roam import mbsync` tests (which
+  # skip themselves without it)
   isync
   # roam import's tests sync a corpus with OfflineIMAP first
   offlineimap3

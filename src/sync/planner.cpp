@@ -107,6 +107,36 @@ std::string percent(double ratio) {
 
 }  // namespace
 
+std::optional<ContentKey> key_without_tuid(const ContentKey& key) {
+  // mbsync inserts "X-TUID: " and 12 characters as a header line of its
+  // own (sync_msg_cvt.c); the key's header has LF line ends, and each line
+  // counts one byte more in the CRLF size.
+  std::size_t start = 0;
+  while (start < key.header.size()) {
+    std::size_t end = key.header.find('\n', start);
+    std::size_t next = end == std::string::npos ? key.header.size() : end + 1;
+    std::string_view line(key.header.data() + start, next - start);
+    if (line == "\n") {
+      break;  // The end of the header block.
+    }
+    if (line.size() > 7 && (line[0] == 'X' || line[0] == 'x') && (line[1] == '-') &&
+        (line[2] == 'T' || line[2] == 't') && (line[3] == 'U' || line[3] == 'u') &&
+        (line[4] == 'I' || line[4] == 'i') && (line[5] == 'D' || line[5] == 'd') &&
+        line[6] == ':') {
+      std::uint64_t removed = line.size() + (end == std::string::npos ? 0 : 1);
+      if (removed > key.crlf_size) {
+        return std::nullopt;
+      }
+      ContentKey bare;
+      bare.header = key.header.substr(0, start) + key.header.substr(next);
+      bare.crlf_size = key.crlf_size - removed;
+      return bare;
+    }
+    start = next;
+  }
+  return std::nullopt;
+}
+
 std::string content_key_text(const ContentKey& key) {
   std::uint64_t hash = 14695981039346656037ull;
   auto mix = [&](std::string_view bytes) {
@@ -343,27 +373,54 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
   // name order, so that reruns pair the same way.
   // By key text, which reads 8-bit header bytes as the 'X' a server may
   // have made of them: the copy that an APPEND rewrote is still the file.
+  // Messages left over are paired once more by their keys without mbsync's
+  // X-TUID line (key_without_tuid), which only one of the two copies has.
   std::map<std::string, std::vector<const LocalMessage*>> local_by_key;
+  std::map<std::string, std::vector<const LocalMessage*>> local_by_bare_key;
+  auto bare_text = [](const ContentKey& key) {
+    std::optional<ContentKey> bare = key_without_tuid(key);
+    return content_key_text(bare ? *bare : key);
+  };
   for (const auto* m : new_local) {
     auto k = in.local_keys.find(m->name);
     if (k != in.local_keys.end()) {
       local_by_key[content_key_text(k->second)].push_back(m);
+      local_by_bare_key[bare_text(k->second)].push_back(m);
     }
   }
   std::set<const LocalMessage*> paired_local;
-  std::size_t paired = 0;
-  for (const auto* sm : new_server) {
-    auto k = in.server_keys.find(sm->uid);
-    const LocalMessage* match = nullptr;
-    if (k != in.server_keys.end()) {
-      auto lit = local_by_key.find(content_key_text(k->second));
-      if (lit != local_by_key.end() && !lit->second.empty()) {
-        match = lit->second.front();
-        lit->second.erase(lit->second.begin());
+  std::map<const ServerMessage*, const LocalMessage*> matches;
+  auto take = [&](std::vector<const LocalMessage*>& candidates) -> const LocalMessage* {
+    for (auto it = candidates.begin(); it != candidates.end(); ++it) {
+      if (paired_local.count(*it) == 0) {
+        const LocalMessage* m = *it;
+        candidates.erase(it);
+        paired_local.insert(m);
+        return m;
       }
     }
+    return nullptr;
+  };
+  for (bool bare : {false, true}) {
+    for (const auto* sm : new_server) {
+      auto k = in.server_keys.find(sm->uid);
+      if (matches.count(sm) != 0 || k == in.server_keys.end()) {
+        continue;
+      }
+      auto& index = bare ? local_by_bare_key : local_by_key;
+      auto lit = index.find(bare ? bare_text(k->second) : content_key_text(k->second));
+      if (lit != index.end()) {
+        if (const LocalMessage* m = take(lit->second)) {
+          matches[sm] = m;
+        }
+      }
+    }
+  }
+  std::size_t paired = 0;
+  for (const auto* sm : new_server) {
+    auto found = matches.find(sm);
+    const LocalMessage* match = found != matches.end() ? found->second : nullptr;
     if (match != nullptr) {
-      paired_local.insert(match);
       ++paired;
       std::string server_letters = letters_of(sm->flags);
       std::string local_letters = maildir::known_letters(match->letters);
@@ -374,8 +431,10 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
         // the copy the other side still shows (a mail client purges T).
         std::erase(merged, 'T');
       }
+      // The record keeps the key of the local file, as for every pairing,
+      // so that a rename of the file is recognised by it.
       reconcile(plan, policy, sm->uid, match->name, sm->flags, match->letters, merged, nullptr,
-                content_key_text(k->second));
+                content_key_text(in.local_keys.at(match->name)));
     } else if (pulls(policy)) {
       plan.downloads.push_back({sm->uid, sm->flags});
     }

@@ -5,6 +5,7 @@
 // and each one has its own unit test (tests/unit/sync/planner_test.cpp).
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -31,6 +32,14 @@ struct ContentKey {
 // (MessageRecord::key): 16 lower-case hex digits of a 64-bit FNV-1a hash of
 // the CRLF size and the header block.
 std::string content_key_text(const ContentKey& key);
+
+// `key` without mbsync's "X-TUID:" header line, or nullopt when it has none.
+// mbsync writes that line into every copy it makes, on either side, while
+// the original lacks it; so a message mbsync copied but whose pair is not
+// known (a killed mbsync run before `roam import`, a state roam could not
+// use) keys differently on the two sides. Pairing unknown messages by
+// content tries this key after the exact one.
+std::optional<ContentKey> key_without_tuid(const ContentKey& key);
 
 // The value of the first Message-ID header in `header` (a header block with
 // LF or CRLF line ends), unfolded and without surrounding blanks; empty when

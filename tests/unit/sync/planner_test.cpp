@@ -405,6 +405,54 @@ TEST(TwoWay, AServerCopyWithEightBitHeaderBytesRewrittenPairsWithTheFile) {
   EXPECT_EQ(plan.updates[0].record.name, "n1");
 }
 
+// mbsync writes "X-TUID: <12 characters>" into every copy it makes, the
+// original has none: a message mbsync copied in a run whose state is lost
+// (killed before it committed) is still one message, whichever side has the
+// line, and an exact match is preferred to one without the line.
+TEST(TwoWay, MbsyncsXTuidLineDoesNotMakeTwoMessages) {
+  auto state = make_state({});
+  FolderInput in;
+  in.state = &state;
+  in.server = make_server({{3, {}}, {4, {}}, {5, {}}});
+  in.local = LocalFolder{{{"downloaded", ""}, {"uploaded", "S"}, {"exact", ""}, {"tuid", ""}}};
+  // Server 3 was downloaded by mbsync: the file has the line, 8 + 12 + 1
+  // bytes (one more in the CRLF size).
+  in.server_keys[3] = {40, "From: a\nSubject: x\n\n"};
+  in.local_keys["downloaded"] = {62, "From: a\nSubject: x\nX-TUID: 0123456789ab\n\n"};
+  // Server 4 was uploaded by mbsync: the server copy has it.
+  in.server_keys[4] = {83, "From: b\nX-TUID: ba9876543210\n\n"};
+  in.local_keys["uploaded"] = {61, "From: b\n\n"};
+  // Server 5 matches "exact" exactly and "tuid" only without the line.
+  in.server_keys[5] = {30, "From: c\n\n"};
+  in.local_keys["tuid"] = {52, "From: c\nX-TUID: 0123456789ab\n\n"};
+  in.local_keys["exact"] = {30, "From: c\n\n"};
+  Plan plan = plan_folder(in, both());
+  EXPECT_TRUE(plan.downloads.empty());
+  ASSERT_EQ(plan.uploads.size(), 1u);
+  EXPECT_EQ(plan.uploads[0].name, "tuid");
+  ASSERT_EQ(plan.updates.size(), 3u);
+  std::map<Uid, std::string> names;
+  for (const auto& u : plan.updates) {
+    names[u.record.uid] = u.record.name;
+  }
+  EXPECT_EQ(names[3], "downloaded");
+  EXPECT_EQ(names[4], "uploaded");
+  EXPECT_EQ(names[5], "exact");
+  // The record keeps the file's key, by which a rename of it is found.
+  for (const auto& u : plan.updates) {
+    EXPECT_EQ(u.record.key, content_key_text(in.local_keys.at(u.record.name)));
+  }
+}
+
+TEST(KeyWithoutTuid, RemovesTheLineAndItsBytes) {
+  auto bare = key_without_tuid({50, "From: a\nx-tuid: 0123456789ab\nTo: b\n\n"});
+  ASSERT_TRUE(bare.has_value());
+  EXPECT_EQ(bare->header, "From: a\nTo: b\n\n");
+  EXPECT_EQ(bare->crlf_size, 28u);
+  EXPECT_FALSE(key_without_tuid({20, "From: a\nX-TUIDS: 1\n\n"}).has_value());
+  EXPECT_FALSE(key_without_tuid({20, "From: a\n\nX-TUID: in the body\n"}).has_value());
+}
+
 TEST(TwoWay, NewOnBothSidesWithEqualKeysIsOneMessage) {
   Plan plan = plan_new_on_both_sides_with_equal_keys();
   EXPECT_TRUE(plan.downloads.empty());
