@@ -15,6 +15,8 @@
 #include "cli/app.hpp"
 #include "imap/utf7.hpp"
 #include "import/build.hpp"
+#include "import/mbsync.hpp"
+#include "import/offlineimap.hpp"
 #include "import/plan.hpp"
 #include "maildir/layout.hpp"
 #include "state/folder_state.hpp"
@@ -22,17 +24,6 @@
 #include "sync/account.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
-
-// The readers land one by one; until both are in, a missing one is reported
-// as not built in. (Removed once both readers are merged.)
-#if __has_include("import/mbsync.hpp")
-#include "import/mbsync.hpp"
-#define ROAM_HAVE_MBSYNC_READER 1
-#endif
-#if __has_include("import/offlineimap.hpp")
-#include "import/offlineimap.hpp"
-#define ROAM_HAVE_OFFLINEIMAP_READER 1
-#endif
 
 namespace roam::cli {
 
@@ -299,17 +290,9 @@ int command_import(const ImportOptions& o) {
   }
   std::vector<import::PlannedAccount> plans;
   if (o.tool == "mbsync") {
-#ifdef ROAM_HAVE_MBSYNC_READER
     plans = import::read_mbsync(from, o.names);
-#else
-    throw Error(Scope::Usage, "this roam has no mbsync reader yet");
-#endif
   } else {
-#ifdef ROAM_HAVE_OFFLINEIMAP_READER
     plans = import::read_offlineimap(from, o.names);
-#else
-    throw Error(Scope::Usage, "this roam has no offlineimap reader yet");
-#endif
   }
   if (plans.empty()) {
     throw Error(Scope::Usage, "nothing to import: " + from.string() +
