@@ -169,7 +169,8 @@ void check_against_server(const AccountConfig& a, AccountOutcome& out) {
       // every message there again: a second copy of each in the Maildir.
       // Leaving it out of `folders` is what keeps that from happening.
       fo.skipped = "roam would keep it in " + roam_dir.string() + ", its files are in " +
-                   pf.dir.string() + "; left out of `folders` so that nothing is copied twice";
+                   pf.dir.lexically_normal().string() +
+                   "; left out of `folders` so that nothing is copied twice";
       fo.excluded = true;
       out.exclusions.push_back(f->name);
       elsewhere.emplace(theirs, f->delimiter);

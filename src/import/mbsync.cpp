@@ -1563,14 +1563,10 @@ void ChannelPlanner::plan_folder(PlannedAccount& out, const std::string& box,
   const Store& m = store(m_tm);
   const mbsync::MaildirPlace& p = m.place;
   std::string dir = mbsync::box_dir(p, box);
-  if (p.style == mbsync::SubFolders::MaildirPlusPlus && box.starts_with("INBOX/")) {
-    out.notes.push_back("folder " + box + ": mbsync keeps it in " + dir + ", roam's maildir++ in " +
-                        strip_slashes(p.inbox) + "/.INBOX." + box.substr(6) +
-                        "; its state is not imported. Leave it out (folders = ... !INBOX/*) "
-                        "or move the directory before the first roam sync, or roam downloads "
-                        "it again");
-    return;
-  }
+  // A Maildir++ subfolder of INBOX is "..sub" for mbsync and ".INBOX.sub"
+  // for roam: it is planned all the same, and the import, finding the two
+  // directories differ, leaves it out of `folders` under both names rather
+  // than let roam download it a second time.
   std::error_code ec;
   if (!fs::is_directory(fs::path(dir) / "cur", ec)) {
     out.notes.push_back("folder " + box + ": mbsync has a state for it (" + state_file +

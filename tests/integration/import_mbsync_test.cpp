@@ -450,6 +450,43 @@ TEST(ImportMbsync, InboxAndRestChannelsOfAGroupAreOneAccount) {
   EXPECT_EQ(expect_each_message_once_on_both_sides(s), seeded);
 }
 
+// mbsync keeps a Maildir++ subfolder of INBOX as "..sub", roam as
+// ".INBOX.sub": roam cannot take that directory over, so the import leaves the
+// folder out of `folders`, and the first sync neither downloads it into a
+// new directory nor touches the old one.
+TEST(ImportMbsync, AnInboxSubfolderMaildirPlusPlusCannotHoldIsLeftOut) {
+  SKIP_WITHOUT_MBSYNC();
+  const auto& server = TestServer::instance();
+  MbsyncSetup s = fresh_setup();
+  server.create_mailbox(s.user, "INBOX/sub");
+  server.create_mailbox(s.user, "Lists");
+  for (const char* box : {"INBOX", "INBOX/sub", "Lists"}) {
+    for (int i = 0; i < 3; ++i) {
+      server.append(s.user, box, make_message(std::string(box) + "-" + std::to_string(i)));
+    }
+  }
+  write_rc(s, "*", "*", "Inbox " + s.maildir.string() + "/\nSubFolders Maildir++\n");
+  // The store lines above replace Path's role: Maildir++ has no Path.
+  std::string rc = read_file(s.rc);
+  rc.replace(rc.find("Path " + s.maildir.string() + "/\n"), s.maildir.string().size() + 7, "");
+  write_file(s.rc, rc);
+  ProcessResult m = run_mbsync(s);
+  ASSERT_EQ(m.exit_code, 0) << describe(m);
+  ASSERT_TRUE(fs::is_directory(s.maildir / "..sub" / "cur"));
+  std::set<std::string> before = file_names(s.work);
+  ASSERT_EQ(before.size(), 9u);
+
+  ProcessResult imported = import(s);
+  ASSERT_EQ(imported.exit_code, 0) << describe(imported);
+  EXPECT_NE(imported.out.find("INBOX/sub: no state"), std::string::npos) << describe(imported);
+  EXPECT_NE(read_file(s.config).find("folders = * !\"INBOX/sub\""), std::string::npos)
+      << read_file(s.config);
+  expect_nothing_moved(sync_totals(s));
+  EXPECT_EQ(file_names(s.work), before);
+  EXPECT_FALSE(fs::exists(s.maildir / ".INBOX.sub"));
+  EXPECT_EQ(server_total(s.user), 9u);
+}
+
 // The layouts roam grew for mbsync's trees: SubFolders Legacy with the
 // Inbox outside Path, and Flatten. The import writes layout, inbox and
 // flat_separator, and the first sync takes the tree over as it is.

@@ -1015,7 +1015,11 @@ TEST_F(MbsyncFolders, ChannelsOnOneMaildirAreOneAccount) {
   EXPECT_TRUE(has_note(plans[0].notes, "channels 'inbox', 'rest' share the Maildir"));
 }
 
-TEST_F(MbsyncFolders, MaildirPlusPlusInboxSubfoldersAreNotImported) {
+// mbsync's "..sub" is not where roam's maildir++ keeps INBOX/sub: the folder
+// is planned with mbsync's directory, which the import compares with roam's
+// and, finding them differ, leaves the folder out (see the integration test
+// ImportMbsync.AnInboxSubfolderMaildirPlusPlusCannotHoldIsLeftOut).
+TEST_F(MbsyncFolders, MaildirPlusPlusInboxSubfoldersArePlannedWithMbsyncsDirectory) {
   make_folder(home() / "Mail/INBOX", 900);
   make_folder(home() / "Mail/INBOX/..sub", 900);
   write(home() / ".mbsync/:remote:INBOX!sub_:local:INBOX!sub", m_state);
@@ -1023,8 +1027,9 @@ TEST_F(MbsyncFolders, MaildirPlusPlusInboxSubfoldersAreNotImported) {
       rc(std::string(k_account) + "\nIMAPStore remote\nAccount acc\n\nMaildirStore local\n" +
          "Inbox ~/Mail/INBOX\nSubFolders Maildir++\n\n" + k_channel),
       {});
-  EXPECT_TRUE(plans[0].folders.empty());
-  EXPECT_TRUE(has_note(plans[0].notes, ".INBOX.sub"));
+  ASSERT_EQ(plans[0].folders.size(), 1u);
+  EXPECT_EQ(plans[0].folders[0].name, "INBOX/sub");
+  EXPECT_EQ(plans[0].folders[0].dir.lexically_normal(), home() / "Mail/INBOX/..sub");
 }
 
 }  // namespace
