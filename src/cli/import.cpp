@@ -62,19 +62,6 @@ std::string slash_form(std::string name, std::optional<char> delimiter) {
   return name;
 }
 
-// Quotes a folder name for a `folders` pattern (the configuration's
-// quoting: double quotes, with \" and \\ inside).
-std::string quoted_pattern(const std::string& name) {
-  std::string out = "!\"";
-  for (char c : name) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-    }
-    out += c;
-  }
-  return out + "\"";
-}
-
 std::string today() {
   std::time_t now = std::time(nullptr);
   std::tm tm{};
@@ -347,7 +334,7 @@ int command_import(const ImportOptions& o) {
           folders = plan.keys.end() - 1;
         }
         for (const auto& name : out.exclusions) {
-          folders->second += " " + quoted_pattern(name);
+          folders->second += " " + import::folder_pattern("!" + name);
         }
       }
       text += section_text(plan, o, from);

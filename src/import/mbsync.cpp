@@ -963,49 +963,6 @@ std::string strip_slashes(std::string s) {
   return s;
 }
 
-// A value for roam's configuration: quoted when roam's syntax needs it (a
-// '#' or ';', a '"' or '\\', blanks at either end, or nothing at all).
-std::string config_value(std::string_view v) {
-  bool quote = v.empty() || is_space(v.front()) || is_space(v.back()) ||
-               v.find_first_of("#;\"\\") != std::string_view::npos;
-  if (!quote) {
-    return std::string(v);
-  }
-  std::string out = "\"";
-  for (char c : v) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-    }
-    out += c;
-  }
-  out += '"';
-  return out;
-}
-
-// A folder pattern for roam's `folders`: quoted when it holds a blank or a
-// character roam's syntax treats specially; a leading '!' stays outside.
-std::string folder_pattern(std::string_view p) {
-  std::string prefix;
-  if (!p.empty() && p[0] == '!') {
-    prefix = "!";
-    p.remove_prefix(1);
-  }
-  bool quote = p.empty() || std::any_of(p.begin(), p.end(), [](char c) {
-                 return is_space(c) || c == '"' || c == '#' || c == ';' || c == '\\';
-               });
-  if (!quote) {
-    return prefix + std::string(p);
-  }
-  std::string out = prefix + "\"";
-  for (char c : p) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-    }
-    out += c;
-  }
-  return out + "\"";
-}
-
 std::optional<std::string> read_first_line(const fs::path& path) {
   std::ifstream in(path);
   if (!in) {
@@ -1526,18 +1483,7 @@ std::map<std::string, std::string> ChannelPlanner::folders_with_state() {
       }
       std::replace(rest.begin(), rest.end(), '!', '/');
       const std::string& flat = store(side).place.flatten;
-      if (!flat.empty()) {
-        std::string box;
-        for (std::size_t i = 0; i < rest.size();) {
-          if (rest.compare(i, flat.size(), flat) == 0) {
-            box += '/';
-            i += flat.size();
-          } else {
-            box += rest[i++];
-          }
-        }
-        rest = box;
-      }
+      rest = slash_separated(rest, flat);
       candidates.insert(rest);
     }
   }

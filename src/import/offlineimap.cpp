@@ -529,25 +529,6 @@ namespace {
 
 using offlineimap::Rc;
 
-// A value as roam's configuration reads it back: quoted when it holds a
-// comment character, a quote, a backslash or blanks at its ends.
-std::string config_value(const std::string& value) {
-  const bool plain = !value.empty() && value.find_first_of("#;\"\\") == std::string::npos &&
-                     value.front() != ' ' && value.back() != ' ' && value.front() != '\t' &&
-                     value.back() != '\t';
-  if (plain) {
-    return value;
-  }
-  std::string out = "\"";
-  for (char c : value) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-    }
-    out += c;
-  }
-  return out + "\"";
-}
-
 // A word for /bin/sh: single-quoted, with ' written '\''.
 std::string shell_quote(const std::string& word) {
   std::string out = "'";
@@ -1007,15 +988,7 @@ void Reader::read_folders(const std::string& account, const std::string& remote,
     folder.dir = root / local_name;
     // The server's name with '/' between levels: the local name with `sep`
     // replaced (OfflineIMAP put `sep` where the server had its delimiter).
-    std::string name;
-    for (std::size_t i = 0; i < local_name.size();) {
-      if (local_name.compare(i, sep.size(), sep) == 0) {
-        name += '/';
-        i += sep.size();
-      } else {
-        name += local_name[i++];
-      }
-    }
+    std::string name = slash_separated(local_name, sep);
     if (!utf8_names) {
       // Without utf8foldernames OfflineIMAP names directories in the
       // server's modified UTF-7 ("Entw&APw-rfe"), while roam names them in

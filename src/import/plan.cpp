@@ -86,4 +86,57 @@ std::string file_fmd5(std::string_view stable_name) {
   return value ? std::string(*value) : std::string();
 }
 
+namespace {
+
+bool is_blank(char c) {
+  return c == ' ' || c == '\t';
+}
+
+std::string quoted(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string config_value(std::string_view value) {
+  bool quote = value.empty() || is_blank(value.front()) || is_blank(value.back()) ||
+               value.find_first_of("#;\"\\") != std::string_view::npos;
+  return quote ? quoted(value) : std::string(value);
+}
+
+std::string folder_pattern(std::string_view pattern) {
+  std::string prefix;
+  if (!pattern.empty() && pattern[0] == '!') {
+    prefix = "!";
+    pattern.remove_prefix(1);
+  }
+  bool quote = pattern.empty() || std::any_of(pattern.begin(), pattern.end(), [](char c) {
+                 return is_blank(c) || c == '"' || c == '#' || c == ';' || c == '\\';
+               });
+  return prefix + (quote ? quoted(pattern) : std::string(pattern));
+}
+
+std::string slash_separated(std::string_view name, std::string_view separator) {
+  if (separator.empty()) {
+    return std::string(name);
+  }
+  std::string out;
+  for (std::size_t i = 0; i < name.size();) {
+    if (name.compare(i, separator.size(), separator) == 0) {
+      out += '/';
+      i += separator.size();
+    } else {
+      out += name[i++];
+    }
+  }
+  return out;
+}
+
 }  // namespace roam::import

@@ -95,4 +95,17 @@ std::optional<std::uint32_t> file_uid(std::string_view stable_name);
 // The hex digits after ",FMD5=" in a stable name, or empty.
 std::string file_fmd5(std::string_view stable_name);
 
+// A value for roam's configuration as it goes after "key = ": quoted when
+// roam's syntax needs it (empty, a '#' or ';', a '"' or '\\', blanks at
+// either end), with '"' and '\\' escaped inside the quotes.
+std::string config_value(std::string_view value);
+
+// A folder pattern for roam's `folders`: quoted when it holds a blank or a
+// character roam's syntax treats specially; a leading '!' stays outside.
+std::string folder_pattern(std::string_view pattern);
+
+// `name` with every `separator` (a string: mbsync's Flatten may be longer
+// than one character) written '/', the hierarchy delimiter of plans.
+std::string slash_separated(std::string_view name, std::string_view separator);
+
 }  // namespace roam::import

@@ -29,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dovecot.hpp"
+#include "import_helpers.hpp"
 #include "maildir_helpers.hpp"
 
 extern char** environ;
@@ -136,36 +137,9 @@ ProcessResult import(const Peer& s) {
   return roam(s, {"import", "offlineimap", "--from", s.rc().string(), "-c", s.config().string()});
 }
 
-// The totals of account Test of a `roam sync --json` run; fails the test
-// when roam did not exit 0.
+// The totals of the imported account from `roam sync --json`.
 nlohmann::json sync_totals(const Peer& s) {
-  ProcessResult r = roam(s, {"sync", "--json", "-c", s.config().string()});
-  EXPECT_EQ(r.exit_code, 0) << describe(r);
-  nlohmann::json doc = nlohmann::json::parse(r.out, nullptr, false);
-  if (doc.is_discarded() || !doc.contains("accounts") || doc["accounts"].empty()) {
-    ADD_FAILURE() << "no JSON report: " << describe(r);
-    return nlohmann::json::object();
-  }
-  return doc["accounts"][0]["totals"];
-}
-
-void expect_nothing_moved(const nlohmann::json& totals) {
-  for (const char* key : {"downloaded", "uploaded", "flags_changed", "deleted",
-                          "server_flags_changed", "server_deleted", "moved"}) {
-    EXPECT_EQ(totals.value(key, -1), 0) << key << " in " << totals.dump();
-  }
-}
-
-// Every message file under the Maildir (relative path, so a rename shows).
-std::set<std::string> file_names(const fs::path& root) {
-  std::set<std::string> names;
-  for (const auto& e : fs::recursive_directory_iterator(root)) {
-    const std::string parent = e.path().parent_path().filename().string();
-    if (e.is_regular_file() && (parent == "cur" || parent == "new")) {
-      names.insert(fs::relative(e.path(), root).string());
-    }
-  }
-  return names;
+  return first_account_totals(roam(s, {"sync", "--json", "-c", s.config().string()}));
 }
 
 // The local folder directory of a server mailbox name ("A/B" -> Mail/A/B).

@@ -56,5 +56,39 @@ TEST(FlagsOfLetters, MapsTheLettersBothToolsWriteAndSorts) {
   EXPECT_TRUE(flags_of_letters("").empty());
 }
 
+TEST(ConfigValue, QuotesOnlyWhatRoamsSyntaxNeeds) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"imap.example.org", "imap.example.org"},
+      {"pass show mail/work", "pass show mail/work"},  // inner blanks are fine
+      {"", "\"\""},
+      {" lead", "\" lead\""},
+      {"trail\t", "\"trail\t\""},
+      {"se#cret", "\"se#cret\""},
+      {"se;cret", "\"se;cret\""},
+      {"say \"hi\"", "\"say \\\"hi\\\"\""},
+      {"back\\slash", "\"back\\\\slash\""},
+  };
+  for (const auto& [value, written] : cases) {
+    EXPECT_EQ(config_value(value), written) << value;
+  }
+}
+
+TEST(FolderPattern, QuotesNamesWithBlanksAndKeepsTheExclamationMarkOutside) {
+  EXPECT_EQ(folder_pattern("Lists/*"), "Lists/*");
+  EXPECT_EQ(folder_pattern("!INBOX/sub"), "!INBOX/sub");
+  EXPECT_EQ(folder_pattern("Sent Items"), "\"Sent Items\"");
+  EXPECT_EQ(folder_pattern("![Gmail]/All Mail"), "!\"[Gmail]/All Mail\"");
+  EXPECT_EQ(folder_pattern("a\"b"), "\"a\\\"b\"");
+  EXPECT_EQ(folder_pattern("x#y"), "\"x#y\"");
+}
+
+TEST(SlashSeparated, WritesEverySeparatorAsASlash) {
+  EXPECT_EQ(slash_separated("Lists.roam.dev", "."), "Lists/roam/dev");
+  EXPECT_EQ(slash_separated("INBOX", "."), "INBOX");
+  EXPECT_EQ(slash_separated("a--b--c", "--"), "a/b/c");
+  EXPECT_EQ(slash_separated("a-b", "--"), "a-b");
+  EXPECT_EQ(slash_separated("a.b", ""), "a.b");
+}
+
 }  // namespace
 }  // namespace roam::import
