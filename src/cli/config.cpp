@@ -955,12 +955,13 @@ Config load_config(const fs::path& path) {
   return config;
 }
 
-fs::path default_config_path() {
+fs::path xdg_config_home() {
   const char* xdg = std::getenv("XDG_CONFIG_HOME");
-  if (xdg != nullptr && *xdg == '/') {
-    return fs::path(xdg) / "roam" / "config";
-  }
-  return util::expand_user("~/.config/roam/config");
+  return xdg != nullptr && *xdg == '/' ? fs::path(xdg) : util::expand_user("~/.config");
+}
+
+fs::path default_config_path() {
+  return xdg_config_home() / "roam" / "config";
 }
 
 std::string resolve_password(const AccountConfig& account) {

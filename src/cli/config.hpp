@@ -116,6 +116,10 @@ Config load_config(const std::filesystem::path& path);
 // $XDG_CONFIG_HOME/roam/config, else ~/.config/roam/config.
 std::filesystem::path default_config_path();
 
+// $XDG_CONFIG_HOME when it is an absolute path (the XDG spec says to ignore
+// a relative one), else ~/.config; also where other tools keep theirs.
+std::filesystem::path xdg_config_home();
+
 // Returns the account's password, running pass_cmd through /bin/sh -c if
 // that is how it is configured (the first line of its output, without the
 // line end). The command's stdin and stderr are the terminal's, so it can

@@ -3,9 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
-#include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <map>
@@ -13,6 +11,7 @@
 #include <sstream>
 
 #include "cli/app.hpp"
+#include "imap/lexer.hpp"
 #include "imap/utf7.hpp"
 #include "import/build.hpp"
 #include "import/mbsync.hpp"
@@ -33,31 +32,15 @@ using util::Scope;
 
 namespace {
 
-fs::path home() {
-  const char* h = std::getenv("HOME");
-  if (h == nullptr || *h != '/') {
-    throw Error(Scope::Usage, "HOME is not set to an absolute path; name the file with --from");
-  }
-  return h;
-}
-
-fs::path xdg_config_home() {
-  const char* x = std::getenv("XDG_CONFIG_HOME");
-  return x != nullptr && *x == '/' ? fs::path(x) : home() / ".config";
-}
-
 // A folder name with its hierarchy delimiter written '/', as the plans
 // name folders, and "INBOX" spelled so whatever case the server used.
 std::string slash_form(std::string name, std::optional<char> delimiter) {
   if (delimiter && *delimiter != '/') {
     std::replace(name.begin(), name.end(), *delimiter, '/');
   }
-  std::string first = name.substr(0, name.find('/'));
-  std::string upper = first;
-  std::transform(upper.begin(), upper.end(), upper.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  if (upper == "INBOX") {
-    name.replace(0, first.size(), "INBOX");
+  std::size_t first = std::min(name.find('/'), name.size());
+  if (imap::iequals(std::string_view(name).substr(0, first), "INBOX")) {
+    name.replace(0, first, "INBOX");
   }
   return name;
 }
@@ -93,7 +76,6 @@ struct FolderOutcome {
   std::string name;  // roam's name (the state's mailbox); empty if none.
   std::optional<import::BuiltFolder> built;
   std::string skipped;  // Why no state is written, or empty.
-  bool excluded = false;
 };
 
 struct AccountOutcome {
@@ -158,7 +140,6 @@ void check_against_server(const AccountConfig& a, AccountOutcome& out) {
       fo.skipped = "roam would keep it in " + roam_dir.string() + ", its files are in " +
                    pf.dir.lexically_normal().string() +
                    "; left out of `folders` so that nothing is copied twice";
-      fo.excluded = true;
       out.exclusions.push_back(f->name);
       elsewhere.emplace(theirs, f->delimiter);
       continue;
@@ -261,9 +242,9 @@ void print_outcome(const AccountOutcome& out, bool dry_run) {
 fs::path default_import_source(const std::string& tool) {
   if (tool == "mbsync") {
     fs::path xdg = xdg_config_home() / "isyncrc";
-    return fs::exists(xdg) ? xdg : home() / ".mbsyncrc";
+    return fs::exists(xdg) ? xdg : util::expand_user("~/.mbsyncrc");
   }
-  fs::path dot = home() / ".offlineimaprc";
+  fs::path dot = util::expand_user("~/.offlineimaprc");
   return fs::exists(dot) ? dot : xdg_config_home() / "offlineimap" / "config";
 }
 

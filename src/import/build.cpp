@@ -29,7 +29,6 @@ BuiltFolder build_folder_state(const PlannedFolder& folder, const std::string& n
       ++uid_files[*u];
     }
   }
-  std::set<std::uint32_t> used_file_uids;
   std::set<std::uint32_t> used_server_uids;
   const bool has_validity = folder.uidvalidity != 0;
   for (const auto& e : scan.entries) {
@@ -41,7 +40,7 @@ BuiltFolder build_folder_state(const PlannedFolder& folder, const std::string& n
     auto pair = u ? folder.by_file_uid.find(*u) : folder.by_file_uid.end();
     bool usable = has_validity && pair != folder.by_file_uid.end() &&
                   used_server_uids.count(pair->second.server_uid) == 0;
-    if (usable && uid_files[*u] > 1) {
+    if (usable && uid_files.at(*u) > 1) {
       ++out.duplicate_uids;
       usable = false;
     }
@@ -67,13 +66,14 @@ BuiltFolder build_folder_state(const PlannedFolder& folder, const std::string& n
     r.flags = pair->second.flags;
     state::normalize_flags(r.flags);
     r.key = sync::content_key_text(*key);
-    used_file_uids.insert(*u);
     used_server_uids.insert(r.uid);
     out.state.messages.emplace(r.uid, std::move(r));
     ++out.paired;
   }
+  // A pair whose number no file carries: its file is gone. (A number that
+  // files carry but that was not paired is counted among the unpaired.)
   for (const auto& [file_uid_value, pair] : folder.by_file_uid) {
-    if (used_file_uids.count(file_uid_value) == 0 && uid_files.count(file_uid_value) == 0) {
+    if (uid_files.count(file_uid_value) == 0) {
       ++out.missing_files;
     }
   }
