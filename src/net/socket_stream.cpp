@@ -109,11 +109,27 @@ std::string numeric_address(const addrinfo& ai) {
 // Connects to one resolved address within `timeout`. Returns an empty Fd and
 // sets `why` when this address does not work, so the caller can try the next.
 util::Fd connect_one(const addrinfo& ai, std::chrono::milliseconds timeout, const std::string& peer,
-                     std::string& why) {
+                     Cancel* cancel, std::string& why) {
   util::Fd fd(
       ::socket(ai.ai_family, ai.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai.ai_protocol));
   if (!fd) {
     why = std::strerror(errno);
+    return {};
+  }
+  // Declared after `fd`, so that on every way out but success the
+  // registration ends before the descriptor is closed.
+  struct Registration {
+    Cancel* cancel;
+    int fd;
+    bool kept = false;
+    ~Registration() {
+      if (cancel != nullptr && !kept) {
+        cancel->settle(fd);
+      }
+    }
+  } registration{cancel, fd.get()};
+  if (cancel != nullptr && !cancel->watch(fd.get())) {
+    why = "cancelled";
     return {};
   }
   if (::connect(fd.get(), ai.ai_addr, ai.ai_addrlen) != 0) {
@@ -154,13 +170,29 @@ util::Fd connect_one(const addrinfo& ai, std::chrono::milliseconds timeout, cons
       ::setsockopt(fd.get(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count) != 0) {
     ROAM_DEBUG(util::k_cat_net, "TCP keepalive on " << peer << ": " << std::strerror(errno));
   }
+  // The stream made of it ends the registration when it closes.
+  registration.kept = true;
   return fd;
 }
 
 class SocketStream final : public Stream {
  public:
-  SocketStream(util::Fd fd, std::string host, std::string peer, std::chrono::milliseconds timeout)
-      : m_fd(std::move(fd)), m_host(std::move(host)), m_peer(std::move(peer)), m_timeout(timeout) {}
+  SocketStream(util::Fd fd, std::string host, std::string peer, std::chrono::milliseconds timeout,
+               std::shared_ptr<Cancel> cancel)
+      : m_fd(std::move(fd)),
+        m_host(std::move(host)),
+        m_peer(std::move(peer)),
+        m_timeout(timeout),
+        m_cancel(std::move(cancel)) {}
+
+  SocketStream(const SocketStream&) = delete;
+  SocketStream& operator=(const SocketStream&) = delete;
+
+  ~SocketStream() override {
+    if (m_cancel) {
+      m_cancel->settle(m_fd.get());
+    }
+  }
 
   std::size_t read_some(char* buf, std::size_t len) override {
     check_usable();
@@ -310,16 +342,60 @@ class SocketStream final : public Stream {
   std::string m_host;
   std::string m_peer;
   std::chrono::milliseconds m_timeout;
+  std::shared_ptr<Cancel> m_cancel;
   std::unique_ptr<detail::TlsSession> m_tls;
   bool m_broken = false;
 };
 
 }  // namespace
 
+bool Cancel::watch(int fd) {
+  std::lock_guard guard(m_mutex);
+  if (m_cancelled) {
+    return false;
+  }
+  m_fd = fd;
+  return true;
+}
+
+void Cancel::settle(int fd) {
+  std::lock_guard guard(m_mutex);
+  if (m_fd == fd) {
+    m_fd = -1;
+  }
+}
+
+void Cancel::settle_all() {
+  std::lock_guard guard(m_mutex);
+  m_fd = -1;
+}
+
+void Cancel::cancel() {
+  std::lock_guard guard(m_mutex);
+  m_cancelled = true;
+  if (m_fd >= 0) {
+    // shutdown, not close: the descriptor stays the connecting thread's
+    // until it closes it, and every wait on it ends at once.
+    ::shutdown(m_fd, SHUT_RDWR);
+    m_fd = -1;
+  }
+}
+
+bool Cancel::cancelled() const {
+  std::lock_guard guard(m_mutex);
+  return m_cancelled;
+}
+
 std::unique_ptr<Stream> connect(const std::string& host, std::uint16_t port,
                                 const std::optional<TlsOptions>& tls,
-                                std::chrono::milliseconds timeout) {
+                                std::chrono::milliseconds timeout, std::shared_ptr<Cancel> cancel) {
   const std::string peer = format_peer(host, port);
+  auto cancelled = [&] {
+    return Error(Scope::Account, "the connection to " + peer + " was given up: it is not needed");
+  };
+  if (cancel && cancel->cancelled()) {
+    throw cancelled();
+  }
 
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -339,14 +415,17 @@ std::unique_ptr<Stream> connect(const std::string& host, std::uint16_t port,
   for (const addrinfo* ai = addresses.get(); ai != nullptr; ai = ai->ai_next) {
     const std::string address = numeric_address(*ai);
     std::string why;
-    util::Fd fd = connect_one(*ai, timeout, peer, why);
+    util::Fd fd = connect_one(*ai, timeout, peer, cancel.get(), why);
+    if (cancel && cancel->cancelled()) {
+      throw cancelled();
+    }
     if (!fd) {
       ROAM_DEBUG(util::k_cat_net, "connect to " << peer << " via " << address << ": " << why);
       failures += (failures.empty() ? "" : ", ") + address + ": " + why;
       continue;
     }
     ROAM_DEBUG(util::k_cat_net, "connected to " << peer << " via " << address);
-    auto stream = std::make_unique<SocketStream>(std::move(fd), host, peer, timeout);
+    auto stream = std::make_unique<SocketStream>(std::move(fd), host, peer, timeout, cancel);
     if (tls) {
       stream->start_tls(*tls);
     }

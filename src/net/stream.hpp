@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -95,12 +96,44 @@ class Stream {
   }
 };
 
+// Lets one thread end another thread's connection attempt. A run opens its
+// extra connections while it reads the Maildir; when it has finished every
+// folder, a connection whose server has not even greeted yet is not needed,
+// and waiting for it would hold the run's end until the timeout.
+//
+// The connecting side registers its socket (watch) for as long as the
+// attempt lasts and ends the registration (settle) when the session is
+// established or the socket is about to be closed, so that cancel() never
+// touches a descriptor number the process has since reused. cancel() shuts
+// the socket down, which wakes every poll() on it: the attempt then fails
+// like a lost connection, with Scope::Account.
+class Cancel {
+ public:
+  // Registers `fd`; false if cancel() came first, and the caller gives up.
+  bool watch(int fd);
+  // Ends the registration of `fd` (no effect if another is registered).
+  void settle(int fd);
+  // Ends whatever registration there is: the attempt succeeded, and the
+  // connection is no longer anybody else's to end.
+  void settle_all();
+  void cancel();
+  bool cancelled() const;
+
+ private:
+  mutable std::mutex m_mutex;
+  int m_fd = -1;
+  bool m_cancelled = false;
+};
+
 // Opens a TCP connection to host:port (every address the name resolves to is
 // tried in turn). With `tls`, performs the TLS handshake at once (implicit TLS,
 // port 993). `timeout` bounds connect, handshake and each later read or write.
+// With `cancel`, another thread may end the attempt (see Cancel); the stream
+// keeps `cancel` to end its registration when it closes its socket.
 std::unique_ptr<Stream> connect(const std::string& host, std::uint16_t port,
                                 const std::optional<TlsOptions>& tls,
-                                std::chrono::milliseconds timeout);
+                                std::chrono::milliseconds timeout,
+                                std::shared_ptr<Cancel> cancel = nullptr);
 
 // True for "localhost", 127.0.0.0/8 and ::1: hosts where a plaintext
 // connection never leaves the machine.

@@ -67,8 +67,10 @@ bool AccountReport::ok() const {
 
 namespace {
 
-// Opens an authenticated session as the settings say.
-std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
+// Opens an authenticated session as the settings say. With `cancel`,
+// another thread may give the attempt up until the session is established.
+std::unique_ptr<imap::Client> connect_account(const AccountSettings& s,
+                                              std::shared_ptr<net::Cancel> cancel = nullptr) {
   if (s.tls == net::TlsMode::None && !s.allow_plaintext && !net::is_loopback(s.host)) {
     throw Error(Scope::Account, "account " + s.name + ": tls = none would send the password to " +
                                     s.host +
@@ -87,7 +89,7 @@ std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
       s.open_stream
           ? s.open_stream()
           : net::connect(s.host, s.port, implicit,
-                         std::chrono::duration_cast<std::chrono::milliseconds>(s.timeout));
+                         std::chrono::duration_cast<std::chrono::milliseconds>(s.timeout), cancel);
   imap::ClientOptions options;
   options.limits.max_streamed_literal = s.max_message_size;
   auto client = std::make_unique<imap::Client>(std::move(stream), options);
@@ -112,6 +114,11 @@ std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
   // Capabilities may differ after login: the login's OK told them, or
   // this asks (Client::authenticate forgot the greeting's list).
   client->capabilities();
+  if (cancel) {
+    // The session is established: from here it is the lane's to use, and
+    // only the lane ends it.
+    cancel->settle_all();
+  }
   return client;
 }
 
@@ -152,6 +159,9 @@ class EarlyLanes {
   using Fail = std::function<void(std::exception_ptr)>;
 
   EarlyLanes(const AccountSettings& cs, std::size_t count) : m_conns(count + 1) {
+    for (std::size_t n = 0; n <= count; ++n) {
+      m_cancels.push_back(std::make_shared<net::Cancel>());
+    }
     for (std::size_t n = 1; n <= count; ++n) {
       m_threads.emplace_back([this, &cs, n] { serve(cs, n); });
     }
@@ -179,12 +189,19 @@ class EarlyLanes {
     m_wake.notify_all();
   }
 
+  // Waits for the lanes. It is called when every work item has been taken,
+  // so a connection still logging in now would get no work: it is given up
+  // rather than waited for (a server that accepts a connection but never
+  // greets it would otherwise hold the run's end until the timeout).
   void join() {
     {
       std::lock_guard guard(m_mutex);
       m_released = true;
     }
     m_wake.notify_all();
+    for (auto& c : m_cancels) {
+      c->cancel();
+    }
     for (auto& t : m_threads) {
       if (t.joinable()) {
         t.join();
@@ -215,11 +232,13 @@ class EarlyLanes {
     std::unique_ptr<imap::Client> conn;
     std::exception_ptr failed;
     try {
-      conn = connect_account(cs);
+      conn = connect_account(cs, m_cancels[n]);
     } catch (const Error& e) {
       // A server may limit the connections of a user (Courier allows four
       // per address by default): the other lanes take the work.
-      if (e.scope() >= Scope::Usage) {
+      if (m_cancels[n]->cancelled()) {
+        ROAM_DEBUG(util::k_cat_net, "an extra connection was given up: " << e.what());
+      } else if (e.scope() >= Scope::Usage) {
         failed = std::current_exception();
       } else {
         ROAM_INFO("an extra connection failed, the others go on: " << e.what());
@@ -256,7 +275,8 @@ class EarlyLanes {
   std::size_t m_lanes = 0;
   Lane m_lane;
   Fail m_fail;
-  std::vector<std::unique_ptr<imap::Client>> m_conns;  // By lane; [0] stays empty.
+  std::vector<std::unique_ptr<imap::Client>> m_conns;   // By lane; [0] stays empty.
+  std::vector<std::shared_ptr<net::Cancel>> m_cancels;  // By lane; [0] unused.
   std::vector<std::thread> m_threads;
 };
 

@@ -36,6 +36,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dovecot.hpp"
+#include "holding_proxy.hpp"
 #include "maildir_helpers.hpp"
 #include "two_way_helpers.hpp"
 
@@ -301,6 +302,43 @@ TEST(Both, FoldersGoOverSeveralConnectionsAndThePassCmdRunsOnce) {
   EXPECT_EQ(local_ids(account.maildir / "B").size(), 8u);
   EXPECT_EQ(server_ids(account.user, "D").size(), 8u);
   expect_further_run_changes_nothing(account);
+}
+
+// The extra connections log in while the Maildir is read. One that a
+// server accepts but never greets gets no work; when every folder is done,
+// the run ends instead of waiting out the timeout for it.
+TEST(Both, AnExtraConnectionNeverGreetedDoesNotHoldTheRun) {
+  const auto& server = TestServer::instance();
+  auto account = make_two_way_account({"connections = 4", "timeout = 40"});
+  test::HoldingProxy proxy(server.host(), server.imap_port(), 1);
+  std::string config = read_file(account.config);
+  const auto port = config.find("\nport = ");
+  ASSERT_NE(port, std::string::npos) << config;
+  config.replace(port, config.find('\n', port + 1) - port,
+                 "\nport = " + std::to_string(proxy.port()));
+  write_file(account.config, config);
+  const std::vector<std::string> folders{"INBOX", "A", "B"};
+  for (const auto& folder : folders) {
+    if (folder != "INBOX") {
+      server.create_mailbox(account.user, folder);
+    }
+    server.append(account.user, folder, make_message(folder + "-server"));
+    const auto dir = make_local_folder(account.maildir / folder);
+    write_file(dir / "new" / ("1600000001.M1P1.host-" + folder), local_message(folder + "-local"));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const auto run = sync(account, {"-v"});
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(run.exit_code, 0) << describe(run);
+  // The main connection and one extra per further folder reached the proxy.
+  EXPECT_EQ(proxy.accepted(), 3u);
+  EXPECT_LT(took, std::chrono::seconds(20)) << describe(run);
+  for (const auto& folder : folders) {
+    SCOPED_TRACE(folder);
+    const std::vector<std::string> expected{folder + "-local", folder + "-server"};
+    EXPECT_EQ(sorted(local_ids(account.maildir / folder)), expected);
+    EXPECT_EQ(sorted(server_ids(account.user, folder)), expected);
+  }
 }
 
 TEST(Both, EmptyAndHeaderlessFilesAreReportedAndNotUploaded) {

@@ -367,6 +367,80 @@ TEST(Stream, ReadTimesOutWhenTheServerSaysNothing) {
   stream.reset();
 }
 
+// --- Cancel: another thread gives a connection attempt up ---
+
+// A server that accepts and never greets holds a reader for the whole
+// timeout; cancel() ends the wait at once, as a lost connection.
+TEST(Stream, CancelEndsAWaitForTheGreeting) {
+  LoopbackServer server([](int fd) {
+    char c = 0;
+    ::recv(fd, &c, 1, 0);  // Silent until the client hangs up.
+  });
+  auto cancel = std::make_shared<Cancel>();
+  auto stream = connect("127.0.0.1", server.port(), std::nullopt, 20s, cancel);
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(100ms);
+    cancel->cancel();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  char buf[16];
+  std::size_t got = 1;
+  try {
+    got = stream->read_some(buf, sizeof buf);
+  } catch (const util::Error& e) {
+    EXPECT_EQ(e.scope(), util::Scope::Account);
+    got = 0;
+  }
+  canceller.join();
+  // Shut down, the socket reads as closed (0) or fails; either way no byte.
+  EXPECT_EQ(got, 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_TRUE(cancel->cancelled());
+}
+
+TEST(Stream, CancelEndsAnImplicitTlsHandshake) {
+  LoopbackServer server([](int fd) {
+    char c = 0;
+    ::recv(fd, &c, 1, 0);  // Reads the ClientHello's first byte, answers nothing.
+    while (::recv(fd, &c, 1, 0) > 0) {
+    }
+  });
+  auto cancel = std::make_shared<Cancel>();
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(100ms);
+    cancel->cancel();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(connect("127.0.0.1", server.port(), for_localhost(), 20s, cancel), util::Error);
+  canceller.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+TEST(Stream, CancelledBeforeConnectingIsRefused) {
+  LoopbackServer server([](int) {});
+  auto cancel = std::make_shared<Cancel>();
+  cancel->cancel();
+  try {
+    connect("127.0.0.1", server.port(), std::nullopt, k_timeout, cancel);
+    ADD_FAILURE() << "connected although cancelled";
+  } catch (const util::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("given up"), std::string::npos) << e.what();
+  }
+  // The server's accept waits for a connection that never comes: make one.
+  auto unblock = connect("127.0.0.1", server.port(), std::nullopt, k_timeout);
+}
+
+// Once the session is established (settle_all), the connection is its
+// owner's: a late cancel() leaves it working.
+TEST(Stream, CancelAfterSettlingLeavesTheConnectionAlone) {
+  LoopbackServer server(echo_plain);
+  auto cancel = std::make_shared<Cancel>();
+  auto stream = connect("127.0.0.1", server.port(), std::nullopt, k_timeout, cancel);
+  cancel->settle_all();
+  cancel->cancel();
+  EXPECT_EQ(round_trip(*stream, "a1 NOOP\r\n"), "a1 NOOP\r\n");
+}
+
 TEST(Stream, PlainEofIsZero) {
   LoopbackServer server([](int fd) {
     send_plain(fd, "* BYE\r\n");
