@@ -146,8 +146,9 @@ AccountSettings with_password_once(const AccountSettings& s) {
 }
 
 // The extra connections of a run (lanes 1..n; lane 0 is the connection
-// that listed the folders). They log in as soon as the run knows how many
-// folders may have work, each on its own thread, and wait there until the
+// that listed the folders). They log in as soon as the run knows that
+// several folders may have work (open()), each on its own thread, and wait
+// there until the
 // work items are known: release() hands them the lane function, or nothing
 // when the run ends before that (an account error while reading the
 // folders), and join() waits for them either way. A lane's connection
@@ -158,19 +159,27 @@ class EarlyLanes {
   using Lane = std::function<void(std::unique_ptr<imap::Client>&, std::size_t)>;
   using Fail = std::function<void(std::exception_ptr)>;
 
-  EarlyLanes(const AccountSettings& cs, std::size_t count) : m_conns(count + 1) {
+  EarlyLanes() = default;
+  EarlyLanes(const EarlyLanes&) = delete;
+  EarlyLanes& operator=(const EarlyLanes&) = delete;
+  ~EarlyLanes() {
+    join();
+    logout();
+  }
+
+  // Starts `count` connections logging in; once per run (later calls do
+  // nothing), so that a run that opened them early does not open more.
+  void open(const AccountSettings& cs, std::size_t count) {
+    if (!m_threads.empty() || count == 0) {
+      return;
+    }
+    m_conns.resize(count + 1);
     for (std::size_t n = 0; n <= count; ++n) {
       m_cancels.push_back(std::make_shared<net::Cancel>());
     }
     for (std::size_t n = 1; n <= count; ++n) {
       m_threads.emplace_back([this, &cs, n] { serve(cs, n); });
     }
-  }
-  EarlyLanes(const EarlyLanes&) = delete;
-  EarlyLanes& operator=(const EarlyLanes&) = delete;
-  ~EarlyLanes() {
-    join();
-    logout();
   }
 
   std::size_t count() const { return m_threads.size(); }
@@ -453,6 +462,24 @@ AccountReport sync_account(const AccountSettings& s) {
     const fs::path summary_path = state::summary_file_for(s.state_dir);
     const state::AccountSummary summary =
         s.dry_run ? state::AccountSummary{} : state::load_summary(summary_path);
+    // The extra connections (docs/sync-semantics.md, "Folders in
+    // parallel"). When the summary already says that several folders will
+    // be read in full (a first run, or folders the last run did not leave
+    // settled because it changed them), they log in now, while LIST and
+    // STATUS are in flight and the folders are read: a login costs round
+    // trips that the first folders would otherwise wait for. Otherwise the
+    // run opens them once it knows which folders have work (below), and a
+    // run where nothing changed opens none. The first connection has
+    // logged in before any of them, so a wrong password fails once.
+    EarlyLanes extra;
+    if (!s.dry_run) {
+      std::size_t unsettled = static_cast<std::size_t>(std::count_if(
+          summary.begin(), summary.end(), [](const auto& entry) { return !entry.second.settled; }));
+      std::size_t early = summary.empty() ? s.connections : std::min(s.connections, unsettled);
+      if (early > 1) {
+        extra.open(cs, early - 1);
+      }
+    }
     std::vector<std::string> status_of;
     for (const auto& [name, entry] : summary) {
       if (!entry.mailbox.empty()) {
@@ -610,9 +637,9 @@ AccountReport sync_account(const AccountSettings& s) {
     // reading would otherwise wait for (docs/sync-semantics.md, "Folders
     // in parallel"). A run where the summary shows nothing changed opens
     // none.
-    EarlyLanes extra(cs, s.dry_run || to_load.empty()
-                             ? 0
-                             : std::min<std::size_t>(s.connections, to_load.size()) - 1);
+    if (!s.dry_run && !to_load.empty()) {
+      extra.open(cs, std::min<std::size_t>(s.connections, to_load.size()) - 1);
+    }
     load_folders(s, folders, to_load, reports, usable);
     ROAM_DEBUG(util::k_cat_sync, "read the state and Maildir of " << to_load.size() << " of "
                                                                   << folders.size() << " folders");
