@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <limits>
 #include <set>
 #include <system_error>
@@ -774,12 +775,20 @@ std::optional<FolderState> load_folder_state_for(const fs::path& state_dir,
 
 namespace {
 
-// Serializes `state`; `path_for_errors` names the file in error messages (or is
-// empty). The invariants are checked here, not only on load, so that roam
-// never writes a file it would refuse to read back.
-std::string serialize(const FolderState& state, const fs::path& path_for_errors) {
-  std::string out;
-  out.reserve(128 + state.messages.size() * 64);
+// How much serialized text is gathered before it is handed on: a
+// 100,000-message state is about 10 MB of JSON, which a run that keeps the
+// state in memory anyway should not hold a second time.
+constexpr std::size_t k_serialize_chunk = 1 << 20;
+
+// Serializes `state` into `out`, calling `flush` (when given) whenever
+// `out` holds a chunk; `flush` takes the text and leaves `out` empty. The
+// last piece stays in `out`. `path_for_errors` names the file in error
+// messages (or is empty). The invariants are checked here, not only on
+// load, so that roam never writes a file it would refuse to read back; a
+// violation throws, possibly after some chunks went to `flush`.
+void serialize_to(const FolderState& state, const fs::path& path_for_errors, std::string& out,
+                  const std::function<void(std::string&)>& flush) {
+  out.reserve(flush ? k_serialize_chunk + 4096 : 128 + state.messages.size() * 64);
   out += "{\"roam_state\":";
   out += std::to_string(k_folder_state_schema);
   out += ",\"mailbox\":";
@@ -817,6 +826,9 @@ std::string serialize(const FolderState& state, const fs::path& path_for_errors)
       sorted_flags = record.flags;
       normalize_flags(sorted_flags);
       flags = &sorted_flags;
+    }
+    if (flush && out.size() >= k_serialize_chunk) {
+      flush(out);
     }
     out += first ? "\n[" : ",\n[";
     first = false;
@@ -881,18 +893,28 @@ std::string serialize(const FolderState& state, const fs::path& path_for_errors)
            ",\"flags\":" + flags + "}";
   }
   out += "\n]}\n";
-  return out;
 }
 
 }  // namespace
 
 std::string serialize_folder_state(const FolderState& state) {
-  return serialize(state, {});
+  std::string out;
+  serialize_to(state, {}, out, nullptr);
+  return out;
 }
 
 void save_folder_state(const fs::path& path, const FolderState& state) {
-  auto text = serialize(state, path);
-  util::write_file_atomic(path, text, 0600);
+  util::write_file_atomic_from(
+      path,
+      [&](const std::function<void(std::string_view)>& write) {
+        std::string out;
+        serialize_to(state, path, out, [&](std::string& chunk) {
+          write(chunk);
+          chunk.clear();
+        });
+        write(out);
+      },
+      0600);
   ROAM_DEBUG(util::k_cat_state, "saved " << path.string() << ": " << state.messages.size()
                                          << " messages, uidnext " << state.uidnext);
 }

@@ -81,6 +81,14 @@ fs::path atomic_temp_path(const fs::path& path) {
 }
 
 void write_file_atomic(const fs::path& path, std::string_view data, unsigned mode) {
+  write_file_atomic_from(
+      path, [&](const std::function<void(std::string_view)>& write) { write(data); }, mode);
+}
+
+void write_file_atomic_from(
+    const fs::path& path,
+    const std::function<void(const std::function<void(std::string_view)>&)>& produce,
+    unsigned mode) {
   fs::path tmp = atomic_temp_path(path);
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
   if (!fd) {
@@ -89,7 +97,8 @@ void write_file_atomic(const fs::path& path, std::string_view data, unsigned mod
   // From here on every failure removes the temporary file: a full disk
   // fails every run, and each run would leave another one behind.
   try {
-    write_all(fd.get(), data, tmp.string());
+    const std::string what = tmp.string();
+    produce([&](std::string_view data) { write_all(fd.get(), data, what); });
     fsync_fd(fd.get(), tmp.string());
     if (::close(fd.release()) != 0) {
       throw Error(Scope::Folder, errno_message("cannot close " + tmp.string()));

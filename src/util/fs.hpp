@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -64,6 +65,15 @@ fs::path atomic_temp_path(const fs::path& path);
 // When it throws (a full disk, say), the temporary file is gone; only a
 // process killed while writing leaves one (see remove_stale_temp_files).
 void write_file_atomic(const fs::path& path, std::string_view data, unsigned mode = 0600);
+
+// write_file_atomic for content made piece by piece, so that a large file
+// (a 100,000-message folder's state) never has to be held whole in memory:
+// `produce` is called once with a function that appends bytes to the
+// temporary file. When `produce` throws, the temporary file is removed and
+// `path` keeps its old content.
+void write_file_atomic_from(const fs::path& path,
+                            const std::function<void(const std::function<void(std::string_view)>&)>& produce,
+                            unsigned mode = 0600);
 
 // Removes the `*.tmp-<pid>` files write_file_atomic left in `dir` when the
 // process that wrote them was killed: those of pids that no longer run, and

@@ -416,6 +416,35 @@ TEST(FolderState, RefusesToWriteWhatItWouldNotRead) {
   EXPECT_FALSE(std::filesystem::exists(path));
 }
 
+// A large state goes to its file in chunks (save_folder_state does not
+// hold the whole text): the file is the same text, and a record found
+// invalid after chunks were written leaves the old file and no temporary.
+TEST(FolderState, LargeStateIsWrittenInChunksAndAllOrNothing) {
+  TempDir dir;
+  auto path = dir.path() / "big.json";
+  FolderState state;
+  state.mailbox = "INBOX";
+  state.uidvalidity = 42;
+  state.uidnext = 60'001;
+  for (std::uint32_t uid = 1; uid <= 60'000; ++uid) {
+    state.messages[uid] = {uid, "1700000000.M" + std::to_string(uid) + "P99.example.org",
+                           {"\\Seen"}, "0123456789abcdef"};
+  }
+  const std::string whole = serialize_folder_state(state);
+  ASSERT_GT(whole.size(), 3u << 20);  // Several chunks.
+  save_folder_state(path, state);
+  EXPECT_EQ(util::read_file(path), whole);
+
+  state.messages[60'000].key = "not a key";
+  EXPECT_THROW(save_folder_state(path, state), util::Error);
+  EXPECT_EQ(util::read_file(path), whole);
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    names.push_back(entry.path().filename().string());
+  }
+  EXPECT_EQ(names, std::vector<std::string>{"big.json"});
+}
+
 TEST(FolderState, LoadForChecksTheMailbox) {
   TempDir dir;
   FolderState state;

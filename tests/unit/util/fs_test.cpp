@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,34 @@ TEST(WriteFileAtomic, AFailedWriteLeavesNoTemporaryFile) {
     FileSizeLimit limit(1024);
     EXPECT_THROW(write_file_atomic(path, big), Error);
   }
+  EXPECT_EQ(read_file(path), "old");
+  EXPECT_EQ(names_in(dir.path()), std::vector<std::string>{"folder-X.json"});
+}
+
+TEST(WriteFileAtomic, ContentMadePieceByPieceIsWrittenWhole) {
+  TempDir dir;
+  auto path = dir.path() / "folder-X.json";
+  write_text(path, "old");
+  write_file_atomic_from(path, [](const std::function<void(std::string_view)>& write) {
+    write("one ");
+    write("");
+    write(std::string(100000, 'x'));
+    write(" two");
+  });
+  EXPECT_EQ(read_file(path), "one " + std::string(100000, 'x') + " two");
+  EXPECT_EQ(names_in(dir.path()), std::vector<std::string>{"folder-X.json"});
+}
+
+TEST(WriteFileAtomic, AProducerThatThrowsHalfWayLeavesTheOldFile) {
+  TempDir dir;
+  auto path = dir.path() / "folder-X.json";
+  write_text(path, "old");
+  EXPECT_THROW(write_file_atomic_from(path,
+                                      [](const std::function<void(std::string_view)>& write) {
+                                        write("half of it");
+                                        throw Error(Scope::Folder, "the content is invalid");
+                                      }),
+               Error);
   EXPECT_EQ(read_file(path), "old");
   EXPECT_EQ(names_in(dir.path()), std::vector<std::string>{"folder-X.json"});
 }
