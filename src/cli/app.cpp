@@ -155,6 +155,7 @@ sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool fo
   s.tls_options.ca_file = a.ca_file.string();
   s.tls_options.sha256_fingerprint = a.cert_fingerprint_sha256;
   s.allow_plaintext = a.allow_plaintext;
+  s.compress = a.compress;
   s.user = a.user;
   s.password = [a, board]() {
     if (a.pass_cmd.empty()) {

@@ -66,6 +66,8 @@ struct AccountConfig {
   // Whether credentials may travel unencrypted (required for tls = none).
   bool allow_plaintext = false;
   imap::AuthMechanism auth = imap::AuthMechanism::Auto;
+  // Whether COMPRESS=DEFLATE is used when the server offers it.
+  bool compress = true;
   // Network timeout.
   std::chrono::seconds timeout{60};
   // The most connections a run opens to the server at once.

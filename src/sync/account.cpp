@@ -112,6 +112,9 @@ std::unique_ptr<imap::Client> connect_account(const AccountSettings& s) {
   // Capabilities may differ after login: the login's OK told them, or
   // this asks (Client::authenticate forgot the greeting's list).
   client->capabilities();
+  if (s.compress) {
+    client->compress();
+  }
   return client;
 }
 

@@ -154,6 +154,7 @@ TEST_F(ConfigTest, MinimalAccountGetsDefaults) {
   EXPECT_TRUE(a.create);
   EXPECT_TRUE(a.use_namespace);
   EXPECT_FALSE(a.allow_plaintext);
+  EXPECT_TRUE(a.compress);
   EXPECT_EQ(a.auth, imap::AuthMechanism::Auto);
   EXPECT_EQ(a.timeout, std::chrono::seconds(60));
   EXPECT_EQ(a.connections, 4u);
@@ -190,6 +191,7 @@ TEST_F(ConfigTest, EveryKeyIsParsed) {
                                std::string(31, 'A') + ":" + std::string(33, 'b') +
                                "\n"
                                "allow_plaintext = true\n"
+                               "compress = no\n"
                                "auth = xoauth2\n"
                                "timeout = 15\n"
                                "connections = 12\n"
@@ -214,6 +216,7 @@ TEST_F(ConfigTest, EveryKeyIsParsed) {
   EXPECT_EQ(a.ca_file, ca);
   EXPECT_EQ(a.cert_fingerprint_sha256, std::string(31, 'a') + std::string(33, 'b'));
   EXPECT_TRUE(a.allow_plaintext);
+  EXPECT_FALSE(a.compress);
   EXPECT_EQ(a.auth, imap::AuthMechanism::XOAuth2);
   EXPECT_EQ(a.timeout, std::chrono::seconds(15));
   EXPECT_EQ(a.connections, 12u);
