@@ -42,6 +42,11 @@
 # both tools pay for durability; --no-fsync sets `FSync no` for mbsync (roam
 # is run as configured either way). --rows FILE appends the table rows to
 # FILE (bench/table.sh uses it to build one table from several runs).
+#
+# The Dovecot offers COMPRESS=DEFLATE (imap_zlib), and both tools use it
+# when offered: roam by default, mbsync 1.4 always (it has no option).
+# ROAM_BENCH_COMPRESS=no writes `compress = no` into roam's config, to time
+# roam uncompressed against the same server.
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -54,6 +59,11 @@ roam=${ROAM:-$repo/build/src/roam}
 # Extra options for roam, say --debug=imap to see its commands in the logs
 # (which --keep keeps); they cost time, so not for numbers that count.
 read -r -a roam_opts <<<"${ROAM_OPTS:-}"
+roam_compress=${ROAM_BENCH_COMPRESS:-yes}
+if [[ $roam_compress != yes && $roam_compress != no ]]; then
+  echo "bench.sh: ROAM_BENCH_COMPRESS must be yes or no" >&2
+  exit 2
+fi
 
 messages=10000
 folders=10
@@ -261,6 +271,7 @@ layout = verbatim
 folders = *
 sync = $mode
 expunge = yes
+compress = $roam_compress
 EOF
 # They hold a password: roam warns about files others can read.
 chmod 600 "$workdir/roam.conf" "$workdir/mbsyncrc"
