@@ -2,7 +2,7 @@
 # bench.sh: time roam against mbsync on the same private Dovecot and corpus.
 #
 #   bench/bench.sh [--mode pull|both] [--messages N] [--folders F] [--small]
-#                  [--rtt MS] [--runs N] [--initial-runs N] [--no-fsync]
+#                  [--rtt MS] [--runs N] [--initial-runs N] [--no-fsync] [--compress]
 #                  [--no-incremental] [--rows FILE] [--keep] [--workdir DIR]
 #
 # Starts a throwaway Dovecot (tests/dovecot/dovecot-ctl), seeds N messages in
@@ -42,6 +42,13 @@
 # both tools pay for durability; --no-fsync sets `FSync no` for mbsync (roam
 # is run as configured either way). --rows FILE appends the table rows to
 # FILE (bench/table.sh uses it to build one table from several runs).
+#
+# --compress has the Dovecot offer COMPRESS=DEFLATE (imap_zlib), and both
+# tools use it: mbsync 1.4 always does when offered (it has no option), and
+# roam's config gets `compress = yes` (its default, auto, leaves it off on
+# loopback, and the delay proxy is on loopback). Without it neither
+# compresses. The delay proxy adds latency but no bandwidth limit, so the
+# bench shows compression's cost (the server's CPU), not its gain.
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -54,6 +61,7 @@ roam=${ROAM:-$repo/build/src/roam}
 # Extra options for roam, say --debug=imap to see its commands in the logs
 # (which --keep keeps); they cost time, so not for numbers that count.
 read -r -a roam_opts <<<"${ROAM_OPTS:-}"
+roam_compress=no
 
 messages=10000
 folders=10
@@ -83,6 +91,7 @@ while [[ $# -gt 0 ]]; do
     --runs) runs=${2:?}; shift ;;
     --initial-runs) initial_runs=${2:?}; shift ;;
     --no-fsync) fsync=no ;;
+    --compress) roam_compress=yes ;;
     --mode) mode=${2:?}; shift ;;
     --no-incremental) incremental="" ;;
     --rows) rows_file=${2:?}; shift ;;
@@ -167,7 +176,7 @@ trap 'exit 130' INT TERM
 
 log() { printf 'bench.sh: %s\n' "$*" >&2; }
 
-"$dovecot_ctl" start "$server" >&2
+ROAM_DOVECOT_COMPRESS=$roam_compress "$dovecot_ctl" start "$server" >&2
 # shellcheck source=/dev/null
 source "$server/env"
 doveadm_() { doveadm -c "$DOVECOT_CONF" "$@"; }
@@ -261,6 +270,7 @@ layout = verbatim
 folders = *
 sync = $mode
 expunge = yes
+compress = $roam_compress
 EOF
 # They hold a password: roam warns about files others can read.
 chmod 600 "$workdir/roam.conf" "$workdir/mbsyncrc"
@@ -543,6 +553,11 @@ report() {
   echo
   echo "messages: mbsync server $(server_count "$mb_user") / Maildir $(count_messages "$workdir/mbsync/Mail")$(
     [[ -n $have_roam ]] && echo "; roam server $(server_count "$ro_user") / Maildir $(count_messages "$workdir/roam/Mail")")"
+  if [[ $roam_compress == yes ]]; then
+    echo "compression: the server offered COMPRESS=DEFLATE and both tools used it (--compress)"
+  else
+    echo "compression: off (the server did not offer COMPRESS; --compress turns it on for both)"
+  fi
   if [[ -n $incremental ]]; then
     echo "incremental: before each run the server gets \\Flagged on 100 INBOX messages, loses \\Seen on 50, gets 100 new and has 50 expunged (fewer when INBOX holds under 400)$([[ $mode == both ]] && echo '; each Maildir gets F on 100 files, 20 new files and 20 deleted' || true)"
   fi

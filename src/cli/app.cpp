@@ -155,6 +155,10 @@ sync::AccountSettings settings_for(const AccountConfig& a, bool dry_run, bool fo
   s.tls_options.ca_file = a.ca_file.string();
   s.tls_options.sha256_fingerprint = a.cert_fingerprint_sha256;
   s.allow_plaintext = a.allow_plaintext;
+  // On loopback (a local server, an SSH tunnel, a bridge) compression
+  // would only cost the server CPU time; `compress = yes` insists.
+  s.compress = a.compress == AccountConfig::Compress::Yes ||
+               (a.compress == AccountConfig::Compress::Auto && !net::is_loopback(a.host));
   s.user = a.user;
   s.password = [a, board]() {
     if (a.pass_cmd.empty()) {

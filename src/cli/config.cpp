@@ -57,6 +57,7 @@ const std::map<std::string, std::string, std::less<>>& known_keys() {
       {"ca_file", "a path"},
       {"cert_fingerprint", "sha256:HEX"},
       {"allow_plaintext", "yes | no"},
+      {"compress", "auto | yes | no"},
       {"auth", "auto | login | plain | xoauth2 | oauthbearer"},
       {"timeout", "seconds"},
       {"connections", "1-32"},
@@ -604,6 +605,18 @@ AccountConfig build_account(const RawSection& section, const fs::path& path,
   boolean("create", account.create);
   boolean("use_namespace", account.use_namespace);
   boolean("allow_plaintext", account.allow_plaintext);
+  if (const RawValue* raw = get("compress")) {
+    const std::string value = scalar(*raw);
+    bool on = false;
+    if (lower(value) == "auto") {
+      account.compress = AccountConfig::Compress::Auto;
+    } else if (parse_bool(value, on)) {
+      account.compress = on ? AccountConfig::Compress::Yes : AccountConfig::Compress::No;
+    } else {
+      reporter.fail(raw->line,
+                    "compress must be auto (on unless the host is on loopback), yes or no");
+    }
+  }
 
   // On loopback a plaintext connection never leaves the machine (a local
   // Dovecot, an SSH tunnel, a bridge such as Proton's).

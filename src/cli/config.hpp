@@ -66,6 +66,11 @@ struct AccountConfig {
   // Whether credentials may travel unencrypted (required for tls = none).
   bool allow_plaintext = false;
   imap::AuthMechanism auth = imap::AuthMechanism::Auto;
+  // Whether COMPRESS=DEFLATE is used when the server offers it: always,
+  // never, or (Auto) unless the host is on loopback, where there is no
+  // network for it to save and only the server's CPU time to spend.
+  enum class Compress { Auto, Yes, No };
+  Compress compress = Compress::Auto;
   // Network timeout.
   std::chrono::seconds timeout{60};
   // The most connections a run opens to the server at once.

@@ -35,7 +35,7 @@
 //
 // This is the one public header of the Client; its implementation is split
 // by concern, one file per command family (as go-imap's imapclient does):
-// session.cpp (greeting, capabilities, STARTTLS, sending and waiting,
+// session.cpp (greeting, capabilities, STARTTLS, COMPRESS, sending and waiting,
 // pipelining, the connection contract, LOGOUT), sasl.cpp (authentication;
 // the SASL messages themselves are pure functions in sasl.hpp), mailbox.cpp
 // (LIST, NAMESPACE, SELECT/EXAMINE, CREATE), fetch.cpp (flags, headers, bodies) and
@@ -255,6 +255,16 @@ class Client {
   // a NO/BAD or a failed handshake throws util::Error(Scope::Account) and the
   // connection is unusable. Bytes the server sent after its OK are refused.
   void starttls(const net::TlsOptions& options);
+
+  // COMPRESS DEFLATE (RFC 4978), for after authentication (§3): when the
+  // server offers COMPRESS=DEFLATE, asks for it and, on OK, puts a
+  // net::DeflateStream over the connection; the bytes the reader already
+  // holds past the OK are the start of the server's compressed data and
+  // are inflated first. Compression is a saving, never a requirement: a
+  // server without the capability, or one that answers NO or BAD (NO
+  // [COMPRESSIONACTIVE] when TLS compresses already), leaves the session
+  // uncompressed and in step. Returns whether the session is compressed.
+  bool compress();
 
   // Authenticates with `mechanism`. `secret` is the password, or the OAuth
   // access token for XOAuth2 and OAuthBearer; it is called once, and only
@@ -723,6 +733,8 @@ class Client {
   ResponseReader m_reader;
   Capabilities m_caps;
   bool m_caps_known = false;
+  // COMPRESS DEFLATE is in effect (m_stream is a net::DeflateStream).
+  bool m_compressed = false;
   // Counts the times m_caps was set from the server: authenticate() tells
   // by it whether the login's tagged OK carried [CAPABILITY ...].
   std::uint64_t m_caps_updates = 0;

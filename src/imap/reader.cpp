@@ -17,7 +17,12 @@ constexpr std::size_t k_read_chunk = 256u << 10;
 }
 
 ResponseReader::ResponseReader(net::Stream& stream, const ReaderLimits& limits)
-    : m_stream(stream), m_limits(limits) {}
+    : m_stream(&stream), m_limits(limits) {}
+
+void ResponseReader::switch_stream(net::Stream& stream) {
+  m_pos = m_end = 0;
+  m_stream = &stream;
+}
 
 bool ResponseReader::fill() {
   // Compact before growing, so a long session does not keep every byte.
@@ -41,7 +46,7 @@ bool ResponseReader::fill() {
     m_storage = std::move(storage);
     m_capacity = capacity;
   }
-  std::size_t n = m_stream.read_some(m_storage.get() + m_end, m_capacity - m_end);
+  std::size_t n = m_stream->read_some(m_storage.get() + m_end, m_capacity - m_end);
   if (n > 0 && !m_response_start) {
     m_response_start = std::chrono::steady_clock::now();
     m_response_base = m_received;
@@ -53,7 +58,7 @@ bool ResponseReader::fill() {
 }
 
 void ResponseReader::check_progress() {
-  const auto grace = m_stream.timeout();
+  const auto grace = m_stream->timeout();
   if (!m_response_start || grace.count() <= 0 || m_limits.min_bytes_per_second == 0) {
     return;
   }
@@ -68,7 +73,7 @@ void ResponseReader::check_progress() {
     return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(duration).count());
   };
   throw Error(Scope::Account,
-              "timed out reading a response from " + m_stream.peer() + ": only " +
+              "timed out reading a response from " + m_stream->peer() + ": only " +
                   std::to_string(bytes) + " bytes arrived in " + whole_seconds(elapsed) +
                   " s, while the account's timeout (" + whole_seconds(grace) + " s) plus 1 s per " +
                   std::to_string(m_limits.min_bytes_per_second) +
@@ -133,7 +138,7 @@ std::string ResponseReader::read_line_segment(std::size_t already) {
                                       " bytes without ending it; giving up on the connection");
     }
     if (!fill()) {
-      throw Error(Scope::Account, "the server " + m_stream.peer() + " closed the connection" +
+      throw Error(Scope::Account, "the server " + m_stream->peer() + " closed the connection" +
                                       (m_pos < m_end ? " in the middle of a response" : ""));
     }
   }
@@ -144,7 +149,7 @@ void ResponseReader::read_literal_into(std::string& text, std::uint64_t size) {
   while (m_end - m_pos < want) {
     if (!fill()) {
       throw Error(Scope::Account,
-                  "the server " + m_stream.peer() + " closed the connection inside a literal");
+                  "the server " + m_stream->peer() + " closed the connection inside a literal");
     }
   }
   text.append(m_storage.get() + m_pos, want);
@@ -156,7 +161,7 @@ void ResponseReader::stream_literal(LiteralSink& sink, std::uint64_t size) {
   while (left > 0) {
     if (m_pos == m_end && !fill()) {
       throw Error(Scope::Account,
-                  "the server " + m_stream.peer() + " closed the connection inside a literal");
+                  "the server " + m_stream->peer() + " closed the connection inside a literal");
     }
     std::size_t available = m_end - m_pos;
     std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(left, available));

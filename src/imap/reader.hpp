@@ -68,6 +68,18 @@ class ResponseReader {
   // arrived in plaintext and may have been injected (CVE-2020-14954 class).
   std::size_t buffered() const { return m_end - m_pos; }
 
+  // The bytes read from the stream but not yet handed out.
+  std::string_view unread() const {
+    return m_pos == m_end ? std::string_view()
+                          : std::string_view(m_storage.get() + m_pos, m_end - m_pos);
+  }
+
+  // Reads from `stream` from now on, dropping the unread bytes. After
+  // COMPRESS (RFC 4978) those bytes are the start of the server's
+  // compressed data: the caller hands them to the new stream (the
+  // decompressing one over the old) before switching.
+  void switch_stream(net::Stream& stream);
+
   // Total octets received, for statistics.
   std::uint64_t bytes_received() const { return m_received; }
 
@@ -79,7 +91,7 @@ class ResponseReader {
   void read_literal_into(std::string& text, std::uint64_t size);
   void stream_literal(LiteralSink& sink, std::uint64_t size);
 
-  net::Stream& m_stream;
+  net::Stream* m_stream;
   ReaderLimits m_limits;
   LiteralRouter m_router;
   // Bytes [m_pos, m_end) of m_storage are read but not yet handed out.

@@ -1,5 +1,5 @@
 // imap::Client, the session: construction, greeting, capabilities,
-// STARTTLS, sending commands and reading until their tagged completions,
+// STARTTLS, COMPRESS, sending commands and reading until their tagged completions,
 // pipelining, the connection contract (client.hpp) and LOGOUT.
 
 #include "imap/client.hpp"
@@ -15,6 +15,7 @@
 #include "imap/client_internal.hpp"
 #include "imap/parse_error.hpp"
 #include "imap/parser.hpp"
+#include "net/deflate_stream.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
@@ -496,6 +497,47 @@ void Client::starttls(const net::TlsOptions& options) {
     m_caps = Capabilities();
     m_caps_known = false;
     refresh_capabilities();
+  });
+}
+
+bool Client::compress() {
+  return guarded([&] {
+    if (m_compressed) {
+      return true;
+    }
+    if (!capabilities().has("COMPRESS=DEFLATE")) {
+      ROAM_DEBUG(util::k_cat_net,
+                 "the server " << m_stream->peer() << " does not offer COMPRESS=DEFLATE");
+      return false;
+    }
+    // RFC 4978 §3: the server switches right after its OK, so no other
+    // command may be in flight, and none is: every call reads its replies.
+    std::string tag = send("COMPRESS DEFLATE");
+    StatusResponse done = *read_until_tagged(tag, "COMPRESS", {}, false);
+    if (done.status != StatusResponse::Status::Ok) {
+      // The session is in step and uncompressed; a server that compresses
+      // at the TLS level already says NO [COMPRESSIONACTIVE].
+      ROAM_DEBUG(util::k_cat_net, "the server " << m_stream->peer()
+                                                << " declined COMPRESS DEFLATE (" << describe(done)
+                                                << "); going on uncompressed");
+      return false;
+    }
+    // From here on the server sends only compressed data, so the session
+    // is either compressed or over.
+    try {
+      // The stream is taken only once the DeflateStream is ready, so on
+      // failure the Client still has one to name in its messages.
+      auto compressed =
+          std::make_unique<net::DeflateStream>(std::move(m_stream), m_reader.unread());
+      m_stream = std::move(compressed);
+      m_reader.switch_stream(*m_stream);
+    } catch (const std::exception& e) {
+      break_connection(e.what());
+      throw;
+    }
+    m_compressed = true;
+    ROAM_DEBUG(util::k_cat_net, "compression (COMPRESS=DEFLATE) on for " << m_stream->peer());
+    return true;
   });
 }
 

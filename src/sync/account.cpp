@@ -114,6 +114,9 @@ std::unique_ptr<imap::Client> connect_account(const AccountSettings& s,
   // Capabilities may differ after login: the login's OK told them, or
   // this asks (Client::authenticate forgot the greeting's list).
   client->capabilities();
+  if (s.compress) {
+    client->compress();
+  }
   if (cancel) {
     // The session is established: from here it is the lane's to use, and
     // only the lane ends it.

@@ -88,6 +88,9 @@ struct AccountSettings {
   // The largest message body accepted from the server, in bytes
   // (imap::ReaderLimits::max_streamed_literal; `max_message_size`).
   std::uint64_t max_message_size = 1ull << 30;
+  // Ask for COMPRESS=DEFLATE (RFC 4978) after login when the server offers
+  // it (`compress`).
+  bool compress = true;
   // Where the account's folders live locally (`maildir`, `layout`,
   // `flat_separator`, `inbox`).
   maildir::Tree tree;

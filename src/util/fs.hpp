@@ -71,9 +71,10 @@ void write_file_atomic(const fs::path& path, std::string_view data, unsigned mod
 // `produce` is called once with a function that appends bytes to the
 // temporary file. When `produce` throws, the temporary file is removed and
 // `path` keeps its old content.
-void write_file_atomic_from(const fs::path& path,
-                            const std::function<void(const std::function<void(std::string_view)>&)>& produce,
-                            unsigned mode = 0600);
+void write_file_atomic_from(
+    const fs::path& path,
+    const std::function<void(const std::function<void(std::string_view)>&)>& produce,
+    unsigned mode = 0600);
 
 // Removes the `*.tmp-<pid>` files write_file_atomic left in `dir` when the
 // process that wrote them was killed: those of pids that no longer run, and

@@ -824,6 +824,9 @@ inline void TestServer::write_config(const std::filesystem::path& path, const st
       {"folders", "*"},
       {"sync", "pull"},
       {"expunge", "yes"},
+      // The test server is on loopback, where roam leaves compression off
+      // unless told: the tests run compressed wherever the server offers it.
+      {"compress", "yes"},
   };
   std::vector<std::string> verbatim;
   bool in_other_section = false;

@@ -154,6 +154,7 @@ TEST_F(ConfigTest, MinimalAccountGetsDefaults) {
   EXPECT_TRUE(a.create);
   EXPECT_TRUE(a.use_namespace);
   EXPECT_FALSE(a.allow_plaintext);
+  EXPECT_EQ(a.compress, AccountConfig::Compress::Auto);
   EXPECT_EQ(a.auth, imap::AuthMechanism::Auto);
   EXPECT_EQ(a.timeout, std::chrono::seconds(60));
   EXPECT_EQ(a.connections, 4u);
@@ -190,6 +191,7 @@ TEST_F(ConfigTest, EveryKeyIsParsed) {
                                std::string(31, 'A') + ":" + std::string(33, 'b') +
                                "\n"
                                "allow_plaintext = true\n"
+                               "compress = no\n"
                                "auth = xoauth2\n"
                                "timeout = 15\n"
                                "connections = 12\n"
@@ -214,6 +216,7 @@ TEST_F(ConfigTest, EveryKeyIsParsed) {
   EXPECT_EQ(a.ca_file, ca);
   EXPECT_EQ(a.cert_fingerprint_sha256, std::string(31, 'a') + std::string(33, 'b'));
   EXPECT_TRUE(a.allow_plaintext);
+  EXPECT_EQ(a.compress, AccountConfig::Compress::No);
   EXPECT_EQ(a.auth, imap::AuthMechanism::XOAuth2);
   EXPECT_EQ(a.timeout, std::chrono::seconds(15));
   EXPECT_EQ(a.connections, 12u);
@@ -342,6 +345,9 @@ INSTANTIATE_TEST_SUITE_P(
     Table, ConfigErrorTest,
     ::testing::Values(
         ErrorCase{"unknown key", k_head + "maildir = ~/M\nhots = x\n", 6, "unknown key 'hots'"},
+        ErrorCase{"compress neither auto nor yes nor no",
+                  k_head + "maildir = ~/M\ncompress = max\n", 6,
+                  "compress must be auto (on unless the host is on loopback), yes or no"},
         // Two accounts on one Maildir upload each other's mail, and a
         // deletion on one server deletes the other's files.
         ErrorCase{"shared maildir", "[account.work]\n" + k_body + "[account.home]\n" + k_body, 10,

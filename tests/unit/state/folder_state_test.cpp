@@ -427,8 +427,10 @@ TEST(FolderState, LargeStateIsWrittenInChunksAndAllOrNothing) {
   state.uidvalidity = 42;
   state.uidnext = 60'001;
   for (std::uint32_t uid = 1; uid <= 60'000; ++uid) {
-    state.messages[uid] = {uid, "1700000000.M" + std::to_string(uid) + "P99.example.org",
-                           {"\\Seen"}, "0123456789abcdef"};
+    state.messages[uid] = {uid,
+                           "1700000000.M" + std::to_string(uid) + "P99.example.org",
+                           {"\\Seen"},
+                           "0123456789abcdef"};
   }
   const std::string whole = serialize_folder_state(state);
   ASSERT_GT(whole.size(), 3u << 20);  // Several chunks.
