@@ -14,23 +14,13 @@
 #include <gtest/gtest.h>
 
 #include "dovecot.hpp"
+#include "fakes/mail_text.hpp"
 #include "maildir_helpers.hpp"
 
 namespace roam::it {
 namespace {
 
-// A message body of about `size` bytes that compresses as mail does (text
-// with some variety), not as one repeated byte does.
-std::string mail_text(std::size_t size) {
-  std::string out;
-  std::uint32_t x = 2024;
-  while (out.size() < size) {
-    x = x * 1103515245u + 12345u;
-    out += "Paragraph " + std::to_string(x % 100000) + ": the quick brown fox, item " +
-           std::to_string((x >> 8) % 977) + ", jumps over the lazy dog.\r\n";
-  }
-  return out;
-}
+using fakes::mail_text;
 
 // The contents of every message of a server mailbox, as a Maildir file
 // holds them, sorted.

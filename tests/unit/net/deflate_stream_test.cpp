@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "fakes/deflate_peer.hpp"
+#include "fakes/mail_text.hpp"
 #include "fakes/scripted_stream.hpp"
 #include "util/error.hpp"
 
@@ -74,17 +75,8 @@ bool contains(const std::string& text, std::string_view part) {
   return text.find(part) != std::string::npos;
 }
 
-// Text that compresses about as well as mail does, unlike one repeated byte.
 std::string message_text(std::size_t size) {
-  std::string out;
-  std::uint32_t x = 12345;
-  while (out.size() < size) {
-    x = x * 1103515245u + 12345u;
-    out += "Line " + std::to_string(x % 100000) + " of a message body, word " +
-           std::to_string((x >> 8) % 977) + "\r\n";
-  }
-  out.resize(size);
-  return out;
+  return fakes::mail_text(size, 12345);
 }
 
 TEST(DeflateStream, CompressesWritesAndInflatesReads) {
