@@ -510,6 +510,46 @@ bool Folder::ensure_exists(Layout layout, FolderRole role) {
   return created_cur;
 }
 
+bool Folder::visit(const std::function<void(std::string_view stable_name,
+                                            std::string_view letters)>& on_message) const {
+  bool all_valid = true;
+  for (Subdir subdir : {Subdir::New, Subdir::Cur}) {
+    fs::path dir = m_path / std::string(to_string(subdir));
+    DirHandle handle(::opendir(dir.c_str()));
+    if (!handle) {
+      throw Error(Scope::Folder, errno_message("cannot open Maildir directory " + dir.string()));
+    }
+    for (;;) {
+      errno = 0;
+      struct dirent* item = ::readdir(handle.get());
+      if (item == nullptr) {
+        if (errno != 0) {
+          throw Error(Scope::Folder,
+                      errno_message("cannot read Maildir directory " + dir.string()));
+        }
+        break;
+      }
+      if (item->d_type == DT_DIR) {
+        continue;
+      }
+      std::string_view name(item->d_name);
+      switch (classify_name(name)) {
+        case NameKind::Skip:
+          break;
+        case NameKind::Invalid:
+          all_valid = false;
+          break;
+        case NameKind::Valid: {
+          ParsedName parsed = parse_name(name);
+          on_message(parsed.stable_name, parsed.letters);
+          break;
+        }
+      }
+    }
+  }
+  return all_valid;
+}
+
 ScanResult Folder::scan() const {
   fs::path new_dir = m_path / "new";
   fs::path cur_dir = m_path / "cur";

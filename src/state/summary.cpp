@@ -14,7 +14,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int k_summary_version = 1;
+// Version 2 added "verify" (FolderSummary::verify). A roam that knows only
+// version 1 ignores a version 2 file (every folder checked in full) rather
+// than skipping a folder on the word of an entry it cannot fully read.
+constexpr int k_summary_version = 2;
 
 nlohmann::json stamp_json(const FileStamp& s) {
   return nlohmann::json::array({s.inode, s.size, s.mtime_ns});
@@ -74,6 +77,9 @@ std::string serialize_summary(const AccountSummary& summary) {
     if (!f.mailbox.empty()) {
       folders[name]["mailbox"] = f.mailbox;
     }
+    if (f.verify) {
+      folders[name]["verify"] = f.local_digest;
+    }
   }
   nlohmann::json doc = {{"roam_summary", k_summary_version}, {"folders", folders}};
   return doc.dump(1) + "\n";
@@ -81,10 +87,11 @@ std::string serialize_summary(const AccountSummary& summary) {
 
 AccountSummary parse_summary(std::string_view text) {
   nlohmann::json doc = nlohmann::json::parse(text);
-  if (!doc.is_object() || doc.value("roam_summary", 0) != k_summary_version ||
-      !doc.contains("folders") || !doc["folders"].is_object()) {
+  const int version = doc.is_object() ? doc.value("roam_summary", 0) : 0;
+  if ((version != 1 && version != k_summary_version) || !doc.contains("folders") ||
+      !doc["folders"].is_object()) {
     throw util::Error(util::Scope::Folder,
-                      "not a version " + std::to_string(k_summary_version) + " summary");
+                      "not a version 1 or " + std::to_string(k_summary_version) + " summary");
   }
   AccountSummary out;
   for (const auto& [name, f] : doc["folders"].items()) {
@@ -114,6 +121,10 @@ AccountSummary parse_summary(std::string_view text) {
     s.state_file = stamp_from(f.value("state_file", nlohmann::json()));
     s.cur = stamp_from(f.value("cur", nlohmann::json()));
     s.new_dir = stamp_from(f.value("new", nlohmann::json()));
+    if (f.contains("verify")) {
+      s.verify = true;
+      s.local_digest = number<std::uint64_t>(f, "verify");
+    }
     out.emplace(name, s);
   }
   return out;

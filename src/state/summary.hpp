@@ -54,6 +54,15 @@ struct FolderSummary {
   FileStamp state_file;
   FileStamp cur;
   FileStamp new_dir;
+  // True for an entry written right after the run changed the Maildir:
+  // cur/ and new/ were modified too recently for their mtimes to show a
+  // later change made within the same clock tick. Matching stamps then
+  // only say "maybe unchanged", and the next run lists the directories and
+  // compares `local_digest` (what the state describes) before it skips the
+  // folder; once the mtimes are old enough, the entry loses the flag.
+  bool verify = false;
+  // sync::local_digest of the committed state, for `verify`.
+  std::uint64_t local_digest = 0;
 
   bool operator==(const FolderSummary&) const = default;
 };

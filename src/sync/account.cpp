@@ -467,8 +467,8 @@ AccountReport sync_account(const AccountSettings& s) {
         s.dry_run ? state::AccountSummary{} : state::load_summary(summary_path);
     // The extra connections (docs/sync-semantics.md, "Folders in
     // parallel"). When the summary already says that several folders will
-    // be read in full (a first run, or folders the last run did not leave
-    // settled because it changed them), they log in now, while LIST and
+    // likely be read in full (a first run, or folders the last run changed
+    // or did not leave settled: changes come in bursts), they log in now, while LIST and
     // STATUS are in flight and the folders are read: a login costs round
     // trips that the first folders would otherwise wait for. Otherwise the
     // run opens them once it knows which folders have work (below), and a
@@ -477,7 +477,8 @@ AccountReport sync_account(const AccountSettings& s) {
     EarlyLanes extra;
     if (!s.dry_run) {
       std::size_t unsettled = static_cast<std::size_t>(std::count_if(
-          summary.begin(), summary.end(), [](const auto& entry) { return !entry.second.settled; }));
+          summary.begin(), summary.end(),
+          [](const auto& entry) { return !entry.second.settled || entry.second.verify; }));
       std::size_t early = summary.empty() ? s.connections : std::min(s.connections, unsettled);
       if (early > 1) {
         extra.open(cs, early - 1);
@@ -615,11 +616,14 @@ AccountReport sync_account(const AccountSettings& s) {
       try {
         f.path = maildir::folder_path(s.tree, f.name, f.delimiter);
         f.state_path = state::state_file_for(s.state_dir, f.name);
-        if (auto it = summary.find(f.name);
-            it != summary.end() && summary_says_unchanged(f, it->second)) {
+        state::FolderSummary entry;
+        if (auto it = summary.find(f.name); it != summary.end()) {
+          entry = it->second;
+        }
+        if (summary.count(f.name) != 0 && summary_says_unchanged(f, entry)) {
           f.quick = true;
           f.local_exists = true;
-          f.summary = it->second;
+          f.summary = entry;
           // An entry from an older roam learns the server's name of the
           // folder (the summary is rewritten once for it).
           f.summary->mailbox = f.wire;

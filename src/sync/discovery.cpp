@@ -316,6 +316,51 @@ bool local_unchanged(const state::FolderState& state, const std::vector<maildir:
   return true;
 }
 
+namespace {
+
+// One message's share of local_digest(): FNV-1a of the name, a NUL and
+// the letters, mixed once more so that sums of nearby values spread.
+std::uint64_t digest_of(std::string_view name, std::string_view letters) {
+  std::uint64_t h = 14695981039346656037ULL;
+  auto add = [&](unsigned char c) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  };
+  for (char c : name) {
+    add(static_cast<unsigned char>(c));
+  }
+  add(0);
+  for (char c : letters) {
+    add(static_cast<unsigned char>(c));
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
+}
+
+}  // namespace
+
+std::uint64_t local_digest(const state::FolderState& state) {
+  std::uint64_t sum = 0;
+  for (const auto& [uid, record] : state.messages) {
+    sum += digest_of(record.name, letters_of(record.flags));
+  }
+  return sum;
+}
+
+std::uint64_t local_digest(const std::vector<maildir::Entry>& entries) {
+  std::uint64_t sum = 0;
+  for (const auto& e : entries) {
+    sum += local_digest(e.stable_name, e.letters);
+  }
+  return sum;
+}
+
+std::uint64_t local_digest(std::string_view stable_name, std::string_view letters) {
+  return digest_of(stable_name, maildir::known_letters(letters));
+}
+
 bool lost_messages(const state::FolderState& state, const imap::StatusData& status) {
   // UIDs given out since the commit bound the messages that can have
   // arrived; fewer messages than the records plus those means some went.
@@ -385,35 +430,44 @@ std::optional<state::FolderSummary> summary_entry(const FolderEntry& f,
                                                   const state::FolderState& committed) {
   // Odd files (two with one name, invalid names) are reported on every
   // run, so a folder holding any is always checked in full.
-  if (!f.local_exists || !f.cur_stamp || !f.new_stamp || committed.uidnext == 0 ||
-      !f.scan.duplicates.empty() || !f.scan.invalid_names.empty() || committed.highestmodseq == 0 ||
-      !committed.pending_uploads.empty() ||
-      std::max(f.cur_stamp->mtime_ns, f.new_stamp->mtime_ns) + k_racy_ns > f.scanned_at_ns) {
-    return std::nullopt;
-  }
-  // Unchanged since the scan, and the scan is what the state describes.
-  if (state::stamp_of(f.path / "cur") != f.cur_stamp ||
-      state::stamp_of(f.path / "new") != f.new_stamp ||
-      fs::exists(state::journal_file_for(f.state_path)) ||
-      !local_unchanged(committed, f.scan.entries)) {
+  if (committed.uidnext == 0 || committed.highestmodseq == 0 ||
+      !committed.pending_uploads.empty() || !f.scan.duplicates.empty() ||
+      !f.scan.invalid_names.empty() || fs::exists(state::journal_file_for(f.state_path))) {
     return std::nullopt;
   }
   std::optional<state::FileStamp> state_file = state::stamp_of(f.state_path);
-  if (!state_file) {
+  std::optional<state::FileStamp> cur = state::stamp_of(f.path / "cur");
+  std::optional<state::FileStamp> new_dir = state::stamp_of(f.path / "new");
+  if (!state_file || !cur || !new_dir) {
     return std::nullopt;
   }
-  return state::FolderSummary{f.wire,
-                              true,
-                              committed.uidvalidity,
-                              committed.uidnext,
-                              committed.highestmodseq,
-                              committed.messages.size(),
-                              *state_file,
-                              *f.cur_stamp,
-                              *f.new_stamp};
+  state::FolderSummary entry{f.wire,
+                             true,
+                             committed.uidvalidity,
+                             committed.uidnext,
+                             committed.highestmodseq,
+                             committed.messages.size(),
+                             *state_file,
+                             *cur,
+                             *new_dir};
+  // Unchanged since a scan old enough to trust, and the scan is what the
+  // state describes: the next run may skip the folder on the stamps alone.
+  if (f.local_exists && f.cur_stamp && f.new_stamp && cur == f.cur_stamp &&
+      new_dir == f.new_stamp &&
+      std::max(f.cur_stamp->mtime_ns, f.new_stamp->mtime_ns) + k_racy_ns <= f.scanned_at_ns &&
+      local_unchanged(committed, f.scan.entries)) {
+    return entry;
+  }
+  // This run changed the Maildir (or it changed too recently to trust the
+  // stamps): the next run checks the listing against the state's digest
+  // before it skips the folder, which costs a listing instead of the
+  // state, the listing and the server's flags.
+  entry.verify = true;
+  entry.local_digest = local_digest(committed);
+  return entry;
 }
 
-bool summary_says_unchanged(const FolderEntry& f, const state::FolderSummary& entry) {
+bool summary_says_unchanged(const FolderEntry& f, state::FolderSummary& entry) {
   // The same test as server_unchanged(), against the summary instead of
   // the state.
   if (!entry.settled || !f.on_server || !f.status ||
@@ -421,10 +475,42 @@ bool summary_says_unchanged(const FolderEntry& f, const state::FolderSummary& en
                           entry.messages)) {
     return false;
   }
-  return state::stamp_of(f.state_path) == entry.state_file &&
-         state::stamp_of(f.path / "cur") == entry.cur &&
-         state::stamp_of(f.path / "new") == entry.new_dir &&
-         !fs::exists(state::journal_file_for(f.state_path));
+  if (state::stamp_of(f.state_path) != entry.state_file ||
+      state::stamp_of(f.path / "cur") != entry.cur ||
+      state::stamp_of(f.path / "new") != entry.new_dir ||
+      fs::exists(state::journal_file_for(f.state_path))) {
+    return false;
+  }
+  if (!entry.verify) {
+    return true;
+  }
+  // The stamps match, but the last run changed the directories too
+  // recently for that to prove anything: the listing must be what the
+  // state describes. Odd files, or a change while listing (the stamps
+  // moved), mean a full check.
+  // A file seen twice (a second copy under the same stable name, or one
+  // renamed from new/ to cur/ while listing) makes one message too many,
+  // and one missed makes one too few; either way the count or the sum
+  // differs, so no set of names is needed.
+  const std::int64_t listed_at = realtime_ns();
+  std::uint64_t count = 0;
+  std::uint64_t sum = 0;
+  bool valid = maildir::Folder(f.path).visit([&](std::string_view name, std::string_view letters) {
+    ++count;
+    sum += local_digest(name, letters);
+  });
+  if (!valid || count != entry.messages || sum != entry.local_digest ||
+      state::stamp_of(f.path / "cur") != entry.cur ||
+      state::stamp_of(f.path / "new") != entry.new_dir) {
+    return false;
+  }
+  // Verified. Once the directories are old enough for their stamps to show
+  // any later change, the next run need not list them again.
+  if (std::max(entry.cur.mtime_ns, entry.new_dir.mtime_ns) + k_racy_ns <= listed_at) {
+    entry.verify = false;
+    entry.local_digest = 0;
+  }
+  return true;
 }
 
 bool still_skippable(const FolderEntry& f) {

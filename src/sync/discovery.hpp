@@ -5,6 +5,8 @@
 // folders lost messages on the server. Each is a table test in
 // tests/unit/sync/discovery_test.cpp.
 
+#include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "imap/response.hpp"
@@ -21,6 +23,18 @@ bool server_unchanged(const state::FolderState& state, const imap::StatusData& s
 // True when the Maildir holds exactly the files `state` records, with the
 // recorded flags (unknown letters aside): nothing local needs to travel.
 bool local_unchanged(const state::FolderState& state, const std::vector<maildir::Entry>& entries);
+
+// A digest of what local_unchanged() compares: each message's stable name
+// with its known flag letters, summed over the messages so that order does
+// not matter. Equal digests of a state and of a listing (of as many
+// entries) mean local_unchanged() would say true, but for a chance of
+// 2^-64; the account summary keeps a state's digest so that a run can
+// check a folder it changed (FolderSummary::verify) by listing it, without
+// loading the state. FNV-1a, so that the value is the same in every build.
+std::uint64_t local_digest(const state::FolderState& state);
+std::uint64_t local_digest(const std::vector<maildir::Entry>& entries);
+// One listed message's share of the digest (the sum over a listing).
+std::uint64_t local_digest(std::string_view stable_name, std::string_view letters);
 
 // True when LIST-STATUS shows that messages were expunged on the server
 // since `state` was committed (they may have been moved to another folder,

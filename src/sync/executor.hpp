@@ -148,15 +148,19 @@ struct FolderEntry {
 void load_folder(const AccountSettings& s, FolderEntry& f, FolderReport* report);
 
 // The summary entry that lets the next run skip folder `f` as `committed`
-// describes it, if the Maildir directories are still as scanned and the
-// state is complete; nothing otherwise.
+// describes it, when the state is complete; nothing otherwise. When the
+// directories are not still as scanned long enough ago (this run changed
+// them), the entry asks the next run to verify the listing first
+// (FolderSummary::verify).
 std::optional<state::FolderSummary> summary_entry(const FolderEntry& f,
                                                   const state::FolderState& committed);
 
 // True if `entry` shows folder `f` unchanged on both sides: this run's
 // LIST-STATUS, the state file and cur/ and new/ are exactly as recorded,
-// and no journal waits.
-bool summary_says_unchanged(const FolderEntry& f, const state::FolderSummary& entry);
+// no journal waits, and (for an entry to verify) the listing matches the
+// recorded digest; an entry verified long enough after the change loses
+// its `verify` flag, for the summary this run writes.
+bool summary_says_unchanged(const FolderEntry& f, state::FolderSummary& entry);
 
 // True while folder `f`, skipped on the summary's word (FolderEntry::quick),
 // may stay skipped: nothing was moved into it or held for it in this run,

@@ -22,6 +22,7 @@
 // mail storage code as Dovecot's IMAP MOVE and RENAME: the test must not
 // depend on roam's own IMAP code.
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -701,6 +702,58 @@ TEST(Identity, OwnFlagChangesDoNotMakeTheNextRunListTheFolderAgain) {
       << "the folder must be skipped: the only change since was roam's own\n"
       << describe(next);
   EXPECT_EQ(read_file(state_file), state_after_push) << "the state must not be rewritten";
+}
+
+// The run after one that changed the Maildir: the directories were
+// modified too recently for their mtimes to prove anything, so the summary
+// asks for the listing to be checked against the state's digest; a folder
+// still as the state describes is skipped without loading the state.
+TEST(Identity, TheRunAfterDownloadsSkipsTheFolderOnItsListing) {
+  const auto& server = TestServer::instance();
+  const auto account = make_two_way_account();
+  for (int i = 0; i < 5; ++i) {
+    server.append(account.user, "INBOX", make_message("m" + std::to_string(i)));
+  }
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  ASSERT_EQ(local_files(account.maildir / "INBOX").size(), 5u);
+  const auto next = sync(account, {"-v", "--debug=sync"});
+  EXPECT_EQ(next.exit_code, 0) << describe(next);
+  EXPECT_NE(next.out.find("INBOX: unchanged"), std::string::npos) << describe(next);
+  EXPECT_NE(next.err.find("read the state and Maildir of 0 of 1 folders"), std::string::npos)
+      << describe(next);
+}
+
+// A mail reader's change within the same clock tick as roam's last one
+// leaves cur/ with the mtime roam recorded. Setting the mtime back by hand
+// makes that case certain: the change must still be seen and pushed.
+TEST(Identity, AChangeThatKeepsTheDirectoryMtimeIsStillSeen) {
+  const auto& server = TestServer::instance();
+  const auto account = make_two_way_account();
+  server.append(account.user, "INBOX", make_message("a"), {"\\Seen"});
+  server.append(account.user, "INBOX", make_message("b"), {"\\Seen"});
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  const auto cur = account.maildir / "INBOX" / "cur";
+  struct stat before {};
+  ASSERT_EQ(::stat(cur.c_str(), &before), 0);
+  const auto a = file_with_id(account.maildir / "INBOX", "a");
+  ASSERT_TRUE(a.has_value());
+  set_local_letters(*a, "FS");
+  const struct timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, cur.c_str(), times, 0), 0);
+
+  const auto pushed = sync(account, {"-v"});
+  ASSERT_EQ(pushed.exit_code, 0) << describe(pushed);
+  EXPECT_NE(summary_line(pushed).find("server: 0 new, 1 flag changes"), std::string::npos)
+      << describe(pushed);
+  bool flagged = false;
+  for (const auto& [flags, text] : server.messages_with_bodies(account.user, "INBOX")) {
+    if (text.find("Message-ID: <a@roam.test>") != std::string::npos) {
+      flagged = std::find(flags.flags.begin(), flags.flags.end(), "\\Flagged") != flags.flags.end();
+    }
+  }
+  EXPECT_TRUE(flagged) << "the flag set locally must reach the server";
 }
 
 // --- Reporting ---

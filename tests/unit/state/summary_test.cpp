@@ -34,6 +34,25 @@ TEST(Summary, RoundTripsEveryField) {
   EXPECT_EQ(parse_summary(serialize_summary(s)), s);
 }
 
+// An entry to verify keeps its digest; one written by a roam before
+// "verify" existed (version 1) is read as one that needs none.
+TEST(Summary, AnEntryToVerifyKeepsItsDigestAndVersionOneIsRead) {
+  AccountSummary s{{"INBOX", sample()}};
+  s["INBOX"].verify = true;
+  s["INBOX"].local_digest = 0xfedcba9876543210ull;
+  const std::string text = serialize_summary(s);
+  EXPECT_NE(text.find("\"roam_summary\": 2"), std::string::npos) << text;
+  EXPECT_EQ(parse_summary(text), s);
+
+  const AccountSummary v1 = parse_summary(
+      R"({"roam_summary": 1, "folders": {"INBOX": {"uidvalidity": 1, "uidnext": 2,)"
+      R"("highestmodseq": 3, "messages": 4, "state_file": [1, 2, 3], "cur": [4, 5, 6],)"
+      R"("new": [7, 8, 9]}}})");
+  ASSERT_EQ(v1.count("INBOX"), 1u);
+  EXPECT_FALSE(v1.at("INBOX").verify);
+  EXPECT_EQ(v1.at("INBOX").messages, 4u);
+}
+
 // A folder the last run did not leave settled keeps only its server name
 // (for the STATUS of the next run); "settled" is never true on disk.
 TEST(Summary, AnUnsettledFolderKeepsOnlyItsName) {
@@ -82,7 +101,7 @@ TEST(Summary, AMissingOrDamagedFileIsAnEmptySummary) {
       "",
       "{",
       "[]",
-      R"({"roam_summary":2,"folders":{}})",
+      R"({"roam_summary":3,"folders":{"A":{"mailbox":"A","settled":false}}})",
       R"({"roam_summary":1})",
       R"({"roam_summary":1,"folders":{"INBOX":{"uidvalidity":1}}})",
       R"({"roam_summary":1,"folders":{"INBOX":{"uidvalidity":1,"uidnext":2,"highestmodseq":3,)"
