@@ -492,10 +492,17 @@ bool summary_says_unchanged(const FolderEntry& f, state::FolderSummary& entry) {
   // renamed from new/ to cur/ while listing) makes one message too many,
   // and one missed makes one too few; either way the count or the sum
   // differs, so no set of names is needed.
+  // The folder is also looked at whole, as a full check would: a tmp/
+  // broken since the last run is named now rather than when a download
+  // needs it.
   const std::int64_t listed_at = realtime_ns();
+  maildir::Folder folder(f.path);
+  if (folder.presence() != maildir::Presence::Present) {
+    return false;
+  }
   std::uint64_t count = 0;
   std::uint64_t sum = 0;
-  bool valid = maildir::Folder(f.path).visit([&](std::string_view name, std::string_view letters) {
+  bool valid = folder.visit([&](std::string_view name, std::string_view letters) {
     ++count;
     sum += local_digest(name, letters);
   });

@@ -139,6 +139,7 @@ string(APPEND courier_rewrites ":Identity.OwnFlagChanges*")
 # Nor can the account summary vouch for a folder without HIGHESTMODSEQ in
 # STATUS: every Courier folder is checked in full on every run, by design.
 string(APPEND courier_rewrites ":Both.UnchangedFoldersAreSkipped*")
+string(APPEND courier_rewrites ":Identity.TheRunAfterDownloadsSkipsTheFolder*")
 # Nor has Courier LIST-STATUS, which tells roam which folders lost messages
 # so that it syncs them first (docs/sync-semantics.md, identity rule 3):
 # when the target folder of another client's move comes first in the
