@@ -112,8 +112,10 @@ Entry make_entry(const std::string& dir, Subdir subdir, std::string_view name, P
   return entry;
 }
 
-void read_subdir(const fs::path& folder, Subdir subdir, ScanResult& out) {
-  fs::path dir = folder / std::string(to_string(subdir));
+// Calls `on_name` with the name of each entry of Maildir directory `dir`
+// that is not a directory, in readdir() order.
+template <typename F>
+void for_each_name(const fs::path& dir, F&& on_name) {
   DirHandle handle(::opendir(dir.c_str()));
   if (!handle) {
     int err = errno;
@@ -131,22 +133,26 @@ void read_subdir(const fs::path& folder, Subdir subdir, ScanResult& out) {
       }
       return;
     }
-    if (item->d_type == DT_DIR) {
-      continue;
+    if (item->d_type != DT_DIR) {
+      on_name(std::string_view(item->d_name));
     }
-    std::string_view name(item->d_name);
+  }
+}
+
+void read_subdir(const fs::path& folder, Subdir subdir, ScanResult& out) {
+  fs::path dir = folder / std::string(to_string(subdir));
+  for_each_name(dir, [&](std::string_view name) {
     switch (classify_name(name)) {
       case NameKind::Skip:
         break;
       case NameKind::Invalid:
         out.invalid_names.push_back(dir / std::string(name));
         break;
-      case NameKind::Valid: {
+      case NameKind::Valid:
         out.entries.push_back(make_entry(dir.native(), subdir, name, parse_name(name)));
         break;
-      }
     }
-  }
+  });
 }
 
 // Sorts the entries and finds stable names seen more than once. A file that
@@ -514,25 +520,7 @@ bool Folder::visit(const std::function<void(std::string_view stable_name,
                                             std::string_view letters)>& on_message) const {
   bool all_valid = true;
   for (Subdir subdir : {Subdir::New, Subdir::Cur}) {
-    fs::path dir = m_path / std::string(to_string(subdir));
-    DirHandle handle(::opendir(dir.c_str()));
-    if (!handle) {
-      throw Error(Scope::Folder, errno_message("cannot open Maildir directory " + dir.string()));
-    }
-    for (;;) {
-      errno = 0;
-      struct dirent* item = ::readdir(handle.get());
-      if (item == nullptr) {
-        if (errno != 0) {
-          throw Error(Scope::Folder,
-                      errno_message("cannot read Maildir directory " + dir.string()));
-        }
-        break;
-      }
-      if (item->d_type == DT_DIR) {
-        continue;
-      }
-      std::string_view name(item->d_name);
+    for_each_name(m_path / std::string(to_string(subdir)), [&](std::string_view name) {
       switch (classify_name(name)) {
         case NameKind::Skip:
           break;
@@ -545,7 +533,7 @@ bool Folder::visit(const std::function<void(std::string_view stable_name,
           break;
         }
       }
-    }
+    });
   }
   return all_valid;
 }
@@ -578,33 +566,19 @@ std::optional<Entry> Folder::find(std::string_view stable_name) const {
   std::optional<Entry> found;
   for (Subdir subdir : {Subdir::New, Subdir::Cur}) {
     fs::path dir = m_path / std::string(to_string(subdir));
-    DirHandle handle(::opendir(dir.c_str()));
-    if (!handle) {
-      throw Error(Scope::Folder, errno_message("cannot open Maildir directory " + dir.string()));
-    }
-    for (;;) {
-      errno = 0;
-      struct dirent* item = ::readdir(handle.get());
-      if (item == nullptr) {
-        if (errno != 0) {
-          throw Error(Scope::Folder,
-                      errno_message("cannot read Maildir directory " + dir.string()));
-        }
-        break;
-      }
-      std::string_view name(item->d_name);
-      if (item->d_type == DT_DIR || classify_name(name) != NameKind::Valid) {
-        continue;
+    for_each_name(dir, [&](std::string_view name) {
+      if (classify_name(name) != NameKind::Valid) {
+        return;
       }
       ParsedName parsed = parse_name(name);
       if (parsed.stable_name != stable_name) {
-        continue;
+        return;
       }
       Entry entry = make_entry(dir.native(), subdir, name, std::move(parsed));
       if (!found || entry.path < found->path) {
         found = std::move(entry);
       }
-    }
+    });
   }
   return found;
 }
