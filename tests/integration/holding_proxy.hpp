@@ -87,10 +87,10 @@ class HoldingProxy {
       if (fds[0].revents != 0) {
         return;
       }
-      if (fds[1].revents != 0) {
-        accept_one();
-      }
-      for (std::size_t k = 0; k < m_pairs.size(); ++k) {
+      // Only the pairs polled this round have slots in fds: a pair that
+      // accept_one() adds below waits for the next round.
+      const std::size_t polled = (fds.size() - 2) / 2;
+      for (std::size_t k = 0; k < polled; ++k) {
         const auto& from_client = fds[2 + 2 * k];
         const auto& from_server = fds[3 + 2 * k];
         if ((from_client.revents != 0 && !pump(m_pairs[k].client, m_pairs[k].server)) ||
@@ -102,6 +102,9 @@ class HoldingProxy {
           m_pairs.erase(m_pairs.begin() + static_cast<std::ptrdiff_t>(k));
           break;
         }
+      }
+      if (fds[1].revents != 0) {
+        accept_one();
       }
     }
   }
