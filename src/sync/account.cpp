@@ -151,8 +151,8 @@ AccountSettings with_password_once(const AccountSettings& s) {
 // The extra connections of a run (lanes 1..n; lane 0 is the connection
 // that listed the folders). They log in as soon as the run knows that
 // several folders may have work (open()), each on its own thread, and wait
-// there until the
-// work items are known: release() hands them the lane function, or nothing
+// there until the work items are known: release() hands them the lane
+// function, or nothing
 // when the run ends before that (an account error while reading the
 // folders), and join() waits for them either way. A lane's connection
 // stays open after its work, for the second passes of its folders
@@ -468,9 +468,9 @@ AccountReport sync_account(const AccountSettings& s) {
     // The extra connections (docs/sync-semantics.md, "Folders in
     // parallel"). When the summary already says that several folders will
     // likely be read in full (a first run, or folders the last run changed
-    // or did not leave settled: changes come in bursts), they log in now, while LIST and
-    // STATUS are in flight and the folders are read: a login costs round
-    // trips that the first folders would otherwise wait for. Otherwise the
+    // or did not leave settled: changes come in bursts), they log in now,
+    // while LIST and STATUS are in flight and the folders are read: a login
+    // costs round trips that the first folders would otherwise wait for. Otherwise the
     // run opens them once it knows which folders have work (below), and a
     // run where nothing changed opens none. The first connection has
     // logged in before any of them, so a wrong password fails once.
@@ -616,11 +616,9 @@ AccountReport sync_account(const AccountSettings& s) {
       try {
         f.path = maildir::folder_path(s.tree, f.name, f.delimiter);
         f.state_path = state::state_file_for(s.state_dir, f.name);
-        state::FolderSummary entry;
-        if (auto it = summary.find(f.name); it != summary.end()) {
-          entry = it->second;
-        }
-        if (summary.count(f.name) != 0 && summary_says_unchanged(f, entry)) {
+        auto it = summary.find(f.name);
+        state::FolderSummary entry = it != summary.end() ? it->second : state::FolderSummary{};
+        if (it != summary.end() && summary_says_unchanged(f, entry)) {
           f.quick = true;
           f.local_exists = true;
           f.summary = entry;

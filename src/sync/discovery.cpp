@@ -349,14 +349,6 @@ std::uint64_t local_digest(const state::FolderState& state) {
   return sum;
 }
 
-std::uint64_t local_digest(const std::vector<maildir::Entry>& entries) {
-  std::uint64_t sum = 0;
-  for (const auto& e : entries) {
-    sum += local_digest(e.stable_name, e.letters);
-  }
-  return sum;
-}
-
 std::uint64_t local_digest(std::string_view stable_name, std::string_view letters) {
   return digest_of(stable_name, maildir::known_letters(letters));
 }
@@ -487,14 +479,12 @@ bool summary_says_unchanged(const FolderEntry& f, state::FolderSummary& entry) {
   // The stamps match, but the last run changed the directories too
   // recently for that to prove anything: the listing must be what the
   // state describes. Odd files, or a change while listing (the stamps
-  // moved), mean a full check.
-  // A file seen twice (a second copy under the same stable name, or one
-  // renamed from new/ to cur/ while listing) makes one message too many,
-  // and one missed makes one too few; either way the count or the sum
-  // differs, so no set of names is needed.
-  // The folder is also looked at whole, as a full check would: a tmp/
-  // broken since the last run is named now rather than when a download
-  // needs it.
+  // moved), mean a full check. A file seen twice (a second copy under the
+  // same stable name, or one renamed from new/ to cur/ while listing) makes
+  // one message too many, and one missed one too few; either way the count
+  // or the sum differs, so no set of names is needed. The folder is also
+  // looked at whole, as a full check would: a tmp/ broken since the last
+  // run is named now rather than when a download needs it.
   const std::int64_t listed_at = realtime_ns();
   maildir::Folder folder(f.path);
   if (folder.presence() != maildir::Presence::Present) {

@@ -32,8 +32,7 @@ bool local_unchanged(const state::FolderState& state, const std::vector<maildir:
 // check a folder it changed (FolderSummary::verify) by listing it, without
 // loading the state. FNV-1a, so that the value is the same in every build.
 std::uint64_t local_digest(const state::FolderState& state);
-std::uint64_t local_digest(const std::vector<maildir::Entry>& entries);
-// One listed message's share of the digest (the sum over a listing).
+// One listed message's share of the digest (a listing's is the sum).
 std::uint64_t local_digest(std::string_view stable_name, std::string_view letters);
 
 // True when LIST-STATUS shows that messages were expunged on the server
