@@ -163,7 +163,8 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
     return nullptr;
   };
   // Bodies the interrupted run had fetched whole but not yet moved into
-  // place (maildir::Delivery::mark_finished): adopted, not fetched again.
+  // place (maildir::Delivery::mark_finished, large bodies only): adopted,
+  // not fetched again.
   maildir::Folder folder(f.path);
   std::optional<std::map<std::string, fs::path>> finished;
   std::vector<maildir::Entry> from_tmp;

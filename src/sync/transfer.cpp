@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <limits>
 #include <map>
 #include <memory>
@@ -37,6 +38,10 @@ using util::Scope;
 namespace fs = std::filesystem;
 
 namespace {
+
+// Bodies of at least this many octets are marked whole in tmp/ (see
+// download()).
+constexpr std::uint64_t k_mark_finished_min = 256 * 1024;
 
 // Adapts a Maildir delivery to the IMAP reader's literal sink. A local
 // failure (tmp/ not writable, a full disk) must not reach the IMAP reader:
@@ -374,10 +379,17 @@ void FolderSync::download(const std::vector<Download>& downloads,
     }
   }
 
-  // A finished message waits in tmp/ until its batch is complete; then the
-  // whole batch is made durable (Folder::sync_data: an fsync each for a
-  // few, one flush of the file system for many) before any of it is
-  // renamed into place.
+  // A finished message waits in tmp/ until its batch (one FETCH command's
+  // bodies) is complete. The batch is then made durable on a helper thread
+  // (Folder::sync_data, then Folder::sync_dirs) while the next batch
+  // arrives; once that is done its files are moved into place. The
+  // directory sync of the next batch's job makes those moves durable, and
+  // only then do their records join the state. So every file is durable
+  // before its name appears in new/ or cur/, and every record before the
+  // state can be committed, as when each batch was flushed in turn; the
+  // flushes just no longer hold up the network and the file writes (B,
+  // 100,000 messages: 2-3 s of 10). drain() settles everything at the end
+  // of each chunk.
   struct Finished {
     maildir::Delivery delivery;
     std::string name;
@@ -385,8 +397,47 @@ void FolderSync::download(const std::vector<Download>& downloads,
     state::MessageRecord record;
     std::uint64_t bytes;  // As received, counted once the file is in place.
   };
+  struct Flushing {
+    std::vector<Finished> batch;
+    // Declared after the batch, so destroyed first: leaving the scope by an
+    // exception waits for the job before the batch's files are removed.
+    std::future<void> synced;
+  };
   std::optional<DeliverySink> pending;
   std::vector<Finished> batch;
+  std::optional<Flushing> flushing;
+  // Moved into place, waiting for the directory sync that makes the move
+  // durable.
+  std::vector<Finished> placed;
+  auto keep_placed = [&] {
+    // Only now are the messages kept: the summary's byte count is of
+    // messages stored, not of bodies fetched and then lost to an error.
+    for (auto& f : placed) {
+      m_next.messages[f.record.uid] = std::move(f.record);
+      ++m_report.downloaded;
+      m_report.bytes += f.bytes;
+      if (m_s.progress != nullptr) {
+        m_s.progress->downloaded(f.bytes);
+      }
+    }
+    placed.clear();
+  };
+  // Waits for the batch being flushed, then moves its files into place.
+  auto place_flushed = [&] {
+    if (!flushing) {
+      return;
+    }
+    std::vector<Finished> files = std::move(flushing->batch);
+    std::future<void> synced = std::move(flushing->synced);
+    flushing.reset();
+    synced.get();
+    keep_placed();  // The job's directory sync covered the last moves.
+    for (auto& f : files) {
+      f.delivery.commit(f.name, f.letters);
+      count_step();
+      placed.push_back(std::move(f));
+    }
+  };
   auto sink_for = [&]() -> imap::LiteralSink* {
     pending.emplace(m_folder);
     return &*pending;
@@ -436,8 +487,13 @@ void FolderSync::download(const std::vector<Download>& downloads,
     try {
       pending->delivery().finish_deferred(mtime);
       // Whole now: a run killed before the batch is moved into place
-      // adopts it from tmp/ instead of fetching it again.
-      pending->delivery().mark_finished(it->second.first);
+      // adopts a large body from tmp/ instead of fetching it again. A
+      // small one is fetched again: the rename that marks it would cost
+      // more than that (one rename in three of a download; B, 100,000
+      // messages: about 1 s of 9).
+      if (pending->bytes_received() >= k_mark_finished_min) {
+        pending->delivery().mark_finished(it->second.first);
+      }
     } catch (const Error& e) {
       if (e.scope() == Scope::Fatal) {
         throw;
@@ -463,28 +519,28 @@ void FolderSync::download(const std::vector<Download>& downloads,
     if (batch.empty()) {
       return;
     }
+    place_flushed();
     std::vector<fs::path> files;
     files.reserve(batch.size());
     for (const auto& f : batch) {
       files.push_back(f.delivery.tmp_path());
     }
-    m_folder.sync_data(files);
-    for (auto& f : batch) {
-      f.delivery.commit(f.name, f.letters);
-      count_step();
-    }
-    m_folder.sync_dirs();
-    // Only now are the messages kept: the summary's byte count is of
-    // messages stored, not of bodies fetched and then lost to an error.
-    for (auto& f : batch) {
-      m_next.messages[f.record.uid] = std::move(f.record);
-      ++m_report.downloaded;
-      m_report.bytes += f.bytes;
-      if (m_s.progress != nullptr) {
-        m_s.progress->downloaded(f.bytes);
-      }
-    }
+    const maildir::Folder& folder = m_folder;
+    flushing.emplace();
+    flushing->batch = std::move(batch);
     batch.clear();
+    flushing->synced = std::async(std::launch::async, [&folder, files = std::move(files)] {
+      folder.sync_data(files);
+      folder.sync_dirs();
+    });
+  };
+  auto drain = [&]() {
+    after_batch();
+    place_flushed();
+    if (!placed.empty()) {
+      m_folder.sync_dirs();
+      keep_placed();
+    }
   };
   // In chunks, so that a stop asked for by a signal (util/signal.hpp) is
   // honoured between them, with everything fetched so far in place and
@@ -502,7 +558,7 @@ void FolderSync::download(const std::vector<Download>& downloads,
         uids.begin() + static_cast<std::ptrdiff_t>(start),
         uids.begin() + static_cast<std::ptrdiff_t>(std::min(uids.size(), start + k_chunk)));
     m_server.fetch_bodies(chunk, sink_for, done, after_batch);
-    after_batch();
+    drain();
   }
   if (!wanted.empty()) {
     // Expunged between the listing and the fetch; the next run will see it.
