@@ -390,6 +390,9 @@ void Delivery::finish_file(std::optional<std::chrono::sys_seconds> mtime, Sync s
     append("\r", 1);
   }
   flush_buffer();
+  // A finished delivery may wait a while (a batch being made durable): it
+  // keeps no buffer (64 KiB each, 64 per batch, three batches in flight).
+  std::string().swap(m_buffer);
   if (mtime) {
     // Set before fsync so that the date is made durable with the data.
     struct timespec times[2];
