@@ -2,7 +2,7 @@
 # bench.sh: time roam against mbsync on the same private Dovecot and corpus.
 #
 #   bench/bench.sh [--mode pull|both] [--messages N] [--folders F] [--small]
-#                  [--rtt MS] [--runs N] [--initial-runs N] [--no-fsync] [--compress]
+#                  [--rtt MS [--mbit RATE]] [--runs N] [--initial-runs N] [--no-fsync] [--compress]
 #                  [--no-incremental] [--rows FILE] [--keep] [--workdir DIR]
 #
 # Starts a throwaway Dovecot (tests/dovecot/dovecot-ctl), seeds N messages in
@@ -27,7 +27,10 @@
 #
 # --rtt MS sends all IMAP traffic of both tools through bench/delay_proxy.py,
 # which adds MS milliseconds of round-trip time (MS/2 each way). Targets are
-# given for loopback (no --rtt) and --rtt 50.
+# given for loopback (no --rtt) and --rtt 50. --mbit RATE also limits the
+# proxy's link to RATE Mbit/s each way, shared by all connections (a user's
+# line); no target was set for such a link. With --compress it shows what
+# compression gains where bandwidth, not the server's CPU, is the limit.
 #
 # Each tool syncs its own server user holding an identical corpus, so that
 # neither sees the other's changes. --mode both runs both tools two-way
@@ -67,6 +70,7 @@ messages=10000
 folders=10
 small=""
 rtt=""
+mbit=""
 runs=5
 initial_runs=""
 fsync=yes
@@ -88,6 +92,7 @@ while [[ $# -gt 0 ]]; do
     --folders) folders=${2:?}; shift ;;
     --small) small=1 ;;
     --rtt) rtt=${2:?}; shift ;;
+    --mbit) mbit=${2:?}; shift ;;
     --runs) runs=${2:?}; shift ;;
     --initial-runs) initial_runs=${2:?}; shift ;;
     --no-fsync) fsync=no ;;
@@ -106,6 +111,7 @@ initial_runs=${initial_runs:-$runs}
 [[ $messages =~ ^[0-9]+$ && $folders =~ ^[1-9][0-9]*$ && $mode =~ ^(pull|both)$ ]] || usage
 [[ $runs =~ ^[1-9][0-9]*$ && $initial_runs =~ ^[1-9][0-9]*$ ]] || usage
 [[ -z $rtt || $rtt =~ ^[0-9]+(\.[0-9]+)?$ ]] || usage
+[[ -z $mbit || ($mbit =~ ^[0-9]+(\.[0-9]+)?$ && -n $rtt) ]] || usage
 
 command -v mbsync >/dev/null || {
   echo "bench.sh: mbsync not found (apt-get install isync)" >&2
@@ -141,7 +147,7 @@ fi
 if [[ -z $rtt ]]; then
   rtt_label=loopback
 else
-  rtt_label="$rtt ms"
+  rtt_label="$rtt ms${mbit:+, $mbit Mbit/s}"
 fi
 
 if [[ -z $workdir ]]; then
@@ -208,7 +214,8 @@ imap_port=$IMAP_PORT
 if [[ -n $rtt ]]; then
   proxy_log=$workdir/logs/proxy.log
   rm -f "$workdir/proxy.port"
-  python3 "$proxy" --target-port "$IMAP_PORT" --rtt "$rtt" --port-file "$workdir/proxy.port" \
+  python3 "$proxy" --target-port "$IMAP_PORT" --rtt "$rtt" ${mbit:+--mbit "$mbit"} \
+    --port-file "$workdir/proxy.port" \
     >/dev/null 2>"$proxy_log" &
   proxy_pid=$!
   for _ in $(seq 100); do
@@ -222,7 +229,7 @@ if [[ -n $rtt ]]; then
     exit 1
   fi
   imap_port=$(<"$workdir/proxy.port")
-  log "delay proxy on port $imap_port: +$rtt ms round trip to Dovecot's $IMAP_PORT"
+  log "delay proxy on port $imap_port: +$rtt ms round trip${mbit:+, $mbit Mbit/s each way,} to Dovecot's $IMAP_PORT"
 fi
 
 cat >"$workdir/mbsyncrc" <<EOF
@@ -477,7 +484,7 @@ ratio_of() {
 # The issue's targets (roam/mbsync, and roam's peak where one is set) for
 # corpus, scenario and link; prints "RATIO [PEAK_MB]" or nothing.
 target_of() {
-  local link=${rtt:-loopback}
+  local link=${rtt:-loopback}${mbit:+@$mbit}
   case "${corpus%\*}.$1.$link" in
     A.initial.loopback) echo 0.2 ;;
     A.initial.50) echo 0.25 ;;
@@ -581,7 +588,7 @@ report() {
 }
 
 mkdir -p "$script_dir/out"
-out=$script_dir/out/bench-$corpus-${rtt:-0}ms-$mode-$(date -u +%Y%m%d-%H%M%S).txt
+out=$script_dir/out/bench-$corpus-${rtt:-0}ms${mbit:+-${mbit}mbit}-$mode-$(date -u +%Y%m%d-%H%M%S).txt
 out=${out//\*/x}
 report | tee "$out"
 log "report saved to $out"

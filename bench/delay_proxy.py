@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A TCP proxy on 127.0.0.1 that adds round-trip time, for bench/bench.sh.
 
-    delay_proxy.py --target-port PORT --rtt MS [--listen-port PORT]
+    delay_proxy.py --target-port PORT --rtt MS [--mbit RATE] [--listen-port PORT]
                    [--target-host HOST] [--port-file FILE]
 
 Every chunk of bytes read from either side is stamped with its arrival time
@@ -10,6 +10,12 @@ of the round-trip time, as on a link between a user and a mail provider.
 Order is kept, and the delay is a pure delay line: nothing is rate-limited,
 and a later chunk never waits longer than its own MS/2 (the chunks in flight
 are not serialised behind one another's sleeps).
+
+--mbit RATE adds a link of RATE megabits per second in each direction,
+shared by all connections, as a user's line is: a chunk first waits for the
+link to be free, takes its size / RATE to cross it, and then the MS/2 of
+delay (serialisation, then propagation). Without it the link is unlimited.
+That is what shows what compression gains.
 
 The proxy binds before it reports its port, so a caller can start it with
 --listen-port 0 (the default, any free port) and read the chosen port from
@@ -45,6 +51,24 @@ class Stats:
         self.down = 0  # server -> client bytes
 
 
+class Link:
+    """One direction of a link of limited bandwidth, shared by every
+    connection: when the last chunk sent over it has left."""
+
+    def __init__(self, mbit):
+        self.seconds_per_byte = 8 / (mbit * 1e6) if mbit else 0.0
+        self.free_at = 0.0
+
+    def leaves(self, arrived, size):
+        """When a chunk of `size` bytes that arrived at `arrived` has
+        crossed the link (arrived itself without a limit)."""
+        if not self.seconds_per_byte:
+            return arrived
+        start = max(arrived, self.free_at)
+        self.free_at = start + size * self.seconds_per_byte
+        return self.free_at
+
+
 def log(msg):
     print(f"delay_proxy: {time.monotonic():.3f} {msg}", file=sys.stderr, flush=True)
 
@@ -61,9 +85,9 @@ def nodelay(writer):
             pass
 
 
-async def pump(reader, writer, delay):
-    """Copy reader to writer, each chunk delayed by `delay` seconds from its
-    arrival. Returns the bytes copied. End of stream is forwarded as a
+async def pump(reader, writer, delay, link):
+    """Copy reader to writer, each chunk delayed by `delay` seconds from when
+    it has crossed `link` (see Link). Returns the bytes copied. End of stream is forwarded as a
     half-close (write_eof) after the same delay, so that a client that shuts
     down its sending side still gets the rest of the answer."""
     queue = asyncio.Queue()
@@ -111,7 +135,7 @@ async def pump(reader, writer, delay):
             pending += len(data)
             if pending >= HIGH_WATER:
                 drained.clear()
-            queue.put_nowait((arrived + delay, data))
+            queue.put_nowait((link.leaves(arrived, len(data)) + delay, data))
             if task.done():
                 break  # the other side is gone; stop reading
     except (ConnectionError, OSError):
@@ -123,7 +147,7 @@ async def pump(reader, writer, delay):
     return total
 
 
-async def handle(client_reader, client_writer, args, stats, delay):
+async def handle(client_reader, client_writer, args, stats, delay, links):
     stats.opened += 1
     stats.open_now += 1
     number = stats.opened
@@ -139,8 +163,8 @@ async def handle(client_reader, client_writer, args, stats, delay):
     log(f"open #{number} from {peer} ({stats.open_now} open)")
     nodelay(client_writer)
     nodelay(server_writer)
-    up, down = await asyncio.gather(pump(client_reader, server_writer, delay),
-                                    pump(server_reader, client_writer, delay),
+    up, down = await asyncio.gather(pump(client_reader, server_writer, delay, links[0]),
+                                    pump(server_reader, client_writer, delay, links[1]),
                                     return_exceptions=True)
     for w in (client_writer, server_writer):
         w.close()
@@ -160,8 +184,9 @@ async def handle(client_reader, client_writer, args, stats, delay):
 async def main(args):
     delay = args.rtt / 2000.0
     stats = Stats()
+    links = (Link(args.mbit), Link(args.mbit))  # up, down
     server = await asyncio.start_server(
-        lambda r, w: handle(r, w, args, stats, delay),
+        lambda r, w: handle(r, w, args, stats, delay, links),
         "127.0.0.1", args.listen_port, backlog=256)
     port = server.sockets[0].getsockname()[1]
     print(port, flush=True)
@@ -173,7 +198,8 @@ async def main(args):
             f.write(f"{port}\n")
         os.replace(tmp, args.port_file)
     log(f"listening on 127.0.0.1:{port} -> {args.target_host}:{args.target_port}, "
-        f"rtt {args.rtt:g} ms ({args.rtt / 2:g} ms each way)")
+        f"rtt {args.rtt:g} ms ({args.rtt / 2:g} ms each way)"
+        + (f", {args.mbit:g} Mbit/s each way" if args.mbit else ""))
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -191,10 +217,14 @@ def parse_args(argv):
     p.add_argument("--target-host", default="127.0.0.1")
     p.add_argument("--listen-port", type=int, default=0, help="0 = any free port (printed on stdout)")
     p.add_argument("--rtt", type=float, required=True, help="round-trip time to add, in ms")
+    p.add_argument("--mbit", type=float, default=0,
+                   help="bandwidth of the link each way, in Mbit/s, shared by all connections (0 = unlimited)")
     p.add_argument("--port-file", help="also write the chosen port to this file")
     args = p.parse_args(argv)
     if args.rtt < 0:
         p.error("--rtt must not be negative")
+    if args.mbit < 0:
+        p.error("--mbit must not be negative")
     return args
 
 
