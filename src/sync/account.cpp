@@ -804,10 +804,30 @@ AccountReport sync_account(const AccountSettings& s) {
       if (!tied_folders.empty()) {
         items.push_back(std::move(tied_folders));
       }
+      const std::size_t first_single = items.size();
       for (std::size_t i : order) {
         if (usable[i] && !tied(folders[i])) {
           items.push_back({i});
         }
+      }
+      // The biggest folders first (expected_work): with INBOX holding a
+      // quarter of an account, a lane that took it last kept the run going
+      // long after the others were done. Folders that lost messages stay
+      // ahead of the rest, as the stash needs (below).
+      if (s.connections > 1) {
+        std::vector<std::uint64_t> work(folders.size(), 0);
+        for (std::size_t k = first_single; k < items.size(); ++k) {
+          work[items[k][0]] = expected_work(folders[items[k][0]]);
+        }
+        std::stable_sort(items.begin() + static_cast<std::ptrdiff_t>(first_single), items.end(),
+                         [&](const auto& a, const auto& b) {
+                           const bool lost_a = lost(a[0]);
+                           const bool lost_b = lost(b[0]);
+                           if (lost_a != lost_b) {
+                             return lost_a;
+                           }
+                           return work[a[0]] > work[b[0]];
+                         });
       }
       // A folder the summary shows unchanged needs no connection: only the
       // items with work in them count towards the lanes opened.

@@ -515,4 +515,22 @@ bool still_skippable(const FolderEntry& f) {
          !fs::exists(state::journal_file_for(f.state_path));
 }
 
+std::uint64_t expected_work(const FolderEntry& f) {
+  if (f.quick) {
+    return 0;
+  }
+  std::uint64_t server = 0;
+  if (f.status) {
+    const bool known = f.state && f.state->uidnext != 0;
+    if (known && f.status->uidnext) {
+      server = *f.status->uidnext > f.state->uidnext ? *f.status->uidnext - f.state->uidnext : 0;
+    } else if (f.status->messages) {
+      server = *f.status->messages;
+    }
+  }
+  const std::size_t recorded = f.state ? f.state->messages.size() : 0;
+  const std::size_t local = f.scan.entries.size() > recorded ? f.scan.entries.size() - recorded : 0;
+  return server + local;
+}
+
 }  // namespace roam::sync

@@ -167,6 +167,15 @@ bool summary_says_unchanged(const FolderEntry& f, state::FolderSummary& entry);
 // and a move from a folder synced before left no journal.
 bool still_skippable(const FolderEntry& f);
 
+// A rough measure of the work folder `f` holds in this run, to order the
+// folders synced side by side: messages the server may have added since the
+// state's commit (all of them for a folder never synced), plus local files
+// the state does not know. Zero for a folder skipped on the summary's word.
+// Only an order is drawn from it: the largest folders start first, so that
+// the run does not end with one connection still fetching a big INBOX that
+// it started late while the others sit idle.
+std::uint64_t expected_work(const FolderEntry& f);
+
 // The base of every content key (see ContentKey) of a local file's bytes,
 // and of a server header listing.
 ContentKey local_content_key(const std::string& content);

@@ -1,6 +1,7 @@
 // The executor's folder-level decisions that need no socket and no file:
-// skipping unchanged folders, ordering folders that lost messages first, and
-// recognising files a mail reader renamed or moved. Tables, one row a rule.
+// skipping unchanged folders, ordering folders (those that lost messages
+// first, then the biggest), and recognising files a mail reader renamed or
+// moved. Tables, one row a rule.
 
 #include "sync/discovery.hpp"
 
@@ -151,6 +152,68 @@ TEST(LostMessages, Table) {
   auto partial = make_state(0, 0, {{1, "a", {}}});
   EXPECT_FALSE(lost_messages(partial, status(0, 10, 7, std::nullopt)))
       << "a state from an incomplete run has no UIDNEXT to compare with";
+}
+
+TEST(ExpectedWork, Table) {
+  // Two records, UIDNEXT 10 at the commit.
+  auto st = make_state(10, 0, {{1, "a", {}}, {2, "b", {}}});
+  struct Row {
+    const char* rule;
+    std::optional<state::FolderState> state;
+    std::optional<imap::StatusData> status;
+    std::vector<std::string> files;
+    bool quick;
+    std::uint64_t work;
+  };
+  const std::vector<Row> rows = {
+      {"never synced: every message on the server",
+       std::nullopt,
+       status(2500, 2501, 7, std::nullopt),
+       {},
+       false,
+       2500},
+      {"never synced, with local files",
+       std::nullopt,
+       status(3, 4, 7, std::nullopt),
+       {"x", "y"},
+       false,
+       5},
+      {"synced: the UIDs given out since",
+       st,
+       status(2, 14, 7, std::nullopt),
+       {"a", "b"},
+       false,
+       4},
+      {"synced: local files the state does not know",
+       st,
+       status(2, 10, 7, std::nullopt),
+       {"a", "b", "c"},
+       false,
+       1},
+      {"no STATUS: only the local side counts", st, std::nullopt, {"a", "b", "c"}, false, 1},
+      {"a state from an incomplete run: the server's count",
+       make_state(0, 0, {{1, "a", {}}}),
+       status(40, 41, 7, std::nullopt),
+       {"a"},
+       false,
+       40},
+      {"skipped on the summary's word",
+       std::nullopt,
+       status(2500, 2501, 7, std::nullopt),
+       {},
+       true,
+       0},
+  };
+  for (const auto& row : rows) {
+    FolderEntry f;
+    f.state = row.state;
+    f.status = row.status;
+    f.quick = row.quick;
+    for (const auto& name : row.files) {
+      f.scan.entries.push_back(entry(name, ""));
+    }
+    EXPECT_EQ(expected_work(f), row.work) << row.rule;
+  }
 }
 
 // Two folders with one record each; the test puts files and keys in place.
