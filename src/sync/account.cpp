@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <future>
 #include <limits>
 #include <map>
 #include <memory>
@@ -69,8 +70,12 @@ namespace {
 
 // Opens an authenticated session as the settings say. With `cancel`,
 // another thread may give the attempt up until the session is established.
+// With `compress_now` false, COMPRESS (when `compress` asks for it) is left
+// to the caller: the run's first connection lists the folders uncompressed
+// and compresses only when a folder has work (sync_account).
 std::unique_ptr<imap::Client> connect_account(const AccountSettings& s,
-                                              std::shared_ptr<net::Cancel> cancel = nullptr) {
+                                              std::shared_ptr<net::Cancel> cancel = nullptr,
+                                              bool compress_now = true) {
   if (s.tls == net::TlsMode::None && !s.allow_plaintext && !net::is_loopback(s.host)) {
     throw Error(Scope::Account, "account " + s.name + ": tls = none would send the password to " +
                                     s.host +
@@ -114,7 +119,7 @@ std::unique_ptr<imap::Client> connect_account(const AccountSettings& s,
   // Capabilities may differ after login: the login's OK told them, or
   // this asks (Client::authenticate forgot the greeting's list).
   client->capabilities();
-  if (s.compress) {
+  if (s.compress && compress_now) {
     client->compress();
   }
   if (cancel) {
@@ -455,7 +460,12 @@ AccountReport sync_account(const AccountSettings& s) {
     util::create_directories(s.state_dir);
     state::AccountLock lock(s.state_dir, s.name, state::LockWait::Fail);
     const AccountSettings cs = with_password_once(s);
-    auto client = connect_account(cs);
+    // The first connection lists the folders before it compresses: COMPRESS
+    // costs a round trip of its own (RFC 4978 §3: nothing may be in flight
+    // beside it), which a run that finds nothing to do would pay for a few
+    // hundred bytes of LIST and STATUS. It is sent once folders are to be
+    // read, while they are (below).
+    auto client = connect_account(cs, nullptr, /*compress_now=*/false);
     std::vector<std::string> status_items = {"MESSAGES", "UIDNEXT", "UIDVALIDITY"};
     if (client->capabilities().has("CONDSTORE")) {
       status_items.push_back("HIGHESTMODSEQ");
@@ -645,7 +655,18 @@ AccountReport sync_account(const AccountSettings& s) {
     if (!s.dry_run && !to_load.empty()) {
       extra.open(cs, std::min<std::size_t>(s.connections, to_load.size()) - 1);
     }
+    // The first connection's COMPRESS round trip overlaps the reading. The
+    // connection is this thread's alone again once the reading is done; a
+    // failure is thrown from get(), after the reading, or is lost with it
+    // when the reading threw first (the future waits either way).
+    std::future<void> compressing;
+    if (cs.compress && !to_load.empty()) {
+      compressing = std::async(std::launch::async, [&client] { client->compress(); });
+    }
     load_folders(s, folders, to_load, reports, usable);
+    if (compressing.valid()) {
+      compressing.get();
+    }
     ROAM_DEBUG(util::k_cat_sync, "read the state and Maildir of " << to_load.size() << " of "
                                                                   << folders.size() << " folders");
     // A file that vanished from one folder and appeared, unknown, in another
