@@ -41,7 +41,9 @@
 # the benchmark's own changes is not the tool's time.
 #
 # ROAM=path/to/roam picks the binary (default: build/src/roam). Without it
-# only mbsync is timed. ROAM_OPTS adds options to roam's command line. mbsync fsyncs by default (FSync yes), so by default
+# only mbsync is timed. ROAM_OPTS adds options to roam's command line, and
+# ROAM_CONF lines to its config (e.g. ROAM_CONF='connections = 1'). mbsync
+# fsyncs by default (FSync yes), so by default
 # both tools pay for durability; --no-fsync sets `FSync no` for mbsync (roam
 # is run as configured either way). --rows FILE appends the table rows to
 # FILE (bench/table.sh uses it to build one table from several runs).
@@ -295,6 +297,7 @@ folders = *
 sync = $mode
 expunge = yes
 compress = $roam_compress
+${ROAM_CONF:-}
 EOF
 # They hold a password: roam warns about files others can read.
 chmod 600 "$workdir/roam.conf" "$workdir/mbsyncrc"
