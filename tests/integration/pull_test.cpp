@@ -832,6 +832,19 @@ TEST(Pull, WrongPasswordFailsWithoutRevealingIt) {
       // The run must really have traced the session, or the checks above
       // prove nothing about the trace.
       EXPECT_NE(result.err.find("C: "), std::string::npos) << describe(result);
+      // The password was tried once: the extra connections of a run log in
+      // only after the first one has.
+      std::size_t logins = 0;
+      for (std::size_t at = result.err.find("C: r"); at != std::string::npos;
+           at = result.err.find("C: r", at + 1)) {
+        std::string_view line(result.err.c_str() + at);
+        line = line.substr(0, line.find('\n'));
+        if (line.find(" AUTHENTICATE ") != std::string_view::npos ||
+            line.find(" LOGIN ") != std::string_view::npos) {
+          ++logins;
+        }
+      }
+      EXPECT_EQ(logins, 1u) << describe(result);
     }
   }
 }
