@@ -131,9 +131,10 @@ fs::path set_up_scenario(const TestServer& server, const std::string& user, cons
   EXPECT_EQ(first.exit_code, 0) << first.err;
 
   // Server side: new messages (one large enough to be marked whole in tmp/
-  // before it is moved into place, see FolderSync::download; a stop may or
-  // may not fall in that window here, AStopBeforeALargeDownloadIsPlaced...
-  // makes sure of one), a flag change, an expunge.
+  // before it is moved into place, see FolderSync::download; whether a stop
+  // falls in that window here is chance, and
+  // Crash.AStopBeforeALargeDownloadIsPlacedResumesFromTmp makes sure of
+  // one), a flag change, an expunge.
   server.append(user, "INBOX", message("m5", "fifth"), {"\\Answered"});
   server.append(user, "INBOX", message("m6", large_body()));
   server.add_flags(user, "INBOX", 1, {"\\Flagged"});
@@ -249,9 +250,8 @@ std::map<std::string, int> local_counts(const fs::path& maildir) {
 // instead of fetching it again. The folder is synced over one connection,
 // so a run's steps come in the same order every time and the sweep is
 // sure to stop inside that window. (In EveryStep the steps of two
-// connections interleave differently from run to run: whether one of its
-// stops falls inside the window is chance. Two sweeps here stopped there
-// once and twice; a CI run of EveryStep that asserted it failed.)
+// connections interleave differently from run to run, so whether one of
+// its stops falls inside the window is chance.)
 TEST(Crash, AStopBeforeALargeDownloadIsPlacedResumesFromTmp) {
   const auto& server = TestServer::instance();
   int interrupted = 0;
