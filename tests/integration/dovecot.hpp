@@ -50,6 +50,23 @@ extern char** environ;
 
 namespace roam::it {
 
+// The Python 3 that runs the server helpers (seed.py, imap-admin.py, and the
+// ctl scripts' own snippets): $ROAM_PYTHON3 if set, else the interpreter
+// the build resolved (tests/CMakeLists.txt), else python3 from PATH. The
+// build resolves it because a version manager's shim on PATH (pyenv's is a
+// shell script) costs about 0.4 s per start, and a server-matrix run starts
+// Python thousands of times.
+inline std::string python3() {
+  if (const char* set = std::getenv("ROAM_PYTHON3"); set != nullptr && *set != '\0') {
+    return set;
+  }
+#ifdef ROAM_TEST_PYTHON3
+  return ROAM_TEST_PYTHON3;
+#else
+  return "python3";
+#endif
+}
+
 // --- Interface ---
 
 // What a child process did: its exit code (128 + signal number when killed by
@@ -422,6 +439,9 @@ inline ProcessResult run_roam(const std::vector<std::string>& args,
 }
 
 inline TestServer::TestServer(std::filesystem::path dir) : m_dir(std::move(dir)) {
+  // The ctl scripts this harness runs (fresh_user) start Python through
+  // $ROAM_PYTHON3 too.
+  ::setenv("ROAM_PYTHON3", python3().c_str(), 0);
   std::ifstream in(m_dir / "env");
   if (!in) {
     throw std::runtime_error("cannot read " + (m_dir / "env").string() +
@@ -563,7 +583,7 @@ inline ProcessResult TestServer::imap_admin(const std::string& user,
                                             std::string_view input) const {
 #ifdef ROAM_TEST_IMAP_ADMIN_SCRIPT
   std::vector<std::string> argv{
-      "python3", ROAM_TEST_IMAP_ADMIN_SCRIPT, "--dir", m_dir.string(), "--user", user};
+      python3(), ROAM_TEST_IMAP_ADMIN_SCRIPT, "--dir", m_dir.string(), "--user", user};
   argv.insert(argv.end(), args.begin(), args.end());
   auto result = run_process(argv, input, std::chrono::seconds(120));
   if (result.exit_code != 0) {
@@ -584,7 +604,7 @@ inline void TestServer::seed(const std::string& user, const std::vector<std::str
   // Other servers get the same corpus over IMAP APPEND: seed.py writes it
   // into a scratch Maildir++ tree, imap-admin.py uploads that.
   const auto scratch = m_dir / "work" / (user + ".seed");
-  std::vector<std::string> argv{"python3", ROAM_TEST_SEED_SCRIPT, "--quiet"};
+  std::vector<std::string> argv{python3(), ROAM_TEST_SEED_SCRIPT, "--quiet"};
   if (is_dovecot()) {
     argv.insert(argv.end(), {"--dir", m_dir.string(), "--user", user});
   } else {

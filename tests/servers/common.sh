@@ -15,15 +15,20 @@ die() {
   exit 1
 }
 
+# Python 3 for the snippets below: $ROAM_PYTHON3 (the interpreter the build
+# resolved, see tests/CMakeLists.txt; a pyenv shim costs ~0.4 s per start)
+# or python3 from PATH.
+py3=${ROAM_PYTHON3:-python3}
+
 # One free TCP port on 127.0.0.1 (the window until the server binds it is
 # covered by retrying start).
 pick_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  "$py3" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # Succeeds once a server sends its IMAP greeting on PORT.
 imap_answers() {
-  python3 - "$1" <<'PY' 2>/dev/null
+  "$py3" - "$1" <<'PY' 2>/dev/null
 import socket, sys
 with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1) as s:
     s.settimeout(2)

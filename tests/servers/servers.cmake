@@ -31,6 +31,8 @@ function(roam_server_fixture name dir)
     LABELS "servers;${name}" TIMEOUT 120)
   set_tests_properties(${name}.stop PROPERTIES FIXTURES_CLEANUP ${name}
     LABELS "servers;${name}" TIMEOUT 60)
+  set_tests_properties(${name}.start ${name}.stop PROPERTIES
+    ENVIRONMENT "ROAM_PYTHON3=${ROAM_PYTHON3_EXE}")
   if(arg_REQUIRES)
     set_tests_properties(${name}.start ${name}.stop PROPERTIES FIXTURES_REQUIRED ${arg_REQUIRES})
   endif()
@@ -96,14 +98,14 @@ roam_server_fixture(courier ${courier_dir}
 # (the way without NOTIFY) runs against Dovecot here: Watch.* below.
 set(capfilter_options --hide "UIDPLUS MOVE NOTIFY" --strip "APPENDUID COPYUID")
 roam_server_fixture(capfilter-dovecot ${capfilter_dovecot_dir}
-  START python3 ${roam_servers_tools}/capfilter.py start ${capfilter_dovecot_dir}
+  START ${ROAM_PYTHON3_EXE} ${roam_servers_tools}/capfilter.py start ${capfilter_dovecot_dir}
     --upstream ${roam_dovecot_dir} ${capfilter_options}
-  STOP python3 ${roam_servers_tools}/capfilter.py stop ${capfilter_dovecot_dir}
+  STOP ${ROAM_PYTHON3_EXE} ${roam_servers_tools}/capfilter.py stop ${capfilter_dovecot_dir}
   REQUIRES dovecot)
 roam_server_fixture(capfilter-cyrus ${capfilter_cyrus_dir}
-  START python3 ${roam_servers_tools}/capfilter.py start ${capfilter_cyrus_dir}
+  START ${ROAM_PYTHON3_EXE} ${roam_servers_tools}/capfilter.py start ${capfilter_cyrus_dir}
     --upstream ${cyrus_dir} ${capfilter_options}
-  STOP python3 ${roam_servers_tools}/capfilter.py stop ${capfilter_cyrus_dir}
+  STOP ${ROAM_PYTHON3_EXE} ${roam_servers_tools}/capfilter.py stop ${capfilter_cyrus_dir}
   REQUIRES cyrus)
 
 # --- Tests ---
@@ -205,5 +207,5 @@ set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${roam_server_labels})
 
 # capfilter.py's filtering itself (no server): hidden capabilities, stripped
 # codes, literals untouched.
-add_test(NAME servers.capfilter_filter COMMAND python3 ${roam_servers_tools}/test_capfilter.py)
+add_test(NAME servers.capfilter_filter COMMAND ${ROAM_PYTHON3_EXE} ${roam_servers_tools}/test_capfilter.py)
 set_tests_properties(servers.capfilter_filter PROPERTIES LABELS "unit;capfilter" TIMEOUT 60)
