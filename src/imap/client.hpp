@@ -342,6 +342,32 @@ class Client {
   // failure fails the call.
   MailboxInfo open(const std::string& mailbox, OpenMode mode, const OpenPrefetch& prefetch = {});
 
+  // Sends open()'s commands for `mailbox` now, behind whatever is in
+  // flight, and returns without reading: the next folder's SELECT travels
+  // while the answers of the last folder's final command still come in
+  // (see after_last_send()), saving a round trip per folder. The next
+  // open() of the same mailbox and mode reads the answers, with this
+  // prefetch (a cache: a different one there costs a round trip later,
+  // never a wrong answer); an open() of another mailbox reads and drops
+  // them, then sends its own.
+  //
+  // The server runs whatever is sent after this behind the SELECT, in the
+  // new mailbox. So until open() has read it, only commands that do not act
+  // on a selected mailbox may be sent (CREATE, LIST, STATUS, NAMESPACE,
+  // NOOP: the SELECT's answers are read and dropped first; LOGOUT); any
+  // other is refused unsent, and the Client is broken (Scope::Account),
+  // because the caller believed another mailbox selected.
+  void send_open(const std::string& mailbox, OpenMode mode, const OpenPrefetch& prefetch = {});
+  // Whether a send_open() waits for its open().
+  bool open_pending() const { return m_pending_open.has_value(); }
+
+  // Runs `hook` once, inside the current or next call, as soon as that
+  // call has sent its last command and before it reads the answers still
+  // due: the place for send_open(). A call that ends before it sent every
+  // command (a NO stopped it) drops the hook, as does the end of any
+  // outermost call. Only pipelined calls (run_pipelined()) run it.
+  void after_last_send(std::function<void()> hook) { m_after_last_send = std::move(hook); }
+
   // The UIDVALIDITY (RFC 3501 §2.3.1.1) and PERMANENTFLAGS (§7.1) of the
   // mailbox the last successful open() selected; 0 and empty before that or
   // after a failed open (a failed SELECT leaves no mailbox selected, §6.3.1).
@@ -598,10 +624,14 @@ class Client {
     // remembered error to the outermost one, which alone knows when its
     // replies are all read.
     struct Depth {
-      int& depth;
-      explicit Depth(int& d) : depth(d) { ++depth; }
-      ~Depth() { --depth; }
-    } depth(m_call_depth);
+      Client& client;
+      explicit Depth(Client& c) : client(c) { ++client.m_call_depth; }
+      ~Depth() {
+        if (--client.m_call_depth == 0) {
+          client.m_after_last_send = nullptr;
+        }
+      }
+    } depth(*this);
     try {
       if constexpr (std::is_void_v<decltype(f())>) {
         f();
@@ -719,11 +749,28 @@ class Client {
   static std::optional<Uid> appended_uid(const StatusResponse& done,
                                          std::uint32_t expected_uidvalidity);
 
-  // open()'s SELECT with the commands of `prefetch` pipelined behind it;
-  // returns the SELECT's tagged answer, and throws CommandFailed for a NO
-  // or BAD to it.
-  StatusResponse open_with_prefetch(const std::string& command, const OpenPrefetch& prefetch,
-                                    const UntaggedHandler& on_select);
+  // open()'s commands, sent (send_open()) or about to be: the SELECT or
+  // EXAMINE and the commands of `prefetch` pipelined behind it.
+  struct OpenBatch {
+    std::string mailbox;
+    OpenMode mode = OpenMode::Select;
+    OpenPrefetch prefetch;
+    bool condstore = false;      // The SELECT carries (CONDSTORE).
+    bool changes = false;        // The commands of list_changes() follow it.
+    std::size_t headers_at = 0;  // The index of the header FETCH, if any.
+    std::vector<std::string> commands;
+    std::vector<std::string> tags;  // Once sent, one per command.
+  };
+  OpenBatch open_batch(const std::string& mailbox, OpenMode mode, const OpenPrefetch& prefetch);
+  // Reads the answers to a batch (sending its commands first, pipelined,
+  // when they were not sent yet); returns the SELECT's tagged answer, and
+  // throws CommandFailed for a NO or BAD to it.
+  StatusResponse read_open(OpenBatch& batch, const UntaggedHandler& on_select);
+  // Reads and drops the answers to a send_open() that open() did not take.
+  void drop_pending_open();
+  // Whether `command` may be sent once a send_open()'s answers are read
+  // and dropped: it acts on no selected mailbox.
+  static bool ok_while_opening(std::string_view command);
 
   std::vector<HeaderInfo> fetch_headers_with(const std::vector<std::string>& sets,
                                              const std::vector<Uid>* wanted);
@@ -750,6 +797,11 @@ class Client {
   std::uint32_t m_selected_uidvalidity = 0;
   std::vector<std::string> m_permanent_flags;
   bool m_selected_modseq = false;  // [HIGHESTMODSEQ] came, not [NOMODSEQ].
+  // A send_open() not yet read by open(), and the tags its commands went
+  // out with (reading them is its open()'s).
+  std::optional<OpenBatch> m_pending_open;
+  // Set by after_last_send(); cleared when it runs or the call ends.
+  std::function<void()> m_after_last_send;
   // What open() prefetched for the selected mailbox (see OpenPrefetch).
   std::optional<std::pair<ModSeq, MailboxChanges>> m_prefetched_changes;
   std::map<Uid, HeaderInfo> m_prefetched_headers;

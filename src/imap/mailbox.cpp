@@ -209,17 +209,17 @@ std::optional<NamespaceData> Client::namespaces() {
 MailboxInfo Client::open(const std::string& mailbox, OpenMode mode, const OpenPrefetch& prefetch) {
   return guarded([&] {
     MailboxInfo info;
+    if (m_pending_open && (m_pending_open->mailbox != mailbox || m_pending_open->mode != mode)) {
+      drop_pending_open();
+    }
     // RFC 7162 §3.1: mod-sequences count only once CONDSTORE is advertised
     // (QRESYNC implies it, §3.2.3) and enabled, here by the SELECT
     // parameter. Cyrus with CONDSTORE switched off still sends
     // [HIGHESTMODSEQ n]; trusting it made every run send UNCHANGEDSINCE and
     // get NO.
-    bool condstore = offers_mod_sequences();
-    std::string command =
-        (mode == OpenMode::Examine ? "EXAMINE " : "SELECT ") + quote_astring(mailbox);
-    if (condstore) {
-      command += " (CONDSTORE)";
-    }
+    OpenBatch batch =
+        m_pending_open ? std::move(*m_pending_open) : open_batch(mailbox, mode, prefetch);
+    m_pending_open.reset();
     m_exists = 0;
     m_selected_mailbox.clear();
     // Whatever happens below, the previous mailbox is no longer selected
@@ -255,11 +255,9 @@ MailboxInfo Client::open(const std::string& mailbox, OpenMode mode, const OpenPr
         }
       }
     };
-    StatusResponse done = prefetch.changes_since == 0 && prefetch.headers_from == 0
-                              ? run(command, on_select)
-                              : open_with_prefetch(command, prefetch, on_select);
+    StatusResponse done = read_open(batch, on_select);
     info.exists = m_exists;
-    if (!condstore || !modseq) {
+    if (!batch.condstore || !modseq) {
       info.highestmodseq = 0;
     }
     info.read_only = done.code && done.code->kind == ResponseCode::Kind::ReadOnly;
@@ -270,7 +268,7 @@ MailboxInfo Client::open(const std::string& mailbox, OpenMode mode, const OpenPr
     m_selected_uidvalidity = info.uidvalidity;
     m_selected_mailbox = mailbox;
     m_permanent_flags = info.permanent_flags;
-    m_selected_modseq = condstore && modseq;
+    m_selected_modseq = batch.condstore && modseq;
     if (!m_selected_modseq) {
       m_prefetched_changes.reset();  // CHANGEDSINCE meant nothing here.
     }
@@ -278,21 +276,53 @@ MailboxInfo Client::open(const std::string& mailbox, OpenMode mode, const OpenPr
   });
 }
 
-StatusResponse Client::open_with_prefetch(const std::string& command, const OpenPrefetch& prefetch,
-                                          const UntaggedHandler& on_select) {
+void Client::send_open(const std::string& mailbox, OpenMode mode, const OpenPrefetch& prefetch) {
+  guarded([&] {
+    if (m_pending_open) {
+      // One is enough: a second would leave the first's answers to no one.
+      throw Error(Scope::Fatal, "internal error: a second SELECT sent ahead of its open()");
+    }
+    OpenBatch batch = open_batch(mailbox, mode, prefetch);
+    for (const auto& command : batch.commands) {
+      batch.tags.push_back(send(command));
+    }
+    m_pending_open = std::move(batch);
+  });
+}
+
+Client::OpenBatch Client::open_batch(const std::string& mailbox, OpenMode mode,
+                                     const OpenPrefetch& prefetch) {
+  OpenBatch batch;
+  batch.mailbox = mailbox;
+  batch.mode = mode;
+  batch.prefetch = prefetch;
+  batch.condstore = offers_mod_sequences();
+  std::string command =
+      (mode == OpenMode::Examine ? "EXAMINE " : "SELECT ") + quote_astring(mailbox);
+  if (batch.condstore) {
+    command += " (CONDSTORE)";
+  }
+  batch.commands.push_back(std::move(command));
   const Capabilities& caps = capabilities();
-  bool changes = prefetch.changes_since != 0 && caps.has("ESEARCH") && offers_mod_sequences();
-  std::vector<std::string> commands = {command};
-  if (changes) {
+  batch.changes = prefetch.changes_since != 0 && caps.has("ESEARCH") && batch.condstore;
+  if (batch.changes) {
     for (auto& c : detail::ChangesListing::commands(prefetch.changes_since, true)) {
-      commands.push_back(std::move(c));
+      batch.commands.push_back(std::move(c));
     }
   }
-  std::size_t headers_at = commands.size();
+  batch.headers_at = batch.commands.size();
   if (prefetch.headers_from != 0) {
-    commands.push_back("UID FETCH " + std::to_string(prefetch.headers_from) +
-                       ":* (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])");
+    batch.commands.push_back("UID FETCH " + std::to_string(prefetch.headers_from) +
+                             ":* (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])");
   }
+  return batch;
+}
+
+StatusResponse Client::read_open(OpenBatch& batch, const UntaggedHandler& on_select) {
+  if (batch.commands.size() == 1 && batch.tags.empty()) {
+    return run(batch.commands[0], on_select);
+  }
+  const OpenPrefetch& prefetch = batch.prefetch;
   // `phase` is the index of the command whose tagged answer comes next.
   // Everything before the SELECT's is the SELECT's; after it, answers are
   // told apart by their kind, not by their place (see ChangesListing).
@@ -311,30 +341,63 @@ StatusResponse Client::open_with_prefetch(const std::string& command, const Open
       if (prefetch.headers_from != 0 && header->uid >= prefetch.headers_from) {
         headers[header->uid] = std::move(*header);
       }
-    } else if (changes) {
+    } else if (batch.changes) {
       listing.take(r);
     }
   };
-  run_pipelined(commands, on_untagged, [&](const StatusResponse& status) {
+  auto on_done = [&](const StatusResponse& status) {
     statuses.push_back(status);
     ++phase;
     return true;  // Judged below: only the SELECT's failure fails open().
-  });
+  };
+  if (batch.tags.empty()) {
+    run_pipelined(batch.commands, on_untagged, on_done);
+  } else {
+    for (std::size_t i = 0; i < batch.tags.size(); ++i) {
+      on_done(*read_until_tagged(batch.tags[i], detail::command_name(batch.commands[i]),
+                                 on_untagged, false));
+    }
+  }
   auto ok = [&](std::size_t i) {
     return i < statuses.size() && statuses[i].status == StatusResponse::Status::Ok;
   };
   if (!ok(0)) {
-    throw CommandFailed(detail::command_name(command), statuses.at(0));
+    throw CommandFailed(detail::command_name(batch.commands[0]), statuses.at(0));
   }
-  if (changes && ok(1) && ok(2)) {
+  if (batch.changes && ok(1) && ok(2)) {
     if (auto c = listing.result(m_exists)) {
       m_prefetched_changes.emplace(prefetch.changes_since, std::move(*c));
     }
   }
-  if (prefetch.headers_from != 0 && ok(headers_at)) {
+  if (prefetch.headers_from != 0 && ok(batch.headers_at)) {
     m_prefetched_headers = std::move(headers);
   }
   return statuses.at(0);
+}
+
+void Client::drop_pending_open() {
+  OpenBatch batch = std::move(*m_pending_open);
+  m_pending_open.reset();
+  for (std::size_t i = 0; i < batch.tags.size(); ++i) {
+    read_until_tagged(batch.tags[i], detail::command_name(batch.commands[i]), {}, false);
+  }
+  // Whatever it selected (or, refused, deselected) is not what the caller
+  // knows as selected.
+  m_selected_mailbox.clear();
+  m_selected_uidvalidity = 0;
+  m_permanent_flags.clear();
+  m_selected_modseq = false;
+  m_prefetched_changes.reset();
+  m_prefetched_headers.clear();
+}
+
+bool Client::ok_while_opening(std::string_view command) {
+  for (std::string_view name : {"CREATE ", "LIST ", "STATUS ", "NAMESPACE", "NOOP"}) {
+    if (command.substr(0, name.size()) == name) {
+      return true;
+    }
+  }
+  return false;
 }
 
 void Client::create(const std::string& mailbox) {

@@ -215,7 +215,13 @@ void Client::call_failed() {
   if (m_call_depth == 1) {
     m_deferred = nullptr;
   }
-  if (!m_outstanding.empty() && m_broken.empty()) {
+  // The commands of a send_open() are read by their open(), not by the
+  // call that failed: they alone leave the session in step.
+  bool unread = std::any_of(m_outstanding.begin(), m_outstanding.end(), [&](const std::string& t) {
+    return !m_pending_open || std::find(m_pending_open->tags.begin(), m_pending_open->tags.end(),
+                                        t) == m_pending_open->tags.end();
+  });
+  if (unread && m_broken.empty()) {
     break_connection(current_message());
   }
 }
@@ -376,6 +382,19 @@ void Client::refresh_capabilities() {
 
 std::string Client::send(std::string_view command, Redact redact) {
   return guarded([&] {
+    if (m_pending_open && command != "LOGOUT") {
+      if (!ok_while_opening(command)) {
+        // Sent now, it would act on the mailbox the pending SELECT opens,
+        // not on the one the caller meant.
+        std::string reason = "internal error: " + command_name(command) +
+                             " was to be sent while the SELECT of the next mailbox was on its way";
+        break_connection(reason);
+        throw Error(Scope::Account, reason);
+      }
+      // Its answers would come after the SELECT's, which its wait would
+      // take for its own: they are read first.
+      drop_pending_open();
+    }
     std::string tag = make_tag();
     std::string line = tag + " ";
     line += command;
@@ -555,6 +574,13 @@ void Client::run_pipelined(const std::vector<std::string>& commands,
     while (!failure && !m_deferred && next < commands.size() && in_flight.size() < depth) {
       in_flight.emplace_back(send(commands[next]), next);
       ++next;
+    }
+    if (next == commands.size() && !failure && !m_deferred && m_after_last_send) {
+      // Everything this call sends is out: what the hook sends now is
+      // answered right after it, while this call reads.
+      std::function<void()> hook = std::move(m_after_last_send);
+      m_after_last_send = nullptr;
+      hook();
     }
     auto [tag, index] = in_flight.front();
     in_flight.erase(in_flight.begin());
