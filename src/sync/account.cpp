@@ -763,7 +763,11 @@ AccountReport sync_account(const AccountSettings& s) {
     constexpr int k_max_reconnects = 3;
     std::atomic<int> reconnects{0};
     std::mutex report_mutex;
-    auto sync_one = [&](std::unique_ptr<imap::Client>& conn, std::size_t i) {
+    // `ahead` names the folder to open next on the connection, for its
+    // SELECT to go out while this folder's last answers come in
+    // (ImapServerStore).
+    auto sync_one = [&](std::unique_ptr<imap::Client>& conn, std::size_t i,
+                        std::function<std::optional<OpenRequest>()> ahead = {}) {
       if (!conn->usable()) {
         if (reconnects.fetch_add(1) >= k_max_reconnects) {
           throw Error(Scope::Account, "the connection broke " +
@@ -774,7 +778,7 @@ AccountReport sync_account(const AccountSettings& s) {
         conn = connect_account(cs);
       }
       try {
-        ImapServerStore server(*conn);
+        ImapServerStore server(*conn, std::move(ahead));
         FolderSync(s, server, folders[i], reports[i], wire_names, folders,
                    folders.size() > 1 ? &stash : nullptr)
             .run();
@@ -886,29 +890,74 @@ AccountReport sync_account(const AccountSettings& s) {
       // never waits, before any folder that waits was.
       if (lanes > 1 && folders.size() > 1) {
         std::size_t sources = 0;
+        std::size_t records = 0;  // Of the sources' states.
         for (std::size_t k = 0; k < items.size(); ++k) {
           for (std::size_t i : items[k]) {
             folders[i].stash_source = lost(i);
             folders[i].waits_for_stash = items[k].size() == 1 && !folders[i].stash_source;
             sources += folders[i].stash_source ? 1u : 0u;
+            records += folders[i].stash_source ? folders[i].state->messages.size() : 0u;
           }
         }
-        stash.expect_sources(sources);
+        // The keys a source may stash under, so that a folder none of whose
+        // downloads has one goes on without waiting; past a size where
+        // collecting them costs more than it saves, every such folder waits.
+        constexpr std::size_t k_most_source_records = 200000;
+        std::optional<std::unordered_set<std::string>> keys;
+        if (sources > 0 && records <= k_most_source_records) {
+          keys.emplace();
+          keys->reserve(records);
+          for (const auto& f : folders) {
+            if (f.stash_source) {
+              for (const auto& [uid, rec] : f.state->messages) {
+                if (!rec.key.empty()) {
+                  keys->insert(rec.key);
+                }
+              }
+            }
+          }
+        }
+        stash.expect_sources(sources, std::move(keys));
       }
       // The lane that ran each folder's first pass: its second pass goes
       // over the same connection (below).
       std::vector<std::size_t> first_lane(folders.size(), 0);
+      Stash* shared_stash = folders.size() > 1 ? &stash : nullptr;
       auto lane = [&](std::unique_ptr<imap::Client>& conn, std::size_t n) {
         try {
+          // The item the lane took while its last folder's final answers
+          // came in, and whose first folder's SELECT it sent ahead then.
+          std::optional<std::size_t> taken;
+          // Takes the next item for the lane, once: the last folder of an
+          // item asks (ServerStore::last_call_follows()) when nothing more
+          // of it goes to the server, so that the lane's next SELECT
+          // travels in the same round trip as that folder's last answers.
+          // Taking an item early changes no order: the items are taken
+          // one by one from the same queue.
+          auto take_ahead = [&]() -> std::optional<OpenRequest> {
+            if (taken || abandon || util::stop_requested() != 0) {
+              return std::nullopt;
+            }
+            taken = next_item++;
+            if (*taken >= items.size()) {
+              return std::nullopt;
+            }
+            return FolderSync::open_ahead(s, folders[items[*taken].front()], shared_stash);
+          };
           while (!abandon) {
-            std::size_t k = next_item++;
+            std::size_t k = taken ? *taken : next_item++;
+            taken.reset();
             if (k >= items.size()) {
               return;
             }
             for (std::size_t i : items[k]) {
               if (!stopping(i)) {
                 first_lane[i] = n;
-                sync_one(conn, i);
+                if (i == items[k].back() && !s.dry_run) {
+                  sync_one(conn, i, take_ahead);
+                } else {
+                  sync_one(conn, i);
+                }
               }
               if (s.progress != nullptr) {
                 s.progress->folder_done();

@@ -33,6 +33,7 @@
 #include <optional>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "imap/client.hpp"
 #include "imap/date.hpp"
@@ -255,9 +256,14 @@ class Stash {
   // past the point where they stash, and a folder that may find its
   // downloads here waits for that before it looks (wait_for_sources), so
   // that running side by side costs no download the stash would save.
-  void expect_sources(std::size_t sources) {
+  // `keys`, when given, holds the content key of every record of the
+  // sources' states: a source stashes a file only under its record's key,
+  // so a folder whose downloads all have other keys need not wait.
+  void expect_sources(std::size_t sources,
+                      std::optional<std::unordered_set<std::string>> keys = std::nullopt) {
     std::lock_guard lock(m_mutex);
     m_sources = sources;
+    m_source_keys = std::move(keys);
   }
   void source_settled() {
     {
@@ -285,6 +291,19 @@ class Stash {
     std::unique_lock lock(m_mutex);
     m_settled.wait(lock, [this] { return m_sources == 0; });
   }
+  // Whether a source yet to settle may stash the file of a message with one
+  // of these content keys (nullopt: a key not known, which may be any).
+  bool may_stash_any(const std::vector<std::optional<std::string>>& keys) const {
+    std::lock_guard lock(m_mutex);
+    if (m_sources == 0) {
+      return false;
+    }
+    if (!m_source_keys) {
+      return true;
+    }
+    return std::any_of(keys.begin(), keys.end(),
+                       [this](const auto& key) { return !key || m_source_keys->count(*key) != 0; });
+  }
 
   // Takes a stashed file with this content key, if there is one.
   std::optional<fs::path> take(const std::string& key) {
@@ -305,6 +324,7 @@ class Stash {
   mutable std::mutex m_mutex;
   std::condition_variable m_settled;
   std::size_t m_sources = 0;
+  std::optional<std::unordered_set<std::string>> m_source_keys;  // See expect_sources().
   std::map<std::string, std::vector<fs::path>> m_by_key;
   std::set<std::string> m_downloaded;
   bool m_folder_failed = false;
@@ -328,15 +348,29 @@ class FolderSync {
 
   void run();
 
+  // The SELECT that run() will likely send for folder `f`, for a lane to
+  // send ahead while the folder before it ends (ServerStore::
+  // last_call_follows()); nothing where run() may not open the folder at
+  // all or its state is not loaded yet. A guess that turns out wrong costs
+  // a round trip, never a wrong answer (imap::Client::send_open()).
+  static std::optional<OpenRequest> open_ahead(const AccountSettings& s, const FolderEntry& f,
+                                               const Stash* stash);
+
  private:
-  bool unchanged() const;
+  // Whether the folder, loaded, needs no work in this run.
+  static bool unchanged(const AccountSettings& s, const FolderEntry& f);
   void add_server_keys(FolderInput& in, const std::vector<Uid>& uids);
   // The conditions of list_server() that hold before the SELECT.
-  bool may_list_changes(const state::FolderState& st, const Policy& policy) const;
+  static bool may_list_changes(const FolderEntry& f, const state::FolderState& st,
+                               const Policy& policy);
   // Whether the Maildir holds a file the state does not know (a new one,
   // or one renamed by a mail reader).
-  bool has_unknown_file(const state::FolderState& st) const;
-  imap::OpenPrefetch prefetch() const;
+  static bool has_unknown_file(const FolderEntry& f, const state::FolderState& st);
+  static imap::OpenPrefetch prefetch(const AccountSettings& s, const FolderEntry& f,
+                                     const Stash* stash);
+  // Whether the run's last call to the server may be the last body fetch:
+  // after it only a CHANGEDSINCE fetch could follow (modseq_after_writes()).
+  bool last_call_is_download(const Plan& plan, const imap::MailboxInfo& info) const;
   bool records_hold_server_flags(const FolderInput& in, const Plan& plan) const;
   std::vector<ServerMessage> list_server(const imap::MailboxInfo& info, const Policy& policy);
   std::size_t carry_over(const state::FolderState& old, const FolderInput& in);
@@ -356,7 +390,11 @@ class FolderSync {
                     const std::vector<std::pair<Uid, Uid>>& pairs);
   void upload(const std::vector<Upload>& uploads, const imap::MailboxInfo& info);
   void vanished_before_upload(const maildir::Entry& entry);
-  void download(const std::vector<Download>& downloads, const std::map<Uid, ContentKey>& keys);
+  // With `last`, no call to the server follows the downloads: the last
+  // body fetch lets the next folder's SELECT go ahead
+  // (ServerStore::last_call_follows()).
+  void download(const std::vector<Download>& downloads, const std::map<Uid, ContentKey>& keys,
+                bool last);
   void commit_state();
   void fail(Uid uid) { m_failed.insert(uid); }
   // Moves whose target, synced earlier in this run, recorded the moved

@@ -34,14 +34,27 @@ using util::Error;
 using util::Scope;
 namespace fs = std::filesystem;
 
-bool FolderSync::unchanged() const {
-  if (!m_f.state || !m_f.status || !m_f.state->pending_uploads.empty() || m_f.renamed ||
-      !m_f.moved_in.empty() || !m_f.moved_out.empty() ||
-      !server_unchanged(*m_f.state, *m_f.status)) {
+bool FolderSync::unchanged(const AccountSettings& s, const FolderEntry& f) {
+  if (!f.state || !f.status || !f.state->pending_uploads.empty() || f.renamed ||
+      !f.moved_in.empty() || !f.moved_out.empty() || !server_unchanged(*f.state, *f.status)) {
     return false;
   }
   // Local changes matter unless the mode is pull, where nothing goes up.
-  return m_s.policy.direction == Direction::Pull || local_unchanged(*m_f.state, m_f.scan.entries);
+  return s.policy.direction == Direction::Pull || local_unchanged(*f.state, f.scan.entries);
+}
+
+std::optional<OpenRequest> FolderSync::open_ahead(const AccountSettings& s, const FolderEntry& f,
+                                                  const Stash* stash) {
+  // run()'s early returns and refusals, as far as they can be told before
+  // it starts: a folder skipped on the summary's word (its state is not
+  // loaded), one not on the server, one whose local side is gone.
+  if (s.dry_run || f.quick || !f.on_server || f.failed || f.second_pass ||
+      (!f.local_exists && f.state && !f.state->messages.empty()) || unchanged(s, f)) {
+    return std::nullopt;
+  }
+  bool pushes = s.policy.direction != Direction::Pull;
+  return OpenRequest{f.wire, pushes ? imap::OpenMode::Select : imap::OpenMode::Examine,
+                     prefetch(s, f, stash)};
 }
 
 void FolderSync::run() {
@@ -62,7 +75,7 @@ void FolderSync::run() {
     // UIDs here ([COPYUID]); adopt them before anything else.
     recover_journal(m_s, m_f, m_report, true);
   }
-  if (!m_s.dry_run && unchanged()) {
+  if (!m_s.dry_run && unchanged(m_s, m_f)) {
     m_report.skipped_unchanged = true;
     m_f.summary = summary_entry(m_f, *m_f.state);
     return;
@@ -115,8 +128,9 @@ void FolderSync::run() {
     m_folder.clean_tmp();
   }
 
-  imap::MailboxInfo info = m_server.open(
-      m_f.wire, pushes ? imap::OpenMode::Select : imap::OpenMode::Examine, prefetch());
+  const imap::OpenPrefetch asked = prefetch(m_s, m_f, m_stash);
+  imap::MailboxInfo info =
+      m_server.open(m_f.wire, pushes ? imap::OpenMode::Select : imap::OpenMode::Examine, asked);
   m_f.opened_validity = info.uidvalidity;
   m_f.opened_uidnext = info.uidnext;
   LocalFolder local;
@@ -303,7 +317,33 @@ void FolderSync::run() {
     commit_state();
   }
   if (m_stash != nullptr && m_f.waits_for_stash && !plan.downloads.empty()) {
-    m_stash->wait_for_sources();
+    // Only a download whose content key a source may stash is worth the
+    // wait; at 50 ms from the server, waiting for a big INBOX's listing
+    // held every small folder's body fetch back by a round trip or more.
+    // The keys of the new messages came with the SELECT (see prefetch()),
+    // so looking them up costs no round trip.
+    std::vector<Uid> unkeyed;
+    bool prefetched = asked.headers_from != 0;
+    for (const auto& d : plan.downloads) {
+      if (in.server_keys.count(d.uid) == 0) {
+        unkeyed.push_back(d.uid);
+        prefetched = prefetched && d.uid >= asked.headers_from;
+      }
+    }
+    if (!unkeyed.empty() && prefetched) {
+      add_server_keys(in, unkeyed);
+    }
+    std::vector<std::optional<std::string>> keys;
+    keys.reserve(plan.downloads.size());
+    for (const auto& d : plan.downloads) {
+      auto key = in.server_keys.find(d.uid);
+      keys.push_back(key == in.server_keys.end()
+                         ? std::nullopt
+                         : std::optional<std::string>(content_key_text(key->second)));
+    }
+    if (m_stash->may_stash_any(keys)) {
+      m_stash->wait_for_sources();
+    }
   }
   if (m_stash != nullptr && !m_stash->empty() && !plan.downloads.empty()) {
     // Files the server moved here from a folder synced before may be in the
@@ -316,7 +356,7 @@ void FolderSync::run() {
     }
     add_server_keys(in, uids);
   }
-  download(plan.downloads, in.server_keys);
+  download(plan.downloads, in.server_keys, last_call_is_download(plan, info));
   if (m_complete && plan.refused.empty()) {
     m_next.uidnext = info.uidnext;
     m_next.highestmodseq = modseq_after_writes(plan, info);
@@ -555,6 +595,13 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
   }
 }
 
+bool FolderSync::last_call_is_download(const Plan& plan, const imap::MailboxInfo& info) const {
+  // modseq_after_writes()'s test for its CHANGEDSINCE fetch, true only
+  // where that fetch surely does not come.
+  return info.highestmodseq == 0 || plan.server_flags.empty() || !plan.server_deletes.empty() ||
+         !plan.moves.empty() || m_report.uploaded > 0;
+}
+
 imap::ModSeq FolderSync::modseq_after_writes(const Plan& plan, const imap::MailboxInfo& info) {
   // roam's own STOREs raise HIGHESTMODSEQ. Recording the value from before
   // them would make the next run see a change that is its own and list the
@@ -603,22 +650,24 @@ bool FolderSync::records_hold_server_flags(const FolderInput& in, const Plan& pl
   return true;
 }
 
-bool FolderSync::may_list_changes(const state::FolderState& st, const Policy& policy) const {
+bool FolderSync::may_list_changes(const FolderEntry& f, const state::FolderState& st,
+                                  const Policy& policy) {
   return st.flags_modseq != 0 && st.flags_modseq == st.highestmodseq &&
-         policy.direction != Direction::Push && m_f.fresh_uids.empty();
+         policy.direction != Direction::Push && f.fresh_uids.empty();
 }
 
-imap::OpenPrefetch FolderSync::prefetch() const {
+imap::OpenPrefetch FolderSync::prefetch(const AccountSettings& s, const FolderEntry& f,
+                                        const Stash* stash) {
   // What the run will likely ask for right after the SELECT goes in the
   // same round trip (a guess: the answers are only a cache, so a wrong one
   // costs bytes, never correctness).
   imap::OpenPrefetch p;
-  const state::FolderState* st = m_f.state ? &*m_f.state : nullptr;
+  const state::FolderState* st = f.state ? &*f.state : nullptr;
   if (st == nullptr) {
     return p;
   }
   // list_server()'s conditions that do not need the SELECT's answer.
-  if (may_list_changes(*st, m_s.policy)) {
+  if (may_list_changes(f, *st, s.policy)) {
     p.changes_since = st->flags_modseq;
   }
   // The headers of the new messages, when content keys will be wanted for
@@ -627,26 +676,25 @@ imap::OpenPrefetch FolderSync::prefetch() const {
   // side by side) of files the server may have moved here.
   // This run's STATUS says how many there are; a flood is left to the plan.
   constexpr std::uint64_t k_most_headers = 2000;
-  bool new_on_server = st->uidnext != 0 && m_f.status && m_f.status->uidvalidity &&
-                       m_f.status->uidnext && *m_f.status->uidvalidity == st->uidvalidity &&
-                       *m_f.status->uidnext > st->uidnext &&
-                       *m_f.status->uidnext - st->uidnext <= k_most_headers;
-  if (new_on_server &&
-      (!m_f.moved_in.empty() || (m_stash != nullptr && m_stash->may_hold_files()) ||
-       has_unknown_file(*st))) {
+  bool new_on_server = st->uidnext != 0 && f.status && f.status->uidvalidity && f.status->uidnext &&
+                       *f.status->uidvalidity == st->uidvalidity &&
+                       *f.status->uidnext > st->uidnext &&
+                       *f.status->uidnext - st->uidnext <= k_most_headers;
+  if (new_on_server && (!f.moved_in.empty() || (stash != nullptr && stash->may_hold_files()) ||
+                        has_unknown_file(f, *st))) {
     p.headers_from = st->uidnext;
   }
   return p;
 }
 
-bool FolderSync::has_unknown_file(const state::FolderState& st) const {
+bool FolderSync::has_unknown_file(const FolderEntry& f, const state::FolderState& st) {
   // More files than records is the cheap answer; as many (20 new files and
   // 20 deleted) needs a look at each name.
-  if (m_f.scan.entries.size() > st.messages.size()) {
+  if (f.scan.entries.size() > st.messages.size()) {
     return true;
   }
   state::NameViews known = state::build_name_views(st);
-  return std::any_of(m_f.scan.entries.begin(), m_f.scan.entries.end(),
+  return std::any_of(f.scan.entries.begin(), f.scan.entries.end(),
                      [&](const maildir::Entry& e) { return known.count(e.stable_name) == 0; });
 }
 
@@ -663,7 +711,7 @@ std::vector<ServerMessage> FolderSync::list_server(const imap::MailboxInfo& info
   // (see fresh_uids), though Courier has no CONDSTORE today.
   const state::FolderState* st = m_f.state ? &*m_f.state : nullptr;
   if (st != nullptr && st->uidvalidity == info.uidvalidity &&
-      info.highestmodseq >= st->highestmodseq && may_list_changes(*st, policy)) {
+      info.highestmodseq >= st->highestmodseq && may_list_changes(m_f, *st, policy)) {
     if (auto changes = m_server.list_changes(st->flags_modseq)) {
       m_report.listed_changes = true;
       m_report.details.push_back("the server listed " + std::to_string(changes->changed.size()) +

@@ -35,9 +35,23 @@
 
 namespace roam::sync {
 
+// The mailbox a store may open ahead for the next folder on its connection
+// (see ServerStore::last_call_follows()).
+struct OpenRequest {
+  std::string mailbox;  // Wire name.
+  imap::OpenMode mode = imap::OpenMode::Select;
+  imap::OpenPrefetch prefetch;
+};
+
 class ServerStore {
  public:
   virtual ~ServerStore() = default;
+
+  // Says that the next call is the folder's last: no call for this
+  // mailbox follows it. A store may then send the next folder's SELECT
+  // while that call's answers come in (ImapServerStore does). A store
+  // without a next folder ignores it.
+  virtual void last_call_follows() {}
 
   virtual void create(const std::string& mailbox) = 0;
   // `prefetch` is a hint (see imap::OpenPrefetch): a store may ignore it,
@@ -118,7 +132,25 @@ class ServerStore {
 // The ServerStore of a real run: every call goes to the IMAP client.
 class ImapServerStore final : public ServerStore {
  public:
-  explicit ImapServerStore(imap::Client& client) : m_client(client) {}
+  // `next`, when given, names the mailbox the connection's next folder
+  // opens (nullopt: none, or not known yet); last_call_follows() sends its
+  // SELECT ahead (imap::Client::send_open()). It is asked once at most.
+  explicit ImapServerStore(imap::Client& client,
+                           std::function<std::optional<OpenRequest>()> next = {})
+      : m_client(client), m_next(std::move(next)) {}
+
+  void last_call_follows() override {
+    if (!m_next) {
+      return;
+    }
+    m_client.after_last_send([this] {
+      std::function<std::optional<OpenRequest>()> next = std::move(m_next);
+      m_next = nullptr;
+      if (std::optional<OpenRequest> request = next()) {
+        m_client.send_open(request->mailbox, request->mode, request->prefetch);
+      }
+    });
+  }
 
   void create(const std::string& mailbox) override { m_client.create(mailbox); }
   imap::MailboxInfo open(const std::string& mailbox, imap::OpenMode mode,
@@ -178,6 +210,7 @@ class ImapServerStore final : public ServerStore {
 
  private:
   imap::Client& m_client;
+  std::function<std::optional<OpenRequest>()> m_next;
 };
 
 }  // namespace roam::sync

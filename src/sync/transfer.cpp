@@ -327,7 +327,7 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
 }
 
 void FolderSync::download(const std::vector<Download>& downloads,
-                          const std::map<Uid, ContentKey>& keys) {
+                          const std::map<Uid, ContentKey>& keys, bool last) {
   if (downloads.empty()) {
     return;
   }
@@ -557,6 +557,9 @@ void FolderSync::download(const std::vector<Download>& downloads,
     std::vector<Uid> chunk(
         uids.begin() + static_cast<std::ptrdiff_t>(start),
         uids.begin() + static_cast<std::ptrdiff_t>(std::min(uids.size(), start + k_chunk)));
+    if (last && start + k_chunk >= uids.size()) {
+      m_server.last_call_follows();
+    }
     m_server.fetch_bodies(chunk, sink_for, done, after_batch);
     drain();
   }

@@ -304,6 +304,63 @@ TEST(Both, FoldersGoOverSeveralConnectionsAndThePassCmdRunsOnce) {
   expect_further_run_changes_nothing(account);
 }
 
+// A connection's next folder is opened while the folder before it is still
+// receiving its last bodies: the SELECT goes out behind the final UID FETCH,
+// before that FETCH's tagged answer is read, which saves a round trip per
+// folder. Whatever was in flight, every message arrives once.
+TEST(Both, TheNextFoldersSelectGoesOutBeforeTheLastBodyFetchIsAnswered) {
+  const auto& server = TestServer::instance();
+  // One connection: the trace's tags are then one sequence.
+  auto account = make_two_way_account({"connections = 1"});
+  const std::vector<std::string> folders{"INBOX", "A", "B", "C"};
+  for (const auto& folder : folders) {
+    if (folder != "INBOX") {
+      server.create_mailbox(account.user, folder);
+    }
+    for (int i = 0; i < 3; ++i) {
+      server.append(account.user, folder, make_message(folder + "-" + std::to_string(i)));
+    }
+  }
+  const auto first = sync(account, {"--debug=imap"});
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+
+  // The SELECTs sent while a body FETCH waited for its tagged answer.
+  std::set<std::string> fetching;  // Tags.
+  std::size_t selects = 0;
+  std::size_t ahead = 0;
+  std::istringstream trace(first.err);
+  for (std::string line; std::getline(trace, line);) {
+    auto at = line.find("C: r");
+    if (at != std::string::npos) {
+      std::string tag = line.substr(at + 3, line.find(' ', at + 3) - (at + 3));
+      std::string command = line.substr(at + 4 + tag.size());
+      if (command.rfind("UID FETCH ", 0) == 0 && command.find("BODY.PEEK[]") != std::string::npos) {
+        fetching.insert(tag);
+      } else if (command.rfind("SELECT ", 0) == 0) {
+        ++selects;
+        ahead += fetching.empty() ? 0u : 1u;
+      }
+      continue;
+    }
+    at = line.find("S: r");
+    if (at != std::string::npos) {
+      fetching.erase(line.substr(at + 3, line.find(' ', at + 3) - (at + 3)));
+    }
+  }
+  EXPECT_EQ(selects, folders.size()) << describe(first);
+  EXPECT_EQ(ahead, folders.size() - 1) << describe(first);
+  for (const auto& folder : folders) {
+    SCOPED_TRACE(folder);
+    std::vector<std::string> expected;
+    for (int i = 0; i < 3; ++i) {
+      expected.push_back(folder + "-" + std::to_string(i));
+    }
+    EXPECT_EQ(sorted(local_ids(account.maildir / folder)), expected);
+    EXPECT_EQ(sorted(server_ids(account.user, folder)), expected);
+  }
+  expect_further_run_changes_nothing(account);
+}
+
 // The extra connections log in while the Maildir is read. One that a
 // server accepts but never greets gets no work; when every folder is done,
 // the run ends instead of waiting out the timeout for it.

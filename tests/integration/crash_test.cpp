@@ -296,9 +296,12 @@ TEST(Crash, RandomKillsNeverLoseOrDuplicate) {
   const auto& server = TestServer::instance();
   std::string user = server.fresh_user();
   fs::path dir = server.work_dir(user);
-  server.seed(user, {"--messages", "400", "--folders", "3", "--flags", "--seed", "7"});
+  // Six folders over two connections: each connection syncs three in turn,
+  // sending each next folder's SELECT behind the last one's final body
+  // fetch, so kills also land with a SELECT ahead in flight.
+  server.seed(user, {"--messages", "400", "--folders", "6", "--flags", "--seed", "7"});
   fs::path config = dir / "roam.conf";
-  server.write_config(config, user, {"sync = both"});
+  server.write_config(config, user, {"sync = both", "connections = 2"});
   // Local files to upload at the same time.
   make_local_folder(dir / "Mail" / "INBOX");
   for (int i = 0; i < 60; ++i) {

@@ -7,12 +7,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
 #include <set>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "fakes/temp_dir.hpp"
@@ -470,6 +473,63 @@ TEST_F(FolderSyncTest, HeadersArePrefetchedWhileAFolderSyncedAlongsideMayStillSt
   sync(0);
   EXPECT_EQ(server.last_prefetch.headers_from, 0u);
   EXPECT_EQ(files_in("INBOX"), 3u);
+}
+
+// Side by side with a folder that lost messages on the server (a source:
+// it stashes their files), a folder waits with its downloads only when one
+// of them may be among those files: the source's records have their content
+// keys, and a message with none of them is fetched at once. At 50 ms from
+// the server, every small folder waited for a big INBOX's listing.
+TEST_F(FolderSyncTest, ADownloadWaitsForASourceOnlyWhenItsKeyIsAmongTheSourcesRecords) {
+  add_folder("INBOX");
+  add_folder("Src");
+  server.boxes["Src"].messages = {{1, to_crlf(message(7)), {}}};
+  server.boxes["Src"].uidnext = 2;
+  server.boxes["INBOX"].messages = {{1, to_crlf(message(1)), {}}};
+  server.boxes["INBOX"].uidnext = 2;
+  sync(0);
+  sync(1);
+  auto src = state::load_folder_state_for(s.state_dir, "Src");
+  ASSERT_TRUE(src && src->messages.size() == 1);
+  const std::string src_key = src->messages.begin()->second.key;
+  ASSERT_FALSE(src_key.empty());
+
+  auto one_more = [&](Uid uid, int body) {
+    server.boxes["INBOX"].messages.push_back({uid, to_crlf(message(body)), {}});
+    server.boxes["INBOX"].uidnext = uid + 1;
+    imap::StatusData status;
+    status.uidvalidity = server.boxes["INBOX"].uidvalidity;
+    status.uidnext = uid + 1;
+    status.messages = uid;
+    folders[0].status = status;
+  };
+  Stash run_stash;
+  stash = &run_stash;
+  folders[0].waits_for_stash = true;
+  run_stash.expect_sources(1, std::unordered_set<std::string>{src_key});
+
+  // A message whose content no record of the source has: no wait, though
+  // the source never settles.
+  one_more(2, 2);
+  auto unrelated = std::async(std::launch::async, [&] { sync(0); });
+  if (unrelated.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    run_stash.source_settled();
+    unrelated.get();
+    FAIL() << "the download waited for a source that cannot stash its file";
+  }
+  unrelated.get();
+  EXPECT_EQ(files_in("INBOX"), 2u);
+  EXPECT_EQ(server.last_prefetch.headers_from, 2u);
+
+  // The message of the source's record, now here too (another client moved
+  // it): the download waits until the source settled.
+  one_more(3, 7);
+  auto moved = std::async(std::launch::async, [&] { sync(0); });
+  EXPECT_EQ(moved.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  run_stash.source_settled();
+  moved.get();
+  EXPECT_EQ(files_in("INBOX"), 3u);
+  EXPECT_TRUE(reports[0].error.empty()) << reports[0].error;
 }
 
 TEST_F(FolderSyncTest, AMoveIsJournaledInTheTargetBeforeTheServerIsAsked) {
