@@ -768,6 +768,8 @@ class Client {
   StatusResponse read_open(OpenBatch& batch, const UntaggedHandler& on_select);
   // Reads and drops the answers to a send_open() that open() did not take.
   void drop_pending_open();
+  // Clears what the Client knows of the selected mailbox and its prefetch.
+  void forget_selected();
   // Whether `command` may be sent once a send_open()'s answers are read
   // and dropped: it acts on no selected mailbox.
   static bool ok_while_opening(std::string_view command);

@@ -221,14 +221,9 @@ MailboxInfo Client::open(const std::string& mailbox, OpenMode mode, const OpenPr
         m_pending_open ? std::move(*m_pending_open) : open_batch(mailbox, mode, prefetch);
     m_pending_open.reset();
     m_exists = 0;
-    m_selected_mailbox.clear();
     // Whatever happens below, the previous mailbox is no longer selected
     // (RFC 3501 §6.3.1), so its UIDVALIDITY must not vouch for any code.
-    m_selected_uidvalidity = 0;
-    m_permanent_flags.clear();
-    m_selected_modseq = false;
-    m_prefetched_changes.reset();
-    m_prefetched_headers.clear();
+    forget_selected();
     bool modseq = false;
     auto on_select = [&](const Response& r) {
       if (const auto* s = std::get_if<StatusResponse>(&r); s && s->code) {
@@ -383,6 +378,10 @@ void Client::drop_pending_open() {
   }
   // Whatever it selected (or, refused, deselected) is not what the caller
   // knows as selected.
+  forget_selected();
+}
+
+void Client::forget_selected() {
   m_selected_mailbox.clear();
   m_selected_uidvalidity = 0;
   m_permanent_flags.clear();
