@@ -314,9 +314,6 @@ Client::OpenBatch Client::open_batch(const std::string& mailbox, OpenMode mode,
 }
 
 StatusResponse Client::read_open(OpenBatch& batch, const UntaggedHandler& on_select) {
-  if (batch.commands.size() == 1 && batch.tags.empty()) {
-    return run(batch.commands[0], on_select);
-  }
   const OpenPrefetch& prefetch = batch.prefetch;
   // `phase` is the index of the command whose tagged answer comes next.
   // Everything before the SELECT's is the SELECT's; after it, answers are

@@ -763,6 +763,8 @@ AccountReport sync_account(const AccountSettings& s) {
     constexpr int k_max_reconnects = 3;
     std::atomic<int> reconnects{0};
     std::mutex report_mutex;
+    // The stash, where more than one folder may share it.
+    Stash* shared_stash = folders.size() > 1 ? &stash : nullptr;
     // `ahead` names the folder to open next on the connection, for its
     // SELECT to go out while this folder's last answers come in
     // (ImapServerStore).
@@ -779,9 +781,7 @@ AccountReport sync_account(const AccountSettings& s) {
       }
       try {
         ImapServerStore server(*conn, std::move(ahead));
-        FolderSync(s, server, folders[i], reports[i], wire_names, folders,
-                   folders.size() > 1 ? &stash : nullptr)
-            .run();
+        FolderSync(s, server, folders[i], reports[i], wire_names, folders, shared_stash).run();
       } catch (const Error& e) {
         reports[i].error = e.what();
         folders[i].failed = true;
@@ -922,7 +922,6 @@ AccountReport sync_account(const AccountSettings& s) {
       // The lane that ran each folder's first pass: its second pass goes
       // over the same connection (below).
       std::vector<std::size_t> first_lane(folders.size(), 0);
-      Stash* shared_stash = folders.size() > 1 ? &stash : nullptr;
       auto lane = [&](std::unique_ptr<imap::Client>& conn, std::size_t n) {
         try {
           // The item the lane took while its last folder's final answers

@@ -368,9 +368,15 @@ class FolderSync {
   static bool has_unknown_file(const FolderEntry& f, const state::FolderState& st);
   static imap::OpenPrefetch prefetch(const AccountSettings& s, const FolderEntry& f,
                                      const Stash* stash);
-  // Whether the run's last call to the server may be the last body fetch:
-  // after it only a CHANGEDSINCE fetch could follow (modseq_after_writes()).
-  bool last_call_is_download(const Plan& plan, const imap::MailboxInfo& info) const;
+  // The SELECT or EXAMINE run() sends for `f`, with its prefetch.
+  static OpenRequest open_request(const AccountSettings& s, const FolderEntry& f,
+                                  const Stash* stash);
+  // Whether the folder's cur/ is gone while its state has records.
+  static bool local_missing(const FolderEntry& f);
+  // Whether modseq_after_writes() may prove the HIGHESTMODSEQ after roam's
+  // STOREs with a CHANGEDSINCE fetch, the one call that can follow the
+  // downloads.
+  bool may_prove_modseq(const Plan& plan, const imap::MailboxInfo& info) const;
   bool records_hold_server_flags(const FolderInput& in, const Plan& plan) const;
   std::vector<ServerMessage> list_server(const imap::MailboxInfo& info, const Policy& policy);
   std::size_t carry_over(const state::FolderState& old, const FolderInput& in);

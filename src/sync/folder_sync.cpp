@@ -43,18 +43,27 @@ bool FolderSync::unchanged(const AccountSettings& s, const FolderEntry& f) {
   return s.policy.direction == Direction::Pull || local_unchanged(*f.state, f.scan.entries);
 }
 
+bool FolderSync::local_missing(const FolderEntry& f) {
+  return !f.local_exists && f.state && !f.state->messages.empty();
+}
+
+OpenRequest FolderSync::open_request(const AccountSettings& s, const FolderEntry& f,
+                                     const Stash* stash) {
+  bool pushes = s.policy.direction != Direction::Pull;
+  return OpenRequest{f.wire, pushes ? imap::OpenMode::Select : imap::OpenMode::Examine,
+                     prefetch(s, f, stash)};
+}
+
 std::optional<OpenRequest> FolderSync::open_ahead(const AccountSettings& s, const FolderEntry& f,
                                                   const Stash* stash) {
   // run()'s early returns and refusals, as far as they can be told before
   // it starts: a folder skipped on the summary's word (its state is not
   // loaded), one not on the server, one whose local side is gone.
-  if (s.dry_run || f.quick || !f.on_server || f.failed || f.second_pass ||
-      (!f.local_exists && f.state && !f.state->messages.empty()) || unchanged(s, f)) {
+  if (s.dry_run || f.quick || !f.on_server || f.failed || f.second_pass || local_missing(f) ||
+      unchanged(s, f)) {
     return std::nullopt;
   }
-  bool pushes = s.policy.direction != Direction::Pull;
-  return OpenRequest{f.wire, pushes ? imap::OpenMode::Select : imap::OpenMode::Examine,
-                     prefetch(s, f, stash)};
+  return open_request(s, f, stash);
 }
 
 void FolderSync::run() {
@@ -96,8 +105,8 @@ void FolderSync::run() {
     m_report.notices.push_back("created on the server");
     m_f.on_server = true;
   }
-  bool local_missing = !m_f.local_exists && m_f.state && !m_f.state->messages.empty();
-  if (local_missing && !m_f.local_gone) {
+  const bool missing = local_missing(m_f);
+  if (missing && !m_f.local_gone) {
     // cur/ holds the messages but was not scanned: synced as it stands,
     // the folder would look emptied (deleted on the server, or downloaded
     // again beside the files in cur/), --force or not.
@@ -105,7 +114,7 @@ void FolderSync::run() {
                                    " has a cur/ but no new/ or tmp/, which a Maildir folder needs; "
                                    "create the missing directory and run roam again");
   }
-  if (local_missing && pushes && !m_s.policy.allow_mass_delete) {
+  if (missing && pushes && !m_s.policy.allow_mass_delete) {
     // A vanished folder is far more often an accident (a wrong rm, an
     // unmounted disk) than a wish to empty the server folder. It is left
     // alone, not even recreated, so that every run keeps refusing.
@@ -128,9 +137,11 @@ void FolderSync::run() {
     m_folder.clean_tmp();
   }
 
-  const imap::OpenPrefetch asked = prefetch(m_s, m_f, m_stash);
-  imap::MailboxInfo info =
-      m_server.open(m_f.wire, pushes ? imap::OpenMode::Select : imap::OpenMode::Examine, asked);
+  // What open_ahead() may have sent already for this folder, by the same
+  // rules.
+  const OpenRequest request = open_request(m_s, m_f, m_stash);
+  const imap::OpenPrefetch& asked = request.prefetch;
+  imap::MailboxInfo info = m_server.open(request.mailbox, request.mode, asked);
   m_f.opened_validity = info.uidvalidity;
   m_f.opened_uidnext = info.uidnext;
   LocalFolder local;
@@ -161,7 +172,7 @@ void FolderSync::run() {
   in.local = std::move(local);
   in.moved_out = m_f.moved_out;
   in.moved_in = m_f.moved_in;
-  in.local_folder_missing = local_missing;
+  in.local_folder_missing = missing;
   in.server.uidvalidity = info.uidvalidity;
   in.server.uidnext = info.uidnext;
   in.server.highestmodseq = info.highestmodseq;
@@ -356,7 +367,8 @@ void FolderSync::run() {
     }
     add_server_keys(in, uids);
   }
-  download(plan.downloads, in.server_keys, last_call_is_download(plan, info));
+  // The downloads are the last call unless modseq_after_writes() fetches.
+  download(plan.downloads, in.server_keys, !may_prove_modseq(plan, info));
   if (m_complete && plan.refused.empty()) {
     m_next.uidnext = info.uidnext;
     m_next.highestmodseq = modseq_after_writes(plan, info);
@@ -595,14 +607,7 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
   }
 }
 
-bool FolderSync::last_call_is_download(const Plan& plan, const imap::MailboxInfo& info) const {
-  // modseq_after_writes()'s test for its CHANGEDSINCE fetch, true only
-  // where that fetch surely does not come.
-  return info.highestmodseq == 0 || plan.server_flags.empty() || !plan.server_deletes.empty() ||
-         !plan.moves.empty() || m_report.uploaded > 0;
-}
-
-imap::ModSeq FolderSync::modseq_after_writes(const Plan& plan, const imap::MailboxInfo& info) {
+bool FolderSync::may_prove_modseq(const Plan& plan, const imap::MailboxInfo& info) const {
   // roam's own STOREs raise HIGHESTMODSEQ. Recording the value from before
   // them would make the next run see a change that is its own and list the
   // folder again. The value after them is safe to record only if every
@@ -610,8 +615,12 @@ imap::ModSeq FolderSync::modseq_after_writes(const Plan& plan, const imap::Mailb
   // one CHANGEDSINCE fetch shows that. Expunges and appends give no such
   // proof (an expunge raises the value without a message to show), so
   // after those the old value stays and the next run lists the folder.
-  if (info.highestmodseq == 0 || plan.server_flags.empty() || !plan.server_deletes.empty() ||
-      !plan.moves.empty() || m_report.uploaded > 0) {
+  return info.highestmodseq != 0 && !plan.server_flags.empty() && plan.server_deletes.empty() &&
+         plan.moves.empty() && m_report.uploaded == 0;
+}
+
+imap::ModSeq FolderSync::modseq_after_writes(const Plan& plan, const imap::MailboxInfo& info) {
+  if (!may_prove_modseq(plan, info)) {
     return info.highestmodseq;
   }
   std::set<Uid> stored;
