@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "imap/client.hpp"
@@ -34,6 +35,18 @@ using util::Error;
 using util::Scope;
 namespace fs = std::filesystem;
 
+void FolderSync::adopt_rename(maildir::Entry& entry, maildir::Entry renamed) {
+  if (renamed.stable_name != entry.stable_name) {
+    // A rename for new flags keeps the stable name; m_entries' key is a
+    // view of this one, which must therefore not be replaced.
+    throw std::logic_error("adopt_rename: the stable name changed");
+  }
+  entry.letters = std::move(renamed.letters);
+  entry.subdir = renamed.subdir;
+  entry.file_name = std::move(renamed.file_name);
+  entry.path = std::move(renamed.path);
+}
+
 void FolderSync::apply_local(const Plan& plan) {
   bool touched = false;
   for (const auto& change : plan.local_flags) {
@@ -44,7 +57,7 @@ void FolderSync::apply_local(const Plan& plan) {
     }
     std::optional<maildir::Entry> renamed;
     try {
-      renamed = m_folder.set_flags(it->second, maildir::known_letters(change.to_letters));
+      renamed = m_folder.set_flags(*it->second, maildir::known_letters(change.to_letters));
     } catch (const Error& e) {
       if (e.scope() != Scope::Message) {
         throw;
@@ -61,7 +74,7 @@ void FolderSync::apply_local(const Plan& plan) {
       fail(change.uid);
       continue;
     }
-    it->second = *renamed;
+    adopt_rename(*it->second, std::move(*renamed));
     ++m_report.flags_changed;
   }
   if (!plan.local_deletes.empty() && !m_f.state_path.empty()) {
@@ -80,16 +93,16 @@ void FolderSync::apply_local(const Plan& plan) {
       auto rec = m_base.messages.find(del.uid);
       if (m_stash != nullptr && rec != m_base.messages.end() && !rec->second.key.empty()) {
         // Another client may have moved it to a folder synced later.
-        if (std::optional<fs::path> stashed = m_folder.stash(it->second)) {
+        if (std::optional<fs::path> stashed = m_folder.stash(*it->second)) {
           m_stash->add(rec->second.key, *stashed);
         }
       }
-      if (m_folder.remove(it->second) == maildir::FileStatus::Vanished) {
+      if (m_folder.remove(*it->second) == maildir::FileStatus::Vanished) {
         // A mail reader renamed it since the scan (new flags, new/ -> cur/).
         // The file under its new name is the same message, and the deletion
         // wins over a flag change as in the merge; left in place, it would
         // be uploaded again as a new message by the next run.
-        if (std::optional<maildir::Entry> now = m_folder.find(it->second.stable_name)) {
+        if (std::optional<maildir::Entry> now = m_folder.find(it->second->stable_name)) {
           m_folder.remove(*now);
         }
       }
@@ -97,7 +110,7 @@ void FolderSync::apply_local(const Plan& plan) {
       touched = true;
       count_step();
     }
-    m_next.messages.erase(del.uid);
+    m_records.erase(del.uid);
     ++m_report.deleted;
   }
   if (touched) {
@@ -172,9 +185,8 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
       // meanwhile (seed 32001521: the message was lost).
       auto journal = state::Journal::open(m_journal_path, {{"uidvalidity", m_next.uidvalidity}});
       for (Uid uid : mark) {
-        auto rec = m_next.messages.find(uid);
-        if (rec != m_next.messages.end()) {
-          journal.append(state::DeletingEntry{uid, rec->second.name, rec->second.key});
+        if (const state::MessageRecord* rec = m_records.find(uid)) {
+          journal.append(state::DeletingEntry{uid, rec->name, rec->key});
         }
       }
       journal.sync();
@@ -205,14 +217,13 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
   // another folder) is then a new message of its own, not this one
   // renamed, which would tie the user's only copy to a \Deleted one.
   for (Uid uid : mark) {
-    auto rec = m_next.messages.find(uid);
-    if (rec != m_next.messages.end()) {
-      mark_left_behind(rec->second);
+    if (state::MessageRecord* rec = m_records.edit(uid)) {
+      mark_left_behind(*rec);
     }
   }
   if (expunged) {
     for (Uid uid : expunge) {
-      m_next.messages.erase(uid);
+      m_records.erase(uid);
     }
     m_report.server_deleted += expunge.size();
   }
@@ -355,9 +366,8 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
       // file gone locally, each later run marks them deleted again, which
       // changes nothing.
       for (Uid uid : uids) {
-        auto rec = m_next.messages.find(uid);
-        if (rec != m_next.messages.end()) {
-          mark_left_behind(rec->second);
+        if (state::MessageRecord* rec = m_records.edit(uid)) {
+          mark_left_behind(*rec);
         }
       }
       m_report.notices.push_back(
@@ -366,7 +376,7 @@ void FolderSync::apply_server(const Plan& plan, const imap::MailboxInfo& info) {
           "client expunges the folder");
     } else {
       for (Uid uid : uids) {
-        m_next.messages.erase(uid);
+        m_records.erase(uid);
       }
     }
     m_report.moved += uids.size();
@@ -538,7 +548,7 @@ std::size_t FolderSync::remerge(const std::set<Uid>& modified) {
     }
     base.messages[m.uid] = rec->second;
     in.server.messages.push_back({m.uid, normalize_server_flags(m.flags)});
-    const maildir::Entry& entry = m_entries.at(rec->second.name);
+    const maildir::Entry& entry = *m_entries.at(rec->second.name);
     in.local.messages.push_back({entry.stable_name, entry.letters});
     since = since == 0 ? m.modseq : std::min(since, m.modseq);
   }
@@ -547,13 +557,13 @@ std::size_t FolderSync::remerge(const std::set<Uid>& modified) {
   std::set<Uid> failed_again;
   for (const auto& change : plan.local_flags) {
     auto it = m_entries.find(change.name);
-    auto renamed = m_folder.set_flags(it->second, maildir::known_letters(change.to_letters));
+    auto renamed = m_folder.set_flags(*it->second, maildir::known_letters(change.to_letters));
     count_step();
     if (!renamed) {
       failed_again.insert(change.uid);
       continue;
     }
-    it->second = *renamed;
+    adopt_rename(*it->second, std::move(*renamed));
   }
   if (!plan.local_flags.empty()) {
     m_folder.sync_dirs();

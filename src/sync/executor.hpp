@@ -51,6 +51,7 @@
 
 #include "sync/account.hpp"
 #include "sync/discovery.hpp"
+#include "sync/next_records.hpp"
 #include "sync/server_store.hpp"
 
 namespace roam::sync {
@@ -401,7 +402,14 @@ class FolderSync {
   // (ServerStore::last_call_follows()).
   void download(const std::vector<Download>& downloads, const std::map<Uid, ContentKey>& keys,
                 bool last);
-  void commit_state();
+  // Saves m_next with m_records' records. The `last` commit of a run hands
+  // the base's records over to m_next (no copy); until then m_next holds
+  // no records and m_records is their one source.
+  void commit_state(bool last);
+  // Takes the entry of a file roam renamed for new flags into `entry`, all
+  // but the stable name, which is the same and stays the one m_entries'
+  // key views.
+  static void adopt_rename(maildir::Entry& entry, maildir::Entry renamed);
   void fail(Uid uid) { m_failed.insert(uid); }
   // Moves whose target, synced earlier in this run, recorded the moved
   // file already (paired with a copy it had): their source copies are
@@ -424,10 +432,17 @@ class FolderSync {
   fs::path m_journal_path;
   maildir::Folder m_folder;
   state::FolderState m_base;  // The base of the merge (the state, under this UIDVALIDITY).
-  state::FolderState m_next;  // The state being built by this run.
-  // Local files by stable name. Hashed: a sorted map compared the long
-  // shared prefixes of 100,000 Maildir names on every lookup.
-  std::unordered_map<std::string, maildir::Entry> m_entries;
+  // The state being built by this run: its fields; its records are
+  // m_records until the last commit_state().
+  state::FolderState m_next;
+  NextRecords m_records;  // m_base's records and this run's changes to them.
+  // Local files by stable name, as views into the scan (m_f.scan.entries,
+  // which this run does not resize): a copy of each entry and name cost
+  // about 30 MB for a 100,000-file folder. Hashed: a sorted map compared
+  // the long shared prefixes of the names on every lookup. An entry is
+  // updated in place when roam renames its file (adopt_rename), and
+  // removed from the map, not from the scan, when its file goes.
+  std::unordered_map<std::string_view, maildir::Entry*> m_entries;
   std::set<Uid> m_failed;  // Messages whose actions failed: their records stay as they were.
   std::map<Uid, state::MessageRecord> m_overrides;  // Records settled by a re-merge.
   bool m_complete = true;  // False when anything was left for the next run.

@@ -148,8 +148,8 @@ void FolderSync::run() {
   m_entries.clear();
   m_entries.reserve(m_f.scan.entries.size());
   local.messages.reserve(m_f.scan.entries.size());
-  for (const auto& e : m_f.scan.entries) {
-    if (m_entries.emplace(e.stable_name, e).second) {
+  for (auto& e : m_f.scan.entries) {
+    if (m_entries.emplace(e.stable_name, &e).second) {
       local.messages.push_back({e.stable_name, e.letters});
     }
   }
@@ -285,7 +285,12 @@ void FolderSync::run() {
     report_plan(plan);
     return;
   }
+  // The new state starts as the base: its fields copied, its records
+  // referenced (m_records holds this run's changes to them).
+  NextRecords::Records base_records = std::move(m_base.messages);
   m_next = m_base;
+  m_base.messages = std::move(base_records);
+  m_records.reset(m_base.messages);
   // Until the run completes, the counters must not let the next run skip
   // this folder.
   m_next.uidnext = 0;
@@ -311,21 +316,21 @@ void FolderSync::run() {
   // Records for the messages whose actions all succeeded.
   for (const auto& u : plan.updates) {
     if (m_failed.count(u.record.uid) == 0) {
-      m_next.messages[u.record.uid] = u.record;
+      m_records.set(u.record.uid, u.record);
     } else {
       m_complete = false;
     }
   }
   for (const auto& [uid, record] : m_overrides) {
-    m_next.messages[uid] = record;
+    m_records.set(uid, record);
   }
   for (const auto& d : plan.drops) {
-    m_next.messages.erase(d.uid);
+    m_records.erase(d.uid);
   }
   if (!same_validity && !plan.downloads.empty()) {
     // The journal's intents must refer to a state on disk with the new
     // UIDVALIDITY.
-    commit_state();
+    commit_state(false);
   }
   if (m_stash != nullptr && m_f.waits_for_stash && !plan.downloads.empty()) {
     // Only a download whose content key a source may stash is worth the
@@ -381,7 +386,7 @@ void FolderSync::run() {
       m_next.flags_modseq = m_next.highestmodseq;
     }
   }
-  commit_state();
+  commit_state(true);
   if (m_complete && plan.refused.empty() && m_download_error.empty()) {
     m_f.summary = summary_entry(m_f, m_next);
   }
@@ -570,9 +575,9 @@ void FolderSync::resolve_pending(FolderInput& in, std::map<Uid, std::string>& me
         }
         auto entry = m_entries.find(p.name);
         if (known_elsewhere(p.key) && entry != m_entries.end() &&
-            unchanged_since_upload(entry->second, p.key)) {
+            unchanged_since_upload(*entry->second, p.key)) {
           if (!m_s.dry_run) {
-            m_folder.remove(entry->second);
+            m_folder.remove(*entry->second);
             count_step();
           }
           std::erase_if(in.local.messages, [&](const LocalMessage& m) { return m.name == p.name; });
@@ -629,9 +634,9 @@ imap::ModSeq FolderSync::modseq_after_writes(const Plan& plan, const imap::Mailb
   }
   imap::ModSeq highest = info.highestmodseq;
   for (const auto& m : m_server.fetch_flags(info.highestmodseq)) {
-    auto rec = m_next.messages.find(m.uid);
-    if (stored.count(m.uid) == 0 || rec == m_next.messages.end() ||
-        normalize_server_flags(m.flags) != rec->second.flags || m.modseq == 0) {
+    const state::MessageRecord* rec = m_records.find(m.uid);
+    if (stored.count(m.uid) == 0 || rec == nullptr ||
+        normalize_server_flags(m.flags) != rec->flags || m.modseq == 0) {
       return info.highestmodseq;
     }
     highest = std::max(highest, m.modseq);
@@ -651,8 +656,8 @@ bool FolderSync::records_hold_server_flags(const FolderInput& in, const Plan& pl
     written.insert(f.uid);
   }
   for (const auto& m : in.server.messages) {
-    auto rec = m_next.messages.find(m.uid);
-    if (rec != m_next.messages.end() && rec->second.flags != m.flags && written.count(m.uid) == 0) {
+    const state::MessageRecord* rec = m_records.find(m.uid);
+    if (rec != nullptr && rec->flags != m.flags && written.count(m.uid) == 0) {
       return false;
     }
   }
@@ -776,7 +781,7 @@ void FolderSync::add_local_keys(FolderInput& in, const std::vector<std::string>&
       continue;
     }
     // Unreadable, it cannot be matched (nor uploaded, which says why).
-    if (auto key = file_content_key(it->second)) {
+    if (auto key = file_content_key(*it->second)) {
       in.local_keys[name] = std::move(*key);
     }
   }
@@ -797,8 +802,19 @@ void FolderSync::report_plan(const Plan& plan) {
   }
 }
 
-void FolderSync::commit_state() {
-  state::save_folder_state(m_f.state_path, m_next);
+void FolderSync::commit_state(bool last) {
+  if (last) {
+    // The base of the merge is needed no more: the changes go into its
+    // records, which become the new state's, without a copy.
+    m_records.settle(m_base.messages);
+    m_next.messages = std::move(m_base.messages);
+    m_records.reset(m_next.messages);
+    state::save_folder_state(m_f.state_path, m_next);
+  } else {
+    m_next.messages = m_records.merged();
+    state::save_folder_state(m_f.state_path, m_next);
+    m_next.messages.clear();
+  }
   count_step();
   state::Journal::remove(m_journal_path);
 }

@@ -191,7 +191,7 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
     // The file is read by its stable name: a mail reader may have renamed
     // it since the scan (new flags, new/ -> cur/), which changes nothing
     // that is uploaded.
-    maildir::Entry& entry = it->second;
+    maildir::Entry& entry = *it->second;
     std::string content;
     struct stat st {};
     try {
@@ -285,8 +285,8 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
     }
     if (result.uid) {
       journal.append(state::UploadedEntry{*result.uid, item.intent.name});
-      m_next.messages[*result.uid] =
-          state::MessageRecord{*result.uid, item.intent.name, item.upload->flags, item.intent.key};
+      m_records.set(*result.uid, state::MessageRecord{*result.uid, item.intent.name,
+                                                      item.upload->flags, item.intent.key});
       m_f.fresh_uids.insert(*result.uid);
     } else {
       unconfirmed.push_back(&item);
@@ -301,7 +301,7 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
   // new messages from the UIDNEXT seen before the uploads on.
   std::vector<Uid> fresh;
   for (const auto& m : m_server.fetch_flags(0)) {
-    if (m.uid >= info.uidnext && m_next.messages.count(m.uid) == 0) {
+    if (m.uid >= info.uidnext && !m_records.contains(m.uid)) {
       fresh.push_back(m.uid);
     }
   }
@@ -320,8 +320,8 @@ void FolderSync::upload(const std::vector<Upload>& uploads, const imap::MailboxI
       m_complete = false;
       continue;
     }
-    m_next.messages[*uid] =
-        state::MessageRecord{*uid, item->intent.name, item->upload->flags, item->intent.key};
+    m_records.set(
+        *uid, state::MessageRecord{*uid, item->intent.name, item->upload->flags, item->intent.key});
     m_f.fresh_uids.insert(*uid);
   }
 }
@@ -365,8 +365,7 @@ void FolderSync::download(const std::vector<Download>& downloads,
       }
       count_step();
       m_stash->downloaded(content_key_text(key->second));
-      m_next.messages[uid] =
-          state::MessageRecord{uid, name, d->flags, content_key_text(key->second)};
+      m_records.set(uid, state::MessageRecord{uid, name, d->flags, content_key_text(key->second)});
       wanted.erase(uid);
       ++adopted;
     }
@@ -413,7 +412,7 @@ void FolderSync::download(const std::vector<Download>& downloads,
     // Only now are the messages kept: the summary's byte count is of
     // messages stored, not of bodies fetched and then lost to an error.
     for (auto& f : placed) {
-      m_next.messages[f.record.uid] = std::move(f.record);
+      m_records.set(f.record.uid, std::move(f.record));
       ++m_report.downloaded;
       m_report.bytes += f.bytes;
       if (m_s.progress != nullptr) {
