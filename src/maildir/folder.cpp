@@ -159,28 +159,38 @@ void read_subdir(const fs::path& folder, Subdir subdir, ScanResult& out) {
 // a mail reader renamed while we read the directories can be seen under both
 // names; only names whose files all still exist count as duplicates.
 void find_duplicates(ScanResult& out) {
+  // One comparison of the names per step: they share long prefixes (the
+  // time of delivery), and a second one showed in the profile of a
+  // 100,000-file folder.
   std::sort(out.entries.begin(), out.entries.end(), [](const Entry& a, const Entry& b) {
-    if (a.stable_name != b.stable_name) {
-      return a.stable_name < b.stable_name;
-    }
-    return a.path < b.path;
+    int order = a.stable_name.compare(b.stable_name);
+    return order != 0 ? order < 0 : a.path < b.path;
   });
-  std::vector<Entry> kept;
-  kept.reserve(out.entries.size());
+  // The entries kept are moved down in place (to `kept`, never past the
+  // one being read): a second vector of 100,000 entries cost its pages
+  // and a move of each.
+  std::vector<Entry>& entries = out.entries;
+  std::size_t kept = 0;
+  auto keep = [&](std::size_t j) {
+    if (kept != j) {
+      entries[kept] = std::move(entries[j]);
+    }
+    ++kept;
+  };
   std::size_t i = 0;
-  while (i < out.entries.size()) {
+  while (i < entries.size()) {
     std::size_t end = i + 1;
-    while (end < out.entries.size() && out.entries[end].stable_name == out.entries[i].stable_name) {
+    while (end < entries.size() && entries[end].stable_name == entries[i].stable_name) {
       ++end;
     }
     if (end - i == 1) {
-      kept.push_back(std::move(out.entries[i]));
+      keep(i);
     } else {
-      DuplicateName duplicate{out.entries[i].stable_name, {}};
+      DuplicateName duplicate{entries[i].stable_name, {}};
       for (std::size_t j = i; j < end; ++j) {
-        if (path_exists(out.entries[j].path)) {
-          duplicate.paths.push_back(out.entries[j].path);
-          kept.push_back(std::move(out.entries[j]));
+        if (path_exists(entries[j].path)) {
+          duplicate.paths.push_back(entries[j].path);
+          keep(j);
         }
       }
       if (duplicate.paths.size() > 1) {
@@ -189,7 +199,7 @@ void find_duplicates(ScanResult& out) {
     }
     i = end;
   }
-  out.entries = std::move(kept);
+  entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(kept), entries.end());
 }
 
 // Creates one directory. Returns true if it created it.

@@ -510,6 +510,31 @@ TEST_F(FolderTest, ScanListsMessagesAndReportsDuplicatesAndInvalidNames) {
   EXPECT_EQ(result.invalid_names, (std::vector<fs::path>{m_folder.path() / "cur" / "bad:name"}));
 }
 
+TEST_F(FolderTest, ScanKeepsEveryFileInOrderAroundSeveralDuplicates) {
+  // Groups of copies between single files: the entries kept are compacted
+  // in place, and none may be lost or moved out of name order.
+  for (const char* name : {"a:2,S", "b:2,S", "b:2,F", "c", "d:2,", "d:2,R", "d:2,T", "e:2,S"}) {
+    write_file(
+        m_folder.path() / (std::string(name).find(':') == std::string::npos ? "new" : "cur") / name,
+        name);
+  }
+  ScanResult result = m_folder.scan();
+  std::vector<std::string> names;
+  for (const Entry& entry : result.entries) {
+    names.push_back(entry.file_name);
+    EXPECT_EQ(entry.path,
+              (m_folder.path() / (entry.subdir == Subdir::New ? "new" : "cur") / entry.file_name)
+                  .string());
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"a:2,S", "b:2,F", "b:2,S", "c", "d:2,", "d:2,R",
+                                             "d:2,T", "e:2,S"}));
+  ASSERT_EQ(result.duplicates.size(), 2u);
+  EXPECT_EQ(result.duplicates[0].stable_name, "b");
+  EXPECT_EQ(result.duplicates[0].paths.size(), 2u);
+  EXPECT_EQ(result.duplicates[1].stable_name, "d");
+  EXPECT_EQ(result.duplicates[1].paths.size(), 3u);
+}
+
 TEST_F(FolderTest, ScanOfAMissingFolderThrows) {
   Folder missing(m_temp.path() / "nothing");
   EXPECT_THROW(missing.scan(), util::Error);
