@@ -154,10 +154,23 @@ std::string read_file(const fs::path& path) {
 }
 
 std::string read_all(int fd, std::string_view what) {
-  std::string out;
-  char buf[65536];
+  // Read straight into the string, sized from fstat() for a regular file
+  // (one byte more, for the read that sees the end): appending 64 KiB at a
+  // time copied every byte twice and regrew the string through every power
+  // of two (a 100,000-message state: 7 MB read, 16 MB copied).
+  std::size_t room = 65536;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    room = static_cast<std::size_t>(st.st_size) + 1;
+  }
+  std::string out(room, '\0');
+  std::size_t size = 0;
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (size == out.size()) {
+      // The file grew since fstat(), or its size was not known.
+      out.resize(out.size() * 2);
+    }
+    ssize_t n = ::read(fd, out.data() + size, out.size() - size);
     if (n < 0) {
       if (errno == EINTR) {
         continue;
@@ -167,8 +180,9 @@ std::string read_all(int fd, std::string_view what) {
     if (n == 0) {
       break;
     }
-    out.append(buf, static_cast<std::size_t>(n));
+    size += static_cast<std::size_t>(n);
   }
+  out.resize(size);
   return out;
 }
 

@@ -1,5 +1,6 @@
 #include "util/fs.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -56,6 +57,71 @@ class FileSizeLimit {
   rlimit m_old{};
   sighandler_t m_old_handler = SIG_DFL;
 };
+
+// Bytes 0..255 repeated: a NUL in the middle must not end the text.
+std::string pattern(std::size_t size) {
+  std::string out(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) {
+    out[i] = static_cast<char>(i % 256);
+  }
+  return out;
+}
+
+TEST(ReadAll, ReadsRegularFilesOfEverySizeWhole) {
+  TempDir temp;
+  for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{65536}, std::size_t{65537},
+                           std::size_t{300000}}) {
+    const fs::path path = temp.path() / ("f" + std::to_string(size));
+    write_text(path, pattern(size));
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    std::string text = read_all(fd, path.string());
+    ::close(fd);
+    EXPECT_EQ(text.size(), size);
+    EXPECT_EQ(text, pattern(size)) << size;
+  }
+}
+
+TEST(ReadAll, ReadsAPipeOfUnknownSizeWhole) {
+  // A pipe has no size to go by: the text grows past the first 64 KiB.
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const std::string sent = pattern(200000);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(fds[0]);
+    std::size_t done = 0;
+    while (done < sent.size()) {
+      ssize_t n = ::write(fds[1], sent.data() + done, sent.size() - done);
+      if (n <= 0) {
+        ::_exit(1);
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string text = read_all(fds[0], "a pipe");
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_EQ(text, sent);
+}
+
+TEST(ReadAll, AFailedReadNamesWhatWasRead) {
+  // A directory opens, but read() fails with EISDIR.
+  TempDir temp;
+  int fd = ::open(temp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  try {
+    read_all(fd, "the test's directory");
+    ADD_FAILURE() << "read_all of a directory did not throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the test's directory"), std::string::npos) << e.what();
+  }
+  ::close(fd);
+}
 
 TEST(WriteFileAtomic, ReplacesTheFileAndLeavesNoTemporaryFile) {
   TempDir dir;
