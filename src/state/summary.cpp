@@ -44,6 +44,35 @@ T number(const nlohmann::json& j, const char* key) {
   return static_cast<T>(v);
 }
 
+// "delimiter": one printable ASCII character, or "" for a server without
+// hierarchy. Any other delimiter is left out (not known to the next run),
+// so that the file stays UTF-8 whatever the server sent.
+void put_delimiter(nlohmann::json& j, const std::optional<std::optional<char>>& d) {
+  if (!d) {
+    return;
+  }
+  if (!*d) {
+    j["delimiter"] = "";
+  } else if (**d >= 0x20 && **d < 0x7f) {
+    j["delimiter"] = std::string(1, **d);
+  }
+}
+
+std::optional<std::optional<char>> delimiter_from(const nlohmann::json& j) {
+  auto it = j.find("delimiter");
+  if (it == j.end()) {
+    return std::nullopt;
+  }
+  if (!it->is_string() || it->get_ref<const std::string&>().size() > 1) {
+    throw util::Error(util::Scope::Folder, "\"delimiter\" is not one character or \"\"");
+  }
+  const std::string& d = it->get_ref<const std::string&>();
+  if (d.empty()) {
+    return std::optional<char>();
+  }
+  return std::optional<char>(d[0]);
+}
+
 }  // namespace
 
 std::optional<FileStamp> stamp_of(const fs::path& path) {
@@ -65,6 +94,7 @@ std::string serialize_summary(const AccountSummary& summary) {
   for (const auto& [name, f] : summary) {
     if (!f.settled) {
       folders[name] = {{"mailbox", f.mailbox}, {"settled", false}};
+      put_delimiter(folders[name], f.delimiter);
       continue;
     }
     folders[name] = {{"uidvalidity", f.uidvalidity},
@@ -80,6 +110,7 @@ std::string serialize_summary(const AccountSummary& summary) {
     if (f.verify) {
       folders[name]["verify"] = f.local_digest;
     }
+    put_delimiter(folders[name], f.delimiter);
   }
   nlohmann::json doc = {{"roam_summary", k_summary_version}, {"folders", folders}};
   return doc.dump(1) + "\n";
@@ -105,6 +136,7 @@ AccountSummary parse_summary(std::string_view text) {
       }
       s.mailbox = it->get<std::string>();
     }
+    s.delimiter = delimiter_from(f);
     if (auto it = f.find("settled"); it != f.end()) {
       if (!it->is_boolean() || it->get<bool>() || s.mailbox.empty()) {
         throw util::Error(util::Scope::Folder,

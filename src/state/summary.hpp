@@ -63,6 +63,12 @@ struct FolderSummary {
   bool verify = false;
   // sync::local_digest of the committed state, for `verify`.
   std::uint64_t local_digest = 0;
+  // The hierarchy delimiter the folder's name was mapped to a Maildir
+  // path with (an inner nothing: the server has no hierarchy), so that the
+  // next run can find the folder's Maildir before the server has listed
+  // it; nothing when not known (an entry written by an older roam, or a
+  // delimiter that is not printable ASCII).
+  std::optional<std::optional<char>> delimiter;
 
   bool operator==(const FolderSummary&) const = default;
 };

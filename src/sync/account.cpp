@@ -297,8 +297,132 @@ class EarlyLanes {
   std::vector<std::thread> m_threads;
 };
 
+// The local side of the folders whose Maildir or state changed since the
+// account summary was written, read while the first connection greets,
+// logs in and lists (docs/sync-semantics.md, "Reading while logging in").
+// Such a folder is read in the run's first phase whatever the server says,
+// so reading it early changes nothing but when: the run then waits for the
+// slower of the server's first answers and the reading, not for both one
+// after the other. Only the summary's word picks the folders (its
+// `delimiter` gives the Maildir path), so a folder the server no longer
+// lists, or lists under another delimiter, is read for nothing and its
+// read dropped (take()). A read that fails is dropped too: the first phase
+// reads the folder again and reports what it says.
+class EarlyReads {
+ public:
+  EarlyReads() = default;
+  EarlyReads(const EarlyReads&) = delete;
+  EarlyReads& operator=(const EarlyReads&) = delete;
+  ~EarlyReads() {
+    m_stop = true;
+    join();
+  }
+
+  // Starts the readers; each folder's stamps are compared on a reader's
+  // thread too, so that the caller goes on to connect at once.
+  void start(const AccountSettings& s, const state::AccountSummary& summary) {
+    for (const auto& [name, entry] : summary) {
+      if (!entry.delimiter || (s.select_folder && !s.select_folder(name, *entry.delimiter))) {
+        continue;
+      }
+      Read r;
+      r.entry = entry;
+      r.f.name = name;
+      r.f.delimiter = *entry.delimiter;
+      m_reads.push_back(std::move(r));
+    }
+    if (m_reads.empty()) {
+      return;
+    }
+    constexpr std::size_t k_max_readers = 8;
+    std::size_t readers = std::min({m_reads.size(), k_max_readers,
+                                    std::max<std::size_t>(2, std::thread::hardware_concurrency())});
+    for (std::size_t r = 0; r < readers; ++r) {
+      m_threads.emplace_back([this, &s] {
+        for (std::size_t k = m_next++; k < m_reads.size() && !m_stop; k = m_next++) {
+          read(s, m_reads[k]);
+        }
+      });
+    }
+  }
+
+  // Waits for the readers. Before anything local is moved (a folder renamed
+  // on the server is renamed here too) or read by the first phase.
+  void join() {
+    for (auto& t : m_threads) {
+      t.join();
+    }
+    m_threads.clear();
+  }
+
+  // Drops every early read: the first phase reads the folders again.
+  void discard() {
+    for (auto& r : m_reads) {
+      r.done = false;
+    }
+  }
+
+  // Moves the early read of `f` into it and `report`, when there is one
+  // for the same name, Maildir path and state path. Call after join().
+  bool take(FolderEntry& f, FolderReport& report) {
+    for (auto& r : m_reads) {
+      if (r.done && r.f.name == f.name && r.f.path == f.path && r.f.state_path == f.state_path) {
+        r.done = false;
+        adopt_local_read(f, std::move(r.f));
+        for (auto& n : r.report.notices) {
+          report.notices.push_back(std::move(n));
+        }
+        for (auto& p : r.report.problems) {
+          report.problems.push_back(std::move(p));
+        }
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  struct Read {
+    state::FolderSummary entry;
+    FolderEntry f;
+    FolderReport report;
+    bool done = false;
+  };
+
+  // Reads the folder if the summary cannot let it be skipped whatever the
+  // server says: an entry not settled, or a state file, cur/ or new/ that
+  // is not as recorded, or a journal (summary_says_unchanged()'s local
+  // tests). A folder whose stamps match waits for the server's STATUS, as
+  // it may well be skipped.
+  static void read(const AccountSettings& s, Read& r) {
+    try {
+      r.f.path = maildir::folder_path(s.tree, r.f.name, r.f.delimiter);
+      r.f.state_path = state::state_file_for(s.state_dir, r.f.name);
+      const bool changed = !r.entry.settled ||
+                           state::stamp_of(r.f.state_path) != r.entry.state_file ||
+                           state::stamp_of(r.f.path / "cur") != r.entry.cur ||
+                           state::stamp_of(r.f.path / "new") != r.entry.new_dir ||
+                           fs::exists(state::journal_file_for(r.f.state_path));
+      if (!changed) {
+        return;
+      }
+      load_folder(s, r.f, &r.report);
+      r.done = true;
+    } catch (const std::exception& e) {
+      ROAM_DEBUG(util::k_cat_sync,
+                 r.f.name << ": not read ahead (" << e.what() << "); the first phase reads it");
+    }
+  }
+
+  std::vector<Read> m_reads;
+  std::vector<std::thread> m_threads;
+  std::atomic<std::size_t> m_next{0};
+  std::atomic<bool> m_stop{false};
+};
+
 // Phase 1 of a run for the folders in `which`: each folder's state and
-// Maildir listing (load_folder), and what its journal says an interrupted
+// Maildir listing (load_folder, unless `read_early` says EarlyReads gave
+// it already), and what its journal says an interrupted
 // run left (recover_journal). Folders are independent here, so several are
 // read at once: a run that follows many changed folders spends its first
 // tens of milliseconds in this JSON and these directories. A folder's
@@ -307,7 +431,7 @@ class EarlyLanes {
 // time).
 void load_folders(const AccountSettings& s, std::vector<FolderEntry>& folders,
                   const std::vector<std::size_t>& which, std::vector<FolderReport>& reports,
-                  std::vector<bool>& usable) {
+                  std::vector<bool>& usable, const std::vector<char>& read_early) {
   std::vector<std::exception_ptr> thrown(which.size());
   // usable is a vector<bool>, whose elements share words: each reader
   // writes its own flag here, and usable is set after the join.
@@ -315,7 +439,9 @@ void load_folders(const AccountSettings& s, std::vector<FolderEntry>& folders,
   auto load = [&](std::size_t k) {
     std::size_t i = which[k];
     try {
-      load_folder(s, folders[i], &reports[i]);
+      if (read_early[k] == 0) {
+        load_folder(s, folders[i], &reports[i]);
+      }
       recover_journal(s, folders[i], reports[i]);
       ok[k] = 1;
     } catch (const Error& e) {
@@ -433,6 +559,7 @@ void save_summary(const fs::path& path, const state::AccountSummary& before,
       state::FolderSummary name_only;
       name_only.mailbox = f.wire;
       name_only.settled = false;
+      name_only.delimiter = f.delimiter;
       after[f.name] = name_only;
     } else {
       after.erase(f.name);
@@ -460,6 +587,15 @@ AccountReport sync_account(const AccountSettings& s) {
     util::create_directories(s.state_dir);
     state::AccountLock lock(s.state_dir, s.name, state::LockWait::Fail);
     const AccountSettings cs = with_password_once(s);
+    // The summary of the last run names the folders it synced: their
+    // STATUS goes out ahead of the LIST (see Client::list_with_namespaces),
+    // and those whose local side changed since are read while the
+    // connection logs in (EarlyReads).
+    const fs::path summary_path = state::summary_file_for(s.state_dir);
+    const state::AccountSummary summary =
+        s.dry_run ? state::AccountSummary{} : state::load_summary(summary_path);
+    EarlyReads early_reads;
+    early_reads.start(s, summary);
     // The first connection lists the folders before it compresses: COMPRESS
     // costs a round trip of its own (RFC 4978 §3: nothing may be in flight
     // beside it), which a run that finds nothing to do would pay for a few
@@ -470,11 +606,6 @@ AccountReport sync_account(const AccountSettings& s) {
     if (client->capabilities().has("CONDSTORE")) {
       status_items.push_back("HIGHESTMODSEQ");
     }
-    // The summary of the last run names the folders it synced: their
-    // STATUS goes out ahead of the LIST (see Client::list_with_namespaces).
-    const fs::path summary_path = state::summary_file_for(s.state_dir);
-    const state::AccountSummary summary =
-        s.dry_run ? state::AccountSummary{} : state::load_summary(summary_path);
     // The extra connections (docs/sync-semantics.md, "Folders in
     // parallel"). When the summary already says that several folders will
     // likely be read in full (a first run, or folders the last run changed
@@ -609,7 +740,14 @@ AccountReport sync_account(const AccountSettings& s) {
         folders.push_back(std::move(f));
       }
     }
-    follow_folder_renames(s, *client, folders, vanished, report);
+    if (!vanished.empty()) {
+      // Following a rename moves local folders: the readers must be done.
+      early_reads.join();
+      if (follow_folder_renames(s, *client, folders, vanished, report) != 0) {
+        // A folder renamed into place may have been read ahead, as missing.
+        early_reads.discard();
+      }
+    }
 
     // Phase 1: state and Maildir of every folder, so that moves between
     // folders can be recognised before anything is deleted. A folder that
@@ -633,8 +771,10 @@ AccountReport sync_account(const AccountSettings& s) {
           f.local_exists = true;
           f.summary = entry;
           // An entry from an older roam learns the server's name of the
-          // folder (the summary is rewritten once for it).
+          // folder and its delimiter (the summary is rewritten once for
+          // it).
           f.summary->mailbox = f.wire;
+          f.summary->delimiter = f.delimiter;
           usable[i] = true;
           continue;
         }
@@ -663,12 +803,19 @@ AccountReport sync_account(const AccountSettings& s) {
     if (cs.compress && !to_load.empty()) {
       compressing = std::async(std::launch::async, [&client] { client->compress(); });
     }
-    load_folders(s, folders, to_load, reports, usable);
+    early_reads.join();
+    std::vector<char> read_early(to_load.size(), 0);
+    for (std::size_t k = 0; k < to_load.size(); ++k) {
+      read_early[k] = early_reads.take(folders[to_load[k]], reports[to_load[k]]) ? 1 : 0;
+    }
+    load_folders(s, folders, to_load, reports, usable, read_early);
     if (compressing.valid()) {
       compressing.get();
     }
-    ROAM_DEBUG(util::k_cat_sync, "read the state and Maildir of " << to_load.size() << " of "
-                                                                  << folders.size() << " folders");
+    ROAM_DEBUG(util::k_cat_sync, "read the state and Maildir of "
+                                     << to_load.size() << " of " << folders.size() << " folders ("
+                                     << std::count(read_early.begin(), read_early.end(), 1)
+                                     << " while logging in)");
     // A file that vanished from one folder and appeared, unknown, in another
     // was moved there by the user. It takes two folders read in this run: a
     // folder skipped on the summary's word has neither a state nor a listing

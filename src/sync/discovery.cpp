@@ -150,9 +150,11 @@ void recognise_renames(Direction direction, std::vector<FolderEntry>& folders,
 // folder is opened read-only and its header listing compared with the
 // vanished folder's records: most of its messages must be known there, or
 // most of the vanished folder's messages must be in it.
-void follow_folder_renames(const AccountSettings& s, imap::Client& client,
-                           const std::vector<FolderEntry>& folders,
-                           const std::vector<VanishedFolder>& vanished, AccountReport& report) {
+std::size_t follow_folder_renames(const AccountSettings& s, imap::Client& client,
+                                  const std::vector<FolderEntry>& folders,
+                                  const std::vector<VanishedFolder>& vanished,
+                                  AccountReport& report) {
+  std::size_t renamed = 0;
   struct Origin {
     const VanishedFolder* folder;
     std::multiset<std::string> keys;
@@ -250,6 +252,7 @@ void follow_folder_renames(const AccountSettings& s, imap::Client& client,
       fs::remove(state::journal_file_for(v.state_path));
       fs::remove(v.state_path);
       best->claimed = true;
+      ++renamed;
       report.folders.push_back({});
       report.folders.back().name = v.name;
       report.folders.back().notices.push_back("renamed on the server to " + n.name +
@@ -268,6 +271,7 @@ void follow_folder_renames(const AccountSettings& s, imap::Client& client,
         "uploaded again. To upload it again, remove " +
         c.folder->state_path.string() + "; to forget it, remove that file and the local folder");
   }
+  return renamed;
 }
 
 }  // namespace roam::sync
@@ -422,6 +426,18 @@ void load_folder(const AccountSettings& s, FolderEntry& f, FolderReport* report)
   }
 }
 
+void adopt_local_read(FolderEntry& into, FolderEntry&& from) {
+  // Each field that load_folder() sets, and no other.
+  into.quick = false;
+  into.state = std::move(from.state);
+  into.local_exists = from.local_exists;
+  into.local_gone = from.local_gone;
+  into.cur_stamp = from.cur_stamp;
+  into.new_stamp = from.new_stamp;
+  into.scanned_at_ns = from.scanned_at_ns;
+  into.scan = std::move(from.scan);
+}
+
 std::optional<state::FolderSummary> summary_entry(const FolderEntry& f,
                                                   const state::FolderState& committed) {
   // Odd files (two with one name, invalid names) are reported on every
@@ -445,7 +461,10 @@ std::optional<state::FolderSummary> summary_entry(const FolderEntry& f,
                              committed.messages.size(),
                              *state_file,
                              *cur,
-                             *new_dir};
+                             *new_dir,
+                             false,
+                             0,
+                             f.delimiter};
   // Unchanged since a scan old enough to trust, and the scan is what the
   // state describes: the next run may skip the folder on the stamps alone.
   if (f.local_exists && f.cur_stamp && f.new_stamp && cur == f.cur_stamp &&

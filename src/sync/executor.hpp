@@ -149,6 +149,11 @@ struct FolderEntry {
 // odd files go to `report`. Throws util::Error.
 void load_folder(const AccountSettings& s, FolderEntry& f, FolderReport* report);
 
+// Gives `into` what load_folder() read for `from`, a copy of the same folder
+// (the same name, path and state path) read ahead of the run's first phase
+// (account.cpp, EarlyReads).
+void adopt_local_read(FolderEntry& into, FolderEntry&& from);
+
 // The summary entry that lets the next run skip folder `f` as `committed`
 // describes it, when the state is complete; nothing otherwise. When the
 // directories are not still as scanned long enough ago (this run changed
@@ -511,9 +516,11 @@ using KeyReader = std::function<std::optional<std::string>(const maildir::Entry&
 void recognise_renames(Direction direction, std::vector<FolderEntry>& folders,
                        const std::vector<bool>& usable, const KeyReader& key_of);
 
-// Folders renamed on the server, followed locally (see discovery.cpp).
-void follow_folder_renames(const AccountSettings& s, imap::Client& client,
-                           const std::vector<FolderEntry>& folders,
-                           const std::vector<VanishedFolder>& vanished, AccountReport& report);
+// Folders renamed on the server, followed locally (see discovery.cpp);
+// gives the number of local folders it renamed.
+std::size_t follow_folder_renames(const AccountSettings& s, imap::Client& client,
+                                  const std::vector<FolderEntry>& folders,
+                                  const std::vector<VanishedFolder>& vanished,
+                                  AccountReport& report);
 
 }  // namespace roam::sync

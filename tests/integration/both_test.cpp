@@ -1534,6 +1534,65 @@ TEST(Both, UnchangedFoldersAreSkippedWithoutReadingTheirState) {
   expect_further_run_changes_nothing(account);
 }
 
+// The folders whose Maildir changed since the summary was written are read
+// while the connection logs in (EarlyReads in sync/account.cpp); one the
+// server no longer lists is read for nothing and left alone, one whose
+// Maildir did not change waits for its STATUS. Every change still reaches
+// the other side.
+TEST(Both, FoldersChangedLocallyAreReadWhileLoggingIn) {
+  const auto& server = TestServer::instance();
+  const auto account = make_two_way_account();
+  for (const char* box : {"Work", "Other", "Gone"}) {
+    server.create_mailbox(account.user, box);
+  }
+  server.append(account.user, "INBOX", make_message("a"), {"\\Seen"});
+  server.append(account.user, "Work", make_message("w"), {"\\Seen"});
+  const auto o = server.append(account.user, "Other", make_message("o"), {"\\Seen"});
+  server.append(account.user, "Gone", make_message("g"), {"\\Seen"});
+  const auto first = sync(account);
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  age_maildir(account.maildir);
+  const auto second = sync(account);
+  ASSERT_EQ(second.exit_code, 0) << describe(second);
+  const auto summary = nlohmann::json::parse(read_file(account.state / "summary.json"));
+  ASSERT_TRUE(summary["folders"].contains("Work")) << summary.dump(1);
+  EXPECT_TRUE(summary["folders"]["Work"].contains("delimiter")) << summary.dump(1);
+
+  // INBOX: a local flag; Work: a new local file; Gone: a local flag, and
+  // the folder deleted on the server; Other: a flag on the server only.
+  const auto a = file_with_id(account.maildir / "INBOX", "a");
+  ASSERT_TRUE(a.has_value());
+  set_local_letters(*a, "FS");
+  write_file(account.maildir / "Work" / "new" / "1600000003.M3P3.host", make_message("w2"));
+  const auto g = file_with_id(account.maildir / "Gone", "g");
+  ASSERT_TRUE(g.has_value());
+  set_local_letters(*g, "FS");
+  server.delete_mailbox(account.user, "Gone");
+  server.add_flags(account.user, "Other", o, {"\\Flagged"});
+
+  const auto third = sync(account, {"--debug=sync"});
+  ASSERT_EQ(third.exit_code, 0) << describe(third);
+  // Courier offers no CONDSTORE, so its summary settles no folder and
+  // every folder it lists is read whatever its stamps say.
+  const bool condstore = server.kind() != "courier";
+  const std::string early =
+      "of 3 folders (" + std::string(condstore ? "2" : "3") + " while logging in)";
+  EXPECT_NE(third.err.find(early), std::string::npos) << early << "\n" << describe(third);
+
+  const auto a_copy = server_copy(account.user, "INBOX", "a");
+  ASSERT_TRUE(a_copy.has_value());
+  EXPECT_EQ(a_copy->flags, (std::vector<std::string>{"\\Flagged", "\\Seen"}));
+  EXPECT_EQ(sorted(server_ids(account.user, "Work")), (std::vector<std::string>{"w", "w2"}));
+  const auto o_file = file_with_id(account.maildir / "Other", "o");
+  ASSERT_TRUE(o_file.has_value());
+  EXPECT_EQ(o_file->letters, "FS");
+  // The folder gone from the server keeps its local copy, as it was.
+  const auto g_after = file_with_id(account.maildir / "Gone", "g");
+  ASSERT_TRUE(g_after.has_value()) << describe(third);
+  EXPECT_EQ(g_after->letters, "FS");
+  expect_further_run_changes_nothing(account);
+}
+
 // A run after a run that completed asks only for what changed since
 // (CONDSTORE CHANGEDSINCE, and a UID SEARCH for what is still there), and
 // ends exactly where a full listing would have.

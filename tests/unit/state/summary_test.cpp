@@ -84,6 +84,37 @@ TEST(Summary, AnEntryWithoutTheServersNameIsRead) {
   EXPECT_THROW(parse_summary(bad), util::Error);
 }
 
+// The delimiter lets the next run find a folder's Maildir before the
+// server lists it: a character, none (a server without hierarchy), or not
+// known (an older entry, or a delimiter the file does not keep).
+TEST(Summary, TheDelimiterIsKeptWhenItIsPrintable) {
+  AccountSummary s{{"a", sample()}, {"b", sample()}, {"c", sample()}, {"d", sample()}};
+  s["a"].delimiter = std::optional<char>('/');
+  s["b"].delimiter = std::optional<char>('.');
+  s["c"].delimiter = std::optional<char>();
+  FolderSummary name_only;
+  name_only.mailbox = "e";
+  name_only.settled = false;
+  name_only.delimiter = std::optional<char>('\\');
+  s["e"] = name_only;
+  const std::string text = serialize_summary(s);
+  EXPECT_NE(text.find("\"delimiter\": \"\""), std::string::npos) << text;
+  EXPECT_EQ(parse_summary(text), s);
+  EXPECT_FALSE(parse_summary(text).at("d").delimiter);
+
+  // A delimiter that is not printable ASCII is not kept: the file stays
+  // UTF-8, and the next run finds the folder after LIST, as before.
+  AccountSummary odd{{"a", sample()}};
+  odd["a"].delimiter = std::optional<char>('\xff');
+  EXPECT_FALSE(parse_summary(serialize_summary(odd)).at("a").delimiter);
+
+  for (const char* bad : {R"("delimiter": "ab", )", R"("delimiter": 47, )"}) {
+    std::string damaged = serialize_summary(AccountSummary{{"a", sample()}});
+    damaged.replace(damaged.find("\"uidvalidity\""), 0, bad);
+    EXPECT_THROW(parse_summary(damaged), util::Error) << damaged;
+  }
+}
+
 TEST(Summary, IsSavedAndLoaded) {
   TempDir dir;
   AccountSummary s{{"INBOX", sample()}};
