@@ -244,7 +244,10 @@ void FolderSync::run() {
     in.pending_uploads.insert(p.name);
   }
 
-  Plan plan = plan_folder(in, policy);
+  // The records' part of the plan does not depend on content keys: it is
+  // made once, and completed again if keys are fetched.
+  KnownPlan known = plan_known(in, policy);
+  Plan plan = complete_plan(known, in, policy);
   if (plan.wants_content_keys()) {
     // New messages on both sides: some may be the same message (an upload
     // whose reply was lost, a move, pairs of an interrupted first sync).
@@ -275,7 +278,7 @@ void FolderSync::run() {
     if (!uids.empty() || !names.empty()) {
       add_server_keys(in, uids);
       add_local_keys(in, names);
-      plan = plan_folder(in, policy);
+      plan = complete_plan(std::move(known), in, policy);
     }
   }
   m_report.notices.insert(m_report.notices.end(), plan.notices.begin(), plan.notices.end());

@@ -243,7 +243,12 @@ Plan plan_folder(const state::FolderState* state, const ServerFolder& server,
 }
 
 Plan plan_folder(const FolderInput& in, const Policy& policy) {
-  Plan plan;
+  return complete_plan(plan_known(in, policy), in, policy);
+}
+
+KnownPlan plan_known(const FolderInput& in, const Policy& policy) {
+  KnownPlan known_plan;
+  Plan& plan = known_plan.plan;
   const state::FolderState* state = in.state;
 
   // A mail reader that copied a file leaves the same stable name twice; the
@@ -278,8 +283,8 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
   // but they are not new deletions for the guard, which would otherwise
   // refuse every later run after a forced one.
   std::size_t deletions_made = 0;
-  std::size_t kept_local_deletions = 0;
-  std::size_t kept_server_expunges = 0;
+  std::size_t& kept_local_deletions = known_plan.kept_local_deletions;
+  std::size_t& kept_server_expunges = known_plan.kept_server_expunges;
   if (state != nullptr) {
     for (const auto& [uid, rec] : state->messages) {
       auto sit = server_by_uid.find(uid);
@@ -360,22 +365,27 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
   }
 
   // --- Messages the state does not know ---
-  std::vector<const ServerMessage*> new_server;
   for (const auto& m : in.server.messages) {
     if (state == nullptr || state->messages.count(m.uid) == 0) {
-      new_server.push_back(&m);
+      known_plan.new_server.push_back(&m);
     }
   }
   // Files moved in from another folder take part in the pairing (the
   // server may have moved their copies already) but are never uploaded.
-  std::vector<const LocalMessage*> new_local;
   for (std::size_t i = 0; i < in.local.messages.size(); ++i) {
     const LocalMessage& m = in.local.messages[i];
     if (local_taken[i] != 0 || in.pending_uploads.count(m.name) != 0) {
       continue;
     }
-    new_local.push_back(&m);
+    known_plan.new_local.push_back(&m);
   }
+  return known_plan;
+}
+
+Plan complete_plan(KnownPlan known_plan, const FolderInput& in, const Policy& policy) {
+  Plan plan = std::move(known_plan.plan);
+  const std::vector<const ServerMessage*>& new_server = known_plan.new_server;
+  const std::vector<const LocalMessage*>& new_local = known_plan.new_local;
 
   // Pair unknown messages with equal content keys, one to one, in UID and
   // name order, so that reruns pair the same way.
@@ -480,12 +490,12 @@ Plan plan_folder(const FolderInput& in, const Policy& policy) {
     plan.details.push_back(plural(paired, "message", "messages") +
                            " found on both sides by content; not copied again");
   }
-  if (kept_local_deletions > 0) {
-    plan.notices.push_back(plural(kept_local_deletions, "message", "messages") +
+  if (known_plan.kept_local_deletions > 0) {
+    plan.notices.push_back(plural(known_plan.kept_local_deletions, "message", "messages") +
                            " deleted locally stay on the server (pull mode writes nothing there)");
   }
-  if (kept_server_expunges > 0) {
-    plan.notices.push_back(plural(kept_server_expunges, "message", "messages") +
+  if (known_plan.kept_server_expunges > 0) {
+    plan.notices.push_back(plural(known_plan.kept_server_expunges, "message", "messages") +
                            " expunged on the server stay locally (push mode)");
   }
   if (!plan.local_only.empty()) {

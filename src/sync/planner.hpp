@@ -171,8 +171,28 @@ struct Plan {
   }
 };
 
-// Plans one folder.
+// Plans one folder: complete_plan(plan_known(input, policy), input, policy).
 Plan plan_folder(const FolderInput& input, const Policy& policy);
+
+// The first part of a folder's plan: what becomes of the messages the
+// state knows (merged flags, deletions both ways, the mass-deletion
+// guards), and the messages it does not know. None of it depends on
+// content keys, so a caller that fetches keys after a first plan
+// (Plan::wants_content_keys) completes this part again instead of looping
+// over every record twice. The pointers are into `input`, whose messages
+// must not change before the plan is completed (keys may be added).
+struct KnownPlan {
+  Plan plan;
+  std::vector<const ServerMessage*> new_server;  // In the server listing's order.
+  std::vector<const LocalMessage*> new_local;    // In the local listing's order.
+  std::size_t kept_local_deletions = 0;          // Pull mode keeps them on the server.
+  std::size_t kept_server_expunges = 0;          // Push mode keeps them locally.
+};
+KnownPlan plan_known(const FolderInput& input, const Policy& policy);
+
+// The rest of the plan: unknown messages paired by content key (with the
+// keys in `input`), downloads, uploads, and what the user should know.
+Plan complete_plan(KnownPlan known, const FolderInput& input, const Policy& policy);
 
 // The same, for the common case without keys or moves.
 Plan plan_folder(const state::FolderState* state, const ServerFolder& server,

@@ -369,6 +369,77 @@ Plan plan_new_on_both_sides_with_equal_keys() {
   return plan_folder(in, both());
 }
 
+// Every action of a plan, one line each, in order: two plans with the same
+// text are the same plan.
+std::string plan_text(const Plan& plan) {
+  std::string out;
+  for (const auto& d : plan.downloads) {
+    out += "download " + std::to_string(d.uid) + "\n";
+  }
+  for (const auto& u : plan.uploads) {
+    out += "upload " + u.name + " " + u.letters + "\n";
+  }
+  for (const auto& f : plan.local_flags) {
+    out += "local flags " + std::to_string(f.uid) + " " + f.name + " " + f.from_letters + ">" +
+           f.to_letters + "\n";
+  }
+  for (const auto& f : plan.server_flags) {
+    out += "server flags " + std::to_string(f.uid) + " +" + std::to_string(f.add.size()) + " -" +
+           std::to_string(f.remove.size()) + "\n";
+  }
+  for (const auto& d : plan.local_deletes) {
+    out += "delete local " + d.name + "\n";
+  }
+  for (const auto& d : plan.server_deletes) {
+    out += "delete server " + std::to_string(d.uid) + "\n";
+  }
+  for (const auto& u : plan.updates) {
+    out += "record " + std::to_string(u.record.uid) + " " + u.record.name + "\n";
+  }
+  for (const auto& d : plan.drops) {
+    out += "drop " + std::to_string(d.uid) + "\n";
+  }
+  for (const auto* lines :
+       {&plan.notices, &plan.details, &plan.local_only, &plan.moved_in_unpaired}) {
+    for (const auto& line : *lines) {
+      out += "> " + line + "\n";
+    }
+  }
+  return out + "refused: " + plan.refused + "\n";
+}
+
+// The records' part of a plan is made once; completing it again after the
+// keys were fetched gives the plan a fresh plan_folder() would.
+TEST(TwoWay, AKnownPlanCompletedWithKeysIsTheWholePlanWithKeys) {
+  auto state = make_state({{1, "a", {"\\Seen"}}, {2, "b", {}}, {3, "c", {}}, {4, "d", {}}});
+  FolderInput in;
+  in.state = &state;
+  // 1: flagged on the server; 2: deleted locally; 3: expunged on the
+  // server; 4 unchanged. New: 10 and 11 on the server, n1 and n2 here, of
+  // which 10 and n1 are one message.
+  in.server = make_server({{1, {"\\Flagged", "\\Seen"}}, {2, {}}, {4, {}}, {10, {}}, {11, {}}});
+  in.local = LocalFolder{{{"a", "S"}, {"c", ""}, {"d", ""}, {"n1", ""}, {"n2", "S"}}};
+  KnownPlan known = plan_known(in, both());
+  const Plan without_keys = complete_plan(known, in, both());
+  EXPECT_EQ(plan_text(without_keys), plan_text(plan_folder(in, both())));
+  ASSERT_TRUE(without_keys.wants_content_keys());
+  EXPECT_EQ(without_keys.downloads.size(), 2u);
+  EXPECT_EQ(without_keys.uploads.size(), 2u);
+
+  in.server_keys[10] = {10, "H"};
+  in.server_keys[11] = {11, "I"};
+  in.local_keys["n1"] = {10, "H"};
+  in.local_keys["n2"] = {12, "J"};
+  const Plan with_keys = complete_plan(std::move(known), in, both());
+  EXPECT_EQ(plan_text(with_keys), plan_text(plan_folder(in, both())));
+  ASSERT_EQ(with_keys.downloads.size(), 1u);
+  EXPECT_EQ(with_keys.downloads[0].uid, 11u);
+  ASSERT_EQ(with_keys.uploads.size(), 1u);
+  EXPECT_EQ(with_keys.uploads[0].name, "n2");
+  EXPECT_EQ(with_keys.server_deletes.size(), 1u);
+  EXPECT_EQ(with_keys.local_deletes.size(), 1u);
+}
+
 // A pair found by content has no history: \Deleted on one side only is not
 // spread to the other (it would mark the only live copy T), it is lifted.
 TEST(TwoWay, APairFoundByContentDoesNotSpreadADeletedMark) {
