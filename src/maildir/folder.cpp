@@ -104,7 +104,6 @@ Entry make_entry(const std::string& dir, Subdir subdir, std::string_view name, P
   entry.stable_name = std::move(parsed.stable_name);
   entry.letters = std::move(parsed.letters);
   entry.subdir = subdir;
-  entry.file_name = std::string(name);
   entry.path.reserve(dir.size() + 1 + name.size());
   entry.path += dir;
   entry.path += '/';
@@ -651,7 +650,7 @@ std::optional<Entry> Folder::set_flags(const Entry& entry, std::string_view lett
                                     "', which is not in the flag table");
     }
   }
-  ParsedName parsed = parse_name(entry.file_name);
+  ParsedName parsed = parse_name(entry.file_name());
   std::string new_letters = replace_known_letters(parsed.letters, letters);
   if (new_letters == parsed.letters) {
     return entry;
@@ -661,8 +660,9 @@ std::optional<Entry> Folder::set_flags(const Entry& entry, std::string_view lett
   out.stable_name = entry.stable_name;
   out.letters = new_letters;
   out.subdir = target;
-  out.file_name = format_name(entry.stable_name, new_letters, target, parsed.extra);
-  out.path = (m_path / std::string(to_string(target)) / out.file_name).string();
+  out.path = (m_path / std::string(to_string(target)) /
+              format_name(entry.stable_name, new_letters, target, parsed.extra))
+                 .string();
   int err = move_no_replace(entry.path, out.path);
   if (err == ENOENT && !path_exists(entry.path)) {
     return std::nullopt;

@@ -39,12 +39,19 @@ struct Entry {
   std::string stable_name;  // The name before ":2,"; what roam's state records.
   std::string letters;      // Sorted info letters, unknown ones included.
   Subdir subdir = Subdir::New;
-  std::string file_name;  // The whole file name, as found.
   // The full path of the file. A string, not an fs::path: a path keeps a
   // list of its components, allocated one by one, which for a 100,000-file
   // folder cost more than listing the directories did (and as much again
   // each time an Entry is copied).
   std::string path;
+
+  // The whole file name, as found: the end of `path` (not kept apart, which
+  // cost a string per file of a 100,000-file scan).
+  std::string_view file_name() const {
+    std::string_view p(path);
+    std::size_t slash = p.rfind('/');
+    return slash == std::string_view::npos ? p : p.substr(slash + 1);
+  }
 };
 
 // A stable name that two files share, typically because a mail reader copied

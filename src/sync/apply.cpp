@@ -43,7 +43,6 @@ void FolderSync::adopt_rename(maildir::Entry& entry, maildir::Entry renamed) {
   }
   entry.letters = std::move(renamed.letters);
   entry.subdir = renamed.subdir;
-  entry.file_name = std::move(renamed.file_name);
   entry.path = std::move(renamed.path);
 }
 

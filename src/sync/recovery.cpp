@@ -205,7 +205,7 @@ void recover_journal(const AccountSettings& s, FolderEntry& f, FolderReport& rep
           }
           path = folder.adopt_finished(body->second, down->name);
           if (path) {
-            maildir::Entry e{down->name, "", maildir::Subdir::New, down->name, *path};
+            maildir::Entry e{down->name, "", maildir::Subdir::New, path->string()};
             adopt(down->uid, down->name, {}, key_text);
             from_tmp.push_back(std::move(e));
             ++from_tmp_count;

@@ -186,7 +186,7 @@ TEST_F(FolderTest, FindLooksInNewAndCur) {
   EXPECT_EQ(m_folder.find("1.a.host")->subdir, Subdir::New);
   deliver({"Subject: y\r\n\r\n"}, "2.a.host", "F");
   ASSERT_TRUE(m_folder.find("2.a.host"));
-  EXPECT_EQ(m_folder.find("2.a.host")->file_name, "2.a.host:2,F");
+  EXPECT_EQ(m_folder.find("2.a.host")->file_name(), "2.a.host:2,F");
   EXPECT_FALSE(m_folder.find("2.a"));
 }
 
@@ -426,7 +426,7 @@ TEST_F(FolderTest, SetFlagsKeepsUnknownLettersAndExtraInfo) {
   EXPECT_EQ(entry.letters, "Sa");
   std::optional<Entry> renamed = m_folder.set_flags(entry, "FS");
   ASSERT_TRUE(renamed);
-  EXPECT_EQ(renamed->file_name, "msg:2,FSa,ext");
+  EXPECT_EQ(renamed->file_name(), "msg:2,FSa,ext");
   EXPECT_EQ(renamed->letters, "FSa");
   EXPECT_TRUE(fs::exists(renamed->path));
 }
@@ -456,7 +456,7 @@ TEST_F(FolderTest, SetFlagsNeverOverwrites) {
       in_new = entry;
     }
   }
-  ASSERT_EQ(in_new.file_name, "msg");
+  ASSERT_EQ(in_new.file_name(), "msg");
   EXPECT_THROW(m_folder.set_flags(in_new, "S"), util::Error);
   EXPECT_EQ(util::read_file(m_folder.path() / "cur" / "msg:2,S"), "copy");
   EXPECT_EQ(util::read_file(m_folder.path() / "new" / "msg"), "mine");
@@ -493,7 +493,7 @@ TEST_F(FolderTest, ScanListsMessagesAndReportsDuplicatesAndInvalidNames) {
   ScanResult result = m_folder.scan();
   std::vector<std::string> names;
   for (const Entry& entry : result.entries) {
-    names.push_back(entry.file_name);
+    names.emplace_back(entry.file_name());
   }
   EXPECT_EQ(names, (std::vector<std::string>{"dup:2,RS", "dup:2,S", "one", "two:2,FS"}));
   EXPECT_EQ(result.entries[2].subdir, Subdir::New);
@@ -521,9 +521,9 @@ TEST_F(FolderTest, ScanKeepsEveryFileInOrderAroundSeveralDuplicates) {
   ScanResult result = m_folder.scan();
   std::vector<std::string> names;
   for (const Entry& entry : result.entries) {
-    names.push_back(entry.file_name);
+    names.emplace_back(entry.file_name());
     EXPECT_EQ(entry.path,
-              (m_folder.path() / (entry.subdir == Subdir::New ? "new" : "cur") / entry.file_name)
+              (m_folder.path() / (entry.subdir == Subdir::New ? "new" : "cur") / entry.file_name())
                   .string());
   }
   EXPECT_EQ(names, (std::vector<std::string>{"a:2,S", "b:2,F", "b:2,S", "c", "d:2,", "d:2,R",

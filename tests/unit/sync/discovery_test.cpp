@@ -45,8 +45,7 @@ maildir::Entry entry(const std::string& name, const std::string& letters) {
   maildir::Entry e;
   e.stable_name = name;
   e.letters = letters;
-  e.file_name = name + ":2," + letters;
-  e.path = "/nonexistent/" + e.file_name;
+  e.path = "/nonexistent/" + name + ":2," + letters;
   return e;
 }
 
