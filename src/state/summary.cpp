@@ -47,18 +47,13 @@ T number(const nlohmann::json& j, const char* key) {
 // "delimiter": one printable ASCII character, or "" for a server without
 // hierarchy. Any other delimiter is left out (not known to the next run),
 // so that the file stays UTF-8 whatever the server sent.
-void put_delimiter(nlohmann::json& j, const std::optional<std::optional<char>>& d) {
-  if (!d) {
-    return;
-  }
-  if (!*d) {
-    j["delimiter"] = "";
-  } else if (**d >= 0x20 && **d < 0x7f) {
-    j["delimiter"] = std::string(1, **d);
+void put_delimiter(nlohmann::json& j, const std::optional<std::string>& d) {
+  if (d && (d->empty() || (d->size() == 1 && (*d)[0] >= 0x20 && (*d)[0] < 0x7f))) {
+    j["delimiter"] = *d;
   }
 }
 
-std::optional<std::optional<char>> delimiter_from(const nlohmann::json& j) {
+std::optional<std::string> delimiter_from(const nlohmann::json& j) {
   auto it = j.find("delimiter");
   if (it == j.end()) {
     return std::nullopt;
@@ -66,11 +61,7 @@ std::optional<std::optional<char>> delimiter_from(const nlohmann::json& j) {
   if (!it->is_string() || it->get_ref<const std::string&>().size() > 1) {
     throw util::Error(util::Scope::Folder, "\"delimiter\" is not one character or \"\"");
   }
-  const std::string& d = it->get_ref<const std::string&>();
-  if (d.empty()) {
-    return std::optional<char>();
-  }
-  return std::optional<char>(d[0]);
+  return it->get<std::string>();
 }
 
 }  // namespace

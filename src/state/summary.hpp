@@ -64,14 +64,27 @@ struct FolderSummary {
   // sync::local_digest of the committed state, for `verify`.
   std::uint64_t local_digest = 0;
   // The hierarchy delimiter the folder's name was mapped to a Maildir
-  // path with (an inner nothing: the server has no hierarchy), so that the
-  // next run can find the folder's Maildir before the server has listed
-  // it; nothing when not known (an entry written by an older roam, or a
-  // delimiter that is not printable ASCII).
-  std::optional<std::optional<char>> delimiter;
+  // path with, as delimiter_text() writes it ("" when the server has no
+  // hierarchy), so that the next run can find the folder's Maildir before
+  // the server has listed it; nothing when not known (an entry written by
+  // an older roam, or a delimiter that is not printable ASCII). A string,
+  // not an optional<optional<char>>, which GCC 12 warns about at -O2.
+  std::optional<std::string> delimiter;
 
   bool operator==(const FolderSummary&) const = default;
 };
+
+// FolderSummary::delimiter for a folder's delimiter, and the delimiter it
+// names.
+inline std::string delimiter_text(std::optional<char> delimiter) {
+  return delimiter ? std::string(1, *delimiter) : std::string();
+}
+inline std::optional<char> delimiter_of(const std::string& text) {
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  return text[0];
+}
 
 // By local folder name.
 using AccountSummary = std::map<std::string, FolderSummary>;

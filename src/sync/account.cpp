@@ -322,13 +322,17 @@ class EarlyReads {
   // thread too, so that the caller goes on to connect at once.
   void start(const AccountSettings& s, const state::AccountSummary& summary) {
     for (const auto& [name, entry] : summary) {
-      if (!entry.delimiter || (s.select_folder && !s.select_folder(name, *entry.delimiter))) {
+      if (!entry.delimiter) {
+        continue;
+      }
+      const std::optional<char> delimiter = state::delimiter_of(*entry.delimiter);
+      if (s.select_folder && !s.select_folder(name, delimiter)) {
         continue;
       }
       Read r;
       r.entry = entry;
       r.f.name = name;
-      r.f.delimiter = *entry.delimiter;
+      r.f.delimiter = delimiter;
       m_reads.push_back(std::move(r));
     }
     if (m_reads.empty()) {
@@ -559,7 +563,7 @@ void save_summary(const fs::path& path, const state::AccountSummary& before,
       state::FolderSummary name_only;
       name_only.mailbox = f.wire;
       name_only.settled = false;
-      name_only.delimiter = f.delimiter;
+      name_only.delimiter = state::delimiter_text(f.delimiter);
       after[f.name] = name_only;
     } else {
       after.erase(f.name);
@@ -774,7 +778,7 @@ AccountReport sync_account(const AccountSettings& s) {
           // folder and its delimiter (the summary is rewritten once for
           // it).
           f.summary->mailbox = f.wire;
-          f.summary->delimiter = f.delimiter;
+          f.summary->delimiter = state::delimiter_text(f.delimiter);
           usable[i] = true;
           continue;
         }

@@ -491,7 +491,7 @@ std::optional<state::FolderSummary> summary_entry(const FolderEntry& f,
                              *new_dir,
                              false,
                              0,
-                             f.delimiter};
+                             state::delimiter_text(f.delimiter)};
   // Unchanged since a scan old enough to trust, and the scan is what the
   // state describes: the next run may skip the folder on the stamps alone.
   if (f.local_exists && f.cur_stamp && f.new_stamp && cur == f.cur_stamp &&

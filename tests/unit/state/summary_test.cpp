@@ -89,13 +89,13 @@ TEST(Summary, AnEntryWithoutTheServersNameIsRead) {
 // known (an older entry, or a delimiter the file does not keep).
 TEST(Summary, TheDelimiterIsKeptWhenItIsPrintable) {
   AccountSummary s{{"a", sample()}, {"b", sample()}, {"c", sample()}, {"d", sample()}};
-  s["a"].delimiter = std::optional<char>('/');
-  s["b"].delimiter = std::optional<char>('.');
-  s["c"].delimiter = std::optional<char>();
+  s["a"].delimiter = "/";
+  s["b"].delimiter = ".";
+  s["c"].delimiter = "";
   FolderSummary name_only;
   name_only.mailbox = "e";
   name_only.settled = false;
-  name_only.delimiter = std::optional<char>('\\');
+  name_only.delimiter = "\\";
   s["e"] = name_only;
   const std::string text = serialize_summary(s);
   EXPECT_NE(text.find("\"delimiter\": \"\""), std::string::npos) << text;
@@ -105,8 +105,12 @@ TEST(Summary, TheDelimiterIsKeptWhenItIsPrintable) {
   // A delimiter that is not printable ASCII is not kept: the file stays
   // UTF-8, and the next run finds the folder after LIST, as before.
   AccountSummary odd{{"a", sample()}};
-  odd["a"].delimiter = std::optional<char>('\xff');
+  odd["a"].delimiter = "\xff";
   EXPECT_FALSE(parse_summary(serialize_summary(odd)).at("a").delimiter);
+
+  EXPECT_EQ(delimiter_of(delimiter_text('/')), '/');
+  EXPECT_EQ(delimiter_text(std::nullopt), "");
+  EXPECT_FALSE(delimiter_of(delimiter_text(std::nullopt)));
 
   for (const char* bad : {R"("delimiter": "ab", )", R"("delimiter": 47, )"}) {
     std::string damaged = serialize_summary(AccountSummary{{"a", sample()}});
