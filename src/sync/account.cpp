@@ -298,8 +298,9 @@ class EarlyLanes {
 };
 
 // The local side of the folders whose Maildir or state changed since the
-// account summary was written, read while the first connection greets,
-// logs in and lists (docs/sync-semantics.md, "Reading while logging in").
+// account summary was written, read while the first connection waits for
+// LIST and the STATUS replies (docs/sync-semantics.md, "Reading while
+// the server lists").
 // Such a folder is read in the run's first phase whatever the server says,
 // so reading it early changes nothing but when: the run then waits for the
 // slower of the server's first answers and the reading, not for both one
@@ -319,7 +320,7 @@ class EarlyReads {
   }
 
   // Starts the readers; each folder's stamps are compared on a reader's
-  // thread too, so that the caller goes on to connect at once.
+  // thread too, so that the caller goes on to list at once.
   void start(const AccountSettings& s, const state::AccountSummary& summary) {
     for (const auto& [name, entry] : summary) {
       if (!entry.delimiter) {
@@ -593,19 +594,22 @@ AccountReport sync_account(const AccountSettings& s) {
     const AccountSettings cs = with_password_once(s);
     // The summary of the last run names the folders it synced: their
     // STATUS goes out ahead of the LIST (see Client::list_with_namespaces),
-    // and those whose local side changed since are read while the
-    // connection logs in (EarlyReads).
+    // and those whose local side changed since are read while the server
+    // answers it (EarlyReads).
     const fs::path summary_path = state::summary_file_for(s.state_dir);
     const state::AccountSummary summary =
         s.dry_run ? state::AccountSummary{} : state::load_summary(summary_path);
     EarlyReads early_reads;
-    early_reads.start(s, summary);
     // The first connection lists the folders before it compresses: COMPRESS
     // costs a round trip of its own (RFC 4978 §3: nothing may be in flight
     // beside it), which a run that finds nothing to do would pay for a few
     // hundred bytes of LIST and STATUS. It is sent once folders are to be
     // read, while they are (below).
     auto client = connect_account(cs, nullptr, /*compress_now=*/false);
+    // Only after the first login: it may run pass_cmd, which forks, and a
+    // fork is made while roam has no other thread (the forked supervisor
+    // of util/subprocess.cpp is then a copy of a one-thread program).
+    early_reads.start(s, summary);
     std::vector<std::string> status_items = {"MESSAGES", "UIDNEXT", "UIDVALIDITY"};
     if (client->capabilities().has("CONDSTORE")) {
       status_items.push_back("HIGHESTMODSEQ");
@@ -819,7 +823,7 @@ AccountReport sync_account(const AccountSettings& s) {
     ROAM_DEBUG(util::k_cat_sync, "read the state and Maildir of "
                                      << to_load.size() << " of " << folders.size() << " folders ("
                                      << std::count(read_early.begin(), read_early.end(), 1)
-                                     << " while logging in)");
+                                     << " read while the server answered)");
     // A file that vanished from one folder and appeared, unknown, in another
     // was moved there by the user. It takes two folders read in this run: a
     // folder skipped on the summary's word has neither a state nor a listing

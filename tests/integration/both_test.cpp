@@ -1535,11 +1535,11 @@ TEST(Both, UnchangedFoldersAreSkippedWithoutReadingTheirState) {
 }
 
 // The folders whose Maildir changed since the summary was written are read
-// while the connection logs in (EarlyReads in sync/account.cpp); one the
+// while the server answers the first LIST (EarlyReads in sync/account.cpp); one the
 // server no longer lists is read for nothing and left alone, one whose
 // Maildir did not change waits for its STATUS. Every change still reaches
 // the other side.
-TEST(Both, FoldersChangedLocallyAreReadWhileLoggingIn) {
+TEST(Both, FoldersChangedLocallyAreReadWhileTheServerLists) {
   const auto& server = TestServer::instance();
   const auto account = make_two_way_account();
   for (const char* box : {"Work", "Other", "Gone"}) {
@@ -1576,7 +1576,7 @@ TEST(Both, FoldersChangedLocallyAreReadWhileLoggingIn) {
   // every folder it lists is read whatever its stamps say.
   const bool condstore = server.kind() != "courier";
   const std::string early =
-      "of 3 folders (" + std::string(condstore ? "2" : "3") + " while logging in)";
+      "of 3 folders (" + std::string(condstore ? "2" : "3") + " read while the server answered)";
   EXPECT_NE(third.err.find(early), std::string::npos) << early << "\n" << describe(third);
 
   const auto a_copy = server_copy(account.user, "INBOX", "a");
