@@ -403,12 +403,7 @@ class EarlyReads {
     try {
       r.f.path = maildir::folder_path(s.tree, r.f.name, r.f.delimiter);
       r.f.state_path = state::state_file_for(s.state_dir, r.f.name);
-      const bool changed = !r.entry.settled ||
-                           state::stamp_of(r.f.state_path) != r.entry.state_file ||
-                           state::stamp_of(r.f.path / "cur") != r.entry.cur ||
-                           state::stamp_of(r.f.path / "new") != r.entry.new_dir ||
-                           fs::exists(state::journal_file_for(r.f.state_path));
-      if (!changed) {
+      if (r.entry.settled && local_as_recorded(r.f, r.entry)) {
         return;
       }
       load_folder(s, r.f, &r.report);

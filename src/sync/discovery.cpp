@@ -509,6 +509,13 @@ std::optional<state::FolderSummary> summary_entry(const FolderEntry& f,
   return entry;
 }
 
+bool local_as_recorded(const FolderEntry& f, const state::FolderSummary& entry) {
+  return state::stamp_of(f.state_path) == entry.state_file &&
+         state::stamp_of(f.path / "cur") == entry.cur &&
+         state::stamp_of(f.path / "new") == entry.new_dir &&
+         !fs::exists(state::journal_file_for(f.state_path));
+}
+
 bool summary_says_unchanged(const FolderEntry& f, state::FolderSummary& entry) {
   // The same test as server_unchanged(), against the summary instead of
   // the state.
@@ -517,10 +524,7 @@ bool summary_says_unchanged(const FolderEntry& f, state::FolderSummary& entry) {
                           entry.messages)) {
     return false;
   }
-  if (state::stamp_of(f.state_path) != entry.state_file ||
-      state::stamp_of(f.path / "cur") != entry.cur ||
-      state::stamp_of(f.path / "new") != entry.new_dir ||
-      fs::exists(state::journal_file_for(f.state_path))) {
+  if (!local_as_recorded(f, entry)) {
     return false;
   }
   if (!entry.verify) {

@@ -169,6 +169,10 @@ std::optional<state::FolderSummary> summary_entry(const FolderEntry& f,
 // its `verify` flag, for the summary this run writes.
 bool summary_says_unchanged(const FolderEntry& f, state::FolderSummary& entry);
 
+// The local half of summary_says_unchanged(): the state file, cur/ and new/
+// of folder `f` have the stamps `entry` recorded, and no journal waits.
+bool local_as_recorded(const FolderEntry& f, const state::FolderSummary& entry);
+
 // True while folder `f`, skipped on the summary's word (FolderEntry::quick),
 // may stay skipped: nothing was moved into it or held for it in this run,
 // and a move from a folder synced before left no journal.
