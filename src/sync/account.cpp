@@ -297,6 +297,15 @@ class EarlyLanes {
   std::vector<std::thread> m_threads;
 };
 
+// How many threads read `folders` folders' local side at once: one per
+// folder, at most 8, and at least two even on one core, because much of a
+// read is waiting for the disk.
+std::size_t reader_count(std::size_t folders) {
+  constexpr std::size_t k_max_readers = 8;
+  return std::min(
+      {folders, k_max_readers, std::max<std::size_t>(2, std::thread::hardware_concurrency())});
+}
+
 // The local side of the folders whose Maildir or state changed since the
 // account summary was written, read while the first connection waits for
 // LIST and the STATUS replies (docs/sync-semantics.md, "Reading while
@@ -339,9 +348,10 @@ class EarlyReads {
     if (m_reads.empty()) {
       return;
     }
-    constexpr std::size_t k_max_readers = 8;
-    std::size_t readers = std::min({m_reads.size(), k_max_readers,
-                                    std::max<std::size_t>(2, std::thread::hardware_concurrency())});
+    for (std::size_t i = 0; i < m_reads.size(); ++i) {
+      m_by_name.emplace(m_reads[i].f.name, i);
+    }
+    const std::size_t readers = reader_count(m_reads.size());
     for (std::size_t r = 0; r < readers; ++r) {
       m_threads.emplace_back([this, &s] {
         for (std::size_t k = m_next++; k < m_reads.size() && !m_stop; k = m_next++) {
@@ -370,20 +380,23 @@ class EarlyReads {
   // Moves the early read of `f` into it and `report`, when there is one
   // for the same name, Maildir path and state path. Call after join().
   bool take(FolderEntry& f, FolderReport& report) {
-    for (auto& r : m_reads) {
-      if (r.done && r.f.name == f.name && r.f.path == f.path && r.f.state_path == f.state_path) {
-        r.done = false;
-        adopt_local_read(f, std::move(r.f));
-        for (auto& n : r.report.notices) {
-          report.notices.push_back(std::move(n));
-        }
-        for (auto& p : r.report.problems) {
-          report.problems.push_back(std::move(p));
-        }
-        return true;
-      }
+    auto it = m_by_name.find(f.name);
+    if (it == m_by_name.end()) {
+      return false;
     }
-    return false;
+    Read& r = m_reads[it->second];
+    if (!r.done || r.f.path != f.path || r.f.state_path != f.state_path) {
+      return false;
+    }
+    r.done = false;
+    adopt_local_read(f, std::move(r.f));
+    for (auto& n : r.report.notices) {
+      report.notices.push_back(std::move(n));
+    }
+    for (auto& p : r.report.problems) {
+      report.problems.push_back(std::move(p));
+    }
+    return true;
   }
 
  private:
@@ -415,6 +428,8 @@ class EarlyReads {
   }
 
   std::vector<Read> m_reads;
+  // Index into m_reads by folder name; the summary names each folder once.
+  std::unordered_map<std::string, std::size_t> m_by_name;
   std::vector<std::thread> m_threads;
   std::atomic<std::size_t> m_next{0};
   std::atomic<bool> m_stop{false};
@@ -455,9 +470,7 @@ void load_folders(const AccountSettings& s, std::vector<FolderEntry>& folders,
       thrown[k] = std::current_exception();
     }
   };
-  constexpr std::size_t k_max_readers = 8;
-  std::size_t readers = std::min(
-      {which.size(), k_max_readers, std::max<std::size_t>(2, std::thread::hardware_concurrency())});
+  const std::size_t readers = reader_count(which.size());
   if (readers <= 1) {
     for (std::size_t k = 0; k < which.size(); ++k) {
       load(k);
