@@ -17,7 +17,9 @@
 #                Maildir also gets F on 100 files, 20 new files and 20 files
 #                deleted. Both tools get the same messages changed.
 # Each cell is the median wall time, with the highest peak RSS of the runs
-# (from /usr/bin/time %M). The table goes to stdout and bench/out/.
+# (from /usr/bin/time %M). The table goes to stdout and bench/out/. Under it
+# the server floor: what connecting, the greeting, a login and one LIST take
+# on this server (bench/login_floor.py), which no run of either tool avoids.
 #
 # Corpora: A is the default, 10,000 messages in 10 folders (log-normal sizes
 # around 6 KB, 1 KB..2 MB, nested and non-ASCII folder names, random flags);
@@ -62,6 +64,7 @@ dovecot_ctl=$repo/tests/dovecot/dovecot-ctl
 seed=$repo/tests/dovecot/seed.py
 proxy=$script_dir/delay_proxy.py
 incremental_py=$script_dir/incremental.py
+login_floor_py=$script_dir/login_floor.py
 roam=${ROAM:-$repo/build/src/roam}
 # Extra options for roam, say --debug=imap to see its commands in the logs
 # (which --keep keeps); they cost time, so not for numbers that count.
@@ -406,6 +409,13 @@ for ((run = 1; run <= runs; run++)); do
   log "no-change re-run, run $run of $runs"
   round nochange "$run"
 done
+# What any client pays for a run here, found nothing to do or not: connect,
+# greeting, login, one LIST (bench/login_floor.py), on the same path as the
+# tools (through the proxy with --rtt). A no-change ratio cannot go below
+# this floor over mbsync's time.
+floor=$(IMAP_PASSWORD=$IMAP_PASSWORD python3 "$login_floor_py" --port "$imap_port" \
+  --user "$ro_user" --runs "$runs" 2>&1) || floor="FAILED: $floor"
+log "server floor: $floor"
 
 # A user's INBOX as incremental.py reads it.
 listing() {
@@ -566,6 +576,24 @@ server_count() {
   doveadm_ -f tab mailbox status -u "$1" messages '*' | awk -F '\t' 'NR > 1 { n += $NF } END { print n + 0 }'
 }
 
+# The server floor under the table: the least a run takes on this server,
+# and what that leaves as the lowest no-change ratio.
+floor_line() {
+  local f=${floor%% *} nochange
+  if [[ ! $f =~ ^[0-9.]+$ ]]; then
+    echo "server floor: not measured (${floor:-no no-change runs})"
+    return
+  fi
+  nochange=$(median "${seconds[mbsync.nochange]:-}")
+  printf 'server floor (connect, greeting, login, one LIST; bench/login_floor.py, median of %d): %s s (%s)' \
+    "$runs" "$f" "${floor#* }"
+  if [[ -n $nochange ]]; then
+    awk -v f="$f" -v m="$nochange" 'BEGIN { printf "; over mbsync no-change: %.2f, the lowest no-change ratio any client could reach\n", f / m }'
+  else
+    echo
+  fi
+}
+
 report() {
   local roam_label="not found (set ROAM=...)" s tool
   [[ -n $have_roam ]] && roam_label=$roam
@@ -577,6 +605,8 @@ report() {
   echo "| run | roam | mbsync | roam/mbsync | target |"
   echo "|---|---|---|---|---|"
   table_rows
+  echo
+  floor_line
   echo
   echo "every run (seconds; peak MB$([[ -n $proxy_log ]] && echo '; connections through the delay proxy' || true)):"
   for s in "${scenarios[@]}"; do
