@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The least any IMAP client pays for a run on this server, for bench/bench.sh.
 
-    login_floor.py --port PORT --user USER [--host HOST] [--runs N]
+    login_floor.py --port PORT --user USER [--host HOST] [--runs N] [--pause S]
 
 The password comes from the environment (IMAP_PASSWORD), never from the
 command line, where other users could read it in the process list.
@@ -11,7 +11,10 @@ with an initial response, one round trip, as roam does), lists the folders
 (LIST "" "*", one round trip) and logs out without waiting for the reply.
 That is what a run that finds nothing to do cannot avoid: both tools pay
 for it, so a no-change run's ratio cannot go below floor / mbsync's time.
-The timer covers the socket work only, not Python's start.
+The timer covers the socket work only, not Python's start. Before each run
+it sleeps --pause seconds (default 1.2, as bench.sh pauses before each
+tool's run): after a pause the server's first answers come slower than
+back to back, and the floor must be measured as the tools are.
 
 Prints one line: the median seconds of the runs, then each phase's median
 (connect and greeting, login, LIST), e.g.
@@ -75,11 +78,15 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--user", required=True)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--pause", type=float, default=1.2)
     args = ap.parse_args()
     password = os.environ.get("IMAP_PASSWORD")
     if password is None:
         sys.exit("login_floor.py: set IMAP_PASSWORD in the environment")
-    runs = [one_run(args.host, args.port, args.user, password) for _ in range(args.runs)]
+    runs = []
+    for _ in range(args.runs):
+        time.sleep(args.pause)
+        runs.append(one_run(args.host, args.port, args.user, password))
     medians = [statistics.median(r[i] for r in runs) for i in range(4)]
     print("%.3f greeting %.3f login %.3f list %.3f" % tuple(medians))
 
